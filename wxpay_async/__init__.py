@@ -1,0 +1,1 @@
+"""wxpay_async: asyncio SDK for WeChat Pay APIv3 marketing coupons."""

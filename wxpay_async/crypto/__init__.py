@@ -1,0 +1,37 @@
+"""The cryptography WeChat Pay APIv3 needs, with names users and tests rely on."""
+
+from ._aead import aead_decrypt, aead_encrypt
+from ._keys import PEMSource, certificate_serial, load_certificate, load_private_key, load_public_key
+from ._rsa import oaep_decrypt, oaep_encrypt, rsa_sign, rsa_verify
+from ._signing import (
+    AUTH_SCHEMA,
+    authorization_header,
+    make_nonce,
+    parse_authorization,
+    request_message,
+    response_message,
+)
+from ._verifier import PUBLIC_KEY_ID_PREFIX, SIGNTEST_PREFIX, Verifier
+
+__all__ = [
+    "AUTH_SCHEMA",
+    "PUBLIC_KEY_ID_PREFIX",
+    "SIGNTEST_PREFIX",
+    "PEMSource",
+    "Verifier",
+    "aead_decrypt",
+    "aead_encrypt",
+    "authorization_header",
+    "certificate_serial",
+    "load_certificate",
+    "load_private_key",
+    "load_public_key",
+    "make_nonce",
+    "oaep_decrypt",
+    "oaep_encrypt",
+    "parse_authorization",
+    "request_message",
+    "response_message",
+    "rsa_sign",
+    "rsa_verify",
+]

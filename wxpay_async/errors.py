@@ -1,0 +1,169 @@
+"""The exceptions wxpay_async raises.
+
+Every error a caller can act on is a subclass of :class:`WxPayError`. Errors that come from a
+WeChat Pay answer carry the status, the WeChat Pay ``code``/``message``/``detail``, the
+``Request-ID`` (quote it to WeChat Pay support) and the idempotency key the call used, so a
+caller can retry the *same* operation later without sending anything twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "DecryptionError",
+    "FlowIntegrityError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "SignatureVerificationError",
+    "ValidationError",
+    "WxPayError",
+]
+
+
+class WxPayError(Exception):
+    """Base class of every error raised by wxpay_async."""
+
+
+class ConfigurationError(WxPayError):
+    """The client was configured wrongly (missing key, wrong key size, bad URL...)."""
+
+
+class ValidationError(WxPayError, ValueError):
+    """A request was refused locally, before anything went on the wire.
+
+    ``field`` names the offending parameter (dotted path for nested fields), ``rule`` says
+    which rule it broke, in words a developer can act on.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")
+
+
+class APIConnectionError(WxPayError):
+    """The request could not be delivered or its answer could not be read.
+
+    Whether WeChat Pay acted on it is unknown: retry with the same ``idempotency_key``.
+    """
+
+    def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
+        self.idempotency_key = idempotency_key
+        super().__init__(message)
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer arrived within the timeout (or the call's overall deadline passed)."""
+
+
+class SignatureVerificationError(WxPayError):
+    """A response or notification did not carry a valid WeChat Pay signature.
+
+    Never treat such a body as genuine: it may be forged, replayed or a signature probe.
+    """
+
+
+class DecryptionError(WxPayError):
+    """AES-GCM authentication failed: wrong APIv3 key, wrong nonce/associated data, or tampering."""
+
+
+class FlowIntegrityError(WxPayError):
+    """A downloaded flow file did not match the hash WeChat Pay announced for it."""
+
+    def __init__(self, message: str, *, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(message)
+
+
+class APIStatusError(WxPayError):
+    """WeChat Pay answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        code: str | None,
+        message: str | None,
+        detail: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        body: bytes = b"",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = dict(detail) if detail else {}
+        self.request_id = request_id
+        self.idempotency_key = idempotency_key
+        self.body = body
+        text = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        if self.detail.get("field"):
+            text += f" (field {self.detail['field']!s})"
+        if request_id:
+            text += f" [Request-ID {request_id}]"
+        if idempotency_key:
+            text += f" [request number {idempotency_key}]"
+        super().__init__(text)
+
+    @property
+    def field(self) -> str | None:
+        """The field WeChat Pay blamed (``detail.field``), when it said."""
+        value = self.detail.get("field")
+        return str(value) if value is not None else None
+
+
+class BadRequestError(APIStatusError):
+    """400: PARAM_ERROR, INVALID_REQUEST, ALREADY_EXISTS... Do not retry unchanged."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: SIGN_ERROR. The merchant key, serial or clock is wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: NO_AUTH, NOT_ENOUGH (budget exhausted), RULE_LIMIT..."""
+
+
+class NotFoundError(APIStatusError):
+    """404: RESOURCE_NOT_EXISTS, NOT_FOUND."""
+
+
+class ConflictError(APIStatusError):
+    """409: the same request number was used with different content."""
+
+
+class RateLimitError(APIStatusError):
+    """429: FREQUENCY_LIMITED, RATELIMIT_EXCEEDED... Retry later with the same parameters."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: SYSTEM_ERROR. Retry later with the same parameters."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status (5xx → InternalServerError)."""
+    if status >= 500:
+        return InternalServerError
+    return _STATUS_CLASSES.get(status, APIStatusError)
