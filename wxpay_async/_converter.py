@@ -48,7 +48,11 @@ def _has_extra(cls: type) -> bool:
 
 def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Callable[[Any, Any], Any]]:
     def factory(cls: type) -> Callable[[Any, Any], Any]:
-        base = make_dict_structure_fn(cls, converter, **{EXTRA_FIELD: override(omit=True)})  # type: ignore[arg-type]
+        base: Callable[[Any, Any], Any] = make_dict_structure_fn(
+            cls,
+            converter,
+            **{EXTRA_FIELD: override(omit=True)},  # type: ignore[arg-type]
+        )
         known = frozenset(a.name for a in attrs.fields(cls) if a.name != EXTRA_FIELD)
 
         def structure(obj: Any, _: Any) -> Any:
@@ -68,7 +72,11 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
 def _unstructure_omitting_none(converter: cattrs.Converter) -> Callable[[type], Callable[[Any], Any]]:
     def factory(cls: type) -> Callable[[Any], Any]:
         overrides = {EXTRA_FIELD: override(omit=True)} if _has_extra(cls) else {}
-        base = make_dict_unstructure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+        base: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+            cls,
+            converter,
+            **overrides,  # type: ignore[arg-type]
+        )
 
         def unstructure(inst: Any) -> Any:
             data = {k: v for k, v in base(inst).items() if v is not None}

@@ -39,9 +39,7 @@ class KeyPair:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
     def public_pem(self) -> bytes:
-        return self.public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return self.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def generate_key_pair(

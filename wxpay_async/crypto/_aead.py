@@ -29,17 +29,13 @@ def _aesgcm(key: str | bytes) -> AESGCM:
     return AESGCM(raw)
 
 
-def aead_encrypt(
-    key: str | bytes, nonce: str | bytes, associated_data: str | bytes, plaintext: str | bytes
-) -> str:
+def aead_encrypt(key: str | bytes, nonce: str | bytes, associated_data: str | bytes, plaintext: str | bytes) -> str:
     """Encrypt and return base64(ciphertext ‖ tag)."""
     ct = _aesgcm(key).encrypt(_b(nonce, "nonce"), _b(plaintext, "plaintext"), _b(associated_data, "aad"))
     return base64.b64encode(ct).decode("ascii")
 
 
-def aead_decrypt(
-    key: str | bytes, nonce: str | bytes, associated_data: str | bytes, ciphertext: str | bytes
-) -> bytes:
+def aead_decrypt(key: str | bytes, nonce: str | bytes, associated_data: str | bytes, ciphertext: str | bytes) -> bytes:
     """Decrypt base64(ciphertext ‖ tag); :class:`DecryptionError` when authentication fails."""
     try:
         raw = base64.b64decode(_b(ciphertext, "ciphertext"), validate=True)

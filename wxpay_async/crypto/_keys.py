@@ -33,9 +33,7 @@ def _read(src: PEMSource, what: str) -> bytes:
     elif isinstance(src, bytes | bytearray | memoryview):
         data = bytes(src)
     else:
-        raise ConfigurationError(
-            f"{what} must be PEM text (str/bytes) or a pathlib.Path, not {type(src).__name__}"
-        )
+        raise ConfigurationError(f"{what} must be PEM text (str/bytes) or a pathlib.Path, not {type(src).__name__}")
     if b"-----BEGIN" not in data:
         hint = " (to load a file, pass pathlib.Path(...))" if isinstance(src, str) and len(src) < 4096 else ""
         raise ConfigurationError(f"{what} is not PEM: no '-----BEGIN' line{hint}")

@@ -1,0 +1,26 @@
+"""The per-call pipeline: idempotency → retry → user middleware → logging → signing → verifying → transport."""
+
+from ._base import Handler, Middleware, build_chain
+from .idempotency import REQUEST_NUMBER_PATTERN, IdempotencyMiddleware, new_request_number
+from .logging import LoggingMiddleware
+from .retry import NO_RETRY, RetryMiddleware, RetryPolicy, parse_retry_after
+from .signing import SigningMiddleware
+from .verifying import KeySource, StaticKeySource, VerifyingMiddleware
+
+__all__ = [
+    "NO_RETRY",
+    "REQUEST_NUMBER_PATTERN",
+    "Handler",
+    "IdempotencyMiddleware",
+    "KeySource",
+    "LoggingMiddleware",
+    "Middleware",
+    "RetryMiddleware",
+    "RetryPolicy",
+    "SigningMiddleware",
+    "StaticKeySource",
+    "VerifyingMiddleware",
+    "build_chain",
+    "new_request_number",
+    "parse_retry_after",
+]

@@ -1,0 +1,157 @@
+"""Retries transient failures of calls that are safe to repeat.
+
+Only GETs and calls pinned by a request number are retried: for anything else a lost answer
+means the outcome is unknown, and sending again could create a second stock or coupon.
+Every retry goes back through the signer, so it carries the same body bytes with a fresh
+nonce, timestamp and signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from .._request import Request, Response
+from ..errors import APIConnectionError, APITimeoutError
+from ._base import Handler
+
+logger = logging.getLogger("wxpay_async.retry")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_CODES = frozenset({"SYSTEM_ERROR"})
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how long to wait before sending a call again.
+
+    ``deadline`` bounds the whole call, every attempt and wait included; the per-attempt
+    timeout is shortened so the last attempt still ends by it.
+    """
+
+    max_attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    deadline: float | None = 60.0
+    backoff_base: float = 0.2
+    backoff_max: float = 5.0
+    retry_after_max: float = 30.0
+    statuses: frozenset[int] = RETRY_STATUSES
+    codes: frozenset[str] = RETRY_CODES
+
+    def should_retry_response(self, response: Response) -> bool:
+        if response.status in self.statuses:
+            return True
+        return response.status >= 400 and response.error_code() in self.codes
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(cap, base·2^n)] spreads retries of many workers apart."""
+        return rng.uniform(0, min(self.backoff_max, self.backoff_base * (2**retry_number)))
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+class RetryMiddleware:
+    def __init__(
+        self,
+        policy: RetryPolicy = RetryPolicy(),
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    async def __call__(self, request: Request, call_next: Handler) -> Response:
+        policy = self.policy
+        if not request.retry_safe or policy.max_attempts == 1:
+            return await call_next(self._bounded(request, None))
+        deadline = None if policy.deadline is None else self._monotonic() + policy.deadline
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await call_next(self._bounded(request, deadline))
+            except APIConnectionError as exc:
+                delay = self._next_delay(attempt, deadline, None)
+                if delay is None:
+                    raise
+                logger.info(
+                    "retrying %s %s in %.2fs after %s (attempt %d/%d)",
+                    request.method,
+                    request.target,
+                    delay,
+                    type(exc).__name__,
+                    attempt,
+                    policy.max_attempts,
+                )
+            else:
+                if not policy.should_retry_response(response):
+                    return response
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
+                delay = self._next_delay(attempt, deadline, retry_after)
+                if delay is None:
+                    return response
+                logger.info(
+                    "retrying %s %s in %.2fs after HTTP %d %s (attempt %d/%d, Request-ID %s)",
+                    request.method,
+                    request.target,
+                    delay,
+                    response.status,
+                    response.error_code() or "",
+                    attempt,
+                    policy.max_attempts,
+                    response.request_id,
+                )
+            await self._sleep(delay)
+
+    def _next_delay(self, attempt: int, deadline: float | None, retry_after: float | None) -> float | None:
+        """The wait before the next attempt, or None when no attempt is left in count or time."""
+        if attempt >= self.policy.max_attempts:
+            return None
+        if retry_after is not None:
+            delay = min(retry_after, self.policy.retry_after_max)
+        else:
+            delay = self.policy.backoff(attempt - 1, self._rng)
+        if deadline is not None and self._monotonic() + delay >= deadline:
+            return None
+        return delay
+
+    def _bounded(self, request: Request, deadline: float | None) -> Request:
+        if deadline is None:
+            return request
+        remaining = deadline - self._monotonic()
+        if remaining <= 0:
+            raise APITimeoutError(
+                f"{request.method} {request.target}: deadline of {self.policy.deadline}s passed",
+                idempotency_key=request.idempotency_key,
+            )
+        if request.timeout is None or request.timeout > remaining:
+            return request.replace(timeout=remaining)
+        return request

@@ -1,0 +1,107 @@
+"""Checks WeChat Pay's signature on every response before anyone reads it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+
+from .._request import Request, Response
+from ..crypto import SIGNTEST_PREFIX, Verifier, response_message
+from ..errors import SignatureVerificationError
+from ._base import Handler
+
+logger = logging.getLogger("wxpay_async.verify")
+
+MAX_SKEW_SECONDS = 300
+
+
+class KeySource(Protocol):
+    """Where the current platform keys come from (static keys or a CertificateManager)."""
+
+    def current_verifier(self) -> Verifier: ...
+
+    async def refresh_for(self, serial: str) -> Verifier:
+        """A verifier that may know ``serial`` after at most one (shared) refresh."""
+        ...
+
+    def preferred_serial(self) -> str | None:
+        """The key id to name in ``Wechatpay-Serial`` so WeChat Pay signs with a key we hold."""
+        ...
+
+
+class VerifyingMiddleware:
+    """Certificate, public-key and combined verification, chosen by ``Wechatpay-Serial``.
+
+    A 2xx answer without a valid signature is refused. A non-2xx answer without signature
+    headers (a gateway's 502, say) is passed on unverified so the caller gets the status
+    error; if it does carry a signature, that signature must be valid.
+    """
+
+    def __init__(
+        self, keys: KeySource, *, clock: Callable[[], float] = time.time, max_skew: int = MAX_SKEW_SECONDS
+    ) -> None:
+        self._keys = keys
+        self._clock = clock
+        self._max_skew = max_skew
+
+    async def __call__(self, request: Request, call_next: Handler) -> Response:
+        if request.verify and "Wechatpay-Serial" not in request.headers:
+            serial = self._keys.preferred_serial()
+            if serial:
+                request = request.with_headers(Wechatpay_Serial=serial)
+        response = await call_next(request)
+        if not request.verify:
+            return response
+        return await self.check(response)
+
+    async def check(self, response: Response) -> Response:
+        headers = response.headers
+        timestamp = headers.get("Wechatpay-Timestamp")
+        nonce = headers.get("Wechatpay-Nonce")
+        signature = headers.get("Wechatpay-Signature")
+        serial = headers.get("Wechatpay-Serial")
+        where = f"{response.request.method} {response.request.target} (HTTP {response.status}, Request-ID {response.request_id})"
+        if not (timestamp and nonce and signature and serial):
+            if not response.is_success:
+                return response
+            raise SignatureVerificationError(f"{where}: response carries no WeChat Pay signature headers")
+        if signature.startswith(SIGNTEST_PREFIX):
+            raise SignatureVerificationError(f"{where}: signature probe (WECHATPAY/SIGNTEST/) rejected")
+        try:
+            skew = abs(self._clock() - int(timestamp))
+        except ValueError:
+            raise SignatureVerificationError(f"{where}: bad Wechatpay-Timestamp {timestamp!r}") from None
+        if skew > self._max_skew:
+            raise SignatureVerificationError(
+                f"{where}: Wechatpay-Timestamp is {skew:.0f}s away from local time (limit {self._max_skew}s)"
+            )
+        verifier = self._keys.current_verifier()
+        if not verifier.knows(serial):
+            logger.info("unknown platform serial %s; refreshing platform keys", serial)
+            verifier = await self._keys.refresh_for(serial)
+            if not verifier.knows(serial):
+                raise SignatureVerificationError(f"{where}: no platform key with serial {serial}")
+        if not verifier.verify(serial, response_message(timestamp, nonce, response.content), signature):
+            raise SignatureVerificationError(f"{where}: signature does not match (serial {serial})")
+        return attrs.evolve(response, verified=True)
+
+
+class StaticKeySource:
+    """Fixed keys: public-key mode, or certificates the caller manages."""
+
+    def __init__(self, verifier: Verifier, preferred_serial: str | None = None) -> None:
+        self._verifier = verifier
+        self._preferred = preferred_serial
+
+    def current_verifier(self) -> Verifier:
+        return self._verifier
+
+    async def refresh_for(self, serial: str) -> Verifier:
+        return self._verifier
+
+    def preferred_serial(self) -> str | None:
+        return self._preferred

@@ -1,0 +1,75 @@
+"""Calls an ``aiohttp.web.Application`` in the same process, without a socket (for tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from unittest import mock
+
+from aiohttp import StreamReader, web
+from aiohttp.test_utils import make_mocked_request
+
+from .._request import Request, Response
+from ..errors import APITimeoutError
+from ._base import DEFAULT_TIMEOUT, ByteStream
+
+
+class InProcessTransport:
+    """Hands each request straight to the application's handler chain.
+
+    It runs the app's own routing and middlewares with the raw target and body, so signatures
+    are checked on exactly the bytes the SDK produced; only the socket is skipped. Handlers
+    must answer with :class:`aiohttp.web.Response` (not streamed responses).
+    """
+
+    def __init__(self, app: web.Application, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._app = app
+        self._timeout = timeout
+        self._started = False
+
+    async def _ensure_started(self) -> None:
+        if not self._started:
+            self._app.freeze()
+            await self._app.startup()
+            self._started = True
+
+    async def send(self, request: Request) -> Response:
+        await self._ensure_started()
+        protocol = mock.Mock(_reading_paused=False)
+        payload = StreamReader(protocol, limit=2**16, loop=asyncio.get_running_loop())
+        payload.feed_data(request.content)
+        payload.feed_eof()
+        web_request = make_mocked_request(
+            request.method,
+            request.target,
+            headers=request.headers,
+            payload=payload,
+            app=self._app,
+        )
+        timeout = request.timeout if request.timeout is not None else self._timeout
+        try:
+            async with asyncio.timeout(timeout):
+                handled: Any = await self._app._handle(web_request)
+        except TimeoutError as exc:
+            raise APITimeoutError(f"{request.method} {request.target} timed out") from exc
+        except web.HTTPException as exc:
+            handled = exc
+        body = handled.body if isinstance(handled.body, bytes) else b""
+        return Response(status=handled.status, headers=handled.headers, content=body, request=request)
+
+    @asynccontextmanager
+    async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
+        response = await self.send(request)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield response.content
+
+        yield ByteStream(status=response.status, headers=response.headers, chunks=chunks())
+
+    async def aclose(self) -> None:
+        if self._started:
+            await self._app.shutdown()
+            await self._app.cleanup()
+            self._started = False
