@@ -1,1 +1,29 @@
-"""wxpay_async: asyncio SDK for WeChat Pay APIv3 marketing coupons."""
+"""wxpay_async: the asyncio SDK for WeChat Pay APIv3 marketing coupons."""
+
+from ._client import Client, render_path, status_error
+from ._config import DEFAULT_BASE_URL, ENV_VARS, Credentials
+from ._converter import CHINA_TZ, converter
+from ._request import Request, Response
+from ._version import __version__
+from .certificates import CertificateManager, CertificateStore, InMemoryCertificateStore, RefreshSchedule
+from .middleware import Middleware, RetryPolicy
+
+__all__ = [
+    "CHINA_TZ",
+    "DEFAULT_BASE_URL",
+    "ENV_VARS",
+    "CertificateManager",
+    "CertificateStore",
+    "Client",
+    "Credentials",
+    "InMemoryCertificateStore",
+    "Middleware",
+    "RefreshSchedule",
+    "Request",
+    "Response",
+    "RetryPolicy",
+    "__version__",
+    "converter",
+    "render_path",
+    "status_error",
+]

@@ -1,0 +1,338 @@
+"""The Client: credentials, lifetime, the middleware chain, and the one request path."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, Self
+
+import cattrs
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ._config import DEFAULT_BASE_URL, Credentials, env_settings
+from ._converter import converter as default_converter
+from ._request import Request, Response, encode_json, encode_query, quote_path_param
+from ._version import __version__
+from .certificates import CertificateManager, CertificateStore, RefreshSchedule
+from .crypto import PEMSource, Verifier
+from .errors import APIStatusError, ConfigurationError, ValidationError, status_error_class
+from .middleware import (
+    IdempotencyMiddleware,
+    KeySource,
+    LoggingMiddleware,
+    Middleware,
+    RetryMiddleware,
+    RetryPolicy,
+    SigningMiddleware,
+    StaticKeySource,
+    VerifyingMiddleware,
+    build_chain,
+    new_request_number,
+)
+from .transports import DEFAULT_TIMEOUT, AiohttpTransport, Transport
+
+USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class Client:
+    """An async WeChat Pay APIv3 client for one merchant.
+
+    Use it as ``async with Client(...) as wx:``; it owns an HTTP session, a background task
+    keeping platform certificates fresh (certificate mode) and, optionally, a signing thread pool.
+    ``request()`` is the documented escape hatch for any endpoint; the typed resources
+    (``wx.favor``, ``wx.product_coupon``, ``wx.certificates``) are thin calls into it.
+
+    Modes: with ``platform_public_key`` only, nothing is downloaded (public-key mode); without
+    it, platform certificates are downloaded and refreshed; with both and
+    ``download_certificates=True``, the combined mode of merchants migrating between the two.
+    """
+
+    def __init__(
+        self,
+        *,
+        mchid: str,
+        merchant_serial: str,
+        private_key: PEMSource | rsa.RSAPrivateKey,
+        apiv3_key: str,
+        platform_public_key: PEMSource | rsa.RSAPublicKey | None = None,
+        platform_public_key_id: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        transport: Transport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = RetryPolicy(),
+        middleware: Sequence[Middleware] = (),
+        sign_in_thread: bool | Executor = False,
+        download_certificates: bool | None = None,
+        certificate_store: CertificateStore | None = None,
+        certificate_schedule: RefreshSchedule = RefreshSchedule(),
+        key_source: KeySource | None = None,
+        validate: bool = True,
+        clock: Callable[[], float] = time.time,
+        request_number: Callable[[], str] | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self.credentials = Credentials.load(
+            mchid=mchid,
+            merchant_serial=merchant_serial,
+            private_key=private_key,
+            apiv3_key=apiv3_key,
+            platform_public_key=platform_public_key,
+            platform_public_key_id=platform_public_key_id,
+        )
+        if not re.match(r"^https?://[^/?#]+$", base_url.rstrip("/")):
+            raise ConfigurationError(f"base_url must be scheme://host[:port] without a path, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.validate = validate
+        self.converter: cattrs.Converter = default_converter
+        self._clock = clock
+        self._user_agent = user_agent
+        self.transport: Transport = transport or AiohttpTransport(timeout=timeout)
+
+        self._own_executor: ThreadPoolExecutor | None = None
+        executor: Executor | None = None
+        if isinstance(sign_in_thread, Executor):
+            executor = sign_in_thread
+        elif sign_in_thread:
+            self._own_executor = executor = ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 2, thread_name_prefix="wxpay-sign"
+            )
+
+        creds = self.credentials
+        if download_certificates is None:
+            download_certificates = creds.platform_public_key is None
+        if key_source is not None:
+            self.key_source: KeySource = key_source
+            self.certificate_manager: CertificateManager | None = None
+        elif download_certificates:
+            self.certificate_manager = CertificateManager(
+                self._fetch_certificates,
+                creds.apiv3_key,
+                public_key=creds.platform_public_key,
+                public_key_id=creds.platform_public_key_id,
+                store=certificate_store,
+                schedule=certificate_schedule,
+                clock=clock,
+            )
+            self.key_source = self.certificate_manager
+        else:
+            self.certificate_manager = None
+            self.key_source = StaticKeySource(
+                Verifier(public_key=creds.platform_public_key, public_key_id=creds.platform_public_key_id),
+                creds.platform_public_key_id,
+            )
+
+        self.retry_policy = retry
+        prefix = creds.mchid
+        chain: list[Middleware] = [
+            IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix))),
+            RetryMiddleware(retry, clock=clock),
+            *middleware,
+            LoggingMiddleware(),
+            SigningMiddleware(creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, clock=clock),
+            VerifyingMiddleware(self.key_source, clock=clock),
+        ]
+        self._handler = build_chain(chain, self._send)
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+        self._closed = False
+        self._init_resources()
+
+    def _init_resources(self) -> None:
+        """Attach the generated resource groups (kept apart so the core stays importable alone)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Client:
+        """Build a client from ``WXPAY_*`` environment variables (see ``wxpay_async.ENV_VARS``)."""
+        return cls(**{**env_settings(environ), **overrides})
+
+    @property
+    def mchid(self) -> str:
+        return self.credentials.mchid
+
+    def __repr__(self) -> str:
+        mode = "certificates" if self.certificate_manager else "public-key"
+        return f"Client(mchid={self.mchid!r}, base_url={self.base_url!r}, mode={mode!r})"
+
+    # -- lifetime ----------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Download platform certificates (certificate mode) and start their background refresh."""
+        if self._started:
+            return
+        if self._closed:
+            raise ConfigurationError("this Client is closed; create a new one")
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            if self.certificate_manager is not None:
+                await self.certificate_manager.start()
+            self._started = True
+
+    async def aclose(self) -> None:
+        """Stop the refresh task, close the session the client created, shut its thread pool."""
+        self._closed = True
+        if self.certificate_manager is not None:
+            await self.certificate_manager.aclose()
+        await self.transport.aclose()
+        if self._own_executor is not None:
+            self._own_executor.shutdown(wait=False, cancel_futures=True)
+        self._started = False
+
+    # -- the request path --------------------------------------------------------------------
+    def build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        path_params: Mapping[str, str | int] | None = None,
+        query: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_field: str | None = None,
+        timeout: float | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        signed_payload: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        verify: bool = True,
+        base_url: str | None = None,
+    ) -> Request:
+        method = method.upper()
+        target = render_path(path, path_params) + encode_query(query)
+        if json is not None and content is not None:
+            raise ValidationError("content", "give either json or content, not both")
+        body = encode_json(json) if json is not None else (content or b"")
+        all_headers = {
+            "Accept": "application/json",
+            "User-Agent": self._user_agent,
+        }
+        if body or method not in ("GET", "HEAD", "DELETE"):
+            all_headers["Content-Type"] = content_type or "application/json"
+        if headers:
+            all_headers.update(headers)
+        return Request(
+            method=method,
+            base_url=base_url or self.base_url,
+            target=target,
+            headers=all_headers,
+            content=body,
+            json=json,
+            signed_payload=signed_payload,
+            idempotency_field=idempotency_field,
+            timeout=self.timeout if timeout is None else timeout,
+            verify=verify,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        path_params: Mapping[str, str | int] | None = None,
+        query: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_field: str | None = None,
+        timeout: float | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        signed_payload: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        raise_for_status: bool = True,
+    ) -> Response:
+        """Send a signed request, verify the answer, and raise on a non-2xx status.
+
+        ``path`` is a template such as ``/v3/marketing/favor/stocks/{stock_id}``; values in
+        ``path_params`` are percent-encoded. With ``idempotency_field`` the body field of that
+        name is the call's request number: filled when absent, identical on every retry, and
+        reported as ``response.request.idempotency_key`` and on errors.
+        """
+        request = self.build_request(
+            method,
+            path,
+            path_params=path_params,
+            query=query,
+            json=json,
+            idempotency_field=idempotency_field,
+            timeout=timeout,
+            content=content,
+            content_type=content_type,
+            signed_payload=signed_payload,
+            headers=headers,
+        )
+        return await self.send(request, raise_for_status=raise_for_status)
+
+    async def send(self, request: Request, *, raise_for_status: bool = True) -> Response:
+        """Run a prepared :class:`Request` through the middleware chain."""
+        if not self._started:
+            await self.start()
+        response = await self._handler(request)
+        if raise_for_status and not response.is_success:
+            raise status_error(response)
+        return response
+
+    def _send(self, request: Request) -> Awaitable[Response]:
+        return self.transport.send(request)
+
+    async def _fetch_certificates(self) -> Response:
+        # Verified by the CertificateManager with the certificates the answer itself carries.
+        request = self.build_request("GET", "/v3/certificates", verify=False)
+        response = await self._handler(request)
+        if not response.is_success:
+            raise status_error(response)
+        return response
+
+
+def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
+    """Fill ``{name}`` placeholders with percent-encoded values; empty or missing is an error."""
+    values = params or {}
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = values.get(name)
+        if value is None or str(value) == "":
+            raise ValidationError(name, "required path parameter is missing or empty")
+        return quote_path_param(str(value))
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def status_error(response: Response) -> APIStatusError:
+    """The APIStatusError subclass for a non-2xx answer, with everything WeChat Pay said."""
+    code = message = None
+    detail: Mapping[str, Any] | None = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = body.get("code")
+        message = body.get("message")
+        raw_detail = body.get("detail")
+        detail = raw_detail if isinstance(raw_detail, dict) else None
+    elif response.content:
+        message = response.content[:200].decode("utf-8", "replace")
+    return status_error_class(response.status)(
+        status=response.status,
+        code=str(code) if code is not None else None,
+        message=str(message) if message is not None else None,
+        detail=detail,
+        request_id=response.request_id,
+        idempotency_key=response.request.idempotency_key,
+        body=response.content,
+    )
