@@ -135,7 +135,7 @@ class RefreshSchedule:
     expiry_margin: float = 24 * HOUR  # refresh sooner when the newest certificate expires within this
     retry_min: float = 30.0
     retry_max: float = HOUR
-    on_demand_min_gap: float = 60.0  # an unknown serial triggers at most one download per gap
+    on_demand_min_gap: float = 60.0  # the same unknown serial triggers at most one download per gap
 
 
 class CertificateManager:
@@ -171,7 +171,7 @@ class CertificateManager:
         self._certificates: dict[str, PlatformCertificate] = {}
         self._verifier = Verifier(public_key=public_key, public_key_id=public_key_id)
         self._refreshing: asyncio.Task[Verifier] | None = None
-        self._last_refresh = float("-inf")
+        self._on_demand: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self.consecutive_failures = 0
 
@@ -198,8 +198,13 @@ class CertificateManager:
         """One shared, rate-limited refresh for an unknown serial; never raises on download failure."""
         if self._verifier.knows(serial):
             return self._verifier
-        if self._refreshing is None and self._clock() - self._last_refresh < self._schedule.on_demand_min_gap:
+        now = self._clock()
+        last = self._on_demand.get(serial)
+        if self._refreshing is None and last is not None and now - last < self._schedule.on_demand_min_gap:
             return self._verifier
+        if len(self._on_demand) > 1024:  # forged serials must not grow memory without bound
+            self._on_demand.clear()
+        self._on_demand[serial] = now
         try:
             return await self._refresh_once()
         except Exception as exc:
@@ -257,7 +262,6 @@ class CertificateManager:
                 self._refreshing = None
 
     async def _download(self) -> Verifier:
-        self._last_refresh = self._clock()
         response = await self._fetch()
         certificates = decrypt_certificates(response, self._apiv3_key)
         self._install(certificates)

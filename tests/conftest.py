@@ -1,0 +1,97 @@
+"""Shared fixtures: real keys made once per test session, and a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from wxpay_async import Client, RetryPolicy
+from wxpay_async.devkeys import KeyPair, generate_apiv3_key, generate_key_pair, generate_public_key_id
+
+from .fake_wechat import FakeWeChat
+
+MCHID = "1900000001"
+
+
+@pytest.fixture(scope="session")
+def merchant_keys() -> KeyPair:
+    return generate_key_pair("merchant 1900000001")
+
+
+@pytest.fixture(scope="session")
+def platform_keys() -> KeyPair:
+    return generate_key_pair("WeChat Pay platform")
+
+
+@pytest.fixture(scope="session")
+def platform_keys_next() -> KeyPair:
+    return generate_key_pair("WeChat Pay platform (next)")
+
+
+@pytest.fixture(scope="session")
+def public_key_pair() -> KeyPair:
+    return generate_key_pair("WeChat Pay public key")
+
+
+@pytest.fixture(scope="session")
+def public_key_id() -> str:
+    return generate_public_key_id()
+
+
+@pytest.fixture(scope="session")
+def apiv3_key() -> str:
+    return generate_apiv3_key()
+
+
+@pytest.fixture
+def fake(
+    merchant_keys: KeyPair, platform_keys: KeyPair, public_key_pair: KeyPair, public_key_id: str, apiv3_key: str
+) -> FakeWeChat:
+    return FakeWeChat(
+        merchant=merchant_keys,
+        mchid=MCHID,
+        apiv3_key=apiv3_key,
+        platform_certs=[platform_keys],
+        public_key=public_key_pair,
+        public_key_id=public_key_id,
+    )
+
+
+@pytest.fixture
+async def server(fake: FakeWeChat) -> AsyncIterator[TestServer]:
+    srv = TestServer(fake.app(), host="127.0.0.1")
+    await srv.start_server()
+    yield srv
+    await srv.close()
+
+
+FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, deadline=10.0)
+
+
+def client_kwargs(fake: FakeWeChat, server: TestServer, *, mode: str = "certificates", **extra: Any) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "mchid": fake.mchid,
+        "merchant_serial": fake.merchant.serial,
+        "private_key": fake.merchant.private_pem(),
+        "apiv3_key": fake.apiv3_key,
+        "base_url": str(server.make_url("")).rstrip("/"),
+        "retry": FAST_RETRY,
+    }
+    if mode in ("public_key", "combined"):
+        assert fake.public_key is not None
+        kwargs["platform_public_key"] = fake.public_key.public_pem()
+        kwargs["platform_public_key_id"] = fake.public_key_id
+    if mode == "combined":
+        kwargs["download_certificates"] = True
+    kwargs.update(extra)
+    return kwargs
+
+
+@pytest.fixture
+async def client(fake: FakeWeChat, server: TestServer) -> AsyncIterator[Client]:
+    async with Client(**client_kwargs(fake, server)) as wx:
+        fake.received.clear()  # forget the start-up certificate download
+        yield wx
