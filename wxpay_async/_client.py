@@ -130,12 +130,15 @@ class Client:
 
         self.retry_policy = retry
         prefix = creds.mchid
+        self._signer = SigningMiddleware(
+            creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, clock=clock
+        )
         chain: list[Middleware] = [
             IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix))),
             RetryMiddleware(retry, clock=clock),
             *middleware,
             LoggingMiddleware(),
-            SigningMiddleware(creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, clock=clock),
+            self._signer,
             VerifyingMiddleware(self.key_source, clock=clock),
         ]
         self._handler = build_chain(chain, self._send)
@@ -285,6 +288,10 @@ class Client:
         if raise_for_status and not response.is_success:
             raise status_error(response)
         return response
+
+    async def sign(self, request: Request) -> Request:
+        """Sign a prepared request outside the chain (file downloads stream past it)."""
+        return await self._signer.sign(request)
 
     def _send(self, request: Request) -> Awaitable[Response]:
         return self.transport.send(request)

@@ -42,8 +42,12 @@ class SigningMiddleware:
         return f"SigningMiddleware(mchid={self._mchid!r}, merchant_serial={self._serial!r})"
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
+        return await call_next(await self.sign(request))
+
+    async def sign(self, request: Request) -> Request:
+        """A copy of ``request`` with a fresh Authorization header (unchanged if ``sign`` is off)."""
         if not request.sign:
-            return await call_next(request)
+            return request
         timestamp = str(int(self._clock()))
         nonce = self._nonce()
         payload = request.signed_payload if request.signed_payload is not None else request.content
@@ -54,4 +58,4 @@ class SigningMiddleware:
             loop = asyncio.get_running_loop()
             signature = await loop.run_in_executor(self._executor, rsa_sign, self._key, message)
         header = authorization_header(self._mchid, self._serial, timestamp, nonce, signature)
-        return await call_next(request.with_headers(Authorization=header))
+        return request.with_headers(Authorization=header)

@@ -1,0 +1,153 @@
+"""Downloading coupon use/refund flow files: signed fetch, streamed, hash-checked, parsed.
+
+WeChat Pay answers the flow endpoints with ``{url, hash_value, hash_type}``. The file itself is
+not signed; its integrity rests on that hash, so nothing is handed out (no path renamed into
+place, no byte returned, no row parsed) before the whole file has been checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, overload
+from urllib.parse import urlsplit
+
+from ._request import Response
+from .errors import FlowIntegrityError, ValidationError
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+#: Refuse files larger than this unless the caller raises the limit.
+DEFAULT_MAX_BYTES = 1 << 30
+_HASHES = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256}
+
+
+def _hasher(hash_type: str) -> Any:
+    try:
+        return _HASHES[hash_type.upper()]()
+    except KeyError:
+        raise ValidationError("hash_type", f"unsupported hash type {hash_type!r} (expected SHA1)") from None
+
+
+@overload
+async def download_flow(
+    client: Client,
+    url: str,
+    hash_value: str,
+    hash_type: str = ...,
+    *,
+    to: None = ...,
+    max_bytes: int = ...,
+    timeout: float | None = ...,
+) -> bytes: ...
+@overload
+async def download_flow(
+    client: Client,
+    url: str,
+    hash_value: str,
+    hash_type: str = ...,
+    *,
+    to: Path,
+    max_bytes: int = ...,
+    timeout: float | None = ...,
+) -> Path: ...
+async def download_flow(
+    client: Client,
+    url: str,
+    hash_value: str,
+    hash_type: str = "SHA1",
+    *,
+    to: Path | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float | None = None,
+) -> bytes | Path:
+    """Fetch ``url`` with an Authorization header and check its hash before returning.
+
+    With ``to`` the file streams to a temporary file beside it, renamed into place only after
+    the hash matched (returns the path); otherwise the bytes are returned.
+    Raises :class:`FlowIntegrityError` on mismatch, leaving nothing at ``to``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValidationError("url", f"flow download URL must be absolute, got {url!r}")
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    request = client.build_request("GET", target, base_url=f"{parts.scheme}://{parts.netloc}", timeout=timeout)
+    request = await client.sign(request)
+    hasher = _hasher(hash_type)
+    tmp_path: Path | None = None
+    sink: IO[bytes]
+    if to is not None:
+        fd, name = tempfile.mkstemp(prefix=f".{to.name}.", dir=to.parent)
+        tmp_path, sink = Path(name), os.fdopen(fd, "wb")
+    else:
+        sink = io.BytesIO()
+    try:
+        async with client.transport.stream(request) as stream:
+            if not 200 <= stream.status < 300:
+                from ._client import status_error
+
+                body = b"".join([chunk async for chunk in stream.chunks])
+                raise status_error(
+                    Response(status=stream.status, headers=stream.headers, content=body, request=request)
+                )
+            size = 0
+            async for chunk in stream.chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ValidationError("max_bytes", f"flow file is larger than {max_bytes} bytes")
+                hasher.update(chunk)
+                sink.write(chunk)
+        actual = hasher.hexdigest()
+        if actual.lower() != hash_value.strip().lower():
+            raise FlowIntegrityError(
+                f"flow file hash mismatch: WeChat Pay announced {hash_type} {hash_value}, the file has {actual}",
+                expected=hash_value,
+                actual=actual,
+            )
+        if to is None:
+            assert isinstance(sink, io.BytesIO)
+            return sink.getvalue()
+        sink.close()
+        assert tmp_path is not None
+        tmp_path.replace(to)
+        tmp_path = None
+        return to
+    finally:
+        sink.close()
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
+
+
+def _rows(lines: Iterator[list[str]]) -> Iterator[dict[str, str]]:
+    """Dicts keyed by the header row; WeChat Pay prefixes some cells with a backquote."""
+    header: list[str] | None = None
+    for row in lines:
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        cells = [cell.strip().lstrip("`") for cell in row]
+        if header is None:
+            header = cells
+            continue
+        yield dict(zip(header, cells, strict=False))
+
+
+def iter_flow_rows(data: bytes | str) -> Iterator[dict[str, str]]:
+    """Rows of a flow CSV held in memory."""
+    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    return _rows(csv.reader(io.StringIO(text)))
+
+
+async def aiter_flow_file(path: Path, *, yield_every: int = 1000) -> AsyncIterator[dict[str, str]]:
+    """Rows of a downloaded flow file, read lazily so a large file never sits in memory."""
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        for count, row in enumerate(_rows(csv.reader(handle)), 1):
+            yield row
+            if count % yield_every == 0:
+                await asyncio.sleep(0)  # let other tasks run while a big file is parsed
