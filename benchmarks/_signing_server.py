@@ -67,7 +67,7 @@ async def serve(app: web.Application, port_file: Path) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    port_file.write_text(str(port))  # noqa: ASYNC240 - once, at start-up
+    port_file.write_text(str(port))
     await asyncio.Event().wait()  # until the parent kills us
 
 
