@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from unittest import mock
 
 from aiohttp import StreamReader, web
 from aiohttp.test_utils import make_mocked_request
@@ -14,6 +13,18 @@ from aiohttp.test_utils import make_mocked_request
 from .._request import Request, Response
 from ..errors import APITimeoutError
 from ._base import DEFAULT_TIMEOUT, ByteStream
+
+
+class _NoFlowControl:
+    """Stands in for the socket protocol a StreamReader pauses: the whole body is already here."""
+
+    _reading_paused = False
+
+    def pause_reading(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def resume_reading(self, *args: object, **kwargs: object) -> None:
+        pass
 
 
 class InProcessTransport:
@@ -37,8 +48,7 @@ class InProcessTransport:
 
     async def send(self, request: Request) -> Response:
         await self._ensure_started()
-        protocol = mock.Mock(_reading_paused=False)
-        payload = StreamReader(protocol, limit=2**16, loop=asyncio.get_running_loop())
+        payload = StreamReader(_NoFlowControl(), limit=2**16, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
         payload.feed_data(request.content)
         payload.feed_eof()
         web_request = make_mocked_request(
