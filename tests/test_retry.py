@@ -131,3 +131,15 @@ async def test_deadline_stops_retries_before_sleeping_past_it() -> None:
     assert response.status == 503
     assert sum(sleep_calls) < 1.0
     assert all(t is not None and t <= 1.0 for t in seen_timeouts)
+
+
+async def test_observe_retries_reports_each_retry_in_this_task_only() -> None:
+    from wxpay_async.middleware import observe_retries
+
+    seen: list[int | None] = []
+    mw = RetryMiddleware(RetryPolicy(), sleep=Recorder())
+    with observe_retries(lambda r: seen.append(None if r is None else r.status)):
+        await run(mw, req(), [429, APIConnectionError("reset"), 200])
+    assert seen == [429, None]
+    await run(mw, req(), [429, 200])
+    assert seen == [429, None]  # outside the context: not reported

@@ -3,7 +3,7 @@
 from ._base import Handler, Middleware, build_chain
 from .idempotency import REQUEST_NUMBER_PATTERN, IdempotencyMiddleware, new_request_number
 from .logging import LoggingMiddleware
-from .retry import NO_RETRY, RetryMiddleware, RetryPolicy, parse_retry_after
+from .retry import NO_RETRY, RetryListener, RetryMiddleware, RetryPolicy, observe_retries, parse_retry_after
 from .signing import SigningMiddleware
 from .verifying import KeySource, StaticKeySource, VerifyingMiddleware
 
@@ -15,6 +15,7 @@ __all__ = [
     "KeySource",
     "LoggingMiddleware",
     "Middleware",
+    "RetryListener",
     "RetryMiddleware",
     "RetryPolicy",
     "SigningMiddleware",
@@ -22,5 +23,6 @@ __all__ = [
     "VerifyingMiddleware",
     "build_chain",
     "new_request_number",
+    "observe_retries",
     "parse_retry_after",
 ]

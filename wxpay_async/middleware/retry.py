@@ -9,11 +9,13 @@ nonce, timestamp and signature.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import attrs
 
@@ -54,6 +56,23 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
+
+#: Called with the retried response (or None after a connection error) before each retry wait.
+RetryListener = Callable[[Response | None], None]
+_listener: contextvars.ContextVar[RetryListener | None] = contextvars.ContextVar("wxpay_retry_listener", default=None)
+
+
+@contextlib.contextmanager
+def observe_retries(listener: RetryListener) -> Iterator[None]:
+    """Tell ``listener`` about every retry of calls made in this context (task-local).
+
+    The batch sender uses it to slow down on 429s that the retry layer absorbs.
+    """
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -96,6 +115,7 @@ class RetryMiddleware:
         attempt = 0
         while True:
             attempt += 1
+            retried: Response | None = None
             try:
                 response = await call_next(self._bounded(request, deadline))
             except APIConnectionError as exc:
@@ -118,6 +138,7 @@ class RetryMiddleware:
                 delay = self._next_delay(attempt, deadline, retry_after)
                 if delay is None:
                     return response
+                retried = response
                 logger.info(
                     "retrying %s %s in %.2fs after HTTP %d %s (attempt %d/%d, Request-ID %s)",
                     request.method,
@@ -129,6 +150,9 @@ class RetryMiddleware:
                     policy.max_attempts,
                     response.request_id,
                 )
+            listener = _listener.get()
+            if listener is not None:
+                listener(retried)
             await self._sleep(delay)
 
     def _next_delay(self, attempt: int, deadline: float | None, retry_after: float | None) -> float | None:
