@@ -68,6 +68,16 @@ class FakeWeChat:
     certificates_served: int = 0
     certificates_fail: bool = False
 
+    def _handler_for(self, method: str, path: str) -> Callable[[web.Request, bytes], Reply] | None:
+        """Exact (method, path) first; a key whose path ends in ``*`` matches by prefix."""
+        exact = self.handlers.get((method, path))
+        if exact is not None:
+            return exact
+        for (m, pattern), handler in self.handlers.items():
+            if m == method and pattern.endswith("*") and path.startswith(pattern[:-1]):
+                return handler
+        return None
+
     def queue(self, *replies: Reply) -> None:
         self.script.extend(replies)
 
@@ -131,8 +141,8 @@ class FakeWeChat:
                     reply = Reply(status=500, body={"code": "SYSTEM_ERROR", "message": "down"})
                 else:
                     reply = Reply(body=self.certificates_body())
-            elif (request.method, request.path) in self.handlers:
-                reply = self.handlers[(request.method, request.path)](request, body)
+            elif (handler := self._handler_for(request.method, request.path)) is not None:
+                reply = handler(request, body)
             else:
                 reply = Reply(body={"method": request.method, "target": request.raw_path, "echo": _loads(body)})
         if reply.delay:

@@ -1,0 +1,29 @@
+"""Resumable, exactly-once bulk coupon issuance (cash coupons and product coupons)."""
+
+from ._journal import Journal, RowOutcome, SqliteJournal
+from ._ratelimit import AdaptiveTokenBucket
+from ._rows import BatchRow, iter_rows, request_number
+from ._sender import (
+    EXHAUSTED_CODES,
+    BatchSender,
+    BatchSummary,
+    cash_coupon_sender,
+    product_coupon_sender,
+    send_batch,
+)
+
+__all__ = [
+    "EXHAUSTED_CODES",
+    "AdaptiveTokenBucket",
+    "BatchRow",
+    "BatchSender",
+    "BatchSummary",
+    "Journal",
+    "RowOutcome",
+    "SqliteJournal",
+    "cash_coupon_sender",
+    "iter_rows",
+    "product_coupon_sender",
+    "request_number",
+    "send_batch",
+]

@@ -1,0 +1,73 @@
+"""Client-side pacing: a token bucket whose rate backs off on 429s (AIMD)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+
+class AdaptiveTokenBucket:
+    """At most ``rate`` acquisitions per second, bursts up to ``burst``.
+
+    Multiplicative decrease on each rate-limit signal (at most once per ``cooldown``), additive
+    increase back towards the configured rate while calls succeed: the classic AIMD that lets
+    many senders share WeChat Pay's per-merchant limit without hammering it.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        min_rate: float = 1.0,
+        decrease: float = 0.5,
+        increase_per_second: float | None = None,
+        cooldown: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.max_rate = float(rate)
+        self.rate = float(rate)
+        self.burst = float(burst if burst is not None else max(1.0, rate / 10))
+        self.min_rate = min(min_rate, self.max_rate)
+        self._decrease = decrease
+        self._increase = increase_per_second if increase_per_second is not None else self.max_rate / 10
+        self._cooldown = cooldown
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.burst
+        self._updated = clock()
+        self._last_decrease = float("-inf")
+        self.waited = 0.0  # seconds callers spent waiting for tokens (the limiter's share of time)
+        self.decreases = 0
+        self._lock = asyncio.Lock()
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._updated)
+        self._updated = now
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        if self.rate < self.max_rate and now - self._last_decrease > self._cooldown:
+            self.rate = min(self.max_rate, self.rate + elapsed * self._increase)
+
+    async def acquire(self) -> None:
+        async with self._lock:  # FIFO: waiters are served in arrival order
+            now = self._clock()
+            self._refill(now)
+            if self._tokens < 1.0:
+                wait = (1.0 - self._tokens) / self.rate
+                self.waited += wait
+                await self._sleep(wait)
+                self._refill(self._clock())
+            self._tokens -= 1.0
+
+    def on_rate_limited(self) -> None:
+        now = self._clock()
+        if now - self._last_decrease < self._cooldown:
+            return
+        self._last_decrease = now
+        self.rate = max(self.min_rate, self.rate * self._decrease)
+        self._tokens = min(self._tokens, 0.0)
+        self.decreases += 1

@@ -1,0 +1,88 @@
+"""Input rows, their identity, and the request number each row will always be sent with."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from ..errors import ValidationError
+
+Kind = Literal["cash", "product"]
+
+#: CSV columns understood for each kind; any other column is passed through as a body field.
+CASH_COLUMNS = ("openid", "stock_id", "appid", "stock_creator_mchid", "coupon_value", "coupon_minimum", "key")
+PRODUCT_COLUMNS = ("openid", "product_coupon_id", "stock_id", "appid", "brand_id", "coupon_code", "attach", "key")
+
+
+@attrs.frozen(kw_only=True)
+class BatchRow:
+    """One coupon to send. ``key`` identifies the row: two rows with one key are duplicates.
+
+    The default key is ``stock_id:openid`` (one coupon per user per stock); give an explicit
+    ``key`` column when a user should receive several coupons of one stock.
+    """
+
+    index: int
+    openid: str
+    stock_id: str
+    key: str
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def request_number(batch_id: str, key: str) -> str:
+    """Deterministic: the same batch and row always give the same number, so any re-send after
+    a crash is answered by WeChat Pay with the original coupon instead of a second one."""
+    digest = hashlib.sha256(f"{batch_id}\x00{key}".encode()).hexdigest()
+    return f"B{digest[:31]}"
+
+
+def make_row(index: int, data: Mapping[str, Any], defaults: Mapping[str, Any]) -> BatchRow:
+    merged = {**defaults, **{k: v for k, v in data.items() if v not in (None, "")}}
+    openid = str(merged.pop("openid", "") or "")
+    stock_id = str(merged.pop("stock_id", "") or "")
+    if not openid:
+        raise ValidationError(f"row {index}.openid", "required")
+    if not stock_id:
+        raise ValidationError(f"row {index}.stock_id", "required (column or --stock-id)")
+    key = str(merged.pop("key", "") or f"{stock_id}:{openid}")
+    for money in ("coupon_value", "coupon_minimum"):
+        if money in merged:
+            try:
+                merged[money] = int(merged[money])
+            except (TypeError, ValueError):
+                raise ValidationError(f"row {index}.{money}", "must be an integer amount in fen") from None
+    return BatchRow(index=index, openid=openid, stock_id=stock_id, key=key, fields=merged)
+
+
+async def iter_rows(
+    source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path,
+    defaults: Mapping[str, Any] | None = None,
+) -> AsyncIterator[BatchRow]:
+    """Stream rows from an iterable, an async iterable or a CSV file; never loads the whole input."""
+    base = dict(defaults or {})
+    index = 0
+    if isinstance(source, Path):
+        with source.open(newline="", encoding="utf-8-sig") as handle:
+            for line in csv.DictReader(handle):
+                index += 1
+                yield make_row(index, line, base)
+        return
+    if isinstance(source, AsyncIterable):
+        async for record in source:
+            index += 1
+            yield make_row(index, record, base)
+        return
+    for record in source:
+        index += 1
+        yield make_row(index, record, base)
+
+
+def count_csv_rows(path: Path) -> int:
+    """Data rows in a CSV (streamed), for the progress bar's total."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return max(0, sum(1 for _ in csv.reader(handle)) - 1)

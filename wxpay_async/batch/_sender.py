@@ -1,0 +1,418 @@
+"""BatchSender: resumable, exactly-once bulk coupon issuance from asyncio workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import logging
+import signal
+import sys
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import attrs
+
+from ..errors import APIConnectionError, APIStatusError, SignatureVerificationError, ValidationError
+from ..middleware import observe_retries
+from ._journal import Journal, RowOutcome, SqliteJournal
+from ._ratelimit import AdaptiveTokenBucket
+from ._rows import BatchRow, Kind, count_csv_rows, iter_rows, request_number
+
+if TYPE_CHECKING:
+    from .._client import Client
+    from .._request import Response
+
+logger = logging.getLogger("wxpay_async.batch")
+
+#: Error codes that mean the stock cannot issue more: the rest of the batch would fail too.
+EXHAUSTED_CODES = frozenset(
+    {
+        "NOT_ENOUGH",
+        "STOCK_NOT_ENOUGH",
+        "STOCK_AMOUNT_NOT_ENOUGH",
+        "STOCK_IS_NOT_RUNNING",
+        "STOCK_STOPPED",
+        "STOCK_NOT_RUNNING",
+        "STOCK_EXPIRED",
+    }
+)
+#: Re-queue a row this many times within one run after the client's own retries gave up.
+ROW_REQUEUES = 2
+
+SendFn = Callable[[BatchRow, str], Awaitable[str]]
+
+
+@attrs.define(kw_only=True)
+class BatchSummary:
+    batch_id: str
+    rows_read: int = 0
+    sent: int = 0
+    already_done: int = 0  # finished in an earlier run of the same journal
+    failed: int = 0
+    duplicates: int = 0
+    not_sent: int = 0  # left for a later --resume (interrupted or stopped early)
+    stopped_early: str | None = None
+    interrupted: bool = False
+    elapsed: float = 0.0
+    limiter_wait: float = 0.0
+    rate_decreases: int = 0
+    failures_by_code: dict[str, int] = attrs.field(factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
+
+    def describe(self) -> str:
+        lines = [
+            f"batch {self.batch_id}: {self.rows_read} rows read in {self.elapsed:.1f}s",
+            f"  sent now:         {self.sent} ({self.rate:.0f}/s)",
+            f"  done before:      {self.already_done}",
+            f"  failed:           {self.failed}"
+            + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.failures_by_code.items()))})" if self.failed else ""),
+            f"  duplicate rows:   {self.duplicates}",
+            f"  not sent yet:     {self.not_sent}",
+        ]
+        if self.stopped_early:
+            lines.append(f"  stopped early:    {self.stopped_early}")
+        if self.interrupted:
+            lines.append("  interrupted:      yes (run again with the same journal to resume)")
+        return "\n".join(lines)
+
+
+def cash_coupon_sender(client: Client, *, appid: str | None = None, stock_creator_mchid: str | None = None) -> SendFn:
+    """Send one cash coupon (``POST /v3/marketing/favor/users/{openid}/coupons``)."""
+
+    async def send(row: BatchRow, request_no: str) -> str:
+        body = {
+            "stock_id": row.stock_id,
+            "out_request_no": request_no,
+            "appid": row.fields.get("appid", appid),
+            "stock_creator_mchid": row.fields.get("stock_creator_mchid", stock_creator_mchid or client.mchid),
+            **{k: v for k, v in row.fields.items() if k not in ("appid", "stock_creator_mchid")},
+        }
+        if not body["appid"]:
+            raise ValidationError(f"row {row.index}.appid", "required (column or appid=...)")
+        response = await client.request(
+            "POST",
+            "/v3/marketing/favor/users/{openid}/coupons",
+            path_params={"openid": row.openid},
+            json=body,
+            idempotency_field="out_request_no",
+        )
+        return _field(response, "coupon_id")
+
+    return send
+
+
+def product_coupon_sender(client: Client, *, appid: str | None = None) -> SendFn:
+    """Send one product coupon (``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons``)."""
+
+    async def send(row: BatchRow, request_no: str) -> str:
+        body = {
+            "stock_id": row.stock_id,
+            "send_request_no": request_no,
+            "appid": row.fields.get("appid", appid),
+            **{k: v for k, v in row.fields.items() if k != "appid"},
+        }
+        for required in ("product_coupon_id", "appid"):
+            if not body.get(required):
+                raise ValidationError(f"row {row.index}.{required}", "required for product coupons")
+        response = await client.request(
+            "POST",
+            "/v3/marketing/partner/product-coupon/users/{openid}/coupons",
+            path_params={"openid": row.openid},
+            json=body,
+            idempotency_field="send_request_no",
+        )
+        return _field(response, "coupon_code")
+
+    return send
+
+
+def _field(response: Response, name: str) -> str:
+    body = response.json()
+    value = body.get(name) if isinstance(body, dict) else None
+    if not value:
+        raise APIConnectionError(f"answer lacks {name} (Request-ID {response.request_id})")
+    return str(value)
+
+
+class BatchSender:
+    """Send one coupon per input row, exactly once, at a steady rate, resumable after a crash.
+
+    Every row's request number is derived from ``batch_id`` and the row key, so re-running the
+    same batch (after a crash, a SIGKILL, a lost journal) can never issue a second coupon:
+    WeChat Pay answers a repeated number with the original coupon. The journal only saves work.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        batch_id: str,
+        kind: Kind = "cash",
+        journal: Journal | None = None,
+        qps: float = 500.0,
+        concurrency: int = 64,
+        appid: str | None = None,
+        stock_id: str | None = None,
+        stock_creator_mchid: str | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        send: SendFn | None = None,
+        exhausted_codes: frozenset[str] = EXHAUSTED_CODES,
+        progress: TextIO | None = None,
+        progress_interval: float = 1.0,
+        limiter: AdaptiveTokenBucket | None = None,
+    ) -> None:
+        if not batch_id or len(batch_id) > 64:
+            raise ValidationError("batch_id", "required, at most 64 characters")
+        if concurrency < 1:
+            raise ValidationError("concurrency", "must be at least 1")
+        self.client = client
+        self.batch_id = batch_id
+        self.kind = kind
+        self.journal: Journal = journal or SqliteJournal(Path(f"{batch_id}.journal.db"))
+        self.concurrency = concurrency
+        self.limiter = limiter or AdaptiveTokenBucket(qps)
+        self.defaults = {**(defaults or {}), **({"stock_id": stock_id} if stock_id else {})}
+        if send is None:
+            send = (
+                cash_coupon_sender(client, appid=appid, stock_creator_mchid=stock_creator_mchid)
+                if kind == "cash"
+                else product_coupon_sender(client, appid=appid)
+            )
+        self._send = send
+        self.exhausted_codes = exhausted_codes
+        self._progress = progress
+        self._progress_interval = progress_interval
+        self._stop = asyncio.Event()
+        self.summary = BatchSummary(batch_id=batch_id)
+        self._total: int | None = None
+
+    def stop(self, reason: str | None = None) -> None:
+        """Finish in-flight rows, send nothing new (a signal handler calls this)."""
+        if reason and not self.summary.stopped_early:
+            self.summary.stopped_early = reason
+        self._stop.set()
+
+    async def run(self, source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path) -> BatchSummary:
+        started = time.monotonic()
+        if isinstance(source, Path):
+            self._total = count_csv_rows(source)
+        await self.journal.open(self.batch_id)
+        queue: asyncio.Queue[BatchRow | None] = asyncio.Queue(maxsize=self.concurrency * 2)
+        restore = self._install_signal_handlers()
+        progress_task = asyncio.create_task(self._report_progress(started)) if self._progress else None
+        try:
+            workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
+            try:
+                await self._produce(source, queue)
+            finally:
+                for _ in workers:
+                    await queue.put(None)
+                await asyncio.gather(*workers)
+        finally:
+            restore()
+            if progress_task is not None:
+                progress_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await progress_task
+            await self.journal.flush()
+            self.summary.elapsed = time.monotonic() - started
+            self.summary.limiter_wait = self.limiter.waited
+            self.summary.rate_decreases = self.limiter.decreases
+            if self._progress:
+                self._print_progress(started, final=True)
+        return self.summary
+
+    async def write_results(self, path: Path) -> int:
+        """The result CSV: one line per journaled row, in input order."""
+        count = 0
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["row", "key", "request_no", "state", "coupon_id", "code", "message"])
+            async for o in self.journal.outcomes():
+                writer.writerow(
+                    [o.index, o.key, o.request_no, o.state, o.coupon_id or "", o.code or "", o.message or ""]
+                )
+                count += 1
+        return count
+
+    async def aclose(self) -> None:
+        await self.journal.close()
+
+    # -- internals -----------------------------------------------------------------------------
+    async def _produce(
+        self,
+        source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path,
+        queue: asyncio.Queue[BatchRow | None],
+    ) -> None:
+        chunk: list[BatchRow] = []
+        async for row in iter_rows(source, self.defaults):
+            self.summary.rows_read += 1
+            if self._stop.is_set():
+                self.summary.not_sent += 1
+                continue
+            chunk.append(row)
+            if len(chunk) >= 200:
+                await self._dispatch(chunk, queue)
+                chunk = []
+        if chunk:
+            await self._dispatch(chunk, queue)
+
+    async def _dispatch(self, rows: list[BatchRow], queue: asyncio.Queue[BatchRow | None]) -> None:
+        known = await self.journal.lookup(row.key for row in rows)
+        for row in rows:
+            if self._stop.is_set():
+                self.summary.not_sent += 1
+                continue
+            first = await self.journal.first_index(row.key, row.index)
+            if first != row.index:
+                self.summary.duplicates += 1
+                await self.journal.record(
+                    RowOutcome(
+                        key=f"{row.key}#dup{row.index}",
+                        index=row.index,
+                        request_no="",
+                        state="duplicate",
+                        code="DUPLICATE_ROW",
+                        message=f"same key as row {first}; not sent",
+                    )
+                )
+                continue
+            done = known.get(row.key)
+            if done is not None and (done.state == "sent" or (done.state == "failed" and not done.retryable)):
+                self.summary.already_done += 1
+                continue
+            await queue.put(row)
+
+    async def _worker(self, queue: asyncio.Queue[BatchRow | None]) -> None:
+        while (row := await queue.get()) is not None:
+            if self._stop.is_set():
+                self.summary.not_sent += 1
+                continue
+            await self._send_row(row)
+
+    async def _send_row(self, row: BatchRow) -> None:
+        number = request_number(self.batch_id, row.key)
+        for attempt in range(ROW_REQUEUES + 1):
+            await self.limiter.acquire()
+            try:
+                with observe_retries(self._on_retry):
+                    coupon_id = await self._send(row, number)
+            except ValidationError as exc:
+                await self._fail(row, number, "VALIDATION", str(exc), retryable=False)
+                return
+            except APIStatusError as exc:
+                if exc.status == 429:
+                    self.limiter.on_rate_limited()
+                transient = exc.status == 429 or exc.status >= 500 or exc.code == "SYSTEM_ERROR"
+                if transient and attempt < ROW_REQUEUES and not self._stop.is_set():
+                    continue
+                code = exc.code or f"HTTP_{exc.status}"
+                await self._fail(row, number, code, exc.message or str(exc), retryable=transient)
+                if code in self.exhausted_codes:
+                    self.stop(f"{code}: {exc.message}")
+                return
+            except (APIConnectionError, SignatureVerificationError) as exc:
+                # Outcome unknown: safe to send again with the same number, now or on resume.
+                if attempt < ROW_REQUEUES and not self._stop.is_set():
+                    continue
+                await self._fail(row, number, type(exc).__name__, str(exc), retryable=True)
+                return
+            self.summary.sent += 1
+            await self.journal.record(
+                RowOutcome(key=row.key, index=row.index, request_no=number, state="sent", coupon_id=coupon_id)
+            )
+            return
+
+    async def _fail(self, row: BatchRow, number: str, code: str, message: str, *, retryable: bool) -> None:
+        self.summary.failed += 1
+        self.summary.failures_by_code[code] = self.summary.failures_by_code.get(code, 0) + 1
+        await self.journal.record(
+            RowOutcome(
+                key=row.key,
+                index=row.index,
+                request_no=number,
+                state="failed",
+                code=code,
+                message=message[:500],
+                retryable=retryable,
+            )
+        )
+
+    def _on_retry(self, response: Response | None) -> None:
+        if response is not None and response.status == 429:
+            self.limiter.on_rate_limited()
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+
+        def handler(sig: signal.Signals) -> None:
+            logger.warning("%s: finishing in-flight rows, then stopping", sig.name)
+            self.summary.interrupted = True
+            self._stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, handler, sig)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or a loop without signal support
+
+        def restore() -> None:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+        return restore
+
+    async def _report_progress(self, started: float) -> None:
+        while True:
+            await asyncio.sleep(self._progress_interval)
+            self._print_progress(started)
+
+    def _print_progress(self, started: float, *, final: bool = False) -> None:
+        out = self._progress or sys.stderr
+        s = self.summary
+        elapsed = max(1e-9, time.monotonic() - started)
+        rate = s.sent / elapsed
+        done = s.sent + s.failed + s.duplicates + s.already_done
+        total = self._total
+        if total:
+            width = 30
+            filled = int(width * min(1.0, done / total))
+            bar = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+            eta = (total - done) / rate if rate > 0 else float("inf")
+            eta_text = f" ETA {eta:,.0f}s" if eta != float("inf") else ""
+        else:
+            bar, eta_text = f"{done} rows", ""
+        out.write(
+            f"\r{bar} sent {s.sent} failed {s.failed} dup {s.duplicates} {rate:,.0f}/s{eta_text}   "
+            + ("\n" if final else "")
+        )
+        out.flush()
+
+
+async def send_batch(
+    client: Client,
+    source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path,
+    *,
+    batch_id: str,
+    journal: Path | str | Journal | None = None,
+    result_csv: Path | None = None,
+    **options: Any,
+) -> BatchSummary:
+    """One call: run a batch to the end (or until stopped), write the result CSV, close the journal."""
+    store = SqliteJournal(journal) if isinstance(journal, str | Path) else journal
+    sender = BatchSender(client, batch_id=batch_id, journal=store, **options)
+    try:
+        summary = await sender.run(source)
+        if result_csv is not None:
+            await sender.write_results(result_csv)
+    finally:
+        await sender.aclose()
+    return summary
