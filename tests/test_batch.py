@@ -104,7 +104,7 @@ async def test_rerun_is_idempotent_even_without_journal(wx: Client, ledger: Ledg
 
 
 async def test_duplicate_rows_are_reported_not_sent(wx: Client, ledger: Ledger, tmp_path: Path) -> None:
-    data = rows(10) + [{"openid": "o000003"}, {"openid": "o000007"}]
+    data = [*rows(10), {"openid": "o000003"}, {"openid": "o000007"}]
     out = tmp_path / "r.csv"
     summary = await send_batch(
         wx, data, batch_id="b3", journal=tmp_path / "j.db", result_csv=out, stock_id="1", appid="wx1", qps=5000
