@@ -182,3 +182,28 @@ async def test_token_bucket_paces_and_backs_off() -> None:
     now[0] += 10
     await bucket.acquire()
     assert bucket.rate == 100  # recovered additively
+
+
+async def test_two_workers_share_one_redis_journal(wx: Client, ledger: Ledger, tmp_path: Path) -> None:
+    import asyncio
+
+    from wxpay_async.batch import RedisJournal
+
+    from .redis_server import redis_server
+
+    with redis_server(tmp_path) as url:
+        opts = {"stock_id": "1", "appid": "wx1", "concurrency": 4}
+        data = rows(200)
+        # A slow worker and a fast one: both must get rows, and no row may be sent twice.
+        a, b = await asyncio.gather(
+            send_batch(wx, data, batch_id="shared", journal=RedisJournal(url, worker="a"), qps=100, **opts),
+            send_batch(wx, data, batch_id="shared", journal=RedisJournal(url, worker="b"), qps=5000, **opts),
+        )
+        assert a.sent + b.sent == 200 and a.sent > 0 and b.sent > 0
+        assert len(ledger.coupons) == 200 and max(ledger.accepted.values()) == 1
+        out = tmp_path / "r.csv"
+        sender = BatchSender(wx, batch_id="shared", journal=RedisJournal(url, worker="c"), stock_id="1", appid="wx1")
+        again = await sender.run(data)
+        assert again.already_done == 200 and again.sent == 0
+        assert await sender.write_results(out) == 200
+        await sender.aclose()

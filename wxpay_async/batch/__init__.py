@@ -2,6 +2,7 @@
 
 from ._journal import Journal, RowOutcome, SqliteJournal
 from ._ratelimit import AdaptiveTokenBucket
+from ._redis_journal import RedisJournal
 from ._rows import BatchRow, iter_rows, request_number
 from ._sender import (
     EXHAUSTED_CODES,
@@ -19,6 +20,7 @@ __all__ = [
     "BatchSender",
     "BatchSummary",
     "Journal",
+    "RedisJournal",
     "RowOutcome",
     "SqliteJournal",
     "cash_coupon_sender",

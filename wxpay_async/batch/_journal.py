@@ -43,6 +43,10 @@ class Journal(Protocol):
         """Register ``key`` at ``index``; return the index that registered it first."""
         ...
 
+    async def claim(self, key: str) -> bool:
+        """True when this worker may send ``key`` now (another worker sharing the batch may not)."""
+        ...
+
     async def record(self, outcome: RowOutcome) -> None: ...
 
     async def flush(self) -> None: ...
@@ -123,6 +127,9 @@ class SqliteJournal:
         if len(self._pending_keys) >= self._commit_every:
             await self.flush()
         return index
+
+    async def claim(self, key: str) -> bool:
+        return True  # one process owns a SQLite journal
 
     async def record(self, outcome: RowOutcome) -> None:
         self._pending.append(outcome)

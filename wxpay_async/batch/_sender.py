@@ -54,6 +54,7 @@ class BatchSummary:
     failed: int = 0
     duplicates: int = 0
     not_sent: int = 0  # left for a later --resume (interrupted or stopped early)
+    claimed_elsewhere: int = 0  # being sent by another worker sharing the journal
     stopped_early: str | None = None
     interrupted: bool = False
     elapsed: float = 0.0
@@ -286,6 +287,9 @@ class BatchSender:
             done = known.get(row.key)
             if done is not None and (done.state == "sent" or (done.state == "failed" and not done.retryable)):
                 self.summary.already_done += 1
+                continue
+            if not await self.journal.claim(row.key):
+                self.summary.claimed_elsewhere += 1
                 continue
             await queue.put(row)
 

@@ -1,0 +1,121 @@
+"""A Redis journal, so several worker processes can share one batch (``redis`` extra).
+
+Layout under ``wxpay:batch:<id>:``: ``rows`` (hash key → outcome JSON), ``keys`` (hash key →
+first input index, for duplicate detection), ``order`` (sorted set index → key, for the
+result CSV in input order), and ``claim:<key>`` (a short-lived lock so two workers reading the
+same input do not both send one row; if a worker dies, its claim expires and the row is sent
+again later, harmlessly, with the same request number).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from ._journal import RowOutcome
+
+
+class RedisJournal:
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        client: Any = None,
+        claim_ttl: int = 120,
+        commit_every: int = 200,
+        worker: str | None = None,
+    ) -> None:
+        if client is None:
+            import redis.asyncio as redis_asyncio
+
+            client = redis_asyncio.from_url(url)
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self._redis = client
+        self._claim_ttl = claim_ttl
+        self._commit_every = commit_every
+        self._prefix = ""
+        self._pending: list[RowOutcome] = []
+        import os
+        import socket
+
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+
+    async def open(self, batch_id: str) -> None:
+        self._prefix = f"wxpay:batch:{batch_id}:"
+        await self._redis.ping()
+
+    async def lookup(self, keys: Iterable[str]) -> dict[str, RowOutcome]:
+        await self.flush()
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        values = await self._redis.hmget(self._prefix + "rows", wanted)
+        return {k: _decode(v) for k, v in zip(wanted, values, strict=True) if v is not None}
+
+    async def first_index(self, key: str, index: int) -> int:
+        await self._redis.hsetnx(self._prefix + "keys", key, index)
+        value = await self._redis.hget(self._prefix + "keys", key)
+        return int(value)
+
+    async def claim(self, key: str) -> bool:
+        ok = await self._redis.set(self._prefix + "claim:" + key, self.worker, nx=True, ex=self._claim_ttl)
+        if ok:
+            return True
+        owner = await self._redis.get(self._prefix + "claim:" + key)
+        return bool(owner is not None and owner.decode() == self.worker)
+
+    async def record(self, outcome: RowOutcome) -> None:
+        self._pending.append(outcome)
+        if len(self._pending) >= self._commit_every:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(self._prefix + "rows", mapping={o.key: _encode(o) for o in pending})
+        pipe.zadd(self._prefix + "order", {o.key: o.index for o in pending})
+        await pipe.execute()
+
+    async def close(self) -> None:
+        await self.flush()
+        if self._owns_client:
+            await self._redis.aclose()
+
+    async def outcomes(self) -> AsyncIterator[RowOutcome]:
+        await self.flush()
+        start = 0
+        while True:
+            keys = await self._redis.zrange(self._prefix + "order", start, start + 999)
+            if not keys:
+                return
+            values = await self._redis.hmget(self._prefix + "rows", keys)
+            for value in values:
+                if value is not None:
+                    yield _decode(value)
+            start += len(keys)
+
+
+def _encode(o: RowOutcome) -> str:
+    return json.dumps(
+        {
+            "key": o.key,
+            "index": o.index,
+            "request_no": o.request_no,
+            "state": o.state,
+            "coupon_id": o.coupon_id,
+            "code": o.code,
+            "message": o.message,
+            "retryable": o.retryable,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _decode(raw: bytes | str) -> RowOutcome:
+    data = json.loads(raw)
+    return RowOutcome(**data)
