@@ -29,16 +29,18 @@ class BenchKeys:
         self.apiv3_key = generate_apiv3_key()
         self.mchid = "1900000001"
 
-    def client_kwargs(self, base_url: str) -> dict[str, Any]:
-        return {
+    def client_kwargs(self, base_url: str, *, mode: str = "public_key") -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
             "mchid": self.mchid,
             "merchant_serial": self.merchant.serial,
             "private_key": self.merchant.private_key,
             "apiv3_key": self.apiv3_key,
-            "platform_public_key": self.platform.public_key,
-            "platform_public_key_id": self.public_key_id,
             "base_url": base_url,
         }
+        if mode == "public_key":
+            kwargs["platform_public_key"] = self.platform.public_key
+            kwargs["platform_public_key_id"] = self.public_key_id
+        return kwargs
 
 
 @contextmanager
@@ -48,7 +50,13 @@ def signing_server(keys: BenchKeys) -> Iterator[str]:
         keys_file = Path(tmp) / "keys.json"
         keys_file.write_text(
             json.dumps(
-                {"platform_private_pem": keys.platform.private_pem().decode(), "public_key_id": keys.public_key_id}
+                {
+                    "platform_private_pem": keys.platform.private_pem().decode(),
+                    "platform_cert_pem": keys.platform.certificate_pem().decode(),
+                    "platform_serial": keys.platform.serial,
+                    "public_key_id": keys.public_key_id,
+                    "apiv3_key": keys.apiv3_key,
+                }
             )
         )
         port_file = Path(tmp) / "port"

@@ -194,11 +194,16 @@ async def test_two_workers_share_one_redis_journal(wx: Client, ledger: Ledger, t
     with redis_server(tmp_path) as url:
         opts = {"stock_id": "1", "appid": "wx1", "concurrency": 4}
         data = rows(200)
-        # A slow worker and a fast one: both must get rows, and no row may be sent twice.
-        a, b = await asyncio.gather(
-            send_batch(wx, data, batch_id="shared", journal=RedisJournal(url, worker="a"), qps=100, **opts),
-            send_batch(wx, data, batch_id="shared", journal=RedisJournal(url, worker="b"), qps=5000, **opts),
+        # A slow worker starts first, a fast one joins: both must get rows, none sent twice.
+        slow = asyncio.create_task(
+            send_batch(wx, data, batch_id="shared", journal=RedisJournal(url, worker="a"), qps=100, **opts)
         )
+        for _ in range(200):
+            if ledger.coupons:
+                break
+            await asyncio.sleep(0.01)
+        b = await send_batch(wx, data, batch_id="shared", journal=RedisJournal(url, worker="b"), qps=5000, **opts)
+        a = await slow
         assert a.sent + b.sent == 200 and a.sent > 0 and b.sent > 0
         assert len(ledger.coupons) == 200 and max(ledger.accepted.values()) == 1
         out = tmp_path / "r.csv"

@@ -227,6 +227,9 @@ class Client:
         }
         if body or method not in ("GET", "HEAD", "DELETE"):
             all_headers["Content-Type"] = content_type or "application/json"
+        if verify and (serial := self.key_source.preferred_serial()):
+            # Names the platform key WeChat Pay should sign the answer with (one we hold).
+            all_headers["Wechatpay-Serial"] = serial
         if headers:
             all_headers.update(headers)
         return Request(
