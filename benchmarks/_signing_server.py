@@ -30,7 +30,9 @@ def make_app(keys: dict[str, str]) -> web.Application:
     cache: dict[tuple[bytes, str, int], tuple[str, str]] = {}
 
     def signed(body: bytes, request: web.Request) -> web.Response:
-        serial = cert_serial if request.headers.get("Wechatpay-Serial") == cert_serial else public_key_id
+        # Like WeChat Pay: /v3/certificates is signed with a platform certificate.
+        wants_cert = request.path == "/v3/certificates" or request.headers.get("Wechatpay-Serial") == cert_serial
+        serial = cert_serial if wants_cert else public_key_id
         now = int(time.time())
         entry = cache.get((body, serial, now))
         if entry is None:

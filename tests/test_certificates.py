@@ -19,6 +19,7 @@ from wxpay_async.certificates import (
 )
 from wxpay_async.devkeys import KeyPair, generate_key_pair
 from wxpay_async.errors import InternalServerError
+from wxpay_async.transports import AiohttpTransport
 
 from .conftest import client_kwargs
 from .fake_wechat import FakeWeChat, Reply
@@ -155,3 +156,14 @@ def test_store_json_round_trip(platform_keys: KeyPair) -> None:
     )
     assert certificates_from_json(certificates_to_json([cert])) == [cert]
     assert "PRIVATE" not in certificates_to_json([cert]) and cert.pem not in repr(cert)
+
+
+async def test_failed_start_releases_the_session(fake: FakeWeChat, server: TestServer) -> None:
+    fake.certificates_fail = True
+    wx = Client(**client_kwargs(fake, server))
+    with pytest.raises(InternalServerError):
+        async with wx:
+            pass
+    transport = wx.transport
+    assert isinstance(transport, AiohttpTransport)
+    assert transport._session is None or transport._session.closed

@@ -165,7 +165,11 @@ class Client:
 
     # -- lifetime ----------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()  # no session or task may outlive a failed start
+            raise
         return self
 
     async def __aexit__(
