@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import (  # noqa: E402
+from _harness import (
     RESULTS,
     BenchKeys,
     crypto_floor_us,
@@ -33,8 +33,8 @@ from _harness import (  # noqa: E402
     signing_server,
 )
 
-from wxpay_async import Client  # noqa: E402
-from wxpay_async.transports import AiohttpTransport  # noqa: E402
+from wxpay_async import Client
+from wxpay_async.transports import AiohttpTransport
 
 SEND_BODY = {
     "stock_id": "9856000",
