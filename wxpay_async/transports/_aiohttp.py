@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import aiohttp
 from yarl import URL
@@ -13,6 +13,17 @@ from ..errors import APIConnectionError, APITimeoutError
 from ._base import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ByteStream
 
 _CHUNK = 64 * 1024
+
+
+@contextmanager
+def _mapped_errors(request: Request, timeout: float | None) -> Iterator[None]:
+    """aiohttp's failures as the SDK's: the caller only ever sees WxPayError subclasses."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s") from exc
+    except aiohttp.ClientError as exc:
+        raise APIConnectionError(f"{request.method} {request.target} failed: {exc!r}") from exc
 
 
 class AiohttpTransport:
@@ -61,36 +72,22 @@ class AiohttpTransport:
         )
 
     async def send(self, request: Request) -> Response:
-        try:
+        with _mapped_errors(request, self._timeout_for(request).total):
             async with self._open(request) as resp:
                 content = await resp.read()
                 return Response(status=resp.status, headers=resp.headers, content=content, request=request)
-        except TimeoutError as exc:
-            raise APITimeoutError(
-                f"{request.method} {request.target} timed out after {self._timeout_for(request).total}s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"{request.method} {request.target} failed: {exc!r}") from exc
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
-        try:
+        with _mapped_errors(request, self._timeout_for(request).total):
             async with self._open(request) as resp:
 
                 async def chunks() -> AsyncIterator[bytes]:
-                    try:
+                    with _mapped_errors(request, self._timeout_for(request).total):
                         async for chunk in resp.content.iter_chunked(_CHUNK):
                             yield chunk
-                    except TimeoutError as exc:
-                        raise APITimeoutError(f"download of {request.target} timed out") from exc
-                    except aiohttp.ClientError as exc:
-                        raise APIConnectionError(f"download of {request.target} failed: {exc!r}") from exc
 
                 yield ByteStream(status=resp.status, headers=resp.headers, chunks=chunks())
-        except TimeoutError as exc:
-            raise APITimeoutError(f"{request.method} {request.target} timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"{request.method} {request.target} failed: {exc!r}") from exc
 
     async def aclose(self) -> None:
         if self._owns_session and self._session is not None and not self._session.closed:

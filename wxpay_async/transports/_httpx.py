@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -11,6 +11,17 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from .._request import Headers, Request, Response
 from ..errors import APIConnectionError, APITimeoutError
 from ._base import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ByteStream
+
+
+@contextmanager
+def _mapped_errors(request: Request) -> Iterator[None]:
+    """httpx's failures as the SDK's: the caller only ever sees WxPayError subclasses."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise APITimeoutError(f"{request.method} {request.target} timed out") from exc
+    except httpx.HTTPError as exc:
+        raise APIConnectionError(f"{request.method} {request.target} failed: {exc!r}") from exc
 
 
 class HttpxTransport:
@@ -43,36 +54,24 @@ class HttpxTransport:
         )
 
     async def send(self, request: Request) -> Response:
-        try:
+        with _mapped_errors(request):
             resp = await self._client.send(self._build(request))
             try:
                 content = await resp.aread()
             finally:
                 await resp.aclose()
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"{request.method} {request.target} timed out") from exc
-        except httpx.HTTPError as exc:
-            raise APIConnectionError(f"{request.method} {request.target} failed: {exc!r}") from exc
         return Response(status=resp.status_code, headers=_headers(resp), content=content, request=request)
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
-        try:
+        with _mapped_errors(request):
             resp = await self._client.send(self._build(request), stream=True)
-        except httpx.TimeoutException as exc:
-            raise APITimeoutError(f"{request.method} {request.target} timed out") from exc
-        except httpx.HTTPError as exc:
-            raise APIConnectionError(f"{request.method} {request.target} failed: {exc!r}") from exc
         try:
 
             async def chunks() -> AsyncIterator[bytes]:
-                try:
+                with _mapped_errors(request):
                     async for chunk in resp.aiter_bytes():
                         yield chunk
-                except httpx.TimeoutException as exc:
-                    raise APITimeoutError(f"download of {request.target} timed out") from exc
-                except httpx.HTTPError as exc:
-                    raise APIConnectionError(f"download of {request.target} failed: {exc!r}") from exc
 
             yield ByteStream(status=resp.status_code, headers=_headers(resp), chunks=chunks())
         finally:
