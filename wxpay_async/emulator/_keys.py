@@ -116,7 +116,7 @@ def write_keys_dir(directory: Path | str, base_url: str = "", *, keys: EmulatorK
     for name, content in files.items():
         path = directory / name
         path.write_bytes(content)
-        if name.endswith("key.pem") and name != "pub_key.pem" or name == "pub_key_private.pem":
+        if name in ("apiclient_key.pem", "platform_key.pem", "pub_key_private.pem"):
             path.chmod(0o600)
     config.write_text(
         json.dumps(

@@ -1,0 +1,156 @@
+"""Unsigned admin endpoints under ``/_emulator/``, answered only to loopback clients.
+
+GET  /_emulator/config                      settings, keys' public parts, certificates, faults
+GET  /_emulator/ledger                      issued coupons and per-request-number counts
+POST /_emulator/faults                      {"clear": true, "seed": 1, "rates": [{"kind", "probability", ...}],
+                                             "push": [{"kind", "method", "path_prefix", "delay", ...}]}
+POST /_emulator/coupons/{coupon_id}/use     the user used a cash coupon → COUPON.USE notification
+POST /_emulator/rotate-certificate          {"delay": seconds, "expire_old_in": seconds}
+POST /_emulator/clock                       {"skew": seconds} shifts the emulator's clock
+POST /_emulator/rate-limit                  {"rate": per second, "burst": n}
+GET  /_emulator/notifications               delivery records (attempts, statuses)
+GET  /_emulator/media/{media_id}            uploaded images
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ._emulator import Emulator
+from ._errors import ApiError
+from ._faults import Fault, RateRule
+from ._favor import use_coupon
+
+EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("admin body must be a JSON object")
+    return data
+
+
+def apply_faults(emu: Emulator, data: dict[str, Any]) -> dict[str, Any]:
+    """The ``POST /_emulator/faults`` body applied in-process (tests may call it directly)."""
+    if data.get("clear"):
+        emu.faults.clear()
+    if "seed" in data:
+        emu.faults.seed(data["seed"])
+    if "rates" in data:
+        rules = []
+        for item in data["rates"]:
+            spec = dict(item)
+            probability = float(spec.pop("probability"))
+            rules.append(RateRule(fault=Fault.from_dict(spec), probability=probability))
+        emu.faults.set_rates(rules)
+    if "push" in data:
+        faults = []
+        for item in data["push"]:
+            spec = dict(item)
+            times = int(spec.pop("times", 1))
+            faults += [Fault.from_dict(spec) for _ in range(times)]
+        emu.faults.push(faults)
+    return emu.faults.describe()
+
+
+async def get_config(request: web.Request) -> web.Response:
+    return _json(request.app[EMULATOR_KEY].describe())
+
+
+async def get_ledger(request: web.Request) -> web.Response:
+    return _json(request.app[EMULATOR_KEY].ledger.snapshot())
+
+
+async def post_faults(request: web.Request) -> web.Response:
+    return _json(apply_faults(request.app[EMULATOR_KEY], await _body(request)))
+
+
+async def post_use(request: web.Request) -> web.Response:
+    data = await _body(request)
+    emu = request.app[EMULATOR_KEY]
+    result = use_coupon(
+        emu,
+        request.match_info["coupon_id"],
+        transaction_id=data.get("transaction_id"),
+        order_amount=data.get("order_amount"),
+        consume_mchid=data.get("consume_mchid"),
+    )
+    return _json(result)
+
+
+async def post_rotate(request: web.Request) -> web.Response:
+    data = await _body(request)
+    emu = request.app[EMULATOR_KEY]
+    new = emu.rotate_certificate(data.get("delay"), expire_old_in=data.get("expire_old_in"))
+    return _json({"serial_no": new.serial, "active_from": new.active_from})
+
+
+async def post_clock(request: web.Request) -> web.Response:
+    data = await _body(request)
+    emu = request.app[EMULATOR_KEY]
+    emu.clock.skew = float(data.get("skew", 0.0))
+    return _json({"skew": emu.clock.skew, "now": emu.now()})
+
+
+async def post_rate_limit(request: web.Request) -> web.Response:
+    data = await _body(request)
+    emu = request.app[EMULATOR_KEY]
+    emu.limiter.configure(float(data["rate"]), data.get("burst"))
+    return _json({"rate": emu.limiter.rate, "burst": emu.limiter.burst})
+
+
+async def get_notifications(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    return _json([{k: v for k, v in d.items() if k != "envelope"} for d in emu.notifier.deliveries])
+
+
+async def get_media(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    media_id = request.match_info["media_id"]
+    data = emu.media_bytes.get(media_id)
+    if data is None:
+        raise web.HTTPNotFound()
+    doc = emu.store.get("media", media_id) or {}
+    return web.Response(body=data, content_type=doc.get("content_type") or "application/octet-stream")
+
+
+def is_loopback(request: web.Request) -> bool:
+    remote = request.remote
+    return remote is None or remote in ("::1", "localhost") or remote.startswith("127.")
+
+
+@web.middleware
+async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Only for admin paths: loopback only, errors as JSON."""
+    if not is_loopback(request):
+        return _json({"code": "FORBIDDEN", "message": "the admin API answers loopback clients only"}, 403)
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as exc:
+        return _json(exc.body(), exc.status)
+    except (ValueError, KeyError, TypeError) as exc:
+        return _json({"code": "PARAM_ERROR", "message": f"{type(exc).__name__}: {exc}"}, 400)
+
+
+def add_admin_routes(app: web.Application, prefix: str = "/_emulator") -> None:
+    app.router.add_get(f"{prefix}/config", get_config)
+    app.router.add_get(f"{prefix}/ledger", get_ledger)
+    app.router.add_post(f"{prefix}/faults", post_faults)
+    app.router.add_post(f"{prefix}/coupons/{{coupon_id}}/use", post_use)
+    app.router.add_post(f"{prefix}/rotate-certificate", post_rotate)
+    app.router.add_post(f"{prefix}/clock", post_clock)
+    app.router.add_post(f"{prefix}/rate-limit", post_rate_limit)
+    app.router.add_get(f"{prefix}/notifications", get_notifications)
+    app.router.add_get(f"{prefix}/media/{{media_id}}", get_media)

@@ -1,0 +1,166 @@
+"""The APIv3 protocol on the server side: verify ``Authorization``, sign answers, serve certificates."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..crypto import (
+    AUTH_SCHEMA,
+    SIGNTEST_PREFIX,
+    aead_encrypt,
+    make_nonce,
+    parse_authorization,
+    request_message,
+    response_message,
+    rsa_sign,
+    rsa_verify,
+)
+from ._clock import rfc3339
+from ._errors import ApiError, sign_error
+from ._faults import DEFAULT_SKEW, Fault
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator
+
+
+def verify_request(emu: Emulator, method: str, raw_path: str, headers: Mapping[str, str], signed_body: bytes) -> str:
+    """The caller's mchid when ``Authorization`` is a valid merchant signature; 401 SIGN_ERROR otherwise.
+
+    ``raw_path`` is the target exactly as received (percent-encoding and query untouched) and
+    ``signed_body`` the exact body bytes (the ``meta`` JSON for uploads): anything a client
+    changed between signing and sending shows up here, as it does at WeChat Pay.
+    """
+    value = headers.get("Authorization")
+    if not value:
+        raise sign_error("Authorization header is missing")
+    try:
+        auth = parse_authorization(value)
+    except ValueError as exc:
+        raise sign_error(f"Authorization is malformed: {exc}") from None
+    merchant = emu.merchants.get(auth["mchid"])
+    if merchant is None:
+        raise sign_error(f"mchid {auth['mchid']} is not registered with this emulator")
+    if auth["serial_no"].upper() != merchant.serial.upper():
+        raise sign_error(f"serial_no {auth['serial_no']} is not the merchant API certificate serial")
+    try:
+        timestamp = int(auth["timestamp"])
+    except ValueError:
+        raise sign_error("timestamp is not an integer") from None
+    skew = emu.now() - timestamp
+    if abs(skew) > emu.config.max_skew:
+        raise sign_error(f"timestamp {timestamp} is {skew:+.0f} s away from the server time (limit ±300 s)")
+    if not emu.config.verify_signatures and emu.config.benchmark:
+        return merchant.mchid
+    message = request_message(method, raw_path, auth["timestamp"], auth["nonce_str"], signed_body)
+    if not rsa_verify(merchant.public_key, message, auth["signature"]):
+        raise sign_error("signature does not match the request (method, path with query, timestamp, nonce, body)")
+    return merchant.mchid
+
+
+class ResponseSigner:
+    """Signs answers and notifications; in benchmark mode reuses signatures for identical bodies.
+
+    Benchmark mode is NOT the real protocol: a signature (with its timestamp and nonce) is reused
+    for up to ``pool_ttl`` seconds for byte-identical bodies, so the emulator's RSA cost does not
+    cap a client benchmark. Clients still verify every signature they receive.
+    """
+
+    def __init__(self, emu: Emulator, pool_ttl: float = 60.0) -> None:
+        self._emu = emu
+        self._pool: dict[tuple[str, bytes], tuple[int, str, str]] = {}
+        self.pool_ttl = pool_ttl
+
+    def headers(
+        self,
+        body: bytes,
+        *,
+        requested_serial: str | None,
+        for_certificates: bool = False,
+        fault: Fault | None = None,
+    ) -> dict[str, str]:
+        emu = self._emu
+        serial, key = emu.signing_key(requested_serial, for_certificates=for_certificates)
+        kind = fault.kind if fault is not None else None
+        if kind == "rotate_certificate":
+            new = emu.rotate_certificate(delay=0.0)
+            serial, key = new.serial, new.pair.private_key
+        timestamp_offset = 0
+        if kind == "skew":
+            timestamp_offset = int(fault.skew if fault is not None and fault.skew is not None else DEFAULT_SKEW)
+        timestamp, nonce, signature = self._sign(serial, key, body, timestamp_offset)
+        if kind == "bad_signature":
+            _, _, signature = self._sign(serial, key, body + b"tampered", timestamp_offset, pooled=False)
+        elif kind == "signtest":
+            signature = SIGNTEST_PREFIX + signature
+        return {
+            "Wechatpay-Timestamp": str(timestamp),
+            "Wechatpay-Nonce": nonce,
+            "Wechatpay-Signature": signature,
+            "Wechatpay-Serial": serial,
+            "Wechatpay-Signature-Type": AUTH_SCHEMA,
+        }
+
+    def _sign(
+        self, serial: str, key: rsa.RSAPrivateKey, body: bytes, offset: int, *, pooled: bool = True
+    ) -> tuple[int, str, str]:
+        now = int(self._emu.now())
+        if pooled and self._emu.config.benchmark and offset == 0:
+            cached = self._pool.get((serial, body))
+            if cached is not None and now - cached[0] < self.pool_ttl:
+                return cached
+        timestamp = now + offset
+        nonce = make_nonce()
+        signature = rsa_sign(key, response_message(str(timestamp), nonce, body))
+        if pooled and self._emu.config.benchmark and offset == 0:
+            if len(self._pool) > 10_000:
+                self._pool.clear()
+            self._pool[(serial, body)] = (timestamp, nonce, signature)
+        return timestamp, nonce, signature
+
+
+def certificates_payload(emu: Emulator, apiv3_key: str) -> dict[str, Any]:
+    """``GET /v3/certificates``: every listed platform certificate, AEAD-encrypted for the merchant."""
+    if emu.config.mode == "public_key":
+        if emu.config.certificates_in_public_key_mode == "empty":
+            return {"data": []}
+        raise ApiError(
+            404,
+            "RESOURCE_NOT_EXISTS",
+            "无可用的平台证书：this merchant uses the WeChat Pay public key (PUB_KEY_ID_...) instead",
+        )
+    data = []
+    for platform in emu.listed_certificates():
+        nonce = make_nonce(12)
+        data.append(
+            {
+                "serial_no": platform.serial,
+                "effective_time": rfc3339(platform.effective_time),
+                "expire_time": rfc3339(platform.expire_time),
+                "encrypt_certificate": {
+                    "algorithm": "AEAD_AES_256_GCM",
+                    "nonce": nonce,
+                    "associated_data": "certificate",
+                    "ciphertext": aead_encrypt(apiv3_key, nonce, "certificate", platform.pair.certificate_pem()),
+                },
+            }
+        )
+    return {"data": data}
+
+
+def body_fingerprint(payload: Any) -> str:
+    """A stable digest of a JSON request, to tell an idempotent replay from a changed request."""
+    from .._request import encode_json
+
+    return hashlib.sha256(encode_json(_canonical(payload))).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
