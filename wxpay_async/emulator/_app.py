@@ -20,7 +20,7 @@ from aiohttp import web
 from . import _favor, _product_coupon
 from ._admin import EMULATOR_KEY, add_admin_routes, admin_errors
 from ._auth import certificates_payload, verify_request
-from ._call import Call, Handler, Part, Route, parse_multipart
+from ._call import Call, Handler, Route, parse_multipart, request_state
 from ._emulator import Emulator
 from ._errors import ApiError, param_error
 from ._faults import Fault
@@ -63,8 +63,8 @@ def _check_required(template: str, method: str, data: dict[str, Any], query: Any
 def _view(handler: Handler, method: str, template: str) -> ApiHandler:
     async def view(request: web.Request) -> web.StreamResponse:
         emu = request.app[EMULATOR_KEY]
-        body: bytes = request["raw_body"]
-        parts: dict[str, Part] = request.get("parts", {})
+        state = request_state(request)
+        body, parts = state.raw_body, state.parts
         data: dict[str, Any] = {}
         if body and not parts:
             try:
@@ -78,7 +78,7 @@ def _view(handler: Handler, method: str, template: str) -> ApiHandler:
         call = Call(
             request=request,
             emu=emu,
-            mchid=request["mchid"],
+            mchid=state.mchid,
             body=body,
             data=data,
             query=request.query,
@@ -121,7 +121,8 @@ async def protocol(request: web.Request, handler: ApiHandler) -> web.StreamRespo
     emu = request.app[EMULATOR_KEY]
     request_id = uuid.uuid4().hex.upper()
     body = await request.read()
-    request["raw_body"] = body
+    state = request_state(request)
+    state.raw_body = body
     fault: Fault | None = emu.faults.pick(request.method, request.path) if request.path.startswith("/v3/") else None
     kind = fault.kind if fault is not None else None
     if fault is not None and kind == "slow":
@@ -137,9 +138,9 @@ async def protocol(request: web.Request, handler: ApiHandler) -> web.StreamRespo
         signed_body = body
         if request.content_type == "multipart/form-data":
             parts = parse_multipart(request.headers.get("Content-Type", ""), body)
-            request["parts"] = parts
+            state.parts = parts
             signed_body = parts["meta"].data if "meta" in parts else b""
-        request["mchid"] = verify_request(emu, request.method, request.raw_path, request.headers, signed_body)
+        state.mchid = verify_request(emu, request.method, request.raw_path, request.headers, signed_body)
         if fault is not None and kind == "rate_limit":
             raise ApiError(
                 fault.status or 429,
@@ -176,9 +177,8 @@ async def protocol(request: web.Request, handler: ApiHandler) -> web.StreamRespo
                 fault=fault,
             )
         )
-    ledger_key: tuple[str, str, str] | None = request.get("ledger_key")
-    if ok and ledger_key is not None:
-        kind_, mchid, number = ledger_key
+    if ok and state.ledger_key is not None:
+        kind_, mchid, number = state.ledger_key
         emu.ledger.count(kind_, mchid, number, "accepted")
     return response
 

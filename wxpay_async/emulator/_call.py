@@ -23,6 +23,33 @@ class Part:
 
 
 @attrs.define(kw_only=True)
+class RequestState:
+    """What the protocol middleware learnt about a request, for the handler and back."""
+
+    raw_body: bytes = b""
+    parts: dict[str, Part] = attrs.field(factory=dict)
+    mchid: str = ""
+    ledger_key: tuple[str, str, str] | None = None
+
+
+def _request_key(name: str, kind: type) -> Any:
+    factory = getattr(web, "RequestKey", None)  # aiohttp >= 3.12; plain strings before
+    return factory(name, kind) if factory is not None else name
+
+
+STATE_KEY: Any = _request_key("wxpay_emulator_state", RequestState)
+
+
+def request_state(request: web.Request) -> RequestState:
+    state = request.get(STATE_KEY)
+    if state is None:
+        state = RequestState()
+        request[STATE_KEY] = state
+    assert isinstance(state, RequestState)
+    return state
+
+
+@attrs.define(kw_only=True)
 class Call:
     request: web.Request
     emu: Emulator
@@ -39,7 +66,7 @@ class Call:
 
     def count_accepted(self, kind: str, request_no: str) -> None:
         """Count this send in the ledger's ``accepted`` once its success answer is handed out."""
-        self.request["ledger_key"] = (kind, self.mchid, request_no)
+        request_state(self.request).ledger_key = (kind, self.mchid, request_no)
 
 
 #: A handler returns a JSON-able payload (200), None (204) or a ready response (downloads).
