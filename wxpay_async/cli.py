@@ -1,13 +1,56 @@
-"""The ``wxpay-async`` command."""
+"""The ``wxpay-async`` command: emulator, demo, batch sends and everyday tools.
+
+Credentials for commands that call WeChat Pay come from ``WXPAY_*`` environment variables
+(see ``wxpay_async.ENV_VARS``) or, with ``--keys-dir``, from a directory written by
+``wxpay-async emulator`` (handy against the local emulator).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import WxPayError
 
 
-def _selfcheck(args: argparse.Namespace) -> int:
+class CLIError(Exception):
+    """A user mistake on the command line: printed without a traceback, exit status 2."""
+
+
+def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    from ._config import env_settings
+
+    keys_dir: Path | None = getattr(args, "keys_dir", None)
+    if keys_dir is not None:
+        config = keys_dir / "merchant.json"
+        if not config.exists():
+            raise CLIError(f"{config} not found (create it with: wxpay-async emulator --keys-dir {keys_dir})")
+        data = json.loads(config.read_text())
+        kwargs: dict[str, Any] = {
+            "mchid": data["mchid"],
+            "merchant_serial": data["merchant_serial"],
+            "private_key": keys_dir / data["private_key_file"],
+            "apiv3_key": data["apiv3_key"],
+            "base_url": data["base_url"],
+        }
+        if data.get("public_key_file") and data.get("public_key_id") and not getattr(args, "certificates", False):
+            kwargs["platform_public_key"] = keys_dir / data["public_key_file"]
+            kwargs["platform_public_key_id"] = data["public_key_id"]
+    else:
+        kwargs = env_settings()
+    if getattr(args, "base_url", None):
+        kwargs["base_url"] = args.base_url
+    return kwargs
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_selfcheck(args: argparse.Namespace) -> int:
     from .crypto import Verifier, aead_decrypt, request_message, rsa_sign
     from .devkeys import generate_key_pair
 
@@ -22,19 +65,229 @@ def _selfcheck(args: argparse.Namespace) -> int:
     return 0 if ok and plain == b"message" else 1
 
 
+async def _certificates_download(args: argparse.Namespace) -> int:
+    from . import Client
+    from .certificates import certificates_to_json
+
+    kwargs = _client_kwargs(args)
+    kwargs.pop("platform_public_key", None)
+    kwargs.pop("platform_public_key_id", None)
+    async with Client(**kwargs) as wx:
+        manager = wx.certificate_manager
+        assert manager is not None
+        certificates = manager.certificates
+    out: Path | None = args.output
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for cert in certificates:
+            (out / f"wechatpay_{cert.serial_no}.pem").write_text(cert.pem)
+        print(f"wrote {len(certificates)} certificate(s) to {out}")
+    else:
+        print(certificates_to_json(certificates))
+    return 0
+
+
+def _headers_from(pairs: Sequence[str], headers_file: Path | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if headers_file is not None:
+        loaded = json.loads(headers_file.read_text())
+        if not isinstance(loaded, dict):
+            raise CLIError(f"{headers_file} must hold a JSON object of headers")
+        headers.update({str(k): str(v) for k, v in loaded.items()})
+    for pair in pairs:
+        name, sep, value = pair.partition(":")
+        if not sep:
+            raise CLIError(f"--header expects 'Name: value', got {pair!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+async def _notify_decrypt(args: argparse.Namespace) -> int:
+    from . import Client
+
+    body = sys.stdin.buffer.read() if str(args.body) == "-" else Path(args.body).read_bytes()
+    async with Client(**_client_kwargs(args)) as wx:
+        if args.no_verify:
+            from .notifications import decrypt_resource
+
+            envelope = json.loads(body)
+            resource = decrypt_resource(envelope["resource"], wx.credentials.apiv3_key)
+            result: Any = {**{k: v for k, v in envelope.items() if k != "resource"}, "resource": resource}
+        else:
+            handler = wx.notification_handler()
+            notification = handler.parse(_headers_from(args.header, args.headers_file), body)
+            result = {
+                "id": notification.id,
+                "event_type": notification.event_type,
+                "create_time": notification.create_time.isoformat(),
+                "summary": notification.summary,
+                "resource": notification.resource,
+            }
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+async def _flow_download(args: argparse.Namespace) -> int:
+    from . import Client
+    from .flows import download_flow
+
+    async with Client(**_client_kwargs(args)) as wx:
+        path = f"/v3/marketing/favor/stocks/{{stock_id}}/{args.kind}-flow"
+        query = None
+        if args.date:
+            path += "-by-day"
+            query = {"bill_date": args.date}
+        info = (await wx.request("GET", path, path_params={"stock_id": args.stock_id}, query=query)).json()
+        out: Path = args.output or Path(f"{args.kind}-flow-{args.stock_id}.csv")
+        await download_flow(wx, info["url"], info["hash_value"], info.get("hash_type", "SHA1"), to=out)
+    print(
+        f"downloaded {out} ({out.stat().st_size} bytes, {info.get('hash_type', 'SHA1')} {info['hash_value']} verified)"
+    )
+    return 0
+
+
+async def _send_batch(args: argparse.Namespace) -> int:
+    from . import Client
+    from .batch import BatchSender, Journal, RedisJournal, SqliteJournal
+
+    if not args.input.exists():
+        raise CLIError(f"input file {args.input} does not exist")
+    journal: Journal = RedisJournal(args.redis) if args.redis else SqliteJournal(args.journal)
+    batch_id = args.batch_id or args.input.stem
+    if not args.resume and isinstance(journal, SqliteJournal) and args.journal.exists():
+        raise CLIError(f"journal {args.journal} exists: pass --resume to continue that batch, or choose another")
+    async with Client(**_client_kwargs(args)) as wx:
+        sender = BatchSender(
+            wx,
+            batch_id=batch_id,
+            kind=args.kind,
+            journal=journal,
+            qps=args.qps,
+            concurrency=args.concurrency,
+            appid=args.appid,
+            stock_id=args.stock_id,
+            stock_creator_mchid=args.stock_creator_mchid,
+            defaults={"product_coupon_id": args.product_coupon_id} if args.product_coupon_id else None,
+            progress=None if args.quiet else sys.stderr,
+        )
+        try:
+            summary = await sender.run(args.input)
+            result = args.result or args.input.with_name(args.input.stem + ".result.csv")
+            written = await sender.write_results(result)
+        finally:
+            await sender.aclose()
+    print(summary.describe())
+    print(f"  result file:      {result} ({written} rows)")
+    return 0 if summary.failed == 0 and not summary.interrupted else 1
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    try:
+        from .emulator import serve
+    except ImportError as exc:  # pragma: no cover - the emulator ships with the package
+        raise CLIError(f"the emulator is not available: {exc}") from None
+    asyncio.run(serve(args.host, args.port, args.keys_dir))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from .demo import run_demo
+    except ImportError:
+        return cmd_selfcheck(args)
+    return asyncio.run(run_demo(coupons=args.coupons, out=sys.stdout))
+
+
+# -- parser ------------------------------------------------------------------------------------
+def _add_credentials(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keys-dir", type=Path, help="use the merchant.json written by 'wxpay-async emulator'")
+    parser.add_argument("--base-url", help="override the API base URL")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wxpay-async", description="WeChat Pay APIv3 marketing coupons toolkit")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the end-to-end demo against the built-in emulator")
-    demo.set_defaults(func=_selfcheck)
-    selfcheck = sub.add_parser("selfcheck", help="check the crypto primitives with known answers")
-    selfcheck.set_defaults(func=_selfcheck)
+    parser = argparse.ArgumentParser(
+        prog="wxpay-async",
+        description="WeChat Pay APIv3 marketing coupons: emulator, demo, batch sends and tools.",
+        epilog="Credentials: WXPAY_* environment variables, or --keys-dir DIR for the local emulator.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each HTTP attempt")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run an end-to-end demo against the built-in emulator (no credentials)")
+    p.add_argument("--coupons", type=int, default=20, help="coupons to send concurrently (default 20)")
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("emulator", help="run the local WeChat Pay emulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--keys-dir", type=Path, default=Path(".wxpay-emulator"), help="dev keys + merchant.json (created)")
+    p.set_defaults(run=cmd_emulator)
+
+    p = sub.add_parser("selfcheck", help="check the crypto primitives against known answers")
+    p.set_defaults(run=cmd_selfcheck)
+
+    certs = sub.add_parser("certificates", help="platform certificates")
+    certs_sub = certs.add_subparsers(dest="certificates_command", required=True, metavar="ACTION")
+    p = certs_sub.add_parser("download", help="download, decrypt and verify the platform certificates")
+    _add_credentials(p)
+    p.add_argument("-o", "--output", type=Path, help="directory for wechatpay_<serial>.pem (default: JSON to stdout)")
+    p.set_defaults(run=lambda a: asyncio.run(_certificates_download(a)))
+
+    notify = sub.add_parser("notify", help="notifications")
+    notify_sub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")
+    p = notify_sub.add_parser("decrypt", help="verify and decrypt a notification body")
+    _add_credentials(p)
+    p.add_argument("body", help="file with the raw notification body, or - for stdin")
+    p.add_argument("-H", "--header", action="append", default=[], help="'Wechatpay-Serial: ...' (repeat)")
+    p.add_argument("--headers-file", type=Path, help="JSON object with the notification's headers")
+    p.add_argument("--no-verify", action="store_true", help="only decrypt (when the headers were not kept)")
+    p.set_defaults(run=lambda a: asyncio.run(_notify_decrypt(a)))
+
+    flow = sub.add_parser("flow", help="coupon use/refund flow files")
+    flow_sub = flow.add_subparsers(dest="flow_command", required=True, metavar="ACTION")
+    p = flow_sub.add_parser("download", help="download a stock's use or refund flow, checking its SHA-1")
+    _add_credentials(p)
+    p.add_argument("stock_id")
+    p.add_argument("--kind", choices=["use", "refund"], default="use")
+    p.add_argument("--date", help="bill_date YYYY-MM-DD for the by-day flow")
+    p.add_argument("-o", "--output", type=Path)
+    p.set_defaults(run=lambda a: asyncio.run(_flow_download(a)))
+
+    p = sub.add_parser("send-batch", help="send one coupon per CSV row, exactly once, resumable")
+    _add_credentials(p)
+    p.add_argument("input", type=Path, help="CSV with an openid column (and optional stock_id, key, ...)")
+    p.add_argument("--kind", choices=["cash", "product"], default="cash")
+    p.add_argument("--stock-id", help="stock for rows without a stock_id column")
+    p.add_argument("--product-coupon-id", help="product coupon id (product coupons)")
+    p.add_argument("--appid", help="appid the openids belong to")
+    p.add_argument("--stock-creator-mchid", help="default: the client's mchid")
+    p.add_argument("--qps", type=float, default=500.0, help="send rate limit (default 500/s)")
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--journal", type=Path, default=Path("batch.db"), help="SQLite journal (default batch.db)")
+    p.add_argument("--redis", help="redis://... journal shared by several workers (instead of SQLite)")
+    p.add_argument("--batch-id", help="default: the input file name without extension")
+    p.add_argument("--resume", action="store_true", help="continue the batch recorded in the journal")
+    p.add_argument("--result", type=Path, help="result CSV (default INPUT.result.csv)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=lambda a: asyncio.run(_send_batch(a)))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.run(args)
+    except CLIError as exc:
+        parser.exit(2, f"wxpay-async: error: {exc}\n")
+    except WxPayError as exc:
+        print(f"wxpay-async: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return result
 
 

@@ -1,0 +1,192 @@
+"""Batch proofs against the emulator on 127.0.0.1: faults, crashes (SIGKILL), exhaustion.
+
+"Exactly once" is read from the emulator's ledger: one issued coupon per input row, none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import random
+import signal
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wxpay_async import CHINA_TZ, Client, RetryPolicy
+from wxpay_async.batch import send_batch
+from wxpay_async.emulator import RunningEmulator, run_emulator, write_keys_dir
+
+APPID = "wx233544546545989"
+RETRY = RetryPolicy(max_attempts=5, backoff_base=0.01, backoff_max=0.1, deadline=20)
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[RunningEmulator]:
+    async with run_emulator(send_rate=0, seed=7) as running:
+        yield running
+
+
+async def make_stock(wx: Client, max_coupons: int) -> str:
+    now = dt.datetime.now(CHINA_TZ).replace(microsecond=0)
+    r = await wx.request(
+        "POST",
+        "/v3/marketing/favor/coupon-stocks",
+        json={
+            "stock_name": "batch test",
+            "belong_merchant": wx.mchid,
+            "available_begin_time": (now - dt.timedelta(minutes=1)).isoformat(),
+            "available_end_time": (now + dt.timedelta(days=7)).isoformat(),
+            "stock_use_rule": {
+                "max_coupons": max_coupons,
+                "max_amount": 100 * max_coupons,
+                "max_coupons_per_user": 1,
+                "natural_person_limit": False,
+                "prevent_api_abuse": False,
+            },
+            "coupon_use_rule": {
+                "fixed_normal_coupon": {"coupon_amount": 100, "transaction_minimum": 200},
+                "available_merchants": [wx.mchid],
+            },
+            "no_cash": False,
+            "stock_type": "NORMAL",
+        },
+        idempotency_field="out_request_no",
+    )
+    stock_id = str(r.json()["stock_id"])
+    await wx.request(
+        "POST",
+        "/v3/marketing/favor/stocks/{stock_id}/start",
+        path_params={"stock_id": stock_id},
+        json={"stock_creator_mchid": wx.mchid},
+    )
+    return stock_id
+
+
+def issued_for(emu: RunningEmulator, stock_id: str) -> list[dict[str, Any]]:
+    return [c for c in emu.ledger()["coupons"] if c["kind"] == "cash" and c["stock_id"] == stock_id]
+
+
+def assert_exactly_once(emu: RunningEmulator, stock_id: str, openids: list[str]) -> None:
+    coupons = issued_for(emu, stock_id)
+    per_user = Counter(c["openid"] for c in coupons)
+    assert sorted(per_user) == sorted(openids), "a row was lost or a stranger got a coupon"
+    assert set(per_user.values()) == {1}, f"sent twice: {[u for u, n in per_user.items() if n > 1]}"
+    numbers = [
+        r
+        for r in emu.ledger()["requests"]
+        if r["kind"] == "cash" and r.get("coupon_id") in {c["coupon_id"] for c in coupons}
+    ]
+    assert all(r["issued"] == 1 for r in numbers)
+
+
+async def test_faults_every_row_exactly_once(emu: RunningEmulator, tmp_path: Path) -> None:
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 1000)
+        prefix = "/v3/marketing/favor/users/"
+        emu.set_fault_rates(
+            {"kind": "system_error", "probability": 0.05, "path_prefix": prefix},
+            {"kind": "rate_limit", "probability": 0.05, "path_prefix": prefix},
+            {"kind": "drop_after", "probability": 0.02, "path_prefix": prefix},
+            {"kind": "drop_before", "probability": 0.02, "path_prefix": prefix},
+            seed=11,
+        )
+        openids = [f"user-{i:05d}" for i in range(300)]
+        summary = await send_batch(
+            wx,
+            [{"openid": o} for o in openids],
+            batch_id="faulty",
+            journal=tmp_path / "j.db",
+            stock_id=stock_id,
+            appid=APPID,
+            qps=2000,
+            concurrency=16,
+        )
+        emu.clear_faults()
+    assert summary.sent == 300 and summary.failed == 0, summary.describe()
+    assert_exactly_once(emu, stock_id, openids)
+    injected = Counter(h["kind"] for h in emu.emulator.faults.history)
+    assert injected["system_error"] > 0 and injected["rate_limit"] > 0 and injected["drop_after"] > 0
+
+
+async def test_stock_exhausted_mid_batch_stops_early(emu: RunningEmulator, tmp_path: Path) -> None:
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 40)
+        summary = await send_batch(
+            wx,
+            [{"openid": f"u{i}"} for i in range(200)],
+            batch_id="exhaust",
+            journal=tmp_path / "j.db",
+            stock_id=stock_id,
+            appid=APPID,
+            qps=2000,
+            concurrency=8,
+        )
+    assert summary.sent == 40
+    assert summary.stopped_early and "NOT_ENOUGH" in summary.stopped_early
+    assert summary.not_sent > 100
+    assert len(issued_for(emu, stock_id)) == 40
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+async def test_sigkill_at_random_moments_then_resume(emu: RunningEmulator, tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    write_keys_dir(keys_dir, emu.base_url, keys=emu.keys)
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 10_000)
+    openids = [f"crash-{i:05d}" for i in range(1200)]
+    source = tmp_path / "users.csv"
+    source.write_text("openid\n" + "\n".join(openids) + "\n")
+    journal = tmp_path / "batch.db"
+    args = [
+        sys.executable,
+        "-m",
+        "wxpay_async.cli",
+        "send-batch",
+        str(source),
+        "--keys-dir",
+        str(keys_dir),
+        "--stock-id",
+        stock_id,
+        "--appid",
+        APPID,
+        "--journal",
+        str(journal),
+        "--batch-id",
+        "crash",
+        "--qps",
+        "300",
+        "--concurrency",
+        "16",
+        "-q",
+        "--resume",
+    ]
+    rng = random.Random(5)
+    kills = 0
+    for _ in range(8):
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ}
+        )
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=rng.uniform(1.0, 2.2))
+        except TimeoutError:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            kills += 1
+            continue
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, (out + err).decode()
+        break
+    else:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+        assert proc.returncode == 0, (out + err).decode()
+    assert kills >= 2, "the batch finished before it could be killed twice; raise the row count"
+    assert_exactly_once(emu, stock_id, openids)
