@@ -476,6 +476,12 @@ def _issue(call: Call, openid: str, product: dict[str, Any], stock: dict[str, An
             field="stock_id",
             value=stock["stock_id"],
         )
+    mode = stock["coupon_code_mode"]
+    code = body.get("coupon_code")
+    if mode == "API_ASSIGN":
+        code = require_str(body, "coupon_code", max_len=128)
+    elif code is not None:
+        raise param_error("coupon_code", "只有 coupon_code_mode 为 API_ASSIGN 时才能传入", code)
     rule = stock["stock_send_rule"]
     sent = stock["sent_count_info"]
     now = emu.now()
@@ -491,14 +497,9 @@ def _issue(call: Call, openid: str, product: dict[str, Any], stock: dict[str, An
         )
         if mine >= rule["max_count_per_user"]:
             raise invalid_request("用户领取已达到上限", field="openid", value=openid)
-    mode = stock["coupon_code_mode"]
-    code = body.get("coupon_code")
     if mode == "API_ASSIGN":
-        code = require_str(body, "coupon_code", max_len=128)
         if emu.store.get(COUPONS, f"{stock['stock_id']}|{code}") is not None:
             raise ApiError(400, "ALREADY_EXISTS", "coupon_code 冲突: 用户商品券Code冲突，请使用其他券Code")
-    elif code is not None:
-        raise param_error("coupon_code", "只有 coupon_code_mode 为 API_ASSIGN 时才能传入", code)
     elif mode == "UPLOAD":
         if not stock["_codes"]:
             raise ApiError(403, "NOT_ENOUGH", "商品券批次预上传券Code剩余数量不足")
