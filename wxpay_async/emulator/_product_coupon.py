@@ -477,7 +477,7 @@ def _issue(call: Call, openid: str, product: dict[str, Any], stock: dict[str, An
             value=stock["stock_id"],
         )
     mode = stock["coupon_code_mode"]
-    code = body.get("coupon_code")
+    code: str | None = body.get("coupon_code")
     if mode == "API_ASSIGN":
         code = require_str(body, "coupon_code", max_len=128)
     elif code is not None:
@@ -507,6 +507,7 @@ def _issue(call: Call, openid: str, product: dict[str, Any], stock: dict[str, An
         stock["coupon_code_count_info"]["available_count"] = len(stock["_codes"])
     else:
         code = f"{emu.store.next_id('pc_code', 800_000_000_001)}"
+    assert code is not None
     period = (
         (stock.get("single_usage_rule") or stock.get("sequential_usage_rule") or {}).get("coupon_available_period")
     ) or {}
