@@ -170,7 +170,7 @@ async def protocol(request: web.Request, handler: ApiHandler) -> web.StreamRespo
         content = response.body if isinstance(response, web.Response) else b""
         payload = content if isinstance(content, bytes) else b""
         response.headers.update(
-            emu.signer.headers(
+            await emu.signer.headers_async(
                 payload,
                 requested_serial=request.headers.get("Wechatpay-Serial"),
                 for_certificates=request.path == CERTIFICATES_PATH,
@@ -194,6 +194,7 @@ def create_app(emulator: Emulator | None = None, **options: Any) -> web.Applicat
 
     async def close_notifier(_: web.Application) -> None:
         await emu.notifier.close()
+        emu.signer.close()
 
     app.on_cleanup.append(close_notifier)
     return app

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
 import hashlib
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +77,34 @@ class ResponseSigner:
         self._emu = emu
         self._pool: dict[tuple[str, bytes], tuple[int, str, str]] = {}
         self.pool_ttl = pool_ttl
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    async def headers_async(
+        self,
+        body: bytes,
+        *,
+        requested_serial: str | None,
+        for_certificates: bool = False,
+        fault: Fault | None = None,
+    ) -> dict[str, str]:
+        """:meth:`headers`; in benchmark mode bodies not in the pool are signed on worker threads
+        (OpenSSL releases the GIL), so signing uses every core instead of the event loop's one."""
+        if not self._emu.config.benchmark or fault is not None:
+            return self.headers(body, requested_serial=requested_serial, for_certificates=for_certificates, fault=fault)
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 2, thread_name_prefix="emulator-sign"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor,
+            functools.partial(self.headers, body, requested_serial=requested_serial, for_certificates=for_certificates),
+        )
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     def headers(
         self,

@@ -34,6 +34,7 @@ REQUESTS = "pc_requests"
 NOTIFY = "pc_notify_configs"
 TASKS = "pc_image_tasks"
 TOKENS = "pc_pre_send_tokens"
+USER_COUNTS = "pc_user_counts"
 
 SCOPES = ("ALL", "SINGLE", "CATEGORY")
 TYPES = ("NORMAL", "DISCOUNT", "EXCHANGE")
@@ -491,12 +492,10 @@ def _issue(call: Call, openid: str, product: dict[str, Any], stock: dict[str, An
     per_day = stock.setdefault("_per_day", {})
     if "max_count_per_day" in rule and per_day.get(today, 0) >= rule["max_count_per_day"]:
         raise ApiError(403, "NOT_ENOUGH", "商品券批次今日发放预算不足")
-    if "max_count_per_user" in rule:
-        mine = sum(
-            1 for c in emu.store.values(COUPONS) if c["stock_id"] == stock["stock_id"] and c["_openid"] == openid
-        )
-        if mine >= rule["max_count_per_user"]:
-            raise invalid_request("用户领取已达到上限", field="openid", value=openid)
+    user_key = f"{stock['stock_id']}|{openid}"
+    user_count = emu.store.get(USER_COUNTS, user_key) or {"count": 0}
+    if "max_count_per_user" in rule and user_count["count"] >= rule["max_count_per_user"]:
+        raise invalid_request("用户领取已达到上限", field="openid", value=openid)
     if mode == "API_ASSIGN":
         if emu.store.get(COUPONS, f"{stock['stock_id']}|{code}") is not None:
             raise ApiError(400, "ALREADY_EXISTS", "coupon_code 冲突: 用户商品券Code冲突，请使用其他券Code")
@@ -530,6 +529,8 @@ def _issue(call: Call, openid: str, product: dict[str, Any], stock: dict[str, An
     if "coupon_tag_info" in body:
         coupon["coupon_tag_info"] = body["coupon_tag_info"]
     sent["total_count"] += 1
+    user_count["count"] += 1
+    emu.store.put(USER_COUNTS, user_key, user_count)
     per_day[today] = per_day.get(today, 0) + 1
     sent["today_count"] = per_day[today]
     emu.store.put(STOCKS, stock["stock_id"], stock)
