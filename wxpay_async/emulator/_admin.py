@@ -14,6 +14,7 @@ GET  /_emulator/media/{media_id}            uploaded images
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -118,10 +119,12 @@ async def get_notifications(request: web.Request) -> web.Response:
 async def get_media(request: web.Request) -> web.Response:
     emu = request.app[EMULATOR_KEY]
     media_id = request.match_info["media_id"]
+    doc = emu.store.get("media", media_id) or {}
     data = emu.media_bytes.get(media_id)
+    if data is None and "data_b64" in doc:
+        data = base64.b64decode(doc["data_b64"])
     if data is None:
         raise web.HTTPNotFound()
-    doc = emu.store.get("media", media_id) or {}
     return web.Response(body=data, content_type=doc.get("content_type") or "application/octet-stream")
 
 

@@ -17,6 +17,7 @@ Status strings are WeChat Pay's own, including the misspelt ``stoped``.
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -585,7 +586,13 @@ def store_image(call: Call, max_bytes: int = 2 * 1024 * 1024) -> str:
     call.emu.store.put(
         MEDIA,
         media_id,
-        {"filename": filename, "sha256": actual, "size": len(file_part.data), "content_type": file_part.content_type},
+        {
+            "filename": filename,
+            "sha256": actual,
+            "size": len(file_part.data),
+            "content_type": file_part.content_type,
+            "data_b64": base64.b64encode(file_part.data).decode("ascii"),
+        },
     )
     call.emu.media_bytes[media_id] = file_part.data
     return f"{call.origin}/_emulator/media/{media_id}"

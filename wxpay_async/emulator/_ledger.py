@@ -64,7 +64,20 @@ class Ledger:
         self._store.put(REQUESTS, key, record)
 
     def snapshot(self) -> dict[str, Any]:
-        """``{"coupons": [...], "requests": [...]}``; see the module docstring for the counts."""
-        coupons = sorted(self._store.values(LEDGER), key=lambda e: (e["kind"], e["issued_at"], e["coupon_id"]))
+        """``{"coupons": [...], "requests": [...]}``; see the module docstring for the counts.
+
+        Each coupon entry: kind (cash/product), coupon_id, stock_id, openid, request_no, mchid,
+        issued_at, accepted. Each request entry: kind, mchid, request_no, coupon_id, issued,
+        processed, accepted.
+        """
+        coupons = []
+        for entry in sorted(self._store.values(LEDGER), key=lambda e: (e["kind"], e["issued_at"], e["coupon_id"])):
+            record = self._store.get(REQUESTS, self._key(entry["kind"], entry["mchid"], entry["request_no"])) or {}
+            coupons.append({**entry, "accepted": int(record.get("accepted", 0))})
         requests = sorted(self._store.values(REQUESTS), key=lambda r: (r["kind"], r["mchid"], r["request_no"]))
         return {"coupons": coupons, "requests": requests}
+
+    def accepted(self, kind: str, mchid: str, request_no: str) -> int:
+        """How many success answers went out for this request number."""
+        record = self._store.get(REQUESTS, self._key(kind, mchid, request_no)) or {}
+        return int(record.get("accepted", 0))
