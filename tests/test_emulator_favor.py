@@ -275,7 +275,14 @@ async def test_use_notification_redelivery_and_flow_csv(keys: EmulatorKeys) -> N
         refund = await client.get(f"{FAVOR}/stocks/{stock_id}/refund-flow")
         refund_target = refund.json()["url"][len(running.base_url) :]
         refund_file = await client.request("GET", refund_target)
-        assert refund_file.body.decode().splitlines() == [refund_file.body.decode().splitlines()[0]]
+        assert len(refund_file.body.decode().splitlines()) == 1, "header only before any refund"
+        assert hashlib.sha1(refund_file.body).hexdigest() == refund.json()["hash_value"]
+        async with client.session.post(f"{running.base_url}/_emulator/coupons/{coupon_id}/refund", json={}) as r:
+            assert (await r.json())["coupon"]["status"] == "SENDED"
+        refund = await client.get(f"{FAVOR}/stocks/{stock_id}/refund-flow")
+        refund_file = await client.request("GET", refund.json()["url"][len(running.base_url) :])
+        lines = refund_file.body.decode().splitlines()
+        assert lines[0].startswith("批次id,优惠id") and len(lines) == 2 and coupon_id in lines[1]
         assert hashlib.sha1(refund_file.body).hexdigest() == refund.json()["hash_value"]
 
 
@@ -337,3 +344,13 @@ async def test_state_survives_restart_with_sqlite(keys: EmulatorKeys, tmp_path: 
         assert [c["request_no"] for c in ledger["coupons"]] == ["p1", "p2"]
         p1 = next(r for r in ledger["requests"] if r["request_no"] == "p1")
         assert p1["issued"] == 1 and p1["accepted"] == 2
+
+
+async def test_daily_budget(keys: EmulatorKeys) -> None:
+    async with started(keys) as (_, client):
+        stock_id = await running_stock(client, stock_use_rule={"max_amount_by_day": 200, "max_coupons_per_user": 10})
+        statuses = [
+            (await client.post(f"{FAVOR}/users/o1/coupons", send_body(client, stock_id, f"day{i}"))).status
+            for i in range(3)
+        ]
+        assert statuses == [200, 200, 403]

@@ -5,6 +5,7 @@ GET  /_emulator/ledger                      issued coupons and per-request-numbe
 POST /_emulator/faults                      {"clear": true, "seed": 1, "rates": [{"kind", "probability", ...}],
                                              "push": [{"kind", "method", "path_prefix", "delay", ...}]}
 POST /_emulator/coupons/{coupon_id}/use     the user used a cash coupon → COUPON.USE notification
+POST /_emulator/coupons/{coupon_id}/refund  the order was refunded → the coupon enters the refund flow
 POST /_emulator/rotate-certificate          {"delay": seconds, "expire_old_in": seconds}
 POST /_emulator/clock                       {"skew": seconds} shifts the emulator's clock
 POST /_emulator/rate-limit                  {"rate": per second, "burst": n}
@@ -23,7 +24,7 @@ from aiohttp import web
 from ._emulator import Emulator
 from ._errors import ApiError
 from ._faults import Fault, RateRule
-from ._favor import use_coupon
+from ._favor import refund_coupon, use_coupon
 
 EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
 
@@ -90,6 +91,12 @@ async def post_use(request: web.Request) -> web.Response:
     return _json(result)
 
 
+async def post_refund(request: web.Request) -> web.Response:
+    data = await _body(request)
+    emu = request.app[EMULATOR_KEY]
+    return _json(refund_coupon(emu, request.match_info["coupon_id"], refund_amount=data.get("refund_amount")))
+
+
 async def post_rotate(request: web.Request) -> web.Response:
     data = await _body(request)
     emu = request.app[EMULATOR_KEY]
@@ -152,6 +159,7 @@ def add_admin_routes(app: web.Application, prefix: str = "/_emulator") -> None:
     app.router.add_get(f"{prefix}/ledger", get_ledger)
     app.router.add_post(f"{prefix}/faults", post_faults)
     app.router.add_post(f"{prefix}/coupons/{{coupon_id}}/use", post_use)
+    app.router.add_post(f"{prefix}/coupons/{{coupon_id}}/refund", post_refund)
     app.router.add_post(f"{prefix}/rotate-certificate", post_rotate)
     app.router.add_post(f"{prefix}/clock", post_clock)
     app.router.add_post(f"{prefix}/rate-limit", post_rate_limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from pathlib import Path
 from typing import Any, Literal
@@ -169,7 +170,10 @@ class Emulator:
             for platform in self.keys.platform:
                 platform.expires_at = min(platform.expire_time, now + expire_old_in)
         new = PlatformKey(
-            pair=generate_key_pair("wxpay_async emulator platform (rotated)"),
+            pair=generate_key_pair(
+                "wxpay_async emulator platform (rotated)",
+                not_before=dt.datetime.fromtimestamp(now - 86400, dt.UTC),
+            ),
             active_from=now + (self.config.rotation_delay if delay is None else delay),
         )
         self.keys.platform.append(new)

@@ -341,6 +341,10 @@ async def send_coupon(call: Call) -> Any:
     use = stock["stock_use_rule"]
     if stock["distributed_coupons"] >= use["max_coupons"] or stock["_distributed_amount"] + value > use["max_amount"]:
         raise ApiError(403, "NOT_ENOUGH", "批次预算不足: the stock's budget is used up")
+    today = cst_date(now)
+    by_day = stock.setdefault("_amount_by_day", {})
+    if "max_amount_by_day" in use and by_day.get(today, 0) + value > use["max_amount_by_day"]:
+        raise ApiError(403, "NOT_ENOUGH", "批次当天预算不足: max_amount_by_day is used up for today")
     user_key = f"{stock_id}|{openid}"
     count_doc = emu.store.get(USER_COUNTS, user_key) or {"count": 0}
     if count_doc["count"] >= use["max_coupons_per_user"]:
@@ -360,6 +364,7 @@ async def send_coupon(call: Call) -> Any:
     }
     stock["distributed_coupons"] += 1
     stock["_distributed_amount"] += value
+    by_day[today] = by_day.get(today, 0) + value
     count_doc["count"] += 1
     emu.store.put(COUPONS, coupon_id, coupon)
     emu.store.put(STOCKS, stock_id, stock)
@@ -666,3 +671,25 @@ def use_coupon(
         )
         delivery = emu.notifier.send(callback["notify_url"], envelope)
     return {"coupon": view, "notification_id": delivery["id"] if delivery else None}
+
+
+def refund_coupon(emu: Any, coupon_id: str, *, refund_amount: int | None = None) -> dict[str, Any]:
+    """The admin "the order was refunded": a USED coupon returns to the user and enters the refund flow."""
+    coupon = emu.store.get(COUPONS, coupon_id)
+    if coupon is None:
+        raise ApiError(404, "RESOURCE_NOT_EXISTS", f"代金券不存在: coupon {coupon_id}")
+    consume = coupon.get("consume_information")
+    if coupon["status"] != "USED" or not consume:
+        raise invalid_request(f"coupon {coupon_id} is {coupon['status']}, only USED coupons can be refunded")
+    stock = emu.store.get(STOCKS, coupon["stock_id"])
+    assert stock is not None
+    coupon["status"] = "SENDED"
+    coupon["refund_information"] = {
+        "refund_time": rfc3339(emu.now()),
+        "refund_id": f"5030000{secrets.randbelow(10**21):021d}",
+        "transaction_id": consume.get("transaction_id", ""),
+        "order_amount": consume.get("order_amount"),
+        "refund_amount": refund_amount if refund_amount is not None else int(coupon.get("coupon_value") or 0),
+    }
+    emu.store.put(COUPONS, coupon_id, coupon)
+    return {"coupon": _coupon_view(coupon, stock)}

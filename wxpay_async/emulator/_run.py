@@ -104,6 +104,11 @@ class RunningEmulator:
 
         return use_coupon(self.emulator, coupon_id, **kwargs)
 
+    def refund_coupon(self, coupon_id: str, **kwargs: Any) -> dict[str, Any]:
+        from ._favor import refund_coupon
+
+        return refund_coupon(self.emulator, coupon_id, **kwargs)
+
 
 def _runner(app: web.Application) -> web.AppRunner:
     return web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handle_signals=False)
