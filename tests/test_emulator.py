@@ -206,3 +206,23 @@ async def test_aiohttp_test_utilities_work_too(keys: EmulatorKeys) -> None:
         async with aiohttp.ClientSession() as session:
             reply = await SigningClient(running, session).get(CERTS)
             assert reply.status == 200
+
+
+class _Peer:
+    """A transport stand-in that only knows its peer address."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return (self.host, 40000) if name == "peername" else default
+
+
+@pytest.mark.parametrize(("host", "allowed"), [("127.0.0.1", True), ("::1", True), ("10.1.2.3", False)])
+def test_admin_loopback_check(host: str, allowed: bool) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from wxpay_async.emulator._admin import is_loopback
+
+    request = make_mocked_request("GET", "/_emulator/config", transport=_Peer(host))
+    assert is_loopback(request) is allowed
