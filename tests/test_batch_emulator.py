@@ -190,3 +190,38 @@ async def test_sigkill_at_random_moments_then_resume(emu: RunningEmulator, tmp_p
         assert proc.returncode == 0, (out + err).decode()
     assert kills >= 2, "the batch finished before it could be killed twice; raise the row count"
     assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_paused_stock_trips_the_breaker_and_resume_sends_everything(emu: RunningEmulator, tmp_path: Path) -> None:
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 1000)
+        await wx.request(
+            "POST",
+            "/v3/marketing/favor/stocks/{stock_id}/pause",
+            path_params={"stock_id": stock_id},
+            json={"stock_creator_mchid": wx.mchid},
+        )
+        openids = [f"p{i:04d}" for i in range(120)]
+        opts: dict[str, Any] = {
+            "stock_id": stock_id,
+            "appid": APPID,
+            "qps": 2000,
+            "concurrency": 4,
+            "failure_streak": 10,
+        }
+        first = await send_batch(
+            wx, [{"openid": o} for o in openids], batch_id="paused", journal=tmp_path / "j.db", **opts
+        )
+        assert first.sent == 0 and first.stopped_early and "consecutive INVALID_REQUEST" in first.stopped_early
+        assert first.failed < 40 and first.not_sent > 60
+        await wx.request(
+            "POST",
+            "/v3/marketing/favor/stocks/{stock_id}/restart",
+            path_params={"stock_id": stock_id},
+            json={"stock_creator_mchid": wx.mchid},
+        )
+        second = await send_batch(
+            wx, [{"openid": o} for o in openids], batch_id="paused", journal=tmp_path / "j.db", **opts
+        )
+    assert second.sent == 120 and second.failed == 0, second.describe()
+    assert_exactly_once(emu, stock_id, openids)

@@ -164,6 +164,7 @@ class BatchSender:
         defaults: Mapping[str, Any] | None = None,
         send: SendFn | None = None,
         exhausted_codes: frozenset[str] = EXHAUSTED_CODES,
+        failure_streak: int = 50,
         progress: TextIO | None = None,
         progress_interval: float = 1.0,
         limiter: AdaptiveTokenBucket | None = None,
@@ -187,6 +188,9 @@ class BatchSender:
             )
         self._send = send
         self.exhausted_codes = exhausted_codes
+        self.failure_streak = failure_streak
+        self._streak: list[RowOutcome] = []
+        self._tripped_by: str | None = None
         self._progress = progress
         self._progress_interval = progress_interval
         self._stop = asyncio.Event()
@@ -328,6 +332,7 @@ class BatchSender:
                 await self._fail(row, number, type(exc).__name__, str(exc), retryable=True)
                 return
             self.summary.sent += 1
+            self._streak.clear()
             await self.journal.record(
                 RowOutcome(key=row.key, index=row.index, request_no=number, state="sent", coupon_id=coupon_id)
             )
@@ -336,17 +341,38 @@ class BatchSender:
     async def _fail(self, row: BatchRow, number: str, code: str, message: str, *, retryable: bool) -> None:
         self.summary.failed += 1
         self.summary.failures_by_code[code] = self.summary.failures_by_code.get(code, 0) + 1
-        await self.journal.record(
-            RowOutcome(
-                key=row.key,
-                index=row.index,
-                request_no=number,
-                state="failed",
-                code=code,
-                message=message[:500],
-                retryable=retryable,
-            )
+        outcome = RowOutcome(
+            key=row.key,
+            index=row.index,
+            request_no=number,
+            state="failed",
+            code=code,
+            message=message[:500],
+            retryable=retryable,
         )
+        await self.journal.record(outcome)
+        await self._watch_streak(outcome)
+
+    async def _watch_streak(self, outcome: RowOutcome) -> None:
+        """Circuit breaker: many consecutive failures with one code mean a batch-wide cause.
+
+        A paused or stopped stock answers every row with the same error; recording those rows as
+        final would lose them. After ``failure_streak`` in a row the batch stops, and the rows of
+        the streak are re-recorded as retryable so that ``--resume`` sends them once fixed.
+        """
+        if self._tripped_by is not None:
+            if outcome.code == self._tripped_by and not outcome.retryable:
+                await self.journal.record(attrs.evolve(outcome, retryable=True))  # in flight when it tripped
+            return
+        if self._streak and self._streak[-1].code != outcome.code:
+            self._streak.clear()
+        self._streak.append(outcome)
+        if len(self._streak) >= self.failure_streak:
+            self._tripped_by = outcome.code
+            self.stop(f"{len(self._streak)} consecutive {outcome.code} failures: {outcome.message}")
+            for failed in self._streak:
+                await self.journal.record(attrs.evolve(failed, retryable=True))
+            self._streak.clear()
 
     def _on_retry(self, response: Response | None) -> None:
         if response is not None and response.status == 429:
