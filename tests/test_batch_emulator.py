@@ -225,3 +225,54 @@ async def test_paused_stock_trips_the_breaker_and_resume_sends_everything(emu: R
         )
     assert second.sent == 120 and second.failed == 0, second.describe()
     assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_two_worker_processes_share_one_redis_journal(emu: RunningEmulator, tmp_path: Path) -> None:
+    from .redis_server import redis_server
+
+    keys_dir = tmp_path / "keys"
+    write_keys_dir(keys_dir, emu.base_url, keys=emu.keys)
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 10_000)
+    openids = [f"shared-{i:05d}" for i in range(600)]
+    source = tmp_path / "users.csv"
+    source.write_text("openid\n" + "\n".join(openids) + "\n")
+    with redis_server(tmp_path) as url:
+        procs = []
+        for worker in range(2):
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "wxpay_async.cli",
+                    "send-batch",
+                    str(source),
+                    "--keys-dir",
+                    str(keys_dir),
+                    "--stock-id",
+                    stock_id,
+                    "--appid",
+                    APPID,
+                    "--redis",
+                    url,
+                    "--batch-id",
+                    "two-workers",
+                    "--qps",
+                    "250",
+                    "--concurrency",
+                    "8",
+                    "-q",
+                    "--result",
+                    str(tmp_path / f"r{worker}.csv"),
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+            )
+        outputs = [await asyncio.wait_for(p.communicate(), timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, (out + err).decode()
+    sent = [
+        int(next(line for line in out.decode().splitlines() if "sent now" in line).split()[2]) for out, _ in outputs
+    ]
+    assert sum(sent) == 600 and min(sent) > 0, sent
+    assert_exactly_once(emu, stock_id, openids)
