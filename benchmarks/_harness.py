@@ -88,6 +88,15 @@ def crypto_floor_us(keys: BenchKeys, body: bytes, rounds: int = 300) -> float:
     return statistics.median(samples)
 
 
+def rss_mb() -> float:
+    """This process's resident memory (Linux)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     def fmt(v: Any) -> str:
         return f"{v:,.2f}" if isinstance(v, float) else str(v)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -25,11 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import machine_line, markdown_table
+from _harness import machine_line, markdown_table, rss_mb
 
-from wxpay_async import CHINA_TZ, Client
+from wxpay_async import Client
 from wxpay_async.batch import BatchSender, SqliteJournal
-from wxpay_async.emulator import load_keys_dir, write_keys_dir
+from wxpay_async.emulator import load_keys_dir, sample_stock, write_keys_dir
 
 SERVER = """
 import asyncio, sys
@@ -37,14 +36,6 @@ from wxpay_async.emulator import serve
 asyncio.run(serve("127.0.0.1", int(sys.argv[1]), sys.argv[2], benchmark=True, verify_signatures=False,
                   send_rate=0, db_path=None))
 """
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def free_port() -> int:
@@ -61,29 +52,10 @@ async def rows(n: int) -> AsyncIterator[dict[str, str]]:
 
 
 async def create_stock(wx: Client, max_coupons: int) -> str:
-    now = dt.datetime.now(CHINA_TZ).replace(microsecond=0)
     r = await wx.request(
         "POST",
         "/v3/marketing/favor/coupon-stocks",
-        json={
-            "stock_name": "bench",
-            "belong_merchant": wx.mchid,
-            "available_begin_time": (now - dt.timedelta(minutes=1)).isoformat(),
-            "available_end_time": (now + dt.timedelta(days=7)).isoformat(),
-            "stock_use_rule": {
-                "max_coupons": max_coupons,
-                "max_amount": 100 * max_coupons,
-                "max_coupons_per_user": 1,
-                "natural_person_limit": False,
-                "prevent_api_abuse": False,
-            },
-            "coupon_use_rule": {
-                "fixed_normal_coupon": {"coupon_amount": 100, "transaction_minimum": 200},
-                "available_merchants": [wx.mchid],
-            },
-            "no_cash": False,
-            "stock_type": "NORMAL",
-        },
+        json=sample_stock(wx.mchid, max_coupons=max_coupons),
         idempotency_field="out_request_no",
     )
     stock_id = str(r.json()["stock_id"])

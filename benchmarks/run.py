@@ -30,6 +30,7 @@ from _harness import (
     crypto_floor_us,
     machine_line,
     markdown_table,
+    rss_mb,
     signing_server,
 )
 
@@ -44,14 +45,6 @@ SEND_BODY = {
 }
 STOCK_QUERY = {"stock_creator_mchid": "1900000001"}
 Call = Callable[[int], Awaitable[None]]
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def drive(call: Call, calls: int, concurrency: int, max_seconds: float) -> dict[str, float]:

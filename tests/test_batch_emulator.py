@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import random
 import signal
@@ -18,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from wxpay_async import CHINA_TZ, Client, RetryPolicy
+from wxpay_async import Client, RetryPolicy
 from wxpay_async.batch import send_batch
-from wxpay_async.emulator import RunningEmulator, run_emulator, write_keys_dir
+from wxpay_async.emulator import RunningEmulator, run_emulator, sample_stock, write_keys_dir
 
 APPID = "wx233544546545989"
 RETRY = RetryPolicy(max_attempts=5, backoff_base=0.01, backoff_max=0.1, deadline=20)
@@ -33,29 +32,11 @@ async def emu() -> AsyncIterator[RunningEmulator]:
 
 
 async def make_stock(wx: Client, max_coupons: int) -> str:
-    now = dt.datetime.now(CHINA_TZ).replace(microsecond=0)
+    """A running stock on the emulator."""
     r = await wx.request(
         "POST",
         "/v3/marketing/favor/coupon-stocks",
-        json={
-            "stock_name": "batch test",
-            "belong_merchant": wx.mchid,
-            "available_begin_time": (now - dt.timedelta(minutes=1)).isoformat(),
-            "available_end_time": (now + dt.timedelta(days=7)).isoformat(),
-            "stock_use_rule": {
-                "max_coupons": max_coupons,
-                "max_amount": 100 * max_coupons,
-                "max_coupons_per_user": 1,
-                "natural_person_limit": False,
-                "prevent_api_abuse": False,
-            },
-            "coupon_use_rule": {
-                "fixed_normal_coupon": {"coupon_amount": 100, "transaction_minimum": 200},
-                "available_merchants": [wx.mchid],
-            },
-            "no_cash": False,
-            "stock_type": "NORMAL",
-        },
+        json=sample_stock(wx.mchid, max_coupons=max_coupons),
         idempotency_field="out_request_no",
     )
     stock_id = str(r.json()["stock_id"])

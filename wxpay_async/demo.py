@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
-from . import CHINA_TZ, Client
+from . import Client
+from .emulator import sample_stock
 from .errors import APIStatusError
 from .flows import download_flow, iter_flow_rows
 
@@ -77,30 +78,19 @@ async def _journey(
     wx: Client, emu: Any, say: _Printer, received: asyncio.Queue[Any], notify_url: str, coupons: int
 ) -> int:
     mchid = wx.mchid
-    now = dt.datetime.now(CHINA_TZ).replace(microsecond=0)
+    body = sample_stock(
+        mchid,
+        max_coupons=coupons + 5,
+        coupon_amount=1000,
+        transaction_minimum=10000,
+        name="满100减10",
+        starts_in=dt.timedelta(seconds=1),
+        lasts=dt.timedelta(days=30),
+    )
     stock = await wx.request(
         "POST",
         "/v3/marketing/favor/coupon-stocks",
-        json={
-            "stock_name": "满100减10",
-            "comment": "wxpay_async demo",
-            "belong_merchant": mchid,
-            "available_begin_time": (now + dt.timedelta(seconds=1)).isoformat(),
-            "available_end_time": (now + dt.timedelta(days=30)).isoformat(),
-            "stock_use_rule": {
-                "max_coupons": coupons + 5,
-                "max_amount": 1000 * (coupons + 5),
-                "max_coupons_per_user": 1,
-                "natural_person_limit": False,
-                "prevent_api_abuse": False,
-            },
-            "coupon_use_rule": {
-                "fixed_normal_coupon": {"coupon_amount": 1000, "transaction_minimum": 10000},
-                "available_merchants": [mchid],
-            },
-            "no_cash": False,
-            "stock_type": "NORMAL",
-        },
+        json={**body, "comment": "wxpay_async demo"},
         idempotency_field="out_request_no",
     )
     stock_id = stock.json()["stock_id"]
@@ -120,7 +110,7 @@ async def _journey(
     await wx.request("POST", "/v3/marketing/favor/callbacks", json={"mchid": mchid, "notify_url": notify_url})
     say("Registered the notification URL", notify_url)
 
-    await asyncio.sleep(max(0.0, (now + dt.timedelta(seconds=1)).timestamp() - time.time()))
+    await asyncio.sleep(max(0.0, dt.datetime.fromisoformat(body["available_begin_time"]).timestamp() - time.time()))
     emu.push_faults(
         {"kind": "system_error", "path_prefix": "/v3/marketing/favor/users/"},
         {"kind": "drop_after", "path_prefix": "/v3/marketing/favor/users/"},

@@ -1,0 +1,45 @@
+"""Request bodies that pass WeChat Pay's rules, for demos, tests and benchmarks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .._converter import CHINA_TZ
+
+
+def sample_stock(
+    mchid: str,
+    *,
+    max_coupons: int,
+    coupon_amount: int = 100,
+    transaction_minimum: int = 200,
+    max_coupons_per_user: int = 1,
+    name: str = "SDK sample stock",
+    starts_in: dt.timedelta = dt.timedelta(minutes=-1),
+    lasts: dt.timedelta = dt.timedelta(days=7),
+) -> dict[str, Any]:
+    """A ``POST /v3/marketing/favor/coupon-stocks`` body (without ``out_request_no``).
+
+    ``max_amount`` is ``coupon_amount × max_coupons``, the rule WeChat Pay enforces.
+    """
+    begin = dt.datetime.now(CHINA_TZ).replace(microsecond=0) + starts_in
+    return {
+        "stock_name": name,
+        "belong_merchant": mchid,
+        "available_begin_time": begin.isoformat(),
+        "available_end_time": (begin + lasts).isoformat(),
+        "stock_use_rule": {
+            "max_coupons": max_coupons,
+            "max_amount": coupon_amount * max_coupons,
+            "max_coupons_per_user": max_coupons_per_user,
+            "natural_person_limit": False,
+            "prevent_api_abuse": False,
+        },
+        "coupon_use_rule": {
+            "fixed_normal_coupon": {"coupon_amount": coupon_amount, "transaction_minimum": transaction_minimum},
+            "available_merchants": [mchid],
+        },
+        "no_cash": False,
+        "stock_type": "NORMAL",
+    }
