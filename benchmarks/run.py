@@ -235,6 +235,8 @@ def main() -> None:
     levels = [int(c) for c in args.concurrency.split(",")]
     if args.quick:
         args.calls, args.max_seconds, levels = 200, 3.0, [1, 16]
+        if args.out == RESULTS:
+            args.out = RESULTS / "quick"  # smoke runs never replace the published results
     try:
         import uvloop  # noqa: F401
 
