@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import cattrs
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -35,6 +35,9 @@ from .middleware import (
     new_request_number,
 )
 from .transports import DEFAULT_TIMEOUT, AiohttpTransport, Transport
+
+if TYPE_CHECKING:
+    from .notifications import NotificationHandler
 
 USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -295,6 +298,16 @@ class Client:
         if raise_for_status and not response.is_success:
             raise status_error(response)
         return response
+
+    def notification_handler(self, **options: Any) -> NotificationHandler:
+        """A :class:`NotificationHandler` bound to this client's live platform keys and APIv3 key.
+
+        ``options`` go to the handler (``dedupe=`` a shared store, ``max_body_bytes=``...).
+        """
+        from .notifications import NotificationHandler
+
+        options.setdefault("clock", self._clock)
+        return NotificationHandler(self.key_source.current_verifier, self.credentials.apiv3_key, **options)
 
     async def sign(self, request: Request) -> Request:
         """Sign a prepared request outside the chain (file downloads stream past it)."""

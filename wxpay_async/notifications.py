@@ -1,0 +1,376 @@
+"""WeChat Pay notifications: verified, decrypted, deduplicated, with aiohttp and ASGI adapters.
+
+WeChat Pay re-delivers a notification until it gets a 2xx answer (COUPON.USE: every minute, up
+to 9 times), and a handler may see the same one twice at once. ``NotificationHandler.handle``
+runs the caller's callback at most once per notification id, and not at all for anything whose
+signature, timestamp or ciphertext is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import attrs
+from multidict import CIMultiDict
+
+from ._converter import converter, parse_datetime
+from .crypto import SIGNTEST_PREFIX, Verifier, aead_decrypt, response_message
+from .errors import DecryptionError, SignatureVerificationError, WxPayError
+
+logger = logging.getLogger("wxpay_async.notifications")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_SKEW_SECONDS = 300
+_REQUIRED_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature", "Wechatpay-Serial")
+
+
+class MalformedNotificationError(WxPayError):
+    """The body is not a WeChat Pay notification (bad JSON, missing fields, too large)."""
+
+
+# -- typed resources -----------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class NormalCouponInformation:
+    coupon_amount: int
+    transaction_minimum: int
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ConsumeInformation:
+    consume_time: dt.datetime
+    consume_mchid: str
+    transaction_id: str
+    goods_detail: list[dict[str, Any]] = attrs.field(factory=list)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class CouponUseResource:
+    """COUPON.USE: a user paid with a cash coupon."""
+
+    stock_creator_mchid: str
+    stock_id: str
+    coupon_id: str
+    coupon_name: str | None = None
+    status: str | None = None
+    description: str | None = None
+    create_time: dt.datetime | None = None
+    coupon_type: str | None = None
+    no_cash: bool | None = None
+    available_begin_time: dt.datetime | None = None
+    available_end_time: dt.datetime | None = None
+    singleitem: bool | None = None
+    singleitem_discount_off: dict[str, Any] | None = None
+    discount_to: dict[str, Any] | None = None
+    normal_coupon_information: NormalCouponInformation | None = None
+    consume_information: ConsumeInformation | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ProductCouponSendResource:
+    """PRODUCT_COUPON_SP.SEND: a product coupon reached a user; confirm it or it never takes effect."""
+
+    coupon_code: str
+    coupon_state: str | None = None
+    openid: str | None = None
+    brand_id: str | None = None
+    product_coupon_id: str | None = None
+    stock_id: str | None = None
+    send_request_no: str | None = None
+    send_channel: str | None = None
+    valid_begin_time: dt.datetime | None = None
+    valid_end_time: dt.datetime | None = None
+    receive_time: dt.datetime | None = None
+    attach: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+RESOURCE_MODELS: dict[str, type[Any]] = {
+    "COUPON.USE": CouponUseResource,
+    "PRODUCT_COUPON_SP.SEND": ProductCouponSendResource,
+}
+
+
+@attrs.frozen(kw_only=True)
+class Notification:
+    """A verified notification: the envelope fields and the decrypted resource."""
+
+    id: str
+    create_time: dt.datetime
+    event_type: str
+    resource_type: str
+    summary: str
+    resource: dict[str, Any] = attrs.field(repr=False)
+    original_type: str | None = None
+
+    @property
+    def model(self) -> Any:
+        """The resource as its typed model (``CouponUseResource``...), or the dict when unknown."""
+        model = RESOURCE_MODELS.get(self.event_type)
+        return converter.structure(self.resource, model) if model else self.resource
+
+    @property
+    def coupon_use(self) -> CouponUseResource:
+        return converter.structure(self.resource, CouponUseResource)
+
+    @property
+    def product_coupon_send(self) -> ProductCouponSendResource:
+        return converter.structure(self.resource, ProductCouponSendResource)
+
+
+def decrypt_resource(resource: Mapping[str, Any], apiv3_key: str) -> dict[str, Any]:
+    """Decrypt a notification's ``resource`` object (AEAD_AES_256_GCM) into a dict."""
+    algorithm = resource.get("algorithm")
+    if algorithm != "AEAD_AES_256_GCM":
+        raise DecryptionError(f"unsupported resource algorithm {algorithm!r}")
+    try:
+        plaintext = aead_decrypt(
+            apiv3_key, str(resource["nonce"]), str(resource.get("associated_data") or ""), str(resource["ciphertext"])
+        )
+    except KeyError as exc:
+        raise MalformedNotificationError(f"resource lacks {exc.args[0]}") from None
+    try:
+        data = json.loads(plaintext)
+    except ValueError:
+        raise DecryptionError("decrypted resource is not JSON") from None
+    if not isinstance(data, dict):
+        raise DecryptionError("decrypted resource is not a JSON object")
+    return data
+
+
+# -- deduplication --------------------------------------------------------------------------
+class DedupeStore(Protocol):
+    """Remembers processed notification ids; share one (Redis...) across worker processes."""
+
+    async def seen(self, notification_id: str) -> bool: ...
+
+    async def mark(self, notification_id: str, ttl: float) -> None: ...
+
+
+class InMemoryDedupeStore:
+    """Bounded, TTL-expiring memory of processed ids (one process)."""
+
+    def __init__(self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[str, float] = OrderedDict()
+        self._max = max_entries
+        self._clock = clock
+
+    async def seen(self, notification_id: str) -> bool:
+        expires = self._entries.get(notification_id)
+        if expires is None:
+            return False
+        if expires < self._clock():
+            del self._entries[notification_id]
+            return False
+        return True
+
+    async def mark(self, notification_id: str, ttl: float) -> None:
+        self._entries[notification_id] = self._clock() + ttl
+        self._entries.move_to_end(notification_id)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
+# -- the handler ----------------------------------------------------------------------------
+Callback = Callable[[Notification], Awaitable[None]]
+
+
+class NotificationHandler:
+    """Verifies and decrypts notifications, and runs a callback once per notification id.
+
+    ``verifier`` is a :class:`Verifier` or a zero-argument callable returning the current one
+    (``client.notification_handler()`` passes the client's live platform keys, so rotated
+    certificates are picked up).
+    """
+
+    def __init__(
+        self,
+        verifier: Verifier | Callable[[], Verifier],
+        apiv3_key: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        dedupe: DedupeStore | None = None,
+        dedupe_ttl: float = 24 * 3600.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_skew: int = MAX_SKEW_SECONDS,
+    ) -> None:
+        self._verifier = verifier
+        self._apiv3_key = apiv3_key
+        self._clock = clock
+        self.dedupe: DedupeStore = dedupe or InMemoryDedupeStore()
+        self._ttl = dedupe_ttl
+        self.max_body_bytes = max_body_bytes
+        self._max_skew = max_skew
+        self._in_flight: dict[str, tuple[asyncio.Lock, int]] = {}  # lock and how many deliveries use it
+
+    def __repr__(self) -> str:
+        return f"NotificationHandler(max_body_bytes={self.max_body_bytes}, max_skew={self._max_skew})"
+
+    def _current_verifier(self) -> Verifier:
+        return self._verifier if isinstance(self._verifier, Verifier) else self._verifier()
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise :class:`SignatureVerificationError` unless WeChat Pay signed exactly this body."""
+        h = CIMultiDict(headers)
+        missing = [name for name in _REQUIRED_HEADERS if not h.get(name)]
+        if missing:
+            raise SignatureVerificationError(f"notification lacks {', '.join(missing)}")
+        timestamp, nonce, signature, serial = (h[name] for name in _REQUIRED_HEADERS)
+        if signature.startswith(SIGNTEST_PREFIX):
+            raise SignatureVerificationError("signature probe (WECHATPAY/SIGNTEST/) rejected")
+        try:
+            skew = abs(self._clock() - int(timestamp))
+        except ValueError:
+            raise SignatureVerificationError(f"bad Wechatpay-Timestamp {timestamp!r}") from None
+        if skew > self._max_skew:
+            raise SignatureVerificationError(f"notification timestamp is {skew:.0f}s away from local time")
+        verifier = self._current_verifier()
+        if not verifier.knows(serial):
+            raise SignatureVerificationError(f"no platform key with serial {serial}")
+        if not verifier.verify(serial, response_message(timestamp, nonce, body), signature):
+            raise SignatureVerificationError(f"notification signature does not match (serial {serial})")
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> Notification:
+        """Verify, then decrypt: a :class:`Notification`, or an exception saying what was wrong."""
+        if len(body) > self.max_body_bytes:
+            raise MalformedNotificationError(f"notification body exceeds {self.max_body_bytes} bytes")
+        self.verify(headers, body)
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            raise MalformedNotificationError("notification body is not JSON") from None
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("resource"), dict):
+            raise MalformedNotificationError("notification body lacks a resource object")
+        try:
+            notification = Notification(
+                id=str(envelope["id"]),
+                create_time=parse_datetime(envelope["create_time"]),
+                event_type=str(envelope["event_type"]),
+                resource_type=str(envelope.get("resource_type", "")),
+                summary=str(envelope.get("summary", "")),
+                resource=decrypt_resource(envelope["resource"], self._apiv3_key),
+                original_type=envelope["resource"].get("original_type"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedNotificationError(f"notification envelope is malformed: {exc}") from None
+        logger.info("notification %s %s verified", notification.id, notification.event_type)
+        return notification
+
+    async def handle(self, headers: Mapping[str, str], body: bytes, callback: Callback) -> Notification:
+        """Parse, then run ``callback`` unless this id was processed already.
+
+        The id is remembered only after the callback succeeded, so a failed callback is retried
+        on the next delivery; concurrent deliveries of one id wait for each other.
+        """
+        notification = self.parse(headers, body)
+        lock, users = self._in_flight.get(notification.id, (asyncio.Lock(), 0))
+        self._in_flight[notification.id] = (lock, users + 1)
+        try:
+            async with lock:
+                if await self.dedupe.seen(notification.id):
+                    logger.info("notification %s already processed; acknowledging the re-delivery", notification.id)
+                    return notification
+                await callback(notification)
+                await self.dedupe.mark(notification.id, self._ttl)
+        finally:
+            lock, users = self._in_flight[notification.id]
+            if users <= 1:
+                del self._in_flight[notification.id]
+            else:
+                self._in_flight[notification.id] = (lock, users - 1)
+        return notification
+
+    async def respond(self, headers: Mapping[str, str], body: bytes, callback: Callback) -> tuple[int, dict[str, str]]:
+        """``(status, json)`` to answer WeChat Pay with; the shared core of the web adapters."""
+        try:
+            await self.handle(headers, body, callback)
+        except SignatureVerificationError as exc:
+            logger.warning("notification refused: %s", exc)
+            return 401, {"code": "FAIL", "message": "signature verification failed"}
+        except DecryptionError as exc:
+            logger.warning("notification refused: %s", exc)
+            return 400, {"code": "FAIL", "message": "resource decryption failed"}
+        except MalformedNotificationError as exc:
+            status = 413 if "exceeds" in str(exc) else 400
+            return status, {"code": "FAIL", "message": str(exc)}
+        except Exception:
+            logger.exception("notification callback failed; WeChat Pay will deliver it again")
+            return 500, {"code": "FAIL", "message": "processing failed, please retry"}
+        return 200, {"code": "SUCCESS", "message": "OK"}
+
+
+# -- framework adapters -----------------------------------------------------------------------
+def aiohttp_handler(handler: NotificationHandler, callback: Callback) -> Callable[[Any], Awaitable[Any]]:
+    """An ``aiohttp.web`` handler: ``app.router.add_post("/wxpay/notify", aiohttp_handler(h, cb))``."""
+    from aiohttp import web
+
+    async def endpoint(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > handler.max_body_bytes:
+            return web.json_response({"code": "FAIL", "message": "body too large"}, status=413)
+        body = bytearray()
+        async for chunk in request.content.iter_chunked(16 * 1024):
+            body += chunk
+            if len(body) > handler.max_body_bytes:
+                return web.json_response({"code": "FAIL", "message": "body too large"}, status=413)
+        status, payload = await handler.respond(request.headers, bytes(body), callback)
+        return web.json_response(payload, status=status)
+
+    return endpoint
+
+
+ASGIApp = Callable[
+    [dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def asgi_app(handler: NotificationHandler, callback: Callback) -> ASGIApp:
+    """A pure ASGI app (mount it in FastAPI/Starlette: ``app.mount("/wxpay/notify", asgi_app(h, cb))``)."""
+
+    async def app(
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            return
+        if scope.get("method") != "POST":
+            await _asgi_json(send, 405, {"code": "FAIL", "message": "POST only"})
+            return
+        headers = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", []))
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = bool(message.get("more_body"))
+            if len(body) > handler.max_body_bytes:
+                await _asgi_json(send, 413, {"code": "FAIL", "message": "body too large"})
+                return
+        status, payload = await handler.respond(headers, bytes(body), callback)
+        await _asgi_json(send, status, payload)
+
+    return app
+
+
+async def _asgi_json(send: Callable[[dict[str, Any]], Awaitable[None]], status: int, payload: dict[str, str]) -> None:
+    body = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
