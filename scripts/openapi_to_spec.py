@@ -103,14 +103,22 @@ def convert(openapi: Path) -> list[dict[str, Any]]:
             for param in op.get("parameters", []):
                 where = param.get("in")
                 if where == "body":
-                    entry["body"] = resolver.schema(param.get("schema"), file)
+                    body = resolver.schema(param.get("schema"), file)
+                    # The YAML sometimes lists path fields (openid) or fields it never defines as required.
+                    if body.get("required"):
+                        body["required"] = [r for r in body["required"] if r in body.get("properties", {})]
+                    entry["body"] = body
                     continue
                 item = {
                     "name": param["name"],
                     "required": bool(param.get("required", where == "path")),
-                    "schema": resolver.schema({k: v for k, v in param.items() if k not in ("in", "name", "required")}, file),
+                    "schema": resolver.schema(
+                        {k: v for k, v in param.items() if k not in ("in", "name", "required")}, file
+                    ),
                 }
-                {"path": entry["path_params"], "query": entry["query_params"], "formData": entry["form"]}[where].append(item)
+                {"path": entry["path_params"], "query": entry["query_params"], "formData": entry["form"]}[where].append(
+                    item
+                )
             response = (op.get("responses") or {}).get(200) or (op.get("responses") or {}).get("200") or {}
             if response.get("schema"):
                 entry["response"] = resolver.schema(response["schema"], file)

@@ -151,7 +151,12 @@ class Client:
         self._init_resources()
 
     def _init_resources(self) -> None:
-        """Attach the generated resource groups (kept apart so the core stays importable alone)."""
+        """Attach the generated resource groups: thin typed calls into :meth:`request`."""
+        from .resources import CertificatesResource, FavorResource, ProductCouponResource
+
+        self.favor = FavorResource(self)
+        self.product_coupon = ProductCouponResource(self)
+        self.certificates = CertificatesResource(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Client:

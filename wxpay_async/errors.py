@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "APIConnectionError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
@@ -85,6 +86,18 @@ class FlowIntegrityError(WxPayError):
         self.expected = expected
         self.actual = actual
         super().__init__(message)
+
+
+class APIResponseValidationError(WxPayError):
+    """A verified 2xx answer did not fit the expected model (a field WeChat Pay calls required is missing).
+
+    The call itself succeeded at WeChat Pay; ``body`` holds the raw answer so nothing is lost.
+    """
+
+    def __init__(self, message: str, *, body: bytes, request_id: str | None) -> None:
+        self.body = body
+        self.request_id = request_id
+        super().__init__(f"{message} [Request-ID {request_id}]" if request_id else message)
 
 
 class APIStatusError(WxPayError):

@@ -1,0 +1,193 @@
+"""Client-side checks before anything goes on the wire: ``ValidationError(field, rule)``.
+
+Generic rules come from the endpoint spec (required fields, enums, lengths, bounds, request
+numbers); the cash-coupon rules come from WeChat Pay's developer guide. ``Client(validate=False)``
+turns all of it off, for fields or values newer than this SDK.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._converter import parse_datetime
+from .errors import ValidationError
+
+#: WeChat Pay's request-number charset: digits, letters, ``_ - | *``; at most 128 characters.
+REQUEST_NUMBER = re.compile(r"^[0-9A-Za-z_\-|*]{1,128}$")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+MAX_STOCK_DAYS = 90
+
+
+@cache
+def operations() -> dict[str, dict[str, Any]]:
+    """The endpoint spec by ``group.name`` (loaded once)."""
+    text = resources.files("wxpay_async.spec").joinpath("operations.json").read_text(encoding="utf-8")
+    return {f"{op['group']}.{op['name']}": op for op in json.loads(text)}
+
+
+def check_request_number(field: str, value: Any) -> None:
+    if not isinstance(value, str) or not REQUEST_NUMBER.match(value):
+        raise ValidationError(field, "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *")
+
+
+def check_notify_url(field: str, value: Any) -> None:
+    """https without query or fragment (plain http only for a loopback host, for local emulators)."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a URL string")
+    parts = urlsplit(value)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValidationError(field, "must be an https URL")
+    if not parts.netloc:
+        raise ValidationError(field, "must be an absolute URL")
+    if parts.query or parts.fragment:
+        raise ValidationError(field, "must not carry query parameters")
+
+
+def _check_value(field: str, schema: Mapping[str, Any], value: Any) -> None:
+    kind = schema.get("type")
+    if value is None:
+        return
+    if kind == "object":
+        if not isinstance(value, Mapping):
+            raise ValidationError(field, "must be an object")
+        _check_object(field + ".", schema, value)
+    elif kind == "array":
+        if not isinstance(value, list | tuple):
+            raise ValidationError(field, "must be a list")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise ValidationError(field, f"at most {schema['maxItems']} items")
+        for i, item in enumerate(value):
+            _check_value(f"{field}[{i}]", schema.get("items") or {}, item)
+    elif kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(field, "must be an integer")
+        if "minimum" in schema and value < schema["minimum"]:
+            raise ValidationError(field, f"must be >= {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise ValidationError(field, f"must be <= {schema['maximum']}")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValidationError(field, "must be true or false")
+    elif kind == "string":
+        if not isinstance(value, str):
+            raise ValidationError(field, "must be a string")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise ValidationError(field, f"at most {schema['maxLength']} characters")
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            raise ValidationError(field, f"at least {schema['minLength']} characters")
+    if "enum" in schema and value not in schema["enum"]:
+        raise ValidationError(field, f"must be one of {', '.join(map(str, schema['enum']))}")
+    if field.rsplit(".", 1)[-1].endswith("request_no"):
+        check_request_number(field, value)
+
+
+def _check_object(prefix: str, schema: Mapping[str, Any], value: Mapping[str, Any]) -> None:
+    properties = schema.get("properties") or {}
+    for name in schema.get("required") or ():
+        if value.get(name) is None or value.get(name) == "":
+            raise ValidationError(prefix + name, "required")
+    for name, item in value.items():
+        if name in properties:
+            _check_value(prefix + name, properties[name], item)
+
+
+def validate_request(
+    operation: str,
+    *,
+    path: Mapping[str, Any] | None = None,
+    query: Mapping[str, Any] | None = None,
+    body: Mapping[str, Any] | None = None,
+    skip_required: tuple[str, ...] = (),
+) -> None:
+    """Check one call against the spec and the developer guide; ``operation`` is ``group.name``."""
+    op = operations()[operation]
+    for param in op["path_params"]:
+        value = (path or {}).get(param["name"])
+        if value is None or str(value) == "":
+            raise ValidationError(param["name"], "required path parameter")
+    for param in op["query_params"]:
+        value = (query or {}).get(param["name"])
+        if value is None:
+            if param["required"]:
+                raise ValidationError(param["name"], "required")
+            continue
+        if param["schema"].get("type") == "string" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # a query string carries text; the YAML types some numbers as strings
+        _check_value(param["name"], param["schema"], value)
+    if op["body"] is not None:
+        schema = op["body"]
+        if skip_required:
+            schema = {**schema, "required": [r for r in schema.get("required") or () if r not in skip_required]}
+        _check_object("", schema, body or {})
+    rule = _RULES.get(operation)
+    if rule is not None:
+        rule(body or {})
+
+
+# -- the developer guide's cash-coupon rules --------------------------------------------------
+def _check_stock(body: Mapping[str, Any]) -> None:
+    name = str(body.get("stock_name", ""))
+    if any(c in name for c in "_,;|"):
+        raise ValidationError("stock_name", "must not contain _ , ; |")
+    if len(_CJK.findall(name)) > 9:
+        raise ValidationError("stock_name", "at most 9 Chinese characters")
+    if len(name) > 20:
+        raise ValidationError("stock_name", "at most 20 characters")
+    if body.get("stock_type", "NORMAL") != "NORMAL":
+        raise ValidationError("stock_type", "only NORMAL is supported")
+    begin, end = body.get("available_begin_time"), body.get("available_end_time")
+    if begin is not None and end is not None:
+        b, e = _time("available_begin_time", begin), _time("available_end_time", end)
+        if e <= b:
+            raise ValidationError("available_end_time", "must be after available_begin_time")
+        if e - b > dt.timedelta(days=MAX_STOCK_DAYS):
+            raise ValidationError("available_end_time", f"a stock may run at most {MAX_STOCK_DAYS} days")
+    rule = body.get("stock_use_rule") or {}
+    fixed = (body.get("coupon_use_rule") or {}).get("fixed_normal_coupon") or {}
+    amount, minimum = fixed.get("coupon_amount"), fixed.get("transaction_minimum")
+    if amount is not None and not 10 <= amount <= 100000:
+        raise ValidationError("coupon_use_rule.fixed_normal_coupon.coupon_amount", "must be 10..100000 fen")
+    if minimum is not None and amount is not None and minimum <= amount:
+        raise ValidationError(
+            "coupon_use_rule.fixed_normal_coupon.transaction_minimum", "must be greater than coupon_amount"
+        )
+    if rule.get("max_coupons_per_user") == 0:
+        raise ValidationError("stock_use_rule.max_coupons_per_user", "must not be 0")
+    budget, count = rule.get("max_amount"), rule.get("max_coupons")
+    if amount is not None and count is not None and budget is not None and budget != amount * count:
+        raise ValidationError("stock_use_rule.max_amount", "must equal coupon_amount × max_coupons")
+
+
+def _time(field: str, value: Any) -> dt.datetime:
+    try:
+        parsed = parse_datetime(value)
+    except (TypeError, ValueError):
+        raise ValidationError(field, "must be an RFC 3339 time") from None
+    return parsed
+
+
+def _check_callbacks(body: Mapping[str, Any]) -> None:
+    if "notify_url" in body:
+        check_notify_url("notify_url", body["notify_url"])
+
+
+def _check_send(body: Mapping[str, Any]) -> None:
+    for money in ("coupon_value", "coupon_minimum"):
+        if body.get(money) is not None and body[money] <= 0:
+            raise ValidationError(money, "must be a positive amount in fen")
+
+
+_RULES = {
+    "favor.create_stock": _check_stock,
+    "favor.set_callbacks": _check_callbacks,
+    "favor.send_coupon": _check_send,
+    "product_coupon.set_notify_config": _check_callbacks,
+}
