@@ -47,6 +47,14 @@ class Resolver:
             merged = {**doc[name], **{k: v for k, v in node.items() if k != "$ref"}}
             return self.schema(merged, target)
         if "allOf" in node:
+            parts = [self.schema(part, here) for part in node["allOf"]]
+            if all(p.get("type") != "object" for p in parts):  # a scalar refined by allOf (enums)
+                merged_scalar: dict[str, Any] = {}
+                for part in parts:
+                    merged_scalar.update(part)
+                if node.get("description"):
+                    merged_scalar["description"] = _one_line(node["description"])
+                return merged_scalar
             props: dict[str, Any] = {}
             required: list[str] = []
             description = node.get("description")

@@ -274,7 +274,7 @@ class FavorResource(Resource):
         stock_creator_mchid: str,
         create_start_time: dt.datetime | str | None = None,
         create_end_time: dt.datetime | str | None = None,
-        status: dict[str, Any] | None = None,
+        status: str | None = None,
         offset: int = 0,
         limit: int = 10,
         max_items: int = 100_000,

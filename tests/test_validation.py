@@ -1,0 +1,165 @@
+"""Client-side validation: each rule fails and passes; nothing goes on the wire when it fails."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wxpay_async import CHINA_TZ, Client
+from wxpay_async.emulator import sample_stock
+from wxpay_async.errors import ValidationError
+from wxpay_async.validation import REQUEST_NUMBER, check_notify_url, check_request_number, validate_request
+
+from .conftest import client_kwargs
+from .fake_wechat import FakeWeChat, Reply
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stock(**changes: Any) -> dict[str, Any]:
+    body = {**sample_stock("1900000001", max_coupons=10), "out_request_no": "REQ_1"}
+    for path, value in changes.items():
+        target = body
+        *parents, leaf = path.split("__")
+        for part in parents:
+            target = target[part]
+        target[leaf] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"stock_name": "一二三四五六七八九十"}, "stock_name"),
+        ({"stock_name": "a" * 21}, "stock_name"),
+        ({"stock_name": "bad_name"}, "stock_name"),
+        (
+            {"coupon_use_rule__fixed_normal_coupon__coupon_amount": 5},
+            "coupon_use_rule.fixed_normal_coupon.coupon_amount",
+        ),
+        (
+            {"coupon_use_rule__fixed_normal_coupon__coupon_amount": 100001},
+            "coupon_use_rule.fixed_normal_coupon.coupon_amount",
+        ),
+        (
+            {"coupon_use_rule__fixed_normal_coupon__transaction_minimum": 100},
+            "coupon_use_rule.fixed_normal_coupon.transaction_minimum",
+        ),
+        ({"stock_use_rule__max_amount": 999}, "stock_use_rule.max_amount"),
+        ({"stock_use_rule__max_coupons_per_user": 0}, "stock_use_rule.max_coupons_per_user"),
+        ({"available_end_time": (dt.datetime.now(CHINA_TZ) + dt.timedelta(days=95)).isoformat()}, "available_end_time"),
+        ({"stock_type": "DISCOUNT_CUT"}, "stock_type"),
+        ({"out_request_no": "has space"}, "out_request_no"),
+        ({"no_cash": None}, "no_cash"),
+    ],
+)
+def test_stock_rules_fail(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_request("favor.create_stock", body=stock(**changes))
+    assert info.value.field == field
+
+
+def test_stock_rules_pass() -> None:
+    validate_request("favor.create_stock", body=stock())
+    validate_request("favor.create_stock", body=stock(stock_name="满100减10元优惠券"))  # 9 CJK characters
+    validate_request("favor.create_stock", body=stock(stock_name="a" * 20))
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://example.com/wxpay/notify", True),
+        ("http://127.0.0.1:8080/notify", True),
+        ("http://example.com/notify", False),
+        ("https://example.com/notify?x=1", False),
+        ("https://example.com/notify#frag", False),
+        ("notify", False),
+    ],
+)
+def test_notify_url(url: str, ok: bool) -> None:
+    if ok:
+        check_notify_url("notify_url", url)
+        validate_request("favor.set_callbacks", body={"mchid": "1900000001", "notify_url": url})
+    else:
+        with pytest.raises(ValidationError, match="notify_url"):
+            validate_request("favor.set_callbacks", body={"mchid": "1900000001", "notify_url": url})
+
+
+def test_required_enum_and_query_rules() -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_request(
+            "favor.send_coupon",
+            path={"openid": "o"},
+            body={"appid": "wx", "stock_creator_mchid": "1"},
+            skip_required=("out_request_no",),
+        )
+    assert (info.value.field, info.value.rule) == ("stock_id", "required")
+    validate_request(
+        "favor.send_coupon",
+        path={"openid": "o"},
+        body={"stock_id": "1", "appid": "wx", "stock_creator_mchid": "1"},
+        skip_required=("out_request_no",),
+    )
+    with pytest.raises(ValidationError, match="stock_creator_mchid"):
+        validate_request("favor.get_stock", path={"stock_id": "1"}, query={})
+    with pytest.raises(ValidationError, match="stock_id"):
+        validate_request("favor.get_stock", path={"stock_id": ""}, query={"stock_creator_mchid": "1"})
+    with pytest.raises(ValidationError, match="must be one of"):
+        validate_request(
+            "favor.list_stocks", query={"offset": 0, "limit": 10, "stock_creator_mchid": "1", "status": "bogus"}
+        )
+    validate_request(
+        "favor.list_stocks", query={"offset": 0, "limit": 10, "stock_creator_mchid": "1", "status": "running"}
+    )
+    with pytest.raises(ValidationError, match="positive"):
+        validate_request(
+            "favor.send_coupon",
+            path={"openid": "o"},
+            body={"stock_id": "1", "appid": "wx", "stock_creator_mchid": "1", "coupon_value": 0},
+            skip_required=("out_request_no",),
+        )
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789azAZ_-|*"), min_size=1, max_size=128))
+def test_valid_request_numbers_pass(number: str) -> None:
+    check_request_number("out_request_no", number)
+
+
+@given(st.text(min_size=1, max_size=140).filter(lambda s: not REQUEST_NUMBER.match(s)))
+def test_invalid_request_numbers_fail(number: str) -> None:
+    with pytest.raises(ValidationError):
+        check_request_number("out_request_no", number)
+
+
+async def test_nothing_is_sent_when_validation_fails_and_the_flag_turns_it_off(fake: FakeWeChat, server: Any) -> None:
+    async with Client(**client_kwargs(fake, server, mode="public_key")) as wx:
+        with pytest.raises(ValidationError):
+            await wx.favor.create_stock(**{k: v for k, v in stock(stock_name="bad_name").items()})
+        assert fake.received == []
+    fake.queue(Reply(body={"notify_url": "http://example.com/?a=1", "update_time": "2025-01-01T00:00:00+08:00"}))
+    async with Client(**client_kwargs(fake, server, mode="public_key", validate=False)) as wx:
+        await wx.favor.set_callbacks(mchid="1900000001", notify_url="http://example.com/?a=1")
+        assert len(fake.received) == 1
+
+
+def test_regeneration_is_a_no_op() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "generate.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_spec_regeneration_is_a_no_op() -> None:
+    if not (ROOT.parent / "shared" / "reference" / "openapi").exists():
+        pytest.skip("../shared/reference/openapi is not beside this checkout")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "openapi_to_spec.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
