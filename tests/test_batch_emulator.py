@@ -257,3 +257,64 @@ async def test_two_worker_processes_share_one_redis_journal(emu: RunningEmulator
     ]
     assert sum(sent) == 600 and min(sent) > 0, sent
     assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator, tmp_path: Path) -> None:
+    import time as _time
+
+    from wxpay_async.emulator import rfc3339
+
+    now = _time.time()
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        product = await wx.product_coupon.create_product_coupon(
+            brand_id="120344",
+            scope="ALL",
+            type="NORMAL",
+            usage_mode="SINGLE",
+            single_usage_info={"normal_coupon": {"threshold": 10000, "discount_amount": 1000}},
+            display_info={
+                "name": "满100减10",
+                "image_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/y",
+                "background_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/z",
+            },
+            stock={
+                "remark": "batch",
+                "coupon_code_mode": "WECHATPAY",
+                "stock_send_rule": {"max_count": 500},
+                "single_usage_rule": {
+                    "coupon_available_period": {
+                        "available_begin_time": rfc3339(now),
+                        "available_end_time": rfc3339(now + 7 * 86400),
+                    },
+                    "normal_coupon": {"threshold": 10000, "discount_amount": 1000},
+                },
+                "usage_rule_display_info": {"coupon_usage_method_list": ["OFFLINE"], "usage_description": "any"},
+                "coupon_display_info": {"code_display_mode": "QRCODE"},
+                "store_scope": "NONE",
+                "notify_config": {"notify_appid": APPID},
+            },
+        )
+        assert product.out_request_no  # the request number the SDK filled
+        assert product.stock is not None
+        emu.set_fault_rates(
+            {"kind": "system_error", "probability": 0.05, "path_prefix": "/v3/marketing/partner"},
+            {"kind": "drop_after", "probability": 0.03, "path_prefix": "/v3/marketing/partner"},
+            seed=3,
+        )
+        openids = [f"pc-{i:04d}" for i in range(150)]
+        summary = await send_batch(
+            wx,
+            [{"openid": o} for o in openids],
+            batch_id="product",
+            journal=tmp_path / "j.db",
+            kind="product",
+            stock_id=str(product.stock.stock_id),
+            appid=APPID,
+            qps=2000,
+            concurrency=8,
+            defaults={"product_coupon_id": product.product_coupon_id, "brand_id": "120344"},
+        )
+        emu.clear_faults()
+    assert summary.sent == 150 and summary.failed == 0, summary.describe()
+    issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "product"]
+    assert sorted(c["openid"] for c in issued) == openids

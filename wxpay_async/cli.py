@@ -167,7 +167,7 @@ async def _send_batch(args: argparse.Namespace) -> int:
             appid=args.appid,
             stock_id=args.stock_id,
             stock_creator_mchid=args.stock_creator_mchid,
-            defaults={"product_coupon_id": args.product_coupon_id} if args.product_coupon_id else None,
+            defaults={k: v for k, v in (("product_coupon_id", args.product_coupon_id), ("brand_id", args.brand_id)) if v},
             progress=None if args.quiet else sys.stderr,
         )
         try:
@@ -259,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=["cash", "product"], default="cash")
     p.add_argument("--stock-id", help="stock for rows without a stock_id column")
     p.add_argument("--product-coupon-id", help="product coupon id (product coupons)")
+    p.add_argument("--brand-id", help="brand id (product coupons)")
     p.add_argument("--appid", help="appid the openids belong to")
     p.add_argument("--stock-creator-mchid", help="default: the client's mchid")
     p.add_argument("--qps", type=float, default=500.0, help="send rate limit (default 500/s)")

@@ -84,61 +84,56 @@ class BatchSummary:
 
 
 def cash_coupon_sender(client: Client, *, appid: str | None = None, stock_creator_mchid: str | None = None) -> SendFn:
-    """Send one cash coupon (``POST /v3/marketing/favor/users/{openid}/coupons``)."""
+    """Send one cash coupon through ``client.favor.send_coupon``; returns the coupon id."""
 
     async def send(row: BatchRow, request_no: str) -> str:
-        body = {
-            "stock_id": row.stock_id,
-            "out_request_no": request_no,
-            "appid": row.fields.get("appid", appid),
-            "stock_creator_mchid": row.fields.get("stock_creator_mchid", stock_creator_mchid or client.mchid),
-            **{k: v for k, v in row.fields.items() if k not in ("appid", "stock_creator_mchid")},
-        }
-        if not body["appid"]:
+        fields = dict(row.fields)
+        row_appid = fields.pop("appid", appid)
+        creator = fields.pop("stock_creator_mchid", stock_creator_mchid or client.mchid)
+        if not row_appid:
             raise ValidationError(f"row {row.index}.appid", "required (column or appid=...)")
-        response = await client.request(
-            "POST",
-            "/v3/marketing/favor/users/{openid}/coupons",
-            path_params={"openid": row.openid},
-            json=body,
-            idempotency_field="out_request_no",
-        )
-        return _field(response, "coupon_id")
+        try:
+            result = await client.favor.send_coupon(
+                row.openid,
+                stock_id=row.stock_id,
+                appid=row_appid,
+                stock_creator_mchid=creator,
+                out_request_no=request_no,
+                **fields,
+            )
+        except TypeError as exc:  # an unknown CSV column
+            raise ValidationError(f"row {row.index}", f"unsupported column: {exc}") from None
+        return result.coupon_id
 
     return send
 
 
 def product_coupon_sender(client: Client, *, appid: str | None = None) -> SendFn:
-    """Send one product coupon (``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons``)."""
+    """Send one product coupon through ``client.product_coupon.send_coupon``; returns the coupon code."""
 
     async def send(row: BatchRow, request_no: str) -> str:
-        body = {
-            "stock_id": row.stock_id,
-            "send_request_no": request_no,
-            "appid": row.fields.get("appid", appid),
-            **{k: v for k, v in row.fields.items() if k != "appid"},
-        }
-        for required in ("product_coupon_id", "appid"):
-            if not body.get(required):
-                raise ValidationError(f"row {row.index}.{required}", "required for product coupons")
-        response = await client.request(
-            "POST",
-            "/v3/marketing/partner/product-coupon/users/{openid}/coupons",
-            path_params={"openid": row.openid},
-            json=body,
-            idempotency_field="send_request_no",
-        )
-        return _field(response, "coupon_code")
+        fields = dict(row.fields)
+        row_appid = fields.pop("appid", appid)
+        missing = [
+            name
+            for name, value in (
+                ("product_coupon_id", fields.get("product_coupon_id")),
+                ("brand_id", fields.get("brand_id")),
+                ("appid", row_appid),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValidationError(f"row {row.index}.{missing[0]}", "required for product coupons")
+        try:
+            result = await client.product_coupon.send_coupon(
+                row.openid, stock_id=row.stock_id, appid=row_appid, send_request_no=request_no, **fields
+            )
+        except TypeError as exc:
+            raise ValidationError(f"row {row.index}", f"unsupported column: {exc}") from None
+        return str(result.coupon_code)
 
     return send
-
-
-def _field(response: Response, name: str) -> str:
-    body = response.json()
-    value = body.get(name) if isinstance(body, dict) else None
-    if not value:
-        raise APIConnectionError(f"answer lacks {name} (Request-ID {response.request_id})")
-    return str(value)
 
 
 class BatchSender:
