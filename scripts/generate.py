@@ -73,11 +73,22 @@ class ModelWriter:
         return "str"
 
     def class_for(
-        self, schema: dict[str, Any], name: str, response: bool, extra_fields: dict[str, str] | None = None
+        self,
+        schema: dict[str, Any],
+        name: str,
+        response: bool,
+        extra_fields: dict[str, str] | None = None,
+        alias: bool = False,
     ) -> str:
         key = ("R" if response else "Q") + canonical(schema) + json.dumps(extra_fields or {})
         if key in self._by_shape:
-            return self._by_shape[key]
+            existing = self._by_shape[key]
+            if alias and name not in self._names:
+                # Each operation's answer keeps a name of its own, even when shaped like another's.
+                self._names.add(name)
+                self.classes.append(f"{name} = {existing}\n")
+                return name
+            return existing
         while name in self._names:
             name += "_"
         self._names.add(name)
@@ -214,7 +225,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
     response = op.get("response")
     extra = {idem: "str | None"} if idem and response and idem not in (response.get("properties") or {}) else None
     if response and response.get("type") == "object" and response.get("properties"):
-        ret = models.class_for(response, stem + "Response", response=True, extra_fields=extra)
+        ret = models.class_for(response, stem + "Response", response=True, extra_fields=extra, alias=True)
         imports.add(ret)
     else:
         ret = "dict[str, Any]"

@@ -21,14 +21,17 @@ __all__ = [
     "GetStockResponseCutToMessage",
     "GetStockResponseStockUseRule",
     "GetUseFlowByDayResponse",
+    "GetUseFlowResponse",
     "GetUserCouponResponse",
     "GetUserCouponResponseConsumeInformation",
     "GetUserCouponResponseConsumeInformationGoodsDetailItem",
     "GetUserCouponResponseNormalCouponInformation",
     "ListStockItemsResponse",
+    "ListStockMerchantsResponse",
     "ListStocksResponse",
     "ListUserCouponsResponse",
     "ModifyStockGoodsResponse",
+    "PauseStockResponse",
     "RestartStockResponse",
     "SendCouponResponse",
     "SetCallbacksResponse",
@@ -149,6 +152,9 @@ class GetStockResponse:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+GetUseFlowResponse = GetRefundFlowResponse
+
+
 @attrs.frozen(kw_only=True)
 class GetUseFlowByDayResponse:
     stock_useflow_count: str  # 账单记录总条数
@@ -221,6 +227,9 @@ class ListStockItemsResponse:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+ListStockMerchantsResponse = ListStockItemsResponse
+
+
 @attrs.frozen(kw_only=True)
 class ListStocksResponse:
     limit: int  # 分页大小
@@ -244,6 +253,9 @@ class ModifyStockGoodsResponse:
     pause_time: dt.datetime  # 生效时间
     stock_id: str  # 批次号
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+PauseStockResponse = ModifyStockGoodsResponse
 
 
 @attrs.frozen(kw_only=True)

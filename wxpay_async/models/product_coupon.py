@@ -13,6 +13,7 @@ __all__ = [
     "AssociateStockBundleStoresResponseFailedStoreListItem",
     "AssociateStockBundleStoresResponseSuccessStoreListItem",
     "AssociateStockBundleStoresStoreListItem",
+    "AssociateStockStoresResponse",
     "ConfirmCouponResponse",
     "ConfirmCouponResponseProductCoupon",
     "ConfirmCouponResponseProductCouponDisplayInfo",
@@ -99,9 +100,13 @@ __all__ = [
     "DeactivateCouponResponseSingleUsageDetail",
     "DeactivateProductCouponResponse",
     "DeactivateStockResponse",
+    "DisassociateStockBundleStoresResponse",
+    "DisassociateStockStoresResponse",
     "GetImageGenerationTaskResponse",
     "GetImageGenerationTaskResponseCombineImageResult",
     "GetNotifyConfigResponse",
+    "GetProductCouponResponse",
+    "GetStockResponse",
     "GetUserCouponResponse",
     "ListStockAssociatedStoresResponse",
     "ListStocksResponse",
@@ -112,12 +117,21 @@ __all__ = [
     "ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAvailablePeriod",
     "ListUserCouponsResponseUserCouponListItemStockSingleUsageRule",
     "ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailablePeriod",
+    "PreSendCouponBundleResponse",
     "PreSendCouponResponse",
+    "ReturnCouponResponse",
     "SendCouponBundleCouponTagInfo",
     "SendCouponBundleCouponTagInfoMemberTagInfo",
     "SendCouponBundleResponse",
     "SendCouponCouponTagInfo",
     "SendCouponCouponTagInfoMemberTagInfo",
+    "SendCouponResponse",
+    "SetNotifyConfigResponse",
+    "UpdateProductCouponResponse",
+    "UpdateStockBudgetResponse",
+    "UpdateStockBundleBudgetResponse",
+    "UpdateStockBundleResponse",
+    "UpdateStockResponse",
     "UploadCouponCodesResponse",
     "UploadImageResponse",
     "UseCouponAssociatedOrderInfo",
@@ -153,6 +167,9 @@ class AssociateStockBundleStoresResponse:
     failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = None  # 关联失败的门店列表
     success_store_list: list[AssociateStockBundleStoresResponseSuccessStoreListItem] | None = None  # 关联成功的门店列表
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+AssociateStockStoresResponse = AssociateStockBundleStoresResponse
 
 
 @attrs.frozen(kw_only=True)
@@ -1243,6 +1260,12 @@ class DeactivateStockResponse:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+DisassociateStockBundleStoresResponse = AssociateStockBundleStoresResponse
+
+
+DisassociateStockStoresResponse = AssociateStockBundleStoresResponse
+
+
 @attrs.frozen(kw_only=True)
 class GetImageGenerationTaskResponseCombineImageResult:
     """拼图结果"""
@@ -1267,6 +1290,12 @@ class GetNotifyConfigResponse:
     notify_url: str  # 通知URL地址
     update_time: dt.datetime  # 修改时间
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+GetProductCouponResponse = ConfirmCouponResponseProductCoupon
+
+
+GetStockResponse = ConfirmCouponResponseStock
 
 
 @attrs.frozen(kw_only=True)
@@ -1443,6 +1472,12 @@ class PreSendCouponResponse:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+PreSendCouponBundleResponse = PreSendCouponResponse
+
+
+ReturnCouponResponse = DeactivateCouponResponse
+
+
 @attrs.frozen(kw_only=True)
 class SendCouponCouponTagInfoMemberTagInfo:
     """会员标签信息"""
@@ -1456,6 +1491,9 @@ class SendCouponCouponTagInfo:
 
     coupon_tag_list: list[str] | None = None  # 用户商品券标签列表
     member_tag_info: SendCouponCouponTagInfoMemberTagInfo | None = None  # 会员标签信息
+
+
+SendCouponResponse = ListUserCouponsResponseUserCouponListItem
 
 
 @attrs.frozen(kw_only=True)
@@ -1479,6 +1517,24 @@ class SendCouponBundleResponse:
     user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem]  # 用户商品券列表
     send_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+SetNotifyConfigResponse = GetNotifyConfigResponse
+
+
+UpdateProductCouponResponse = DeactivateProductCouponResponse
+
+
+UpdateStockResponse = DeactivateStockResponse
+
+
+UpdateStockBudgetResponse = DeactivateStockResponse
+
+
+UpdateStockBundleResponse = CreateStockBundleResponse
+
+
+UpdateStockBundleBudgetResponse = CreateStockBundleResponse
 
 
 @attrs.frozen(kw_only=True)

@@ -18,11 +18,14 @@ from ..models.favor import (
     GetRefundFlowResponse,
     GetStockResponse,
     GetUseFlowByDayResponse,
+    GetUseFlowResponse,
     GetUserCouponResponse,
     ListStockItemsResponse,
+    ListStockMerchantsResponse,
     ListStocksResponse,
     ListUserCouponsResponse,
     ModifyStockGoodsResponse,
+    PauseStockResponse,
     RestartStockResponse,
     SendCouponResponse,
     SetCallbacksResponse,
@@ -155,7 +158,7 @@ class FavorResource(Resource):
             timeout=timeout,
         )
 
-    async def get_use_flow(self, stock_id: str, *, timeout: float | None = None) -> GetRefundFlowResponse:
+    async def get_use_flow(self, stock_id: str, *, timeout: float | None = None) -> GetUseFlowResponse:
         """Get the download URL of a stock's use flow.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/use-flow``
@@ -167,7 +170,7 @@ class FavorResource(Resource):
             path_params={"stock_id": stock_id},
             query={},
             body=None,
-            model=GetRefundFlowResponse,
+            model=GetUseFlowResponse,
             idempotency_field=None,
             timeout=timeout,
         )
@@ -248,7 +251,7 @@ class FavorResource(Resource):
         limit: int = 50,
         max_items: int = 100_000,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListStockItemsResponse, str]:
+    ) -> AsyncPaginator[ListStockMerchantsResponse, str]:
         """List the merchants where a stock can be used.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/merchants``
@@ -259,7 +262,7 @@ class FavorResource(Resource):
             "/v3/marketing/favor/stocks/{stock_id}/merchants",
             path_params={"stock_id": stock_id},
             query={"stock_creator_mchid": stock_creator_mchid},
-            model=ListStockItemsResponse,
+            model=ListStockMerchantsResponse,
             style="offset",
             items_field="data",
             start=(offset, limit),
@@ -378,7 +381,7 @@ class FavorResource(Resource):
 
     async def pause_stock(
         self, stock_id: str, *, stock_creator_mchid: str, timeout: float | None = None
-    ) -> ModifyStockGoodsResponse:
+    ) -> PauseStockResponse:
         """Pause a running stock (no coupons can be sent).
 
         ``POST /v3/marketing/favor/stocks/{stock_id}/pause``
@@ -390,7 +393,7 @@ class FavorResource(Resource):
             path_params={"stock_id": stock_id},
             query={},
             body={"stock_creator_mchid": stock_creator_mchid},
-            model=ModifyStockGoodsResponse,
+            model=PauseStockResponse,
             idempotency_field=None,
             timeout=timeout,
         )

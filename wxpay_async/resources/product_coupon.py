@@ -12,8 +12,8 @@ from ..models.product_coupon import (
     AssociateStockBundleStoresResponse,
     AssociateStockBundleStoresResponseSuccessStoreListItem,
     AssociateStockBundleStoresStoreListItem,
+    AssociateStockStoresResponse,
     ConfirmCouponResponse,
-    ConfirmCouponResponseProductCoupon,
     ConfirmCouponResponseStock,
     CreateImageGenerationTaskCombineImage,
     CreateImageGenerationTaskCutOut,
@@ -34,17 +34,30 @@ from ..models.product_coupon import (
     DeactivateCouponResponse,
     DeactivateProductCouponResponse,
     DeactivateStockResponse,
+    DisassociateStockBundleStoresResponse,
+    DisassociateStockStoresResponse,
     GetImageGenerationTaskResponse,
     GetNotifyConfigResponse,
+    GetProductCouponResponse,
+    GetStockResponse,
     GetUserCouponResponse,
     ListStockAssociatedStoresResponse,
     ListStocksResponse,
     ListUserCouponsResponse,
     ListUserCouponsResponseUserCouponListItem,
+    PreSendCouponBundleResponse,
     PreSendCouponResponse,
+    ReturnCouponResponse,
     SendCouponBundleCouponTagInfo,
     SendCouponBundleResponse,
     SendCouponCouponTagInfo,
+    SendCouponResponse,
+    SetNotifyConfigResponse,
+    UpdateProductCouponResponse,
+    UpdateStockBudgetResponse,
+    UpdateStockBundleBudgetResponse,
+    UpdateStockBundleResponse,
+    UpdateStockResponse,
     UploadCouponCodesResponse,
     UploadImageResponse,
     UseCouponAssociatedOrderInfo,
@@ -91,7 +104,7 @@ class ProductCouponResource(Resource):
         brand_id: str,
         store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
         timeout: float | None = None,
-    ) -> AssociateStockBundleStoresResponse:
+    ) -> AssociateStockStoresResponse:
         """Associate stores with a stock.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/associate-stores``
@@ -103,7 +116,7 @@ class ProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id, "stock_id": stock_id},
             query={},
             body={"brand_id": brand_id, "store_list": store_list},
-            model=AssociateStockBundleStoresResponse,
+            model=AssociateStockStoresResponse,
             idempotency_field=None,
             timeout=timeout,
         )
@@ -397,7 +410,7 @@ class ProductCouponResource(Resource):
         brand_id: str,
         store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
         timeout: float | None = None,
-    ) -> AssociateStockBundleStoresResponse:
+    ) -> DisassociateStockBundleStoresResponse:
         """Disassociate stores from a stock bundle.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stock-bundles/{stock_bundle_id}/disassociate-stores``
@@ -409,7 +422,7 @@ class ProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id, "stock_bundle_id": stock_bundle_id},
             query={},
             body={"brand_id": brand_id, "store_list": store_list},
-            model=AssociateStockBundleStoresResponse,
+            model=DisassociateStockBundleStoresResponse,
             idempotency_field=None,
             timeout=timeout,
         )
@@ -422,7 +435,7 @@ class ProductCouponResource(Resource):
         brand_id: str,
         store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
         timeout: float | None = None,
-    ) -> AssociateStockBundleStoresResponse:
+    ) -> DisassociateStockStoresResponse:
         """Disassociate stores from a stock.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/disassociate-stores``
@@ -434,7 +447,7 @@ class ProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id, "stock_id": stock_id},
             query={},
             body={"brand_id": brand_id, "store_list": store_list},
-            model=AssociateStockBundleStoresResponse,
+            model=DisassociateStockStoresResponse,
             idempotency_field=None,
             timeout=timeout,
         )
@@ -477,7 +490,7 @@ class ProductCouponResource(Resource):
 
     async def get_product_coupon(
         self, product_coupon_id: str, *, brand_id: str, timeout: float | None = None
-    ) -> ConfirmCouponResponseProductCoupon:
+    ) -> GetProductCouponResponse:
         """Query a product coupon.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}``
@@ -489,14 +502,14 @@ class ProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id},
             query={"brand_id": brand_id},
             body=None,
-            model=ConfirmCouponResponseProductCoupon,
+            model=GetProductCouponResponse,
             idempotency_field=None,
             timeout=timeout,
         )
 
     async def get_stock(
         self, product_coupon_id: str, stock_id: str, *, brand_id: str, timeout: float | None = None
-    ) -> ConfirmCouponResponseStock:
+    ) -> GetStockResponse:
         """Query a product-coupon stock.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}``
@@ -508,7 +521,7 @@ class ProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id, "stock_id": stock_id},
             query={"brand_id": brand_id},
             body=None,
-            model=ConfirmCouponResponseStock,
+            model=GetStockResponse,
             idempotency_field=None,
             timeout=timeout,
         )
@@ -687,7 +700,7 @@ class ProductCouponResource(Resource):
         attach: str | None = None,
         send_request_no: str | None = None,
         timeout: float | None = None,
-    ) -> PreSendCouponResponse:
+    ) -> PreSendCouponBundleResponse:
         """Prepare a coupon-bundle send; returns a token for the front end.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/pre-send-coupon-bundle``
@@ -706,7 +719,7 @@ class ProductCouponResource(Resource):
                 "send_request_no": send_request_no,
                 "stock_bundle_id": stock_bundle_id,
             },
-            model=PreSendCouponResponse,
+            model=PreSendCouponBundleResponse,
             idempotency_field="send_request_no",
             timeout=timeout,
         )
@@ -723,7 +736,7 @@ class ProductCouponResource(Resource):
         out_request_no: str | None = None,
         sequential_coupon_index: int | None = None,
         timeout: float | None = None,
-    ) -> DeactivateCouponResponse:
+    ) -> ReturnCouponResponse:
         """Return a used product coupon to the user.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons/{coupon_code}/return``
@@ -742,7 +755,7 @@ class ProductCouponResource(Resource):
                 "sequential_coupon_index": sequential_coupon_index,
                 "stock_id": stock_id,
             },
-            model=DeactivateCouponResponse,
+            model=ReturnCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
         )
@@ -760,7 +773,7 @@ class ProductCouponResource(Resource):
         coupon_tag_info: SendCouponCouponTagInfo | Mapping[str, Any] | None = None,
         send_request_no: str | None = None,
         timeout: float | None = None,
-    ) -> ListUserCouponsResponseUserCouponListItem:
+    ) -> SendCouponResponse:
         """Send a product coupon to a user.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons``
@@ -781,7 +794,7 @@ class ProductCouponResource(Resource):
                 "send_request_no": send_request_no,
                 "stock_id": stock_id,
             },
-            model=ListUserCouponsResponseUserCouponListItem,
+            model=SendCouponResponse,
             idempotency_field="send_request_no",
             timeout=timeout,
         )
@@ -823,7 +836,7 @@ class ProductCouponResource(Resource):
             timeout=timeout,
         )
 
-    async def set_notify_config(self, *, notify_url: str, timeout: float | None = None) -> GetNotifyConfigResponse:
+    async def set_notify_config(self, *, notify_url: str, timeout: float | None = None) -> SetNotifyConfigResponse:
         """Set the URL that receives product-coupon notifications.
 
         ``POST /v3/marketing/partner/product-coupon/notify-configs``
@@ -835,7 +848,7 @@ class ProductCouponResource(Resource):
             path_params={},
             query={},
             body={"notify_url": notify_url},
-            model=GetNotifyConfigResponse,
+            model=SetNotifyConfigResponse,
             idempotency_field=None,
             timeout=timeout,
         )
@@ -848,7 +861,7 @@ class ProductCouponResource(Resource):
         display_info: CreateProductCouponDisplayInfo | Mapping[str, Any],
         out_request_no: str | None = None,
         timeout: float | None = None,
-    ) -> DeactivateProductCouponResponse:
+    ) -> UpdateProductCouponResponse:
         """Update a product coupon's display information.
 
         ``PATCH /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}``
@@ -860,7 +873,7 @@ class ProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id},
             query={},
             body={"brand_id": brand_id, "display_info": display_info, "out_request_no": out_request_no},
-            model=DeactivateProductCouponResponse,
+            model=UpdateProductCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
         )
@@ -878,7 +891,7 @@ class ProductCouponResource(Resource):
         store_scope: str | None = None,
         usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo | Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> DeactivateStockResponse:
+    ) -> UpdateStockResponse:
         """Update a product-coupon stock.
 
         ``PATCH /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}``
@@ -898,7 +911,7 @@ class ProductCouponResource(Resource):
                 "store_scope": store_scope,
                 "usage_rule_display_info": usage_rule_display_info,
             },
-            model=DeactivateStockResponse,
+            model=UpdateStockResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
         )
@@ -916,7 +929,7 @@ class ProductCouponResource(Resource):
         target_max_count: int | None = None,
         target_max_count_per_day: int | None = None,
         timeout: float | None = None,
-    ) -> DeactivateStockResponse:
+    ) -> UpdateStockBudgetResponse:
         """Change a stock's sending budget.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/update-budget``
@@ -936,7 +949,7 @@ class ProductCouponResource(Resource):
                 "target_max_count_per_day": target_max_count_per_day,
                 "update_mode": update_mode,
             },
-            model=DeactivateStockResponse,
+            model=UpdateStockBudgetResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
         )
@@ -954,7 +967,7 @@ class ProductCouponResource(Resource):
         store_scope: str | None = None,
         usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo | Mapping[str, Any] | None = None,
         timeout: float | None = None,
-    ) -> CreateStockBundleResponse:
+    ) -> UpdateStockBundleResponse:
         """Update a stock bundle.
 
         ``PATCH /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stock-bundles/{stock_bundle_id}``
@@ -974,7 +987,7 @@ class ProductCouponResource(Resource):
                 "store_scope": store_scope,
                 "usage_rule_display_info": usage_rule_display_info,
             },
-            model=CreateStockBundleResponse,
+            model=UpdateStockBundleResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
         )
@@ -992,7 +1005,7 @@ class ProductCouponResource(Resource):
         target_max_count: int | None = None,
         target_max_count_per_day: int | None = None,
         timeout: float | None = None,
-    ) -> CreateStockBundleResponse:
+    ) -> UpdateStockBundleBudgetResponse:
         """Change a stock bundle's budget.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stock-bundles/{stock_bundle_id}/update-budget``
@@ -1012,7 +1025,7 @@ class ProductCouponResource(Resource):
                 "target_max_count_per_day": target_max_count_per_day,
                 "update_mode": update_mode,
             },
-            model=CreateStockBundleResponse,
+            model=UpdateStockBundleBudgetResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
         )
