@@ -18,7 +18,7 @@ from aiohttp import web
 from . import Client
 from .emulator import sample_stock
 from .errors import APIStatusError
-from .flows import download_flow, iter_flow_rows
+from .flows import iter_flow_rows
 
 APPID = "wx233544546545989"
 
@@ -87,28 +87,18 @@ async def _journey(
         starts_in=dt.timedelta(seconds=1),
         lasts=dt.timedelta(days=30),
     )
-    stock = await wx.request(
-        "POST",
-        "/v3/marketing/favor/coupon-stocks",
-        json={**body, "comment": "wxpay_async demo"},
-        idempotency_field="out_request_no",
-    )
-    stock_id = stock.json()["stock_id"]
+    stock = await wx.favor.create_stock(**body, comment="wxpay_async demo")
+    stock_id = stock.stock_id
     say(
         "Created a cash-coupon stock: 10 yuan off 100, 1 per user",
-        f"stock_id {stock_id}, out_request_no {stock.request.idempotency_key} (filled by the SDK)",
+        f"wx.favor.create_stock → stock_id {stock_id}, out_request_no {stock.out_request_no} (filled by the SDK)",
     )
 
-    started = await wx.request(
-        "POST",
-        "/v3/marketing/favor/stocks/{stock_id}/start",
-        path_params={"stock_id": stock_id},
-        json={"stock_creator_mchid": mchid},
-    )
-    say("Activated the stock", f"start_time {started.json().get('start_time')}")
+    started = await wx.favor.start_stock(stock_id, stock_creator_mchid=mchid)
+    say("Activated the stock", f"wx.favor.start_stock → start_time {started.start_time}")
 
-    await wx.request("POST", "/v3/marketing/favor/callbacks", json={"mchid": mchid, "notify_url": notify_url})
-    say("Registered the notification URL", notify_url)
+    await wx.favor.set_callbacks(mchid=mchid, notify_url=notify_url)
+    say("Registered the notification URL", f"wx.favor.set_callbacks → {notify_url}")
 
     await asyncio.sleep(max(0.0, dt.datetime.fromisoformat(body["available_begin_time"]).timestamp() - time.time()))
     emu.push_faults(
@@ -116,98 +106,57 @@ async def _journey(
         {"kind": "drop_after", "path_prefix": "/v3/marketing/favor/users/"},
     )
     t0 = time.perf_counter()
-
-    async def send(i: int) -> tuple[str, str]:
-        r = await wx.request(
-            "POST",
-            "/v3/marketing/favor/users/{openid}/coupons",
-            path_params={"openid": f"demo-user-{i:03d}"},
-            json={"stock_id": stock_id, "appid": APPID, "stock_creator_mchid": mchid},
-            idempotency_field="out_request_no",
+    sent = await asyncio.gather(
+        *(
+            wx.favor.send_coupon(f"demo-user-{i:03d}", stock_id=stock_id, appid=APPID, stock_creator_mchid=mchid)
+            for i in range(coupons)
         )
-        return r.json()["coupon_id"], r.request.idempotency_key or ""
-
-    sent = await asyncio.gather(*(send(i) for i in range(coupons)))
+    )
     elapsed = time.perf_counter() - t0
     say(
         f"Sent {coupons} coupons concurrently in {elapsed * 1000:.0f} ms",
         "the emulator was told to fail one send with 500 SYSTEM_ERROR and to drop the connection",
         "after processing another: both were retried with the same out_request_no",
-        f"first: coupon {sent[0][0]} (request number {sent[0][1]})",
+        f"first: coupon {sent[0].coupon_id} (request number {sent[0].out_request_no})",
     )
 
-    info = (
-        await wx.request(
-            "GET",
-            "/v3/marketing/favor/stocks/{stock_id}",
-            path_params={"stock_id": stock_id},
-            query={"stock_creator_mchid": mchid},
-        )
-    ).json()
-    say("Queried the stock", f"status {info['status']}, distributed_coupons {info['distributed_coupons']}")
+    info = await wx.favor.get_stock(stock_id, stock_creator_mchid=mchid)
+    say("Queried the stock", f"status {info.status}, distributed_coupons {info.distributed_coupons}")
 
-    coupon_id = sent[0][0]
-    coupon = (
-        await wx.request(
-            "GET",
-            "/v3/marketing/favor/users/{openid}/coupons/{coupon_id}",
-            path_params={"openid": "demo-user-000", "coupon_id": coupon_id},
-            query={"appid": APPID},
-        )
-    ).json()
-    say("Queried one coupon", f"{coupon_id}: {coupon['status']}, {coupon['coupon_name']}")
+    coupon_id = sent[0].coupon_id
+    coupon = await wx.favor.get_user_coupon("demo-user-000", coupon_id, appid=APPID)
+    say("Queried one coupon", f"{coupon_id}: {coupon.status}, {coupon.coupon_name}")
 
-    await wx.request(
-        "POST",
-        "/v3/marketing/favor/stocks/{stock_id}/pause",
-        path_params={"stock_id": stock_id},
-        json={"stock_creator_mchid": mchid},
-    )
+    await wx.favor.pause_stock(stock_id, stock_creator_mchid=mchid)
     try:
-        await wx.request(
-            "POST",
-            "/v3/marketing/favor/users/{openid}/coupons",
-            path_params={"openid": "late-user"},
-            json={"stock_id": stock_id, "appid": APPID, "stock_creator_mchid": mchid},
-            idempotency_field="out_request_no",
-        )
+        await wx.favor.send_coupon("late-user", stock_id=stock_id, appid=APPID, stock_creator_mchid=mchid)
         refused = "unexpectedly accepted"
     except APIStatusError as exc:
         refused = f"refused: HTTP {exc.status} {exc.code} (request number {exc.idempotency_key})"
-    await wx.request(
-        "POST",
-        "/v3/marketing/favor/stocks/{stock_id}/restart",
-        path_params={"stock_id": stock_id},
-        json={"stock_creator_mchid": mchid},
-    )
+    await wx.favor.restart_stock(stock_id, stock_creator_mchid=mchid)
     say("Paused the stock, tried one more send, restarted", f"send while paused {refused}")
 
     emu.use_coupon(coupon_id, order_amount=12800)
     notification = await asyncio.wait_for(received.get(), timeout=15)
+    used = notification.coupon_use
     say(
         "The user paid with the coupon; WeChat Pay notified us",
         f"event {notification.event_type}, id {notification.id}: signature verified, resource decrypted",
-        f"coupon {notification.resource.get('coupon_id')} is {notification.resource.get('status')}",
+        f"coupon {used.coupon_id} is {used.status}",
     )
 
-    flow = (
-        await wx.request("GET", "/v3/marketing/favor/stocks/{stock_id}/use-flow", path_params={"stock_id": stock_id})
-    ).json()
-    data = await download_flow(wx, flow["url"], flow["hash_value"], flow["hash_type"])
+    flow = await wx.favor.get_use_flow(stock_id)
+    data = await wx.favor.download_flow(flow)
+    assert isinstance(data, bytes)
     rows = list(iter_flow_rows(data))
     say(
         "Downloaded the use flow",
-        f"{len(data)} bytes, {flow['hash_type']} {flow['hash_value']} checked before parsing",
+        f"{len(data)} bytes, {flow.hash_type} {flow.hash_value} checked before parsing",
         f"{len(rows)} row(s); first: {rows[0] if rows else '-'}",
     )
 
-    stopped = await wx.request(
-        "POST",
-        "/v3/marketing/favor/stocks/{stock_id}/stop",
-        path_params={"stock_id": stock_id},
-        json={"stock_creator_mchid": mchid},
-    )
-    say("Stopped the stock", f"stop_time {stopped.json().get('stop_time')}")
+    stopped = await wx.favor.stop_stock(stock_id, stock_creator_mchid=mchid)
+    say("Stopped the stock", f"stop_time {stopped.stop_time}")
 
     ledger = emu.ledger()
     requests = [r for r in ledger["requests"] if r["kind"] == "cash" and r.get("issued")]
@@ -219,6 +168,6 @@ async def _journey(
         f"{len(coupons_issued)} coupons issued for {len(requests)} request numbers; {len(twice)} issued twice",
         f"{replays} request(s) were replayed by retries and answered with the original coupon",
     )
-    ok = len({c for c, _ in sent}) == coupons and not twice and notification.resource.get("coupon_id") == coupon_id
+    ok = len({r.coupon_id for r in sent}) == coupons and not twice and used.coupon_id == coupon_id
     say("Done" if ok else "FAILED", "every step above ran against real signatures and real AES-GCM")
     return 0 if ok else 1
