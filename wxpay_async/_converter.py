@@ -56,11 +56,11 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
         known = frozenset(a.name for a in attrs.fields(cls) if a.name != EXTRA_FIELD)
 
         def structure(obj: Any, _: Any) -> Any:
-            if not isinstance(obj, Mapping):
+            if type(obj) is not dict and not isinstance(obj, Mapping):
                 raise TypeError(f"{cls.__name__} expects a JSON object, got {type(obj).__name__}")
             inst = base(obj, cls)
-            extra = {k: v for k, v in obj.items() if k not in known}
-            if extra:
+            if not known.issuperset(obj):  # hot path: most answers carry no unknown field
+                extra = {k: v for k, v in obj.items() if k not in known}
                 object.__setattr__(inst, EXTRA_FIELD, extra)
             return inst
 
