@@ -318,3 +318,48 @@ async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator
     assert summary.sent == 150 and summary.failed == 0, summary.describe()
     issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "product"]
     assert sorted(c["openid"] for c in issued) == openids
+
+
+async def test_sigint_finishes_in_flight_rows_flushes_and_resumes(emu: RunningEmulator, tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    write_keys_dir(keys_dir, emu.base_url, keys=emu.keys)
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 10_000)
+    openids = [f"int-{i:05d}" for i in range(800)]
+    source = tmp_path / "users.csv"
+    source.write_text("openid\n" + "\n".join(openids) + "\n")
+    args = [
+        sys.executable,
+        "-m",
+        "wxpay_async.cli",
+        "send-batch",
+        str(source),
+        "--keys-dir",
+        str(keys_dir),
+        "--stock-id",
+        stock_id,
+        "--appid",
+        APPID,
+        "--journal",
+        str(tmp_path / "j.db"),
+        "--qps",
+        "200",
+        "-q",
+        "--resume",
+    ]
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    await asyncio.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    text = out.decode()
+    assert proc.returncode == 1, (text, err.decode())  # interrupted, not crashed
+    assert "interrupted:      yes" in text
+    sent_first = int(next(line for line in text.splitlines() if "sent now" in line).split()[2])
+    assert 0 < sent_first < 800
+    # Everything the first run sent is in the journal: the resume sends exactly the rest.
+    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    second = out.decode()
+    assert f"done before:      {sent_first}" in second
+    assert_exactly_once(emu, stock_id, openids)
