@@ -167,7 +167,9 @@ async def _send_batch(args: argparse.Namespace) -> int:
             appid=args.appid,
             stock_id=args.stock_id,
             stock_creator_mchid=args.stock_creator_mchid,
-            defaults={k: v for k, v in (("product_coupon_id", args.product_coupon_id), ("brand_id", args.brand_id)) if v},
+            defaults={
+                k: v for k, v in (("product_coupon_id", args.product_coupon_id), ("brand_id", args.brand_id)) if v
+            },
             progress=None if args.quiet else sys.stderr,
         )
         try:
