@@ -66,3 +66,15 @@ async def test_download_limits_and_errors(client: Client, flow_url: str, fake: F
     fake.queue(Reply(status=404, body={"code": "RESOURCE_NOT_EXISTS", "message": "expired"}, signature="none"))
     with pytest.raises(NotFoundError):
         await download_flow(client, flow_url, "00")
+
+
+def test_typed_rows_amounts_in_fen() -> None:
+    from wxpay_async.flows import typed_rows
+
+    use = "批次id,优惠id,优惠类型,优惠金额（元）,订单总金额（元）,交易类型,支付单号,消耗时间,消耗商户号\n`1,`2,全场代金券,10.50,128.00,JSAPI,`42,2025-01-01 10:00:00,`19\n"
+    row = next(typed_rows(iter_flow_rows(use)))
+    assert (row.stock_id, row.coupon_id, row.discount_amount, row.order_amount) == ("1", "2", 1050, 12800)
+    assert (row.trade_type, row.transaction_id, row.consume_mchid) == ("JSAPI", "42", "19")
+    refund = "批次id,优惠id,优惠类型,优惠金额(元),订单总金额(元),退款单号,退款时间,支付单号,退款金额(元)\n1,2,x,0.05,1.00,R9,t,42,0.5\n"
+    r = next(typed_rows(iter_flow_rows(refund)))
+    assert (r.discount_amount, r.refund_id, r.refund_amount) == (5, "R9", 50)

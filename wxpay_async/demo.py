@@ -18,7 +18,7 @@ from aiohttp import web
 from . import Client
 from .emulator import sample_stock
 from .errors import APIStatusError
-from .flows import iter_flow_rows
+from .flows import iter_flow_rows, typed_rows
 
 APPID = "wx233544546545989"
 
@@ -148,11 +148,14 @@ async def _journey(
     flow = await wx.favor.get_use_flow(stock_id)
     data = await wx.favor.download_flow(flow)
     assert isinstance(data, bytes)
-    rows = list(iter_flow_rows(data))
+    rows = list(typed_rows(iter_flow_rows(data)))
+    first = rows[0] if rows else None
     say(
         "Downloaded the use flow",
         f"{len(data)} bytes, {flow.hash_type} {flow.hash_value} checked before parsing",
-        f"{len(rows)} row(s); first: {rows[0] if rows else '-'}",
+        f"{len(rows)} row(s); first: coupon {first.coupon_id if first else '-'}, "
+        f"{first.discount_amount if first else 0} fen off an order of {first.order_amount if first else 0} fen, "
+        f"paid in {first.transaction_id if first else '-'}",
     )
 
     stopped = await wx.favor.stop_stock(stock_id, stock_creator_mchid=mchid)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 from urllib.parse import urlsplit
 
+import attrs
+
 from ._request import Response
 from .errors import FlowIntegrityError, ValidationError
 
@@ -123,6 +125,65 @@ async def download_flow(
         sink.close()
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
+
+
+def _fen(value: str | None) -> int | None:
+    """'12.30' yuan → 1230 fen, exactly (no float rounding)."""
+    if not value:
+        return None
+    whole, _, frac = value.strip().partition(".")
+    sign = -1 if whole.startswith("-") else 1
+    return sign * (abs(int(whole or "0")) * 100 + int((frac + "00")[:2]))
+
+
+def _column(row: dict[str, str], *names: str) -> str | None:
+    for name in names:
+        for variant in (name, name.replace("（", "(").replace("）", ")")):
+            if row.get(variant):
+                return row[variant]
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class FlowRow:
+    """One line of a use or refund flow; amounts in fen, the original cells kept in ``raw``."""
+
+    stock_id: str | None
+    coupon_id: str | None
+    coupon_type: str | None
+    discount_amount: int | None  # 优惠金额, fen
+    order_amount: int | None  # 订单总金额, fen
+    transaction_id: str | None  # 支付单号
+    trade_type: str | None = None  # 交易类型 (use flow)
+    consume_time: str | None = None  # 消耗时间 (use flow)
+    consume_mchid: str | None = None  # 消耗商户号 (use flow)
+    refund_id: str | None = None  # 退款单号 (refund flow)
+    refund_time: str | None = None  # 退款时间 (refund flow)
+    refund_amount: int | None = None  # 退款金额, fen (refund flow)
+    raw: dict[str, str] = attrs.field(factory=dict, repr=False)
+
+    @classmethod
+    def from_csv(cls, row: dict[str, str]) -> FlowRow:
+        return cls(
+            stock_id=_column(row, "批次id"),
+            coupon_id=_column(row, "优惠id"),
+            coupon_type=_column(row, "优惠类型"),
+            discount_amount=_fen(_column(row, "优惠金额（元）")),
+            order_amount=_fen(_column(row, "订单总金额（元）")),
+            transaction_id=_column(row, "支付单号"),
+            trade_type=_column(row, "交易类型"),
+            consume_time=_column(row, "消耗时间"),
+            consume_mchid=_column(row, "消耗商户号"),
+            refund_id=_column(row, "退款单号"),
+            refund_time=_column(row, "退款时间"),
+            refund_amount=_fen(_column(row, "退款金额（元）")),
+            raw=row,
+        )
+
+
+def typed_rows(rows: Iterator[dict[str, str]]) -> Iterator[FlowRow]:
+    """:class:`FlowRow` objects from the dict rows of :func:`iter_flow_rows`."""
+    return (FlowRow.from_csv(row) for row in rows)
 
 
 def _rows(lines: Iterator[list[str]]) -> Iterator[dict[str, str]]:
