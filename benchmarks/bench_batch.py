@@ -28,7 +28,7 @@ from _harness import machine_line, markdown_table, rss_mb
 
 from wxpay_async import Client
 from wxpay_async.batch import BatchSender, SqliteJournal
-from wxpay_async.emulator import load_keys_dir, sample_stock, write_keys_dir
+from wxpay_async.emulator import create_running_stock, load_keys_dir, write_keys_dir
 
 SERVER = """
 import asyncio, sys
@@ -51,28 +51,11 @@ async def rows(n: int) -> AsyncIterator[dict[str, str]]:
         yield {"openid": f"bench-user-{i:08d}"}
 
 
-async def create_stock(wx: Client, max_coupons: int) -> str:
-    r = await wx.request(
-        "POST",
-        "/v3/marketing/favor/coupon-stocks",
-        json=sample_stock(wx.mchid, max_coupons=max_coupons),
-        idempotency_field="out_request_no",
-    )
-    stock_id = str(r.json()["stock_id"])
-    await wx.request(
-        "POST",
-        "/v3/marketing/favor/stocks/{stock_id}/start",
-        path_params={"stock_id": stock_id},
-        json={"stock_creator_mchid": wx.mchid},
-    )
-    return stock_id
-
-
 async def run_batch(
     client_kwargs: dict[str, Any], n: int, qps: float, concurrency: int, journal: Path, max_seconds: float
 ) -> dict[str, Any]:
     async with Client(**client_kwargs, sign_in_thread=True) as wx:
-        stock_id = await create_stock(wx, n + 10)
+        stock_id = await create_running_stock(wx, max_coupons=n + 10)
         sender = BatchSender(
             wx,
             batch_id=f"bench-{n}-{qps}",

@@ -19,7 +19,7 @@ import pytest
 
 from wxpay_async import Client, RetryPolicy
 from wxpay_async.batch import send_batch
-from wxpay_async.emulator import RunningEmulator, run_emulator, sample_stock, write_keys_dir
+from wxpay_async.emulator import RunningEmulator, create_running_stock, run_emulator, write_keys_dir
 
 APPID = "wx233544546545989"
 RETRY = RetryPolicy(max_attempts=5, backoff_base=0.01, backoff_max=0.1, deadline=20)
@@ -32,21 +32,7 @@ async def emu() -> AsyncIterator[RunningEmulator]:
 
 
 async def make_stock(wx: Client, max_coupons: int) -> str:
-    """A running stock on the emulator."""
-    r = await wx.request(
-        "POST",
-        "/v3/marketing/favor/coupon-stocks",
-        json=sample_stock(wx.mchid, max_coupons=max_coupons),
-        idempotency_field="out_request_no",
-    )
-    stock_id = str(r.json()["stock_id"])
-    await wx.request(
-        "POST",
-        "/v3/marketing/favor/stocks/{stock_id}/start",
-        path_params={"stock_id": stock_id},
-        json={"stock_creator_mchid": wx.mchid},
-    )
-    return stock_id
+    return await create_running_stock(wx, max_coupons=max_coupons)
 
 
 def issued_for(emu: RunningEmulator, stock_id: str) -> list[dict[str, Any]]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._converter import CHINA_TZ
+
+if TYPE_CHECKING:
+    from .._client import Client
 
 
 def sample_stock(
@@ -43,3 +46,10 @@ def sample_stock(
         "no_cash": False,
         "stock_type": "NORMAL",
     }
+
+
+async def create_running_stock(client: Client, *, max_coupons: int, **options: Any) -> str:
+    """Create and start a stock from :func:`sample_stock`; return its id (tests, benchmarks)."""
+    created = await client.favor.create_stock(**sample_stock(client.mchid, max_coupons=max_coupons, **options))
+    await client.favor.start_stock(created.stock_id, stock_creator_mchid=client.mchid)
+    return created.stock_id
