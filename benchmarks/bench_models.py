@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _harness import BenchKeys, crypto_floor_us, machine_line, markdown_table
 
-from tests.test_resources import sample
 from wxpay_async import converter, models
+from wxpay_async.emulator import sample_from_schema as sample
 from wxpay_async.validation import operations
 
 

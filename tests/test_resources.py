@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 
 from wxpay_async import Client
 from wxpay_async.crypto import parse_authorization, request_message, rsa_verify
+from wxpay_async.emulator import sample_from_schema as sample
 from wxpay_async.emulator import sample_stock
 from wxpay_async.pagination import AsyncPaginator
 from wxpay_async.validation import operations
@@ -28,27 +29,6 @@ from .fake_wechat import FakeWeChat, Reply
 
 OPS = sorted(operations().values(), key=lambda o: (o["group"], o["name"]))
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-def sample(schema: dict[str, Any], name: str = "") -> Any:
-    """A value for ``schema`` from its examples (request numbers made valid)."""
-    kind = schema.get("type")
-    if kind == "object":
-        return {k: sample(v, k) for k, v in (schema.get("properties") or {}).items()}
-    if kind == "array":
-        return [sample(schema.get("items") or {}, name)]
-    if "enum" in schema:
-        return schema["enum"][0]
-    if name.endswith("request_no"):
-        return "REQ_20261125_0001"
-    if "example" in schema and not isinstance(schema["example"], dict | list):
-        example = schema["example"]
-        if kind == "integer":
-            return int(example)
-        if kind == "boolean":
-            return example if isinstance(example, bool) else str(example).lower() == "true"
-        return example if kind != "string" else str(example)
-    return {"integer": 1, "number": 1.5, "boolean": True}.get(str(kind), f"{name or 'x'}-value")
 
 
 def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[str, str], dict[str, Any]]:

@@ -147,7 +147,6 @@ async def _journey(
 
     flow = await wx.favor.get_use_flow(stock_id)
     data = await wx.favor.download_flow(flow)
-    assert isinstance(data, bytes)
     rows = list(typed_rows(iter_flow_rows(data)))
     first = rows[0] if rows else None
     say(

@@ -30,7 +30,7 @@ from ._faults import FAULT_KINDS, Fault, FaultInjector, RateRule
 from ._keys import EmulatorKeys, PlatformKey, load_keys_dir, write_keys_dir
 from ._ledger import Ledger
 from ._run import RunningEmulator, run_emulator, serve
-from ._samples import create_running_stock, sample_stock
+from ._samples import create_running_stock, sample_from_schema, sample_stock
 from ._store import Store
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "load_keys_dir",
     "rfc3339",
     "run_emulator",
+    "sample_from_schema",
     "sample_stock",
     "serve",
     "write_keys_dir",

@@ -53,3 +53,24 @@ async def create_running_stock(client: Client, *, max_coupons: int, **options: A
     created = await client.favor.create_stock(**sample_stock(client.mchid, max_coupons=max_coupons, **options))
     await client.favor.start_stock(created.stock_id, stock_creator_mchid=client.mchid)
     return created.stock_id
+
+
+def sample_from_schema(schema: dict[str, Any], name: str = "") -> Any:
+    """A value for ``schema`` from its examples (request numbers made valid)."""
+    kind = schema.get("type")
+    if kind == "object":
+        return {k: sample_from_schema(v, k) for k, v in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [sample_from_schema(schema.get("items") or {}, name)]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if name.endswith("request_no"):
+        return "REQ_20261125_0001"
+    if "example" in schema and not isinstance(schema["example"], dict | list):
+        example = schema["example"]
+        if kind == "integer":
+            return int(example)
+        if kind == "boolean":
+            return example if isinstance(example, bool) else str(example).lower() == "true"
+        return example if kind != "string" else str(example)
+    return {"integer": 1, "number": 1.5, "boolean": True}.get(str(kind), f"{name or 'x'}-value")

@@ -14,7 +14,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
@@ -202,6 +202,12 @@ class Resource:
             timeout=timeout,
         )
         return self._structure(response, model, None)
+
+    @overload
+    async def download_flow(self, flow: Any, *, to: None = None, timeout: float | None = None) -> bytes: ...
+
+    @overload
+    async def download_flow(self, flow: Any, *, to: Path, timeout: float | None = None) -> Path: ...
 
     async def download_flow(self, flow: Any, *, to: Path | None = None, timeout: float | None = None) -> bytes | Path:
         """Download the file of any flow answer (``get_use_flow``, ``get_refund_flow_by_day``...).
