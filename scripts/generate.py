@@ -47,13 +47,18 @@ def canonical(schema: Any) -> str:
 class ModelWriter:
     """Attrs classes for one group, deduplicated by structure."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: dict[str, str] | None = None) -> None:
         self.classes: list[str] = []
         self._by_shape: dict[str, str] = {}
         self._names: set[str] = set()
+        self._preferred = names or {}
 
     def type_for(self, schema: dict[str, Any], hint: str, response: bool) -> str:
         kind = schema.get("type")
+        if "enum" in schema and kind in ("string", "integer") and not response:
+            # Requests: the known values, checked by mypy. Answers stay str/int: WeChat Pay adds
+            # values without notice and an unknown one must not make the answer unreadable.
+            return "Literal[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"]) + "]"
         if kind == "object":
             if not schema.get("properties"):
                 return "dict[str, Any]"
@@ -78,17 +83,11 @@ class ModelWriter:
         name: str,
         response: bool,
         extra_fields: dict[str, str] | None = None,
-        alias: bool = False,
     ) -> str:
         key = ("R" if response else "Q") + canonical(schema) + json.dumps(extra_fields or {})
         if key in self._by_shape:
-            existing = self._by_shape[key]
-            if alias and name not in self._names:
-                # Each operation's answer keeps a name of its own, even when shaped like another's.
-                self._names.add(name)
-                self.classes.append(f"{name} = {existing}\n")
-                return name
-            return existing
+            return self._by_shape[key]
+        name = self._preferred.get(name, name)
         while name in self._names:
             name += "_"
         self._names.add(name)
@@ -100,6 +99,8 @@ class ModelWriter:
             py = self.type_for(sub, name + camel(prop), response)
             attr = prop + "_" if keyword.iskeyword(prop) else prop
             doc = sub.get("description", "")
+            if response and "enum" in sub:
+                doc += (": " if doc else "") + "one of " + ", ".join(map(str, sub["enum"]))
             comment = f"  # {doc}" if doc else ""
             if prop in required:
                 lines_required.append(f"    {attr}: {py}{comment}")
@@ -117,21 +118,34 @@ class ModelWriter:
         )
         return name
 
+    def alias(self, name: str, target: str) -> str:
+        """Each operation's answer keeps a name of its own, even when shaped like another's."""
+        if name == target:
+            return name
+        if name in self._names:
+            return target
+        self._names.add(name)
+        self.classes.append(f"{name} = {target}\n")
+        return name
+
 
 def param_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
 
-def generate_group(group: str, ops: list[dict[str, Any]]) -> tuple[str, str]:
-    models = ModelWriter()
-    methods: list[str] = []
+def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str]) -> tuple[str, str]:
+    models = ModelWriter(names)
+    methods: dict[str, str] = {}
     imports: set[str] = set()
-    for op in ops:
-        methods.append(generate_method(op, models, imports))
+    # Reads first: shared shapes (a stock, a coupon) are named after the operation that reads them.
+    for op in sorted(
+        ops, key=lambda o: (not o["name"].startswith("get_"), not o["name"].startswith("list_"), o["name"])
+    ):
+        methods[op["name"]] = generate_method(op, models, imports)
     model_src = (
         HEADER
         + f'"""Typed models for the {group.replace("_", "-")} operations."""\n\n'
-        + "from __future__ import annotations\n\nimport datetime as dt\nfrom typing import Any\n\nimport attrs\n\n"
+        + "from __future__ import annotations\n\nimport datetime as dt\nfrom typing import Any, Literal\n\nimport attrs\n\n"
         + "__all__ = ["
         + ", ".join(f'"{n}"' for n in sorted(models._names))
         + "]\n\n\n"
@@ -147,15 +161,15 @@ def generate_group(group: str, ops: list[dict[str, Any]]) -> tuple[str, str]:
         HEADER
         + f'"""{title}: one coroutine per operation, thin calls into ``Client.request``."""\n\n'
         + "from __future__ import annotations\n\nimport datetime as dt\nfrom collections.abc import Mapping, Sequence\n"
-        + "from pathlib import Path\nfrom typing import Any\n\n"
-        + "from ..pagination import AsyncPaginator\n"
+        + "from pathlib import Path\nfrom typing import Any, Literal\n\n"
+        + "from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator\n"
         + f"from ..models.{group} import (\n"
         + "".join(f"    {n},\n" for n in sorted(imports))
         + ")\n"
         + "from ._base import Resource\n\n\n"
         + f"class {cls}(Resource):\n"
         + f'    """{title}."""\n\n'
-        + "\n".join(methods)
+        + "\n".join(methods[name] for name in sorted(methods))
     )
     return model_src, resource_src
 
@@ -225,7 +239,10 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
     response = op.get("response")
     extra = {idem: "str | None"} if idem and response and idem not in (response.get("properties") or {}) else None
     if response and response.get("type") == "object" and response.get("properties"):
-        ret = models.class_for(response, stem + "Response", response=True, extra_fields=extra, alias=True)
+        own = stem + "Response"
+        is_flow_file = op["kind"] == "flow" and "hash_value" in response["properties"]
+        shape = models.class_for(response, "FlowFile" if is_flow_file else own, response=True, extra_fields=extra)
+        ret = models.alias(own, shape)
         imports.add(ret)
     else:
         ret = "dict[str, Any]"
@@ -237,6 +254,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
     common = f'"{op_key}", "{op["method"]}", "{op["path"]}", path_params={path_arg}'
 
     if op["kind"] == "upload":
+        upload = op.get("upload") or {}
         params = ", ".join(
             [
                 "self",
@@ -248,15 +266,16 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
             ]
         )
         call = (
-            f"        return await self._upload({common}, file=file, filename=filename, model={ret}, timeout=timeout)\n"
+            f"        return await self._upload({common}, file=file, filename=filename, model={ret},\n"
+            f"                                  max_bytes={upload.get('max_bytes')!r},"
+            f" extensions={tuple(upload.get('extensions') or ())!r}, timeout=timeout)\n"
         )
         return f"    async def {name}({params}) -> {ret}:\n{doc}{call}"
 
     if pagination:
-        items_field = next(
-            (k for k, v in (response or {}).get("properties", {}).items() if v.get("type") == "array"), "data"
-        )
-        item_type = models.type_for((response or {}).get("properties", {}).get(items_field, {}), "", response=True)
+        props = (response or {}).get("properties", {})
+        items_field = next((k for k, v in props.items() if v.get("type") == "array"), "data")
+        item_type = models.type_for(props.get(items_field, {}), "", response=True)
         item_type = item_type[5:-1] if item_type.startswith("list[") else "Any"
         if item_type in models._names:
             imports.add(item_type)
@@ -267,7 +286,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
             *optional_kw,
             start_kw,
             f"{limit_kw}: int = {pagination['max_limit']}",
-            "max_items: int = 100_000",
+            "max_items: int = DEFAULT_MAX_ITEMS",
             "timeout: float | None = None",
         ]
         params = ", ".join(["self", *positional, "*", *kwargs])
@@ -277,7 +296,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
             f'                              items_field="{items_field}", start={start}, max_limit={pagination["max_limit"]},\n'
             f"                              max_items=max_items, timeout=timeout)\n"
         )
-        return f"    def {name}({params}) -> AsyncPaginator[{ret}, {item_type}]:\n{doc}{call}"
+        return f"    def {name}({params}) -> AsyncPaginator[{item_type}]:\n{doc}{call}"
 
     kwargs = [*required_kw, *optional_kw, "timeout: float | None = None"]
     params = ", ".join(["self", *positional, "*", *kwargs]) if kwargs else ", ".join(["self", *positional])
@@ -301,10 +320,11 @@ def readme_table(ops: list[dict[str, Any]]) -> str:
 
 def render() -> dict[Path, str]:
     ops = json.loads((PKG / "spec" / "operations.json").read_text(encoding="utf-8"))
+    names = json.loads((PKG / "spec" / "overrides.json").read_text(encoding="utf-8")).get("model_names", {})
     files: dict[Path, str] = {}
     for group in GROUP_CLASS:
         group_ops = [o for o in ops if o["group"] == group]
-        model_src, resource_src = generate_group(group, group_ops)
+        model_src, resource_src = generate_group(group, group_ops, names.get(group, {}))
         files[PKG / "models" / f"{group}.py"] = model_src
         files[PKG / "resources" / f"{group}.py"] = resource_src
     files[PKG / "models" / "__init__.py"] = (

@@ -5,7 +5,10 @@
 Each operation becomes one entry: method, path, parameters (path/query/body/form) with resolved
 schemas (``$ref`` and ``allOf`` flattened), the 200 response schema, and the hand-written
 overrides from ``wxpay_async/spec/overrides.json`` (method name, English description, request
-number field, pagination, kind). Operations the YAML lacks (``stop``) come from the overrides.
+number field, pagination, kind, validation constraints and rules the developer guide gives, upload
+limits). Operations the YAML lacks (``stop``) come from the overrides. Field descriptions become
+one-line English from ``wxpay_async/spec/descriptions.json`` (the Chinese stays as
+``description_zh``); request-number fields get WeChat Pay's charset and length.
 The output is deterministic, so regenerating is a no-op when nothing changed.
 """
 
@@ -55,20 +58,12 @@ class Resolver:
                 if node.get("description"):
                     merged_scalar["description"] = _one_line(node["description"])
                 return merged_scalar
-            props: dict[str, Any] = {}
-            required: list[str] = []
-            description = node.get("description")
-            for part in node["allOf"]:
-                sub = self.schema(part, here)
-                props.update(sub.get("properties", {}))
-                required += [r for r in sub.get("required", []) if r not in required]
-                description = description or sub.get("description")
-            out: dict[str, Any] = {"type": "object", "properties": props}
-            if required:
-                out["required"] = required
-            if description:
-                out["description"] = _one_line(description)
-            return out
+            merged: dict[str, Any] = {"type": "object", "properties": {}}
+            for part in parts:
+                _deep_merge(merged, part)
+            if node.get("description"):
+                merged["description"] = _one_line(node["description"])
+            return merged
         kind = node.get("type") or ("object" if "properties" in node else "string")
         out = {k: node[k] for k in KEEP if k in node}
         out["type"] = kind
@@ -81,6 +76,31 @@ class Resolver:
         elif kind == "array":
             out["items"] = self.schema(node.get("items") or {}, here)
         return out
+
+
+def _deep_merge(target: dict[str, Any], part: dict[str, Any]) -> None:
+    """Merge an allOf part into ``target``: nested objects merge property by property.
+
+    (A part that refines ``coupon_use_rule`` with one more field must not replace the whole
+    ``CouponUseRule`` another part defined.)
+    """
+    for key, value in part.items():
+        if key == "properties":
+            props = target.setdefault("properties", {})
+            for name, sub in value.items():
+                if name in props and props[name].get("type") == "object" and sub.get("type") == "object":
+                    _deep_merge(props[name], sub)
+                else:
+                    props[name] = sub
+        elif key == "required":
+            target["required"] = [
+                *target.get("required", []),
+                *[r for r in value if r not in target.get("required", [])],
+            ]
+        elif key == "description":
+            target.setdefault("description", value)
+        else:
+            target[key] = value
 
 
 def _one_line(text: Any) -> str:
@@ -132,15 +152,98 @@ def convert(openapi: Path) -> list[dict[str, Any]]:
                 entry["response"] = resolver.schema(response["schema"], file)
             operations[key] = entry
     for key, extra in overrides["operations"].items():
+        extra = dict(extra)
         if key not in operations:
             operations[key] = extra.pop("definition")
             operations[key].setdefault("summary_zh", "")
-        operations[key].update({k: v for k, v in extra.items() if k != "definition"})
+        constraints = extra.pop("constraints", {})
+        operations[key].update(extra)
         operations[key]["key"] = key
+        for where, rule in sorted(constraints.items()):
+            _constrain(operations[key], where, rule)
     missing = [k for k, v in operations.items() if "name" not in v]
     if missing:
         raise SystemExit(f"overrides.json lacks a name for: {', '.join(missing)}")
+    english = json.loads((SPEC_DIR / "descriptions.json").read_text(encoding="utf-8"))
+    untranslated: set[str] = set()
+    for op in operations.values():
+        op.setdefault("rules", [])
+        op.setdefault("upload", None)
+        _request_numbers(op)
+        for part in ("body", "response"):
+            if op.get(part):
+                _prune_required(op[part])
+        for param in op["path_params"] + op["query_params"] + op["form"]:
+            _translate(param["schema"], param["name"], english, untranslated)
+        for part in ("body", "response"):
+            if op.get(part):
+                _translate(op[part], "", english, untranslated)
+    if untranslated:
+        raise SystemExit("descriptions.json lacks English for: " + ", ".join(sorted(untranslated)))
     return [operations[k] for k in sorted(operations, key=lambda k: (operations[k]["group"], operations[k]["name"]))]
+
+
+#: WeChat Pay's request-number charset; at most 128 characters unless the YAML says less.
+REQUEST_NUMBER_PATTERN = r"^[0-9A-Za-z_\-|*]+$"
+
+
+def _prune_required(schema: dict[str, Any]) -> None:
+    """Drop ``required`` names an object never defines (the YAML has a few, e.g. ``use_method``)."""
+    if schema.get("type") == "object":
+        props = schema.get("properties") or {}
+        if "required" in schema:
+            schema["required"] = [r for r in schema["required"] if r in props]
+            if not schema["required"]:
+                del schema["required"]
+        for sub in props.values():
+            _prune_required(sub)
+    elif schema.get("type") == "array" and schema.get("items"):
+        _prune_required(schema["items"])
+
+
+def _request_numbers(op: dict[str, Any]) -> None:
+    """Every body field named ``*request_no`` gets the request-number charset and length."""
+    for name, schema in ((op.get("body") or {}).get("properties") or {}).items():
+        if name.endswith("request_no") and schema.get("type") == "string":
+            schema.setdefault("pattern", REQUEST_NUMBER_PATTERN)
+            schema.setdefault("maxLength", 128)
+            schema.setdefault("minLength", 1)
+
+
+def _constrain(op: dict[str, Any], where: str, rule: dict[str, Any]) -> None:
+    """Apply a hand-written constraint: ``body.a.b`` (nested properties) or ``query.name``."""
+    part, _, dotted = where.partition(".")
+    if part == "query":
+        target = next(p["schema"] for p in op["query_params"] if p["name"] == dotted)
+    elif part == "body":
+        target = op["body"]
+        for name in dotted.split("."):
+            target = target["properties"][name]
+            while target.get("type") == "array":
+                target = target["items"]
+    else:
+        raise SystemExit(f"{op['key']}: unknown constraint target {where}")
+    target.update(rule)
+
+
+def _translate(schema: dict[str, Any], name: str, english: dict[str, Any], untranslated: set[str]) -> None:
+    """Replace the Chinese description by its English line; keep the original as description_zh."""
+    zh = schema.get("description_zh", schema.get("description"))
+    if zh:
+        schema["description_zh"] = zh
+        if zh in english["zh"]:
+            schema["description"] = english["zh"][zh]
+        else:
+            untranslated.add(zh)
+    elif name in english["by_name"]:
+        schema["description"] = english["by_name"][name]
+    elif name:
+        untranslated.add(f"(field {name})")
+    for prop, sub in (schema.get("properties") or {}).items():
+        _translate(sub, prop, english, untranslated)
+    if schema.get("type") == "array" and schema.get("items"):
+        item = schema["items"]
+        _translate(item, "", english, untranslated)
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ from wxpay_async import Client
 from wxpay_async.crypto import parse_authorization, request_message, rsa_verify
 from wxpay_async.emulator import sample_from_schema as sample
 from wxpay_async.emulator import sample_stock
-from wxpay_async.pagination import AsyncPaginator
+from wxpay_async.pagination import AsyncPaginator, Page
 from wxpay_async.validation import operations
 
 from .conftest import client_kwargs
@@ -93,7 +93,9 @@ async def test_operation_on_the_wire(wx: Client, fake: FakeWeChat, op: dict[str,
     else:
         outcome = method(*positional, **kwargs)
         if isinstance(outcome, AsyncPaginator):
-            result = await outcome
+            page = await outcome
+            assert isinstance(page, Page)
+            result = page.response
         else:
             assert inspect.isawaitable(outcome)
             result = await outcome

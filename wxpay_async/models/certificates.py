@@ -13,23 +13,27 @@ __all__ = ["DownloadResponse", "DownloadResponseDataItem", "DownloadResponseData
 
 @attrs.frozen(kw_only=True)
 class DownloadResponseDataItemEncryptCertificate:
-    algorithm: str | None = None
-    associated_data: str | None = None
-    ciphertext: str | None = None
-    nonce: str | None = None
+    """The certificate, encrypted with the APIv3 key"""
+
+    algorithm: str | None = None  # Encryption algorithm (AEAD_AES_256_GCM)
+    associated_data: str | None = None  # Associated data of the encryption
+    ciphertext: str | None = None  # Base64 ciphertext
+    nonce: str | None = None  # Nonce of the encryption
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DownloadResponseDataItem:
-    effective_time: dt.datetime | None = None
-    encrypt_certificate: DownloadResponseDataItemEncryptCertificate | None = None
-    expire_time: dt.datetime | None = None
-    serial_no: str | None = None
+    effective_time: dt.datetime | None = None  # Start of the certificate's validity
+    encrypt_certificate: DownloadResponseDataItemEncryptCertificate | None = (
+        None  # The certificate, encrypted with the APIv3 key
+    )
+    expire_time: dt.datetime | None = None  # End of the certificate's validity
+    serial_no: str | None = None  # Certificate serial number
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DownloadResponse:
-    data: list[DownloadResponseDataItem]
+    data: list[DownloadResponseDataItem]  # Results
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)

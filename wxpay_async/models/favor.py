@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 __all__ = [
     "CreateStockCouponUseRule",
+    "CreateStockCouponUseRuleCouponAvailableTime",
+    "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime",
+    "CreateStockCouponUseRuleDiscountCoupon",
+    "CreateStockCouponUseRuleExchangeCoupon",
+    "CreateStockCouponUseRuleFixedNormalCoupon",
+    "CreateStockCouponUseRuleLimitCard",
     "CreateStockPatternInfo",
     "CreateStockResponse",
     "CreateStockStockUseRule",
+    "FlowFile",
     "GetCallbacksResponse",
     "GetRefundFlowByDayResponse",
     "GetRefundFlowResponse",
@@ -29,6 +36,7 @@ __all__ = [
     "ListStockItemsResponse",
     "ListStockMerchantsResponse",
     "ListStocksResponse",
+    "ListStocksResponseDataItem",
     "ListUserCouponsResponse",
     "ModifyStockGoodsResponse",
     "PauseStockResponse",
@@ -42,258 +50,391 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class CreateStockCouponUseRule:
-    combine_use: bool | None = None  # 是否可叠加其他优惠
-
-
-@attrs.frozen(kw_only=True)
-class CreateStockPatternInfo:
-    jump_target: str | None = None  # 卡包跳转目标
-    mini_program_appid: str | None = None  # 小程序appid
-    mini_program_path: str | None = None  # 小程序path
-
-
-@attrs.frozen(kw_only=True)
-class CreateStockStockUseRule:
-    """发放规则"""
-
-    max_amount: int  # 总预算
-    max_coupons: int  # 发放总上限
-    max_coupons_per_user: int  # 单个用户可领个数
-    natural_person_limit: bool  # 是否开启自然人限制
-    prevent_api_abuse: bool  # api发券防刷
-    max_amount_by_day: int | None = None  # 单天发放上限金额
-
-
-@attrs.frozen(kw_only=True)
-class CreateStockResponse:
-    create_time: dt.datetime  # 创建时间
-    stock_id: str  # 批次号
-    out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
 class GetCallbacksResponse:
-    mchid: str  # 商户号
-    notify_url: str  # 通知地址
+    mchid: str  # Merchant ID
+    notify_url: str  # Notification URL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
-class GetRefundFlowResponse:
-    hash_type: str  # 哈希算法类型
-    hash_value: str  # 安全校验码
-    url: str  # 下载链接
+class FlowFile:
+    hash_type: str  # Hash algorithm (SHA1)
+    hash_value: str  # Hash of the file
+    url: str  # Download URL (valid for about 30 seconds)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+GetRefundFlowResponse = FlowFile
 
 
 @attrs.frozen(kw_only=True)
 class GetRefundFlowByDayResponse:
-    stock_refundflow_count: str  # 账单记录总条数
-    stock_refundflow_hash: str  # 账单文件摘要
-    url: str  # 下载链接
+    stock_refundflow_count: str  # Number of bill records
+    stock_refundflow_hash: str  # Hash of the bill file
+    url: str  # Download URL (valid for about 30 seconds)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseAvailableRegionListItem:
-    city: str | None = None  # 市
-    country: str | None = None  # 国家
-    district: str | None = None  # 区
-    province: str | None = None  # 省
-    type: str | None = None  # 类型
+    city: str | None = None  # City
+    country: str | None = None  # Country
+    district: str | None = None  # District
+    province: str | None = None  # Province
+    type: str | None = None  # Type
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCutToMessage:
-    """减至批次特定信息"""
+    """Cut-to stock details"""
 
-    cut_to_price: int | None = None  # 减至后的优惠单价
-    single_price_max: int | None = None  # 可用优惠的商品最高单价
+    cut_to_price: int | None = None  # Unit price after the cut-to discount (fen)
+    single_price_max: int | None = None  # Highest unit price the discount applies to (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseStockUseRule:
-    """发放规则"""
+    """Sending rules"""
 
-    max_amount: int  # 总预算
-    max_coupons: int  # 发放总上限
-    max_coupons_per_user: int  # 单个用户可领个数
-    natural_person_limit: bool  # 是否开启自然人限制
-    prevent_api_abuse: bool  # api发券防刷
-    max_amount_by_day: int | None = None  # 单天发放上限金额
+    max_amount: int  # Total budget (fen)
+    max_coupons: int  # Maximum number of coupons
+    max_coupons_per_user: int  # Coupons one user may receive
+    natural_person_limit: bool  # Whether the per-person limit is on
+    prevent_api_abuse: bool  # Anti-abuse check on API sends
+    max_amount_by_day: int | None = None  # Daily budget cap (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponse:
-    available_begin_time: dt.datetime  # 开始时间
-    available_end_time: dt.datetime  # 结束时间
-    description: str  # 使用说明
-    no_cash: bool  # 是否无资金流
-    stock_name: str  # 批次名称
-    stock_type: str  # 批次类型
-    stock_use_rule: GetStockResponseStockUseRule  # 发放规则
-    available_industry_list: list[str] | None = None  # 消费金可用行业
-    available_region_list: list[GetStockResponseAvailableRegionListItem] | None = None  # 消费金可用地域
-    business_type: str | None = None  # 业务类型
-    create_time: dt.datetime | None = None  # 创建时间
-    cut_to_message: GetStockResponseCutToMessage | None = None  # 减至批次特定信息
-    distributed_coupons: int | None = None  # 已发券数量
-    singleitem: bool | None = None  # 是否单品优惠
-    start_time: dt.datetime | None = None  # 激活批次的时间
-    status: str | None = None  # 批次状态
-    stock_creator_mchid: str | None = None  # 创建批次的商户号
-    stock_id: str | None = None  # 批次号
-    stop_time: dt.datetime | None = None  # 终止批次的时间
+    available_begin_time: dt.datetime  # Start time
+    available_end_time: dt.datetime  # End time
+    description: str  # Usage instructions
+    no_cash: bool  # Whether the stock has no cash flow (no_cash)
+    stock_name: str  # Stock name
+    stock_type: str  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
+    stock_use_rule: GetStockResponseStockUseRule  # Sending rules
+    available_industry_list: list[str] | None = None  # Industries where the consumer credit can be used
+    available_region_list: list[GetStockResponseAvailableRegionListItem] | None = (
+        None  # Regions where the consumer credit can be used
+    )
+    business_type: str | None = None  # Business type: one of MULTIUSE
+    create_time: dt.datetime | None = None  # Creation time
+    cut_to_message: GetStockResponseCutToMessage | None = None  # Cut-to stock details
+    distributed_coupons: int | None = None  # Coupons sent
+    singleitem: bool | None = None  # Whether the discount is per goods item
+    start_time: dt.datetime | None = None  # Time the stock was activated
+    status: str | None = None  # Stock status: one of unactivated, audit, running, stoped, paused
+    stock_creator_mchid: str | None = None  # Merchant ID that created the stock
+    stock_id: str | None = None  # Stock ID
+    stop_time: dt.datetime | None = None  # Time the stock was stopped
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
-GetUseFlowResponse = GetRefundFlowResponse
+GetUseFlowResponse = FlowFile
 
 
 @attrs.frozen(kw_only=True)
 class GetUseFlowByDayResponse:
-    stock_useflow_count: str  # 账单记录总条数
-    stock_useflow_hash: str  # 账单文件摘要
-    url: str  # 下载链接
+    stock_useflow_count: str  # Number of bill records
+    stock_useflow_hash: str  # Hash of the bill file
+    url: str  # Download URL (valid for about 30 seconds)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseConsumeInformationGoodsDetailItem:
-    """单品信息"""
+    """Goods details"""
 
-    discount_amount: int | None = None  # 商品优惠金额
-    goods_id: str | None = None  # 商品编码
-    price: int | None = None  # 商品价格
-    quantity: int | None = None  # 商品数量
+    discount_amount: int | None = None  # Discount on the goods (fen)
+    goods_id: str | None = None  # Goods ID
+    price: int | None = None  # Goods price (fen)
+    quantity: int | None = None  # Goods quantity
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseConsumeInformation:
-    """已实扣代金券核销信息"""
+    """Redemption details of the cash coupon"""
 
-    consume_mchid: str | None = None  # 核销商户号
-    consume_time: dt.datetime | None = None  # 核销时间
-    goods_detail: list[GetUserCouponResponseConsumeInformationGoodsDetailItem] | None = None
-    transaction_id: str | None = None  # 核销商户号
+    consume_mchid: str | None = None  # Merchant ID where the coupon was used
+    consume_time: dt.datetime | None = None  # Time of use
+    goods_detail: list[GetUserCouponResponseConsumeInformationGoodsDetailItem] | None = None  # Goods details
+    transaction_id: str | None = None  # Merchant ID where the coupon was used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseNormalCouponInformation:
-    """固定面额满减券使用规则"""
+    """Fixed-amount coupon rule"""
 
-    coupon_amount: int  # 面额
-    transaction_minimum: int  # 门槛
+    coupon_amount: int  # Coupon value (fen)
+    transaction_minimum: int  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponse:
-    available_balance: float | None = None  # 剩余金额
-    available_begin_time: dt.datetime | None = None  # 可用开始时间
-    available_end_time: dt.datetime | None = None  # 可用结束时间
-    business_type: str | None = None  # 业务类型
-    consume_information: GetUserCouponResponseConsumeInformation | None = None  # 已实扣代金券核销信息
-    coupon_id: str | None = None  # 代金券id
-    coupon_name: str | None = None  # 代金券名称
-    coupon_type: str | None = None  # 券类型
-    create_time: dt.datetime | None = None  # 领券时间
-    cut_to_message: GetStockResponseCutToMessage | None = None  # 减至批次特定信息
-    description: str | None = None  # 使用说明
-    normal_coupon_information: GetUserCouponResponseNormalCouponInformation | None = None  # 固定面额满减券使用规则
-    singleitem: bool | None = None  # 是否单品优惠
-    start_time: dt.datetime | None = None  # 激活批次的时间
-    status: str | None = None  # 代金券状态
-    stock_creator_mchid: str | None = None  # 创建批次的商户号
-    stock_id: str | None = None  # 批次号
-    stop_time: dt.datetime | None = None  # 终止批次的时间
+    available_balance: float | None = None  # Remaining balance (fen)
+    available_begin_time: dt.datetime | None = None  # Start of availability
+    available_end_time: dt.datetime | None = None  # End of availability
+    business_type: str | None = None  # Business type: one of MULTIUSE
+    consume_information: GetUserCouponResponseConsumeInformation | None = None  # Redemption details of the cash coupon
+    coupon_id: str | None = None  # Cash coupon ID
+    coupon_name: str | None = None  # Cash coupon name
+    coupon_type: str | None = None  # Coupon type: one of NORMAL, CUT_TO
+    create_time: dt.datetime | None = None  # Receive time
+    cut_to_message: GetStockResponseCutToMessage | None = None  # Cut-to stock details
+    description: str | None = None  # Usage instructions
+    normal_coupon_information: GetUserCouponResponseNormalCouponInformation | None = None  # Fixed-amount coupon rule
+    singleitem: bool | None = None  # Whether the discount is per goods item
+    start_time: dt.datetime | None = None  # Time the stock was activated
+    status: str | None = None  # Cash coupon status: one of SENDED, USED, EXPIRED, RECOVER
+    stock_creator_mchid: str | None = None  # Merchant ID that created the stock
+    stock_id: str | None = None  # Stock ID
+    stop_time: dt.datetime | None = None  # Time the stock was stopped
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class ListStockItemsResponse:
-    limit: int  # 分页大小
-    offset: int  # 分页页码
-    stock_id: str  # 批次号
-    total_count: int  # 可用单品编码总数
-    data: list[str] | None = None
+    limit: int  # Page size
+    offset: int  # Page offset
+    stock_id: str  # Stock ID
+    total_count: int  # Number of goods IDs
+    data: list[str] | None = None  # Results
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
-ListStockMerchantsResponse = ListStockItemsResponse
+@attrs.frozen(kw_only=True)
+class ListStockMerchantsResponse:
+    limit: int  # Page size
+    offset: int  # Page offset
+    stock_id: str  # Stock ID
+    total_count: int  # Number of merchants
+    data: list[str] | None = None  # Merchants where the stock can be used
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListStocksResponseDataItem:
+    available_begin_time: dt.datetime  # Start time
+    available_end_time: dt.datetime  # End time
+    description: str  # Usage instructions
+    no_cash: bool  # Whether the stock has no cash flow (no_cash)
+    stock_name: str  # Stock name
+    stock_type: str  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
+    stock_use_rule: GetStockResponseStockUseRule  # Sending rules
+    available_industry_list: list[str] | None = None  # Industries where the consumer credit can be used
+    available_region_list: list[GetStockResponseAvailableRegionListItem] | None = (
+        None  # Regions where the consumer credit can be used
+    )
+    business_type: str | None = None  # Business type: one of MULTIUSE
+    create_time: dt.datetime | None = None  # Creation time
+    cut_to_message: GetStockResponseCutToMessage | None = None  # Cut-to stock details
+    distributed_coupons: int | None = None  # Coupons sent
+    singleitem: bool | None = None  # Whether the discount is per goods item
+    start_time: dt.datetime | None = None  # Time the stock was activated
+    status: str | None = None  # Stock status: one of unactivated, audit, running, stoped, paused
+    stock_creator_mchid: str | None = None  # Merchant ID that created the stock
+    stock_id: str | None = None  # Stock ID
+    stop_time: dt.datetime | None = None  # Time the stock was stopped
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class ListStocksResponse:
-    limit: int  # 分页大小
-    offset: int  # 分页页码
-    total_count: int  # 批次总数
-    data: list[GetStockResponse] | None = None  # 批次详情
+    limit: int  # Page size
+    offset: int  # Page offset
+    total_count: int  # Number of stocks
+    data: list[ListStocksResponseDataItem] | None = None  # Stock details
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class ListUserCouponsResponse:
-    data: list[GetUserCouponResponse]  # 结果集
-    limit: int  # 分页大小
-    offset: int  # 分页页码
-    total_count: int  # 总数量
+    data: list[GetUserCouponResponse]  # Results
+    limit: int  # Page size
+    offset: int  # Page offset
+    total_count: int  # Total count
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime:
+    """Fixed daily availability"""
+
+    available_week_day: list[Literal[0, 1, 2, 3, 4, 5, 6]] | None = None  # Weekdays when it can be used (0 = Sunday)
+    begin_time: int | None = None  # Start of the daily window (seconds since midnight)
+    end_time: int | None = None  # End of the daily window (seconds since midnight)
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockCouponUseRuleCouponAvailableTime:
+    """When the coupon can be redeemed"""
+
+    available_begin_time: dt.datetime | str | None = None  # Start time
+    available_end_time: dt.datetime | str | None = None  # End time
+    available_time_after_receive: int | None = None  # Minutes the coupon stays valid after receipt
+    fix_available_time: CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime | None = (
+        None  # Fixed daily availability
+    )
+    second_day_available: bool | None = None  # Takes effect the day after receipt
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockCouponUseRuleDiscountCoupon:
+    """Discount coupon rule"""
+
+    discount_amount_max: int | None = None  # Maximum discount (fen)
+    discount_percent: int | None = None  # Discount percentage
+    transaction_minimum: int | None = None  # Minimum order amount (fen)
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockCouponUseRuleExchangeCoupon:
+    """Exchange coupon rule"""
+
+    exchange_price: int | None = None  # Exchange price of the goods (fen)
+    transaction_minimum: int | None = None  # Minimum order amount (fen)
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockCouponUseRuleFixedNormalCoupon:
+    """Fixed-amount coupon rule"""
+
+    coupon_amount: int  # Coupon value (fen)
+    transaction_minimum: int  # Minimum order amount (fen)
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockCouponUseRuleLimitCard:
+    """Bank card BIN restriction"""
+
+    bin: list[str] | None = None  # Card BIN restriction
+    name: str | None = None  # Bank card name
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockCouponUseRule:
+    """Usage rules"""
+
+    available_items: list[str] | None = None  # Goods IDs the coupon can be used on
+    available_merchants: list[str] | None = None  # Merchant IDs where the coupon can be used
+    combine_use: bool | None = None  # Whether it combines with other discounts
+    coupon_available_time: CreateStockCouponUseRuleCouponAvailableTime | None = None  # When the coupon can be redeemed
+    discount_coupon: CreateStockCouponUseRuleDiscountCoupon | None = None  # Discount coupon rule
+    exchange_coupon: CreateStockCouponUseRuleExchangeCoupon | None = None  # Exchange coupon rule
+    fixed_normal_coupon: CreateStockCouponUseRuleFixedNormalCoupon | None = None  # Fixed-amount coupon rule
+    goods_tag: list[str] | None = None  # Order goods tags
+    limit_card: CreateStockCouponUseRuleLimitCard | None = None  # Bank card BIN restriction
+    limit_pay: list[str] | None = None  # Payment method restriction
+    trade_type: list[Literal["MICROAPP", "APPPAY", "PPAY", "CARD", "FACE", "OTHER"]] | None = None  # Payment types
+    unavailable_items: list[str] | None = None  # Goods IDs excluded from the discount
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockPatternInfo:
+    """Display style"""
+
+    background_color: (
+        Literal[
+            "Color010",
+            "Color020",
+            "Color030",
+            "Color040",
+            "Color050",
+            "Color060",
+            "Color070",
+            "Color080",
+            "Color090",
+            "Color100",
+        ]
+        | None
+    ) = None  # Background color
+    coupon_image: str | None = None  # Coupon detail image URL
+    description: str | None = None  # Usage instructions
+    jump_target: Literal["PAYMENT_CODE", "MINI_PROGRAM", "DEFAULT_PAGE"] | None = (
+        None  # Where the coupon in the card wallet jumps to
+    )
+    merchant_logo: str | None = None  # Merchant logo URL
+    merchant_name: str | None = None  # Merchant name
+    mini_program_appid: str | None = None  # Mini program AppID
+    mini_program_path: str | None = None  # Mini program path
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockStockUseRule:
+    """Sending rules"""
+
+    max_amount: int  # Total budget (fen)
+    max_coupons: int  # Maximum number of coupons
+    max_coupons_per_user: int  # Coupons one user may receive
+    natural_person_limit: bool  # Whether the per-person limit is on
+    prevent_api_abuse: bool  # Anti-abuse check on API sends
+    max_amount_by_day: int | None = None  # Daily budget cap (fen)
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockResponse:
+    create_time: dt.datetime  # Creation time
+    stock_id: str  # Stock ID
+    out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class ModifyStockGoodsResponse:
-    pause_time: dt.datetime  # 生效时间
-    stock_id: str  # 批次号
+    pause_time: dt.datetime  # Effective time
+    stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
-PauseStockResponse = ModifyStockGoodsResponse
+@attrs.frozen(kw_only=True)
+class PauseStockResponse:
+    pause_time: dt.datetime  # Pause time
+    stock_id: str  # Stock ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class RestartStockResponse:
-    restart_time: dt.datetime  # 生效时间
-    stock_id: str  # 批次号
+    restart_time: dt.datetime  # Effective time
+    stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponResponse:
-    coupon_id: str  # 代金券id
+    coupon_id: str  # Cash coupon ID
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class SetCallbacksResponse:
-    notify_url: str  # 通知地址
-    update_time: str  # 修改时间
+    notify_url: str  # Notification URL
+    update_time: str  # Time of the last change
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class StartStockResponse:
-    start_time: dt.datetime  # 生效时间
-    stock_id: str  # 批次号
+    start_time: dt.datetime  # Effective time
+    stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class StopStockResponse:
-    stock_id: str  # 批次号
-    stop_time: dt.datetime  # 停止时间
+    stock_id: str  # Stock ID
+    stop_time: dt.datetime  # Stop time
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class UploadImageResponse:
-    media_url: str  # 媒体文件URL地址
+    media_url: str  # URL of the uploaded media file
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)

@@ -4,49 +4,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 __all__ = [
     "AssociateStockBundleStoresResponse",
     "AssociateStockBundleStoresResponseFailedStoreListItem",
-    "AssociateStockBundleStoresResponseSuccessStoreListItem",
     "AssociateStockBundleStoresStoreListItem",
     "AssociateStockStoresResponse",
     "ConfirmCouponResponse",
-    "ConfirmCouponResponseProductCoupon",
-    "ConfirmCouponResponseProductCouponDisplayInfo",
-    "ConfirmCouponResponseProductCouponDisplayInfoComboPackageListItem",
-    "ConfirmCouponResponseProductCouponDisplayInfoComboPackageListItemChoiceListItem",
-    "ConfirmCouponResponseProductCouponSequentialUsageInfo",
-    "ConfirmCouponResponseProductCouponSingleUsageInfo",
-    "ConfirmCouponResponseProductCouponSingleUsageInfoDiscountCoupon",
-    "ConfirmCouponResponseProductCouponSingleUsageInfoNormalCoupon",
-    "ConfirmCouponResponseProgressiveBundleUsageDetail",
-    "ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItem",
-    "ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItemAssociatedOrderInfo",
     "ConfirmCouponResponseSingleUsageDetail",
     "ConfirmCouponResponseSingleUsageDetailAssociatedPayScoreOrderInfo",
-    "ConfirmCouponResponseStock",
-    "ConfirmCouponResponseStockCouponCodeCountInfo",
-    "ConfirmCouponResponseStockCouponDisplayInfo",
-    "ConfirmCouponResponseStockCouponDisplayInfoEntranceFinder",
-    "ConfirmCouponResponseStockCouponDisplayInfoEntranceMiniProgram",
-    "ConfirmCouponResponseStockCouponDisplayInfoEntranceOfficialAccount",
-    "ConfirmCouponResponseStockNotifyConfig",
-    "ConfirmCouponResponseStockSentCountInfo",
-    "ConfirmCouponResponseStockSequentialUsageRule",
-    "ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriod",
-    "ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
-    "ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
-    "ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
-    "ConfirmCouponResponseStockSequentialUsageRuleExchangeCouponListItem",
-    "ConfirmCouponResponseStockSingleUsageRule",
-    "ConfirmCouponResponseStockSingleUsageRuleCouponAvailablePeriod",
-    "ConfirmCouponResponseStockStockSendRule",
-    "ConfirmCouponResponseStockUsageRuleDisplayInfo",
-    "ConfirmCouponResponseStockUsageRuleDisplayInfoCouponAvailableStoreInfo",
     "CreateImageGenerationTaskCombineImage",
     "CreateImageGenerationTaskCombineImageDiscountCoupon",
     "CreateImageGenerationTaskCombineImageExchangeCoupon",
@@ -71,6 +40,9 @@ __all__ = [
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItem",
     "CreateProductCouponStockSingleUsageRule",
     "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod",
     "CreateProductCouponStockStockSendRule",
@@ -78,6 +50,7 @@ __all__ = [
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo",
     "CreateStockBundleResponse",
     "CreateStockBundleResponseStockListItem",
+    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule",
     "CreateStockBundleResponseStockListItemStockBundleInfo",
     "CreateStockBundleResponseStockListItemStockSendRule",
     "CreateStockBundleStockBundle",
@@ -94,21 +67,57 @@ __all__ = [
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfoMemberTagInfo",
     "DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon",
     "DeactivateCouponBundleResponseUserProductCouponListItemProductCouponProgressiveBundleUsageInfo",
+    "DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUsageDetail",
     "DeactivateCouponBundleResponseUserProductCouponListItemStock",
     "DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo",
     "DeactivateCouponResponse",
-    "DeactivateCouponResponseSingleUsageDetail",
     "DeactivateProductCouponResponse",
     "DeactivateStockResponse",
     "DisassociateStockBundleStoresResponse",
     "DisassociateStockStoresResponse",
     "GetImageGenerationTaskResponse",
     "GetImageGenerationTaskResponseCombineImageResult",
+    "GetImageGenerationTaskResponseCutOutResult",
     "GetNotifyConfigResponse",
     "GetProductCouponResponse",
+    "GetProductCouponResponseDisplayInfo",
+    "GetProductCouponResponseDisplayInfoComboPackageListItem",
+    "GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem",
+    "GetProductCouponResponseSequentialUsageInfo",
+    "GetProductCouponResponseSingleUsageInfo",
+    "GetProductCouponResponseSingleUsageInfoDiscountCoupon",
+    "GetProductCouponResponseSingleUsageInfoNormalCoupon",
     "GetStockResponse",
+    "GetStockResponseCouponCodeCountInfo",
+    "GetStockResponseCouponDisplayInfo",
+    "GetStockResponseCouponDisplayInfoEntranceFinder",
+    "GetStockResponseCouponDisplayInfoEntranceMiniProgram",
+    "GetStockResponseCouponDisplayInfoEntranceOfficialAccount",
+    "GetStockResponseNotifyConfig",
+    "GetStockResponseSentCountInfo",
+    "GetStockResponseSequentialUsageRule",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
+    "GetStockResponseSequentialUsageRuleDiscountCouponListItem",
+    "GetStockResponseSequentialUsageRuleExchangeCouponListItem",
+    "GetStockResponseSequentialUsageRuleNormalCouponListItem",
+    "GetStockResponseSingleUsageRule",
+    "GetStockResponseSingleUsageRuleCouponAvailablePeriod",
+    "GetStockResponseSingleUsageRuleExchangeCoupon",
+    "GetStockResponseStockSendRule",
+    "GetStockResponseUsageRuleDisplayInfo",
+    "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo",
     "GetUserCouponResponse",
+    "GetUserCouponResponseProductCoupon",
+    "GetUserCouponResponseSequentialUsageDetail",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItem",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo",
+    "GetUserCouponResponseSingleUsageDetail",
+    "GetUserCouponResponseStock",
     "ListStockAssociatedStoresResponse",
+    "ListStockAssociatedStoresResponseStoreListItem",
     "ListStocksResponse",
     "ListUserCouponsResponse",
     "ListUserCouponsResponseUserCouponListItem",
@@ -143,29 +152,682 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class AssociateStockBundleStoresStoreListItem:
-    store_id: str  # 门店ID
+class GetImageGenerationTaskResponseCombineImageResult:
+    """Combined image result"""
 
-
-@attrs.frozen(kw_only=True)
-class AssociateStockBundleStoresResponseFailedStoreListItem:
-    code: str  # 失败错误码
-    message: str  # 失败错误信息
-    store_id: str  # 门店ID
+    image_url: str  # Generated image URL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
-class AssociateStockBundleStoresResponseSuccessStoreListItem:
-    store_id: str  # 门店ID
+class GetImageGenerationTaskResponseCutOutResult:
+    """Generated goods image result"""
+
+    image_url: str  # Generated image URL
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetImageGenerationTaskResponse:
+    brand_id: str  # Brand ID
+    image_generation_type: str  # Image generation type: one of COMBINE_IMAGE, CUT_OUT
+    task_id: str  # Image generation task ID
+    task_state: str  # Task state: one of PROCESSING, FAIL, SUCCESS
+    combine_image_result: GetImageGenerationTaskResponseCombineImageResult | None = None  # Combined image result
+    cut_out_result: GetImageGenerationTaskResponseCutOutResult | None = None  # Generated goods image result
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetNotifyConfigResponse:
+    notify_url: str  # Notification URL
+    update_time: dt.datetime  # Time of the last change
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem:
+    count: int  # Goods quantity
+    name: str  # Goods name
+    price: int  # Goods price (fen)
+    image_url: str | None = None  # Goods image URL
+    mini_program_appid: str | None = None  # Mini program AppID the goods link to
+    mini_program_path: str | None = None  # Mini program path the goods link to
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetProductCouponResponseDisplayInfoComboPackageListItem:
+    choice_list: list[GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem]  # Goods to choose from
+    name: str  # Package name
+    pick_count: int  # Number of goods to pick
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetProductCouponResponseDisplayInfo:
+    """Display information"""
+
+    background_url: str  # Product coupon background image URL
+    image_url: str  # Product coupon image URL
+    name: str  # Product coupon name
+    combo_package_list: list[GetProductCouponResponseDisplayInfoComboPackageListItem] | None = (
+        None  # Package combinations
+    )
+    detail_image_url_list: list[str] | None = None  # Product coupon detail image URLs
+    original_price: int | None = None  # Original goods price (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetProductCouponResponseSequentialUsageInfo:
+    """Multi-use mode settings"""
+
+    available_days: int  # Days a multi-use coupon stays valid
+    count: int  # Times the coupon can be used
+    type: str  # Multi-use rule type: one of INCREMENTAL, EQUAL
+    interval_days: int | None = None  # Days between uses of a multi-use coupon
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetProductCouponResponseSingleUsageInfoDiscountCoupon:
+    """Discount coupon rule"""
+
+    percent_off: int  # Fixed percentage off
+    threshold: int  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetProductCouponResponseSingleUsageInfoNormalCoupon:
+    """Amount-off coupon rule"""
+
+    discount_amount: int  # Fixed discount amount (fen)
+    threshold: int  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetProductCouponResponseSingleUsageInfo:
+    """Single-use mode settings"""
+
+    discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
+    normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetProductCouponResponse:
+    brand_id: str  # Brand ID
+    display_info: GetProductCouponResponseDisplayInfo  # Display information
+    product_coupon_id: str  # Product coupon ID
+    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
+    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str  # Usage mode: one of SINGLE, SEQUENTIAL
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    out_product_no: str | None = None  # Merchant's product ID
+    sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
+    single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseCouponCodeCountInfo:
+    """Coupon codes uploaded in advance by the brand"""
+
+    available_count: int  # Codes currently available
+    total_count: int  # Number of uploaded codes
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseCouponDisplayInfoEntranceFinder:
+    """Channels entrance"""
+
+    finder_id: str  # Channels account ID
+    finder_video_cover_image_url: str  # Channels video cover image URL
+    finder_video_id: str  # Channels video ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseCouponDisplayInfoEntranceMiniProgram:
+    """Mini program entrance"""
+
+    appid: str  # Mini program AppID
+    entrance_wording: str  # Entrance wording
+    guidance_wording: str  # Guidance wording
+    path: str  # Mini program path
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseCouponDisplayInfoEntranceOfficialAccount:
+    """Official account entrance"""
+
+    appid: str  # Official account AppID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseCouponDisplayInfo:
+    """Coupon display information"""
+
+    background_color: str | None = (
+        None  # Background color: one of Color010, Color020, Color030, Color040, Color050, Color060, Color070, Color080, Color090, Color100
+    )
+    code_display_mode: str | None = None  # How the coupon code is displayed: one of INVISIBLE, BARCODE, QRCODE
+    entrance_finder: GetStockResponseCouponDisplayInfoEntranceFinder | None = None  # Channels entrance
+    entrance_mini_program: GetStockResponseCouponDisplayInfoEntranceMiniProgram | None = None  # Mini program entrance
+    entrance_official_account: GetStockResponseCouponDisplayInfoEntranceOfficialAccount | None = (
+        None  # Official account entrance
+    )
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseNotifyConfig:
+    """Event notification settings"""
+
+    notify_appid: str | None = None  # AppID that receives the event notifications
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSentCountInfo:
+    """Sends so far"""
+
+    today_count: int  # Sends today
+    total_count: int  # Total sends
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem:
+    begin_time: dt.datetime  # Start time
+    end_time: dt.datetime  # End time
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem:
+    begin_time: int  # Start of the daily window (seconds since midnight)
+    end_time: int  # End of the daily window (seconds since midnight)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod:
+    """Weekly availability"""
+
+    day_list: list[str] | None = None  # Weekdays when it can be used
+    day_period_list: (
+        list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem] | None
+    ) = None  # Daily time windows
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSequentialUsageRuleCouponAvailablePeriod:
+    """When the coupon can be redeemed"""
+
+    available_begin_time: dt.datetime  # Start time
+    available_end_time: dt.datetime  # End time
+    irregular_available_period_list: (
+        list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
+    ) = None  # Irregular availability periods
+    wait_days_after_receive: int | None = None  # Takes effect N days after receipt
+    weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
+        None  # Weekly availability
+    )
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSequentialUsageRuleDiscountCouponListItem:
+    percent_off: int  # Fixed percentage off
+    threshold: int  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSequentialUsageRuleExchangeCouponListItem:
+    exchange_price: int  # Fixed exchange price (fen)
+    threshold: int  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSequentialUsageRuleNormalCouponListItem:
+    discount_amount: int  # Fixed discount amount (fen)
+    threshold: int  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSequentialUsageRule:
+    """Multi-use coupon rule"""
+
+    coupon_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    discount_coupon_list: list[GetStockResponseSequentialUsageRuleDiscountCouponListItem] | None = (
+        None  # Discount coupon rules
+    )
+    exchange_coupon_list: list[GetStockResponseSequentialUsageRuleExchangeCouponListItem] | None = (
+        None  # Exchange coupon rules
+    )
+    normal_coupon_list: list[GetStockResponseSequentialUsageRuleNormalCouponListItem] | None = (
+        None  # Amount-off coupon rule
+    )
+    special_first: bool | None = None  # Whether the first use gets a special discount
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSingleUsageRuleCouponAvailablePeriod:
+    """When the coupon can be redeemed"""
+
+    available_begin_time: dt.datetime  # Start time
+    available_end_time: dt.datetime  # End time
+    available_days: int | None = None  # Valid for N days after taking effect
+    irregular_available_period_list: (
+        list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
+    ) = None  # Irregular availability periods
+    wait_days_after_receive: int | None = None  # Takes effect N days after receipt
+    weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
+        None  # Weekly availability
+    )
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSingleUsageRuleExchangeCoupon:
+    """Exchange coupon rule"""
+
+    exchange_price: int  # Fixed exchange price (fen)
+    threshold: int  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseSingleUsageRule:
+    """Single-use coupon rule"""
+
+    coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
+    exchange_coupon: GetStockResponseSingleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
+    normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseStockSendRule:
+    """Sending rules"""
+
+    max_count: int  # Maximum number of sends
+    max_count_per_day: int | None = None  # Maximum sends per day
+    max_count_per_user: int | None = None  # Maximum sends per user
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo:
+    """Stores where the coupon can be used"""
+
+    description: str  # Description of the stores where the coupon can be used
+    mini_program_appid: str | None = None  # Mini program AppID
+    mini_program_path: str | None = None  # Mini program path
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseUsageRuleDisplayInfo:
+    """Displayed usage rules"""
+
+    coupon_usage_method_list: list[str]  # Ways the coupon can be used
+    usage_description: str  # Coupon usage description
+    app_jump_type: str | None = None  # How the app entrance jumps: one of H5, PASSCODE_LINK, USAGE_GUIDE
+    app_path: str | None = None  # H5 path opened from the app
+    coupon_available_store_info: GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo | None = (
+        None  # Stores where the coupon can be used
+    )
+    mini_program_appid: str | None = None  # Mini program AppID
+    mini_program_path: str | None = None  # Mini program path
+    passcode_link: str | None = None  # Passcode link
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponse:
+    brand_id: str  # Brand ID
+    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
+    notify_config: GetStockResponseNotifyConfig  # Event notification settings
+    product_coupon_id: str  # Product coupon ID
+    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
+    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
+    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
+        None  # Coupon codes uploaded in advance by the brand
+    )
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    remark: str | None = None  # Remark
+    sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
+    single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetUserCouponResponseProductCoupon:
+    """Product coupon"""
+
+    brand_id: str  # Brand ID
+    display_info: GetProductCouponResponseDisplayInfo  # Display information
+    product_coupon_id: str  # Product coupon ID
+    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
+    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str  # Usage mode: one of SINGLE, SEQUENTIAL
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    out_product_no: str | None = None  # Merchant's product ID
+    sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
+    single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo:
+    """Associated WeChat Pay order"""
+
+    mchid: str | None = None  # Merchant ID
+    out_trade_no: str | None = None  # Merchant order number
+    sub_mchid: str | None = None  # Sub-merchant ID
+    transaction_id: str | None = None  # WeChat Pay transaction ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetUserCouponResponseSequentialUsageDetailDetailItemListItem:
+    associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
+        None  # Associated WeChat Pay order
+    )
+    delete_time: dt.datetime | None = None  # Deletion time
+    detail_state: str | None = None  # Round state: one of PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    return_request_no: str | None = None  # Request number of the return
+    return_time: dt.datetime | None = None  # Return time
+    use_request_no: str | None = None  # Request number of the use
+    use_time: dt.datetime | None = None  # Time of use
+    valid_begin_time: dt.datetime | None = None  # Start of validity
+    valid_end_time: dt.datetime | None = None  # End of validity
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetUserCouponResponseSequentialUsageDetail:
+    """Multi-use coupon details"""
+
+    detail_item_list: list[GetUserCouponResponseSequentialUsageDetailDetailItemListItem] | None = (
+        None  # Per-round usage details
+    )
+    total_count: int | None = None  # Total times usable
+    used_count: int | None = None  # Times used
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetUserCouponResponseSingleUsageDetail:
+    """Single-use coupon details"""
+
+    associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
+        None  # Associated WeChat Pay order
+    )
+    return_request_no: str | None = None  # Request number of the return
+    return_time: dt.datetime | None = None  # Return time
+    use_request_no: str | None = None  # Request number of the redemption
+    use_time: dt.datetime | None = None  # Time of use
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetUserCouponResponseStock:
+    """Stock"""
+
+    brand_id: str  # Brand ID
+    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
+    notify_config: GetStockResponseNotifyConfig  # Event notification settings
+    product_coupon_id: str  # Product coupon ID
+    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
+    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
+    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
+        None  # Coupon codes uploaded in advance by the brand
+    )
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    remark: str | None = None  # Remark
+    sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
+    single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class GetUserCouponResponse:
+    brand_id: str  # Brand ID
+    coupon_code: str  # User product coupon code
+    coupon_state: (
+        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
+    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
+    receive_time: dt.datetime  # Receive time
+    send_channel: (
+        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str  # Request number of the send
+    stock: GetUserCouponResponseStock  # Stock
+    valid_begin_time: dt.datetime  # Start of validity
+    valid_end_time: dt.datetime  # End of validity
+    attach: str | None = None  # Custom attached data
+    channel_custom_info: str | None = None  # Channel custom information
+    confirm_request_no: str | None = None  # Request number of the confirmation
+    confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
+    single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListStockAssociatedStoresResponseStoreListItem:
+    store_id: str  # Store ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListStockAssociatedStoresResponse:
+    total_count: int  # Total count
+    next_page_token: str | None = None  # Token of the next page (absent on the last page)
+    store_list: list[ListStockAssociatedStoresResponseStoreListItem] | None = None  # Stores
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListStocksResponse:
+    total_count: int  # Total count
+    next_page_token: str | None = None  # Token of the next page (absent on the last page)
+    stock_list: list[GetStockResponse] | None = None  # Stocks
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAvailablePeriod:
+    """When the coupon can be redeemed"""
+
+    available_begin_time: dt.datetime  # Start time
+    available_end_time: dt.datetime  # End time
+    available_seconds: int | None = None  # Valid for N seconds after receipt
+    irregular_available_period_list: (
+        list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
+    ) = None  # Irregular availability periods
+    wait_days_after_receive: int | None = None  # Takes effect N days after receipt
+    weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
+        None  # Weekly availability
+    )
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListUserCouponsResponseUserCouponListItemStockSequentialUsageRule:
+    """Multi-use coupon rule"""
+
+    coupon_available_period: ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    discount_coupon_list: list[GetStockResponseSequentialUsageRuleDiscountCouponListItem] | None = (
+        None  # Discount coupon rules
+    )
+    exchange_coupon_list: list[GetStockResponseSequentialUsageRuleExchangeCouponListItem] | None = (
+        None  # Exchange coupon rules
+    )
+    normal_coupon_list: list[GetStockResponseSequentialUsageRuleNormalCouponListItem] | None = (
+        None  # Amount-off coupon rule
+    )
+    special_first: bool | None = None  # Whether the first use gets a special discount
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailablePeriod:
+    """When the coupon can be redeemed"""
+
+    available_begin_time: dt.datetime  # Start time
+    available_end_time: dt.datetime  # End time
+    available_days: int | None = None  # Valid for N days after taking effect
+    available_seconds: int | None = None  # Valid for N seconds after receipt
+    irregular_available_period_list: (
+        list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
+    ) = None  # Irregular availability periods
+    wait_days_after_receive: int | None = None  # Takes effect N days after receipt
+    weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
+        None  # Weekly availability
+    )
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListUserCouponsResponseUserCouponListItemStockSingleUsageRule:
+    """Single-use coupon rule"""
+
+    coupon_available_period: ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
+    exchange_coupon: GetStockResponseSingleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
+    normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListUserCouponsResponseUserCouponListItemStock:
+    """Stock"""
+
+    brand_id: str  # Brand ID
+    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
+    notify_config: GetStockResponseNotifyConfig  # Event notification settings
+    product_coupon_id: str  # Product coupon ID
+    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
+    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
+    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
+        None  # Coupon codes uploaded in advance by the brand
+    )
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    remark: str | None = None  # Remark
+    sequential_usage_rule: ListUserCouponsResponseUserCouponListItemStockSequentialUsageRule | None = (
+        None  # Multi-use coupon rule
+    )
+    single_usage_rule: ListUserCouponsResponseUserCouponListItemStockSingleUsageRule | None = (
+        None  # Single-use coupon rule
+    )
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListUserCouponsResponseUserCouponListItem:
+    brand_id: str  # Brand ID
+    coupon_code: str  # User product coupon code
+    coupon_state: (
+        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
+    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
+    receive_time: dt.datetime  # Receive time
+    send_channel: (
+        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str  # Request number of the send
+    stock: ListUserCouponsResponseUserCouponListItemStock  # Stock
+    valid_begin_time: dt.datetime  # Start of validity
+    valid_end_time: dt.datetime  # End of validity
+    attach: str | None = None  # Custom attached data
+    channel_custom_info: str | None = None  # Channel custom information
+    confirm_request_no: str | None = None  # Request number of the confirmation
+    confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
+    single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ListUserCouponsResponse:
+    total_count: int  # Total count
+    next_page_token: str | None = None  # Token of the next page (absent on the last page)
+    user_coupon_list: list[ListUserCouponsResponseUserCouponListItem] | None = None  # User product coupons
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class AssociateStockBundleStoresStoreListItem:
+    store_id: str  # Store ID
+
+
+@attrs.frozen(kw_only=True)
+class AssociateStockBundleStoresResponseFailedStoreListItem:
+    code: str  # Error code of the failure
+    message: str  # Error message of the failure
+    store_id: str  # Store ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class AssociateStockBundleStoresResponse:
-    total_count: int  # 去重后门店总数
-    failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = None  # 关联失败的门店列表
-    success_store_list: list[AssociateStockBundleStoresResponseSuccessStoreListItem] | None = None  # 关联成功的门店列表
+    total_count: int  # Number of distinct stores
+    failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = (
+        None  # Stores that failed to associate
+    )
+    success_store_list: list[ListStockAssociatedStoresResponseStoreListItem] | None = (
+        None  # Stores associated successfully
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
@@ -173,1301 +835,863 @@ AssociateStockStoresResponse = AssociateStockBundleStoresResponse
 
 
 @attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProductCouponDisplayInfoComboPackageListItemChoiceListItem:
-    count: int  # 单品数量
-    name: str  # 单品名称
-    price: int  # 单品价格
-    image_url: str | None = None  # 单品图片
-    mini_program_appid: str | None = None  # 单品跳转小程序AppID
-    mini_program_path: str | None = None  # 单品跳转小程序路径
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProductCouponDisplayInfoComboPackageListItem:
-    choice_list: list[ConfirmCouponResponseProductCouponDisplayInfoComboPackageListItemChoiceListItem]  # 单品列表
-    name: str  # 套餐名
-    pick_count: int  # 可选单品数量
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProductCouponDisplayInfo:
-    """展示信息"""
-
-    background_url: str  # 商品券背景图
-    image_url: str  # 商品券图片
-    name: str  # 商品券名称
-    combo_package_list: list[ConfirmCouponResponseProductCouponDisplayInfoComboPackageListItem] | None = (
-        None  # 套餐组合
-    )
-    detail_image_url_list: list[str] | None = None  # 商品券详情图列表
-    original_price: int | None = None  # 商品原价
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProductCouponSequentialUsageInfo:
-    """多次优惠模式信息"""
-
-    available_days: int  # 多次优惠有效天数
-    count: int  # 可使用次数
-    type: str  # 多次优惠规则类型
-    interval_days: int | None = None  # 多次优惠使用间隔天数
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProductCouponSingleUsageInfoDiscountCoupon:
-    """折扣券使用规则"""
-
-    percent_off: int  # 固定减免百分比
-    threshold: int  # 门槛金额
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProductCouponSingleUsageInfoNormalCoupon:
-    """满减券使用规则"""
-
-    discount_amount: int  # 固定减免金额
-    threshold: int  # 门槛金额
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProductCouponSingleUsageInfo:
-    """单券模式信息"""
-
-    discount_coupon: ConfirmCouponResponseProductCouponSingleUsageInfoDiscountCoupon | None = None  # 折扣券使用规则
-    normal_coupon: ConfirmCouponResponseProductCouponSingleUsageInfoNormalCoupon | None = None  # 满减券使用规则
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProductCoupon:
-    """商品券信息"""
-
-    brand_id: str  # 品牌ID
-    display_info: ConfirmCouponResponseProductCouponDisplayInfo  # 展示信息
-    product_coupon_id: str  # 商品券ID
-    scope: str  # 优惠范围
-    state: str  # 商品券状态
-    type: str  # 商品券类型
-    usage_mode: str  # 使用模式
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    out_product_no: str | None = None  # 外部商品ID
-    sequential_usage_info: ConfirmCouponResponseProductCouponSequentialUsageInfo | None = None  # 多次优惠模式信息
-    single_usage_info: ConfirmCouponResponseProductCouponSingleUsageInfo | None = None  # 单券模式信息
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItemAssociatedOrderInfo:
-    """关联微信支付订单信息"""
-
-    mchid: str | None = None  # 商户号
-    out_trade_no: str | None = None  # 商户订单号
-    sub_mchid: str | None = None  # 子商户号
-    transaction_id: str | None = None  # 微信支付单号
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItem:
-    associated_order_info: (
-        ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItemAssociatedOrderInfo | None
-    ) = None  # 关联微信支付订单信息
-    delete_time: dt.datetime | None = None  # 删除时间
-    detail_state: str | None = None  # 轮次使用详情状态
-    return_request_no: str | None = None  # 退券请求单号
-    return_time: dt.datetime | None = None  # 退券时间
-    use_request_no: str | None = None  # 核销请求单号
-    use_time: dt.datetime | None = None  # 核销时间
-    valid_begin_time: dt.datetime | None = None  # 有效期开始时间
-    valid_end_time: dt.datetime | None = None  # 有效期结束时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseProgressiveBundleUsageDetail:
-    """多次优惠使用详情"""
-
-    detail_item_list: list[ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItem] | None = (
-        None  # 轮次使用详情列表
-    )
-    total_count: int | None = None  # 总可使用次数
-    used_count: int | None = None  # 已使用次数
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
 class ConfirmCouponResponseSingleUsageDetailAssociatedPayScoreOrderInfo:
-    """券核销的关联微信支付分订单信息"""
+    """WeChat Pay Score order the coupon was used on"""
 
-    mchid: str | None = None  # 商户号
-    order_id: str | None = None  # 微信支付服务订单号
-    out_trade_no: str | None = None  # 商户订单号
-    sub_mchid: str | None = None  # 子商户号
+    mchid: str | None = None  # Merchant ID
+    order_id: str | None = None  # WeChat Pay service order ID
+    out_trade_no: str | None = None  # Merchant order number
+    sub_mchid: str | None = None  # Sub-merchant ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class ConfirmCouponResponseSingleUsageDetail:
-    """单券使用详情"""
+    """Single-use coupon details"""
 
-    associated_order_info: (
-        ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItemAssociatedOrderInfo | None
-    ) = None  # 关联微信支付订单信息
+    associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
+        None  # Associated WeChat Pay order
+    )
     associated_pay_score_order_info: ConfirmCouponResponseSingleUsageDetailAssociatedPayScoreOrderInfo | None = (
-        None  # 券核销的关联微信支付分订单信息
+        None  # WeChat Pay Score order the coupon was used on
     )
-    return_request_no: str | None = None  # 退券请求单号
-    return_time: dt.datetime | None = None  # 退券时间
-    saved_amount: float | None = None  # 优惠金额
-    use_request_no: str | None = None  # 券核销请求单号
-    use_time: dt.datetime | None = None  # 核销时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockCouponCodeCountInfo:
-    """品牌方预上传的券Code数量信息"""
-
-    available_count: int  # 当前可用的Code
-    total_count: int  # 已上传的Code总数
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockCouponDisplayInfoEntranceFinder:
-    """视频号入口"""
-
-    finder_id: str  # 视频号ID
-    finder_video_cover_image_url: str  # 视频号封面图
-    finder_video_id: str  # 视频号视频ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockCouponDisplayInfoEntranceMiniProgram:
-    """小程序入口"""
-
-    appid: str  # 小程序appid
-    entrance_wording: str  # 入口文案
-    guidance_wording: str  # 引导文案
-    path: str  # 小程序跳转路径
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockCouponDisplayInfoEntranceOfficialAccount:
-    """公众号入口"""
-
-    appid: str  # 公众号AppID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockCouponDisplayInfo:
-    """用户商品券展示信息"""
-
-    background_color: str | None = None  # 背景颜色
-    code_display_mode: str | None = None  # 用户商品券Code展示模式
-    entrance_finder: ConfirmCouponResponseStockCouponDisplayInfoEntranceFinder | None = None  # 视频号入口
-    entrance_mini_program: ConfirmCouponResponseStockCouponDisplayInfoEntranceMiniProgram | None = None  # 小程序入口
-    entrance_official_account: ConfirmCouponResponseStockCouponDisplayInfoEntranceOfficialAccount | None = (
-        None  # 公众号入口
-    )
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockNotifyConfig:
-    """事件通知配置"""
-
-    notify_appid: str | None = None  # 事件通知appid
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSentCountInfo:
-    """已发放次数"""
-
-    today_count: int  # 当天已发放次数
-    total_count: int  # 已发放总次数
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem:
-    begin_time: dt.datetime  # 开始时间
-    end_time: dt.datetime  # 结束时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem:
-    begin_time: int  # 当天可用开始时间
-    end_time: int  # 当天可用结束时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod:
-    """每周固定可用时间"""
-
-    day_list: list[str] | None = None  # 每周可用星期数
-    day_period_list: (
-        list[ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem]
-        | None
-    ) = None  # 当天可用时间段
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriod:
-    """券可核销时间"""
-
-    available_begin_time: dt.datetime  # 开始时间
-    available_end_time: dt.datetime  # 结束时间
-    irregular_available_period_list: (
-        list[ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
-    ) = None  # 无规律的可用时间段
-    wait_days_after_receive: int | None = None  # 领取后N天开始生效
-    weekly_available_period: (
-        ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None
-    ) = None  # 每周固定可用时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSequentialUsageRuleExchangeCouponListItem:
-    exchange_price: int  # 固定兑换价格
-    threshold: int  # 门槛金额
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSequentialUsageRule:
-    """多次优惠使用规则"""
-
-    coupon_available_period: ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriod  # 券可核销时间
-    discount_coupon_list: list[ConfirmCouponResponseProductCouponSingleUsageInfoDiscountCoupon] | None = (
-        None  # 折扣券使用规则列表
-    )
-    exchange_coupon_list: list[ConfirmCouponResponseStockSequentialUsageRuleExchangeCouponListItem] | None = (
-        None  # 兑换券使用规则列表
-    )
-    normal_coupon_list: list[ConfirmCouponResponseProductCouponSingleUsageInfoNormalCoupon] | None = (
-        None  # 满减券使用规则
-    )
-    special_first: bool | None = None  # 多次优惠是否提供首笔特惠
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSingleUsageRuleCouponAvailablePeriod:
-    """券可核销时间"""
-
-    available_begin_time: dt.datetime  # 开始时间
-    available_end_time: dt.datetime  # 结束时间
-    available_days: int | None = None  # 生效后N天内有效
-    irregular_available_period_list: (
-        list[ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
-    ) = None  # 无规律的可用时间段
-    wait_days_after_receive: int | None = None  # 领取后N天开始生效
-    weekly_available_period: (
-        ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None
-    ) = None  # 每周固定可用时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockSingleUsageRule:
-    """单券使用规则"""
-
-    coupon_available_period: ConfirmCouponResponseStockSingleUsageRuleCouponAvailablePeriod  # 券可核销时间
-    discount_coupon: ConfirmCouponResponseProductCouponSingleUsageInfoDiscountCoupon | None = None  # 折扣券使用规则
-    exchange_coupon: ConfirmCouponResponseStockSequentialUsageRuleExchangeCouponListItem | None = None  # 兑换券使用规则
-    normal_coupon: ConfirmCouponResponseProductCouponSingleUsageInfoNormalCoupon | None = None  # 满减券使用规则
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockStockSendRule:
-    """发放规则"""
-
-    max_count: int  # 发放次数总上限
-    max_count_per_day: int | None = None  # 每日发放次数上限
-    max_count_per_user: int | None = None  # 每个用户领取次数上限
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockUsageRuleDisplayInfoCouponAvailableStoreInfo:
-    """券可用门店信息"""
-
-    description: str  # 券可用门店描述
-    mini_program_appid: str | None = None  # 小程序AppID
-    mini_program_path: str | None = None  # 小程序跳转路径
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStockUsageRuleDisplayInfo:
-    """券使用规则展示信息"""
-
-    coupon_usage_method_list: list[str]  # 券使用方式列表
-    usage_description: str  # 券使用说明
-    app_jump_type: str | None = None  # APP跳转类型
-    app_path: str | None = None  # APP的H5跳转路径
-    coupon_available_store_info: ConfirmCouponResponseStockUsageRuleDisplayInfoCouponAvailableStoreInfo | None = (
-        None  # 券可用门店信息
-    )
-    mini_program_appid: str | None = None  # 小程序AppID
-    mini_program_path: str | None = None  # 小程序跳转路径
-    passcode_link: str | None = None  # 口令链接
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ConfirmCouponResponseStock:
-    """批次信息"""
-
-    brand_id: str  # 品牌ID
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: ConfirmCouponResponseStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: ConfirmCouponResponseStockNotifyConfig  # 事件通知配置
-    product_coupon_id: str  # 商品券ID
-    sent_count_info: ConfirmCouponResponseStockSentCountInfo  # 已发放次数
-    state: str  # 批次状态
-    stock_id: str  # 批次ID
-    stock_send_rule: ConfirmCouponResponseStockStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: ConfirmCouponResponseStockUsageRuleDisplayInfo  # 券使用规则展示信息
-    coupon_code_count_info: ConfirmCouponResponseStockCouponCodeCountInfo | None = None  # 品牌方预上传的券Code数量信息
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    remark: str | None = None  # 备注
-    sequential_usage_rule: ConfirmCouponResponseStockSequentialUsageRule | None = None  # 多次优惠使用规则
-    single_usage_rule: ConfirmCouponResponseStockSingleUsageRule | None = None  # 单券使用规则
+    return_request_no: str | None = None  # Request number of the return
+    return_time: dt.datetime | None = None  # Return time
+    saved_amount: float | None = None  # Discount amount (fen)
+    use_request_no: str | None = None  # Request number of the redemption
+    use_time: dt.datetime | None = None  # Time of use
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class ConfirmCouponResponse:
-    brand_id: str  # 品牌ID
-    coupon_code: str  # 用户商品券Code
-    coupon_state: str  # 用户商品券状态
-    product_coupon: ConfirmCouponResponseProductCoupon  # 商品券信息
-    receive_time: dt.datetime  # 领券时间
-    send_channel: str  # 发券渠道
-    send_request_no: str  # 发券请求单号
-    stock: ConfirmCouponResponseStock  # 批次信息
-    valid_begin_time: dt.datetime  # 有效期开始时间
-    valid_end_time: dt.datetime  # 有效期结束时间
-    attach: str | None = None  # 自定义附加信息
-    channel_custom_info: str | None = None  # 渠道自定义信息
-    confirm_request_no: str | None = None  # 确认请求单号
-    confirm_time: dt.datetime | None = None  # 确认发放时间
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    progressive_bundle_usage_detail: ConfirmCouponResponseProgressiveBundleUsageDetail | None = None  # 多次优惠使用详情
-    single_usage_detail: ConfirmCouponResponseSingleUsageDetail | None = None  # 单券使用详情
+    brand_id: str  # Brand ID
+    coupon_code: str  # User product coupon code
+    coupon_state: (
+        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
+    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
+    receive_time: dt.datetime  # Receive time
+    send_channel: (
+        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str  # Request number of the send
+    stock: GetUserCouponResponseStock  # Stock
+    valid_begin_time: dt.datetime  # Start of validity
+    valid_end_time: dt.datetime  # End of validity
+    attach: str | None = None  # Custom attached data
+    channel_custom_info: str | None = None  # Channel custom information
+    confirm_request_no: str | None = None  # Request number of the confirmation
+    confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    progressive_bundle_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = (
+        None  # Multi-use coupon details
+    )
+    single_usage_detail: ConfirmCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCombineImageDiscountCoupon:
-    """折扣券使用规则"""
+    """Discount coupon rule"""
 
-    percent_off: int  # 固定减免百分比
-    threshold: int  # 门槛金额
+    percent_off: int  # Fixed percentage off
+    threshold: int  # Minimum order amount (fen)
 
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCombineImageExchangeCoupon:
-    """兑换券使用规则"""
+    """Exchange coupon rule"""
 
-    exchange_price: int  # 固定兑换价格
-    threshold: int  # 门槛金额
+    exchange_price: int  # Fixed exchange price (fen)
+    threshold: int  # Minimum order amount (fen)
 
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCombineImageNormalCoupon:
-    """满减券使用规则"""
+    """Amount-off coupon rule"""
 
-    discount_amount: int  # 固定减免金额
-    threshold: int  # 门槛金额
+    discount_amount: int  # Fixed discount amount (fen)
+    threshold: int  # Minimum order amount (fen)
 
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCombineImage:
-    """拼图数据"""
+    """Combined image input"""
 
-    scope: str  # 优惠范围
-    type: str  # 商品券类型
-    usage_mode: str  # 使用模式
-    background_color: str | None = None  # 背景颜色色值
-    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # 折扣券使用规则
-    exchange_coupon: CreateImageGenerationTaskCombineImageExchangeCoupon | None = None  # 兑换券使用规则
-    normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # 满减券使用规则
+    scope: Literal["ALL", "SINGLE", "CATEGORY"]  # Discount scope
+    type: Literal["NORMAL", "DISCOUNT", "EXCHANGE"]  # Product coupon type
+    usage_mode: Literal["SINGLE", "PROGRESSIVE_BUNDLE"]  # Usage mode
+    background_color: str | None = None  # Background color value
+    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # Discount coupon rule
+    exchange_coupon: CreateImageGenerationTaskCombineImageExchangeCoupon | None = None  # Exchange coupon rule
+    normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # Amount-off coupon rule
 
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCutOut:
-    """抠图数据"""
+    """Cut-out input"""
 
-    image_url: str  # 商品图URL
+    image_url: str  # Goods image URL
 
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskResponse:
-    brand_id: str  # 品牌ID
-    task_id: str  # 图片生成的任务ID
+    brand_id: str  # Brand ID
+    task_id: str  # Image generation task ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem:
-    count: int  # 单品数量
-    name: str  # 单品名称
-    price: int  # 单品价格
-    image_url: str | None = None  # 单品图片
-    mini_program_appid: str | None = None  # 单品跳转小程序AppID
-    mini_program_path: str | None = None  # 单品跳转小程序路径
+    count: int  # Goods quantity
+    name: str  # Goods name
+    price: int  # Goods price (fen)
+    image_url: str | None = None  # Goods image URL
+    mini_program_appid: str | None = None  # Mini program AppID the goods link to
+    mini_program_path: str | None = None  # Mini program path the goods link to
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponDisplayInfoComboPackageListItem:
-    choice_list: list[CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem]  # 单品列表
-    name: str  # 套餐名
-    pick_count: int  # 可选单品数量
+    choice_list: list[CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem]  # Goods to choose from
+    name: str  # Package name
+    pick_count: int  # Number of goods to pick
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponDisplayInfo:
-    """展示信息"""
+    """Display information"""
 
-    background_url: str  # 商品券背景图
-    image_url: str  # 商品券图片
-    name: str  # 商品券名称
-    combo_package_list: list[CreateProductCouponDisplayInfoComboPackageListItem] | None = None  # 套餐组合
-    detail_image_url_list: list[str] | None = None  # 商品券详情图列表
-    original_price: int | None = None  # 商品原价
+    background_url: str  # Product coupon background image URL
+    image_url: str  # Product coupon image URL
+    name: str  # Product coupon name
+    combo_package_list: list[CreateProductCouponDisplayInfoComboPackageListItem] | None = None  # Package combinations
+    detail_image_url_list: list[str] | None = None  # Product coupon detail image URLs
+    original_price: int | None = None  # Original goods price (fen)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponSequentialUsageInfo:
-    """多次优惠模式信息"""
+    """Multi-use mode settings"""
 
-    available_days: int  # 多次优惠有效天数
-    count: int  # 可使用次数
-    type: str  # 多次优惠规则类型
-    interval_days: int | None = None  # 多次优惠使用间隔天数
+    available_days: int  # Days a multi-use coupon stays valid
+    count: int  # Times the coupon can be used
+    type: Literal["INCREMENTAL", "EQUAL"]  # Multi-use rule type
+    interval_days: int | None = None  # Days between uses of a multi-use coupon
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponSingleUsageInfo:
-    """单券模式信息"""
+    """Single-use mode settings"""
 
-    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # 折扣券使用规则
-    normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # 满减券使用规则
+    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # Discount coupon rule
+    normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # Amount-off coupon rule
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockCouponDisplayInfoEntranceFinder:
-    """视频号入口"""
+    """Channels entrance"""
 
-    finder_id: str  # 视频号ID
-    finder_video_cover_image_url: str  # 视频号封面图
-    finder_video_id: str  # 视频号视频ID
+    finder_id: str  # Channels account ID
+    finder_video_cover_image_url: str  # Channels video cover image URL
+    finder_video_id: str  # Channels video ID
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram:
-    """小程序入口"""
+    """Mini program entrance"""
 
-    appid: str  # 小程序appid
-    entrance_wording: str  # 入口文案
-    path: str  # 小程序跳转路径
-    guidance_wording: str | None = None  # 引导文案
+    appid: str  # Mini program AppID
+    entrance_wording: str  # Entrance wording
+    path: str  # Mini program path
+    guidance_wording: str | None = None  # Guidance wording
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount:
-    """公众号入口"""
+    """Official account entrance"""
 
-    appid: str  # 公众号AppID
+    appid: str  # Official account AppID
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockCouponDisplayInfo:
-    """用户商品券展示信息"""
+    """Coupon display information"""
 
-    code_display_mode: str  # 用户商品券Code展示模式
-    background_color: str | None = None  # 背景颜色
-    entrance_finder: CreateProductCouponStockCouponDisplayInfoEntranceFinder | None = None  # 视频号入口
-    entrance_mini_program: CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram | None = None  # 小程序入口
+    code_display_mode: Literal["INVISIBLE", "BARCODE", "QRCODE"]  # How the coupon code is displayed
+    background_color: (
+        Literal[
+            "Color010",
+            "Color020",
+            "Color030",
+            "Color040",
+            "Color050",
+            "Color060",
+            "Color070",
+            "Color080",
+            "Color090",
+            "Color100",
+        ]
+        | None
+    ) = None  # Background color
+    entrance_finder: CreateProductCouponStockCouponDisplayInfoEntranceFinder | None = None  # Channels entrance
+    entrance_mini_program: CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram | None = (
+        None  # Mini program entrance
+    )
     entrance_official_account: CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount | None = (
-        None  # 公众号入口
+        None  # Official account entrance
     )
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockNotifyConfig:
-    """事件通知配置"""
+    """Event notification settings"""
 
-    notify_appid: str | None = None  # 事件通知appid
+    notify_appid: str | None = None  # AppID that receives the event notifications
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem:
-    begin_time: dt.datetime | str  # 开始时间
-    end_time: dt.datetime | str  # 结束时间
+    begin_time: dt.datetime | str  # Start time
+    end_time: dt.datetime | str  # End time
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem:
-    begin_time: int  # 当天可用开始时间
-    end_time: int  # 当天可用结束时间
+    begin_time: int  # Start of the daily window (seconds since midnight)
+    end_time: int  # End of the daily window (seconds since midnight)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod:
-    """每周固定可用时间"""
+    """Weekly availability"""
 
-    day_list: list[str] | None = None  # 每周可用星期数
+    day_list: list[Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]] | None = (
+        None  # Weekdays when it can be used
+    )
     day_period_list: (
         list[CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem]
         | None
-    ) = None  # 当天可用时间段
+    ) = None  # Daily time windows
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod:
-    """券可核销时间"""
+    """When the coupon can be redeemed"""
 
-    available_begin_time: dt.datetime | str  # 开始时间
-    available_end_time: dt.datetime | str  # 结束时间
+    available_begin_time: dt.datetime | str  # Start time
+    available_end_time: dt.datetime | str  # End time
     irregular_available_period_list: (
         list[CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
-    ) = None  # 无规律的可用时间段
-    wait_days_after_receive: int | None = None  # 领取后N天开始生效
+    ) = None  # Irregular availability periods
+    wait_days_after_receive: int | None = None  # Takes effect N days after receipt
     weekly_available_period: (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None
-    ) = None  # 每周固定可用时间
+    ) = None  # Weekly availability
+
+
+@attrs.frozen(kw_only=True)
+class CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem:
+    percent_off: int  # Fixed percentage off
+    threshold: int  # Minimum order amount (fen)
+
+
+@attrs.frozen(kw_only=True)
+class CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem:
+    exchange_price: int  # Fixed exchange price (fen)
+    threshold: int  # Minimum order amount (fen)
+
+
+@attrs.frozen(kw_only=True)
+class CreateProductCouponStockSequentialUsageRuleNormalCouponListItem:
+    discount_amount: int  # Fixed discount amount (fen)
+    threshold: int  # Minimum order amount (fen)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRule:
-    """多次优惠使用规则"""
+    """Multi-use coupon rule"""
 
-    coupon_available_period: CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod  # 券可核销时间
-    discount_coupon_list: list[CreateImageGenerationTaskCombineImageDiscountCoupon] | None = None  # 折扣券使用规则列表
-    exchange_coupon_list: list[CreateImageGenerationTaskCombineImageExchangeCoupon] | None = None  # 兑换券使用规则列表
-    normal_coupon_list: list[CreateImageGenerationTaskCombineImageNormalCoupon] | None = None  # 满减券使用规则
-    special_first: bool | None = None  # 多次优惠是否提供首笔特惠
+    coupon_available_period: (
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    )
+    discount_coupon_list: list[CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem] | None = (
+        None  # Discount coupon rules
+    )
+    exchange_coupon_list: list[CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem] | None = (
+        None  # Exchange coupon rules
+    )
+    normal_coupon_list: list[CreateProductCouponStockSequentialUsageRuleNormalCouponListItem] | None = (
+        None  # Amount-off coupon rule
+    )
+    special_first: bool | None = None  # Whether the first use gets a special discount
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod:
-    """券可核销时间"""
+    """When the coupon can be redeemed"""
 
-    available_begin_time: dt.datetime | str  # 开始时间
-    available_end_time: dt.datetime | str  # 结束时间
-    available_days: int | None = None  # 生效后N天内有效
-    available_seconds: int | None = None  # 领取后N秒内有效
+    available_begin_time: dt.datetime | str  # Start time
+    available_end_time: dt.datetime | str  # End time
+    available_days: int | None = None  # Valid for N days after taking effect
+    available_seconds: int | None = None  # Valid for N seconds after receipt
     irregular_available_period_list: (
         list[CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
-    ) = None  # 无规律的可用时间段
-    wait_days_after_receive: int | None = None  # 领取后N天开始生效
+    ) = None  # Irregular availability periods
+    wait_days_after_receive: int | None = None  # Takes effect N days after receipt
     weekly_available_period: (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None
-    ) = None  # 每周固定可用时间
+    ) = None  # Weekly availability
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSingleUsageRule:
-    """单券使用规则"""
+    """Single-use coupon rule"""
 
-    coupon_available_period: CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod  # 券可核销时间
-    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # 折扣券使用规则
-    exchange_coupon: CreateImageGenerationTaskCombineImageExchangeCoupon | None = None  # 兑换券使用规则
-    normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # 满减券使用规则
+    coupon_available_period: (
+        CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    )
+    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # Discount coupon rule
+    exchange_coupon: CreateImageGenerationTaskCombineImageExchangeCoupon | None = None  # Exchange coupon rule
+    normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # Amount-off coupon rule
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockStockSendRule:
-    """发放规则"""
+    """Sending rules"""
 
-    max_count: int  # 发放次数总上限
-    max_count_per_day: int | None = None  # 每日发放次数上限
-    max_count_per_user: int | None = None  # 每个用户领取次数上限
+    max_count: int  # Maximum number of sends
+    max_count_per_day: int | None = None  # Maximum sends per day
+    max_count_per_user: int | None = None  # Maximum sends per user
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo:
-    """券可用门店信息"""
+    """Stores where the coupon can be used"""
 
-    description: str  # 券可用门店描述
-    mini_program_appid: str | None = None  # 小程序AppID
-    mini_program_path: str | None = None  # 小程序跳转路径
+    description: str  # Description of the stores where the coupon can be used
+    mini_program_appid: str | None = None  # Mini program AppID
+    mini_program_path: str | None = None  # Mini program path
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockUsageRuleDisplayInfo:
-    """券使用规则展示信息"""
+    """Displayed usage rules"""
 
-    coupon_usage_method_list: list[str]  # 券使用方式列表
-    usage_description: str  # 券使用说明
-    app_jump_type: str | None = None  # APP跳转类型
-    app_path: str | None = None  # APP的H5跳转路径
+    coupon_usage_method_list: list[
+        Literal["OFFLINE", "MINI_PROGRAM", "APP", "PAYMENT_CODE"]
+    ]  # Ways the coupon can be used
+    usage_description: str  # Coupon usage description
+    app_jump_type: Literal["H5", "PASSCODE_LINK", "USAGE_GUIDE"] | None = None  # How the app entrance jumps
+    app_path: str | None = None  # H5 path opened from the app
     coupon_available_store_info: CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo | None = (
-        None  # 券可用门店信息
+        None  # Stores where the coupon can be used
     )
-    mini_program_appid: str | None = None  # 小程序AppID
-    mini_program_path: str | None = None  # 小程序跳转路径
-    passcode_link: str | None = None  # 口令链接
+    mini_program_appid: str | None = None  # Mini program AppID
+    mini_program_path: str | None = None  # Mini program path
+    passcode_link: str | None = None  # Passcode link
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStock:
-    """批次信息"""
+    """Stock"""
 
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: CreateProductCouponStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: CreateProductCouponStockNotifyConfig  # 事件通知配置
-    stock_send_rule: CreateProductCouponStockStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo  # 券使用规则展示信息
-    remark: str | None = None  # 备注
-    sequential_usage_rule: CreateProductCouponStockSequentialUsageRule | None = None  # 多次优惠使用规则
-    single_usage_rule: CreateProductCouponStockSingleUsageRule | None = None  # 单券使用规则
+    coupon_code_mode: Literal["WECHATPAY", "UPLOAD", "API_ASSIGN"]  # How coupon codes are assigned
+    coupon_display_info: CreateProductCouponStockCouponDisplayInfo  # Coupon display information
+    notify_config: CreateProductCouponStockNotifyConfig  # Event notification settings
+    stock_send_rule: CreateProductCouponStockStockSendRule  # Sending rules
+    store_scope: Literal["NONE", "ALL", "SPECIFIC"]  # Store scope
+    usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo  # Displayed usage rules
+    remark: str | None = None  # Remark
+    sequential_usage_rule: CreateProductCouponStockSequentialUsageRule | None = None  # Multi-use coupon rule
+    single_usage_rule: CreateProductCouponStockSingleUsageRule | None = None  # Single-use coupon rule
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponResponseStock:
-    """批次信息"""
+    """Stock"""
 
-    brand_id: str  # 品牌ID
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: ConfirmCouponResponseStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: ConfirmCouponResponseStockNotifyConfig  # 事件通知配置
-    product_coupon_id: str  # 商品券ID
-    sent_count_info: ConfirmCouponResponseStockSentCountInfo  # 已发放次数
-    state: str  # 批次状态
-    stock_id: str  # 批次ID
-    stock_send_rule: ConfirmCouponResponseStockStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: ConfirmCouponResponseStockUsageRuleDisplayInfo  # 券使用规则展示信息
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    remark: str | None = None  # 备注
-    sequential_usage_rule: ConfirmCouponResponseStockSequentialUsageRule | None = None  # 多次优惠使用规则
-    single_usage_rule: ConfirmCouponResponseStockSingleUsageRule | None = None  # 单券使用规则
+    brand_id: str  # Brand ID
+    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
+    notify_config: GetStockResponseNotifyConfig  # Event notification settings
+    product_coupon_id: str  # Product coupon ID
+    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
+    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
+    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    remark: str | None = None  # Remark
+    sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
+    single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponResponse:
-    brand_id: str  # 品牌ID
-    display_info: ConfirmCouponResponseProductCouponDisplayInfo  # 展示信息
-    product_coupon_id: str  # 商品券ID
-    scope: str  # 优惠范围
-    state: str  # 商品券状态
-    stock: CreateProductCouponResponseStock  # 批次信息
-    type: str  # 商品券类型
-    usage_mode: str  # 使用模式
-    out_product_no: str | None = None  # 外部商品ID
-    sequential_usage_info: ConfirmCouponResponseProductCouponSequentialUsageInfo | None = None  # 多次优惠模式信息
-    single_usage_info: ConfirmCouponResponseProductCouponSingleUsageInfo | None = None  # 单券模式信息
+    brand_id: str  # Brand ID
+    display_info: GetProductCouponResponseDisplayInfo  # Display information
+    product_coupon_id: str  # Product coupon ID
+    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
+    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    stock: CreateProductCouponResponseStock  # Stock
+    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str  # Usage mode: one of SINGLE, SEQUENTIAL
+    out_product_no: str | None = None  # Merchant's product ID
+    sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
+    single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockStockCouponDisplayInfoEntranceMiniProgram:
-    """小程序入口"""
+    """Mini program entrance"""
 
-    appid: str  # 小程序appid
-    entrance_wording: str  # 入口文案
-    guidance_wording: str  # 引导文案
-    path: str  # 小程序跳转路径
+    appid: str  # Mini program AppID
+    entrance_wording: str  # Entrance wording
+    guidance_wording: str  # Guidance wording
+    path: str  # Mini program path
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockStockCouponDisplayInfo:
-    """用户商品券展示信息"""
+    """Coupon display information"""
 
-    background_color: str | None = None  # 背景颜色
-    code_display_mode: str | None = None  # 用户商品券Code展示模式
-    entrance_finder: CreateProductCouponStockCouponDisplayInfoEntranceFinder | None = None  # 视频号入口
-    entrance_mini_program: CreateStockStockCouponDisplayInfoEntranceMiniProgram | None = None  # 小程序入口
+    background_color: (
+        Literal[
+            "Color010",
+            "Color020",
+            "Color030",
+            "Color040",
+            "Color050",
+            "Color060",
+            "Color070",
+            "Color080",
+            "Color090",
+            "Color100",
+        ]
+        | None
+    ) = None  # Background color
+    code_display_mode: Literal["INVISIBLE", "BARCODE", "QRCODE"] | None = None  # How the coupon code is displayed
+    entrance_finder: CreateProductCouponStockCouponDisplayInfoEntranceFinder | None = None  # Channels entrance
+    entrance_mini_program: CreateStockStockCouponDisplayInfoEntranceMiniProgram | None = None  # Mini program entrance
     entrance_official_account: CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount | None = (
-        None  # 公众号入口
+        None  # Official account entrance
     )
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockStock:
-    """批次信息"""
+    """Stock"""
 
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: CreateStockStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: CreateProductCouponStockNotifyConfig  # 事件通知配置
-    stock_send_rule: CreateProductCouponStockStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo  # 券使用规则展示信息
-    remark: str | None = None  # 备注
-    sequential_usage_rule: CreateProductCouponStockSequentialUsageRule | None = None  # 多次优惠使用规则
-    single_usage_rule: CreateProductCouponStockSingleUsageRule | None = None  # 单券使用规则
+    coupon_code_mode: Literal["WECHATPAY", "UPLOAD", "API_ASSIGN"]  # How coupon codes are assigned
+    coupon_display_info: CreateStockStockCouponDisplayInfo  # Coupon display information
+    notify_config: CreateProductCouponStockNotifyConfig  # Event notification settings
+    stock_send_rule: CreateProductCouponStockStockSendRule  # Sending rules
+    store_scope: Literal["NONE", "ALL", "SPECIFIC"]  # Store scope
+    usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo  # Displayed usage rules
+    remark: str | None = None  # Remark
+    sequential_usage_rule: CreateProductCouponStockSequentialUsageRule | None = None  # Multi-use coupon rule
+    single_usage_rule: CreateProductCouponStockSingleUsageRule | None = None  # Single-use coupon rule
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockResponseUsageRuleDisplayInfo:
-    """券使用规则展示信息"""
+    """Displayed usage rules"""
 
-    coupon_usage_method_list: list[str]  # 券使用方式列表
-    usage_description: str  # 券使用说明
-    app_path: str | None = None  # APP跳转路径
-    coupon_available_store_info: ConfirmCouponResponseStockUsageRuleDisplayInfoCouponAvailableStoreInfo | None = (
-        None  # 券可用门店信息
+    coupon_usage_method_list: list[str]  # Ways the coupon can be used
+    usage_description: str  # Coupon usage description
+    app_path: str | None = None  # Path opened in the app
+    coupon_available_store_info: GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo | None = (
+        None  # Stores where the coupon can be used
     )
-    mini_program_appid: str | None = None  # 小程序AppID
-    mini_program_path: str | None = None  # 小程序跳转路径
+    mini_program_appid: str | None = None  # Mini program AppID
+    mini_program_path: str | None = None  # Mini program path
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockResponse:
-    brand_id: str  # 品牌ID
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: ConfirmCouponResponseStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: ConfirmCouponResponseStockNotifyConfig  # 事件通知配置
-    product_coupon_id: str  # 商品券ID
-    sent_count_info: ConfirmCouponResponseStockSentCountInfo  # 已发放次数
-    state: str  # 批次状态
-    stock_id: str  # 批次ID
-    stock_send_rule: ConfirmCouponResponseStockStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: CreateStockResponseUsageRuleDisplayInfo  # 券使用规则展示信息
-    coupon_code_count_info: ConfirmCouponResponseStockCouponCodeCountInfo | None = None  # 品牌方预上传的券Code数量信息
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    remark: str | None = None  # 备注
-    sequential_usage_rule: ConfirmCouponResponseStockSequentialUsageRule | None = None  # 多次优惠使用规则
-    single_usage_rule: ConfirmCouponResponseStockSingleUsageRule | None = None  # 单券使用规则
+    brand_id: str  # Brand ID
+    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
+    notify_config: GetStockResponseNotifyConfig  # Event notification settings
+    product_coupon_id: str  # Product coupon ID
+    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
+    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
+    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: CreateStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
+        None  # Coupon codes uploaded in advance by the brand
+    )
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    remark: str | None = None  # Remark
+    sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
+    single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleStockBundleProgressiveBundleUsageRule:
-    """多次优惠使用规则"""
+    """Multi-use coupon rule"""
 
-    coupon_available_period: CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod  # 券可核销时间
-    discount_coupon_list: list[CreateImageGenerationTaskCombineImageDiscountCoupon] | None = None  # 折扣券使用规则
-    exchange_coupon_list: list[CreateImageGenerationTaskCombineImageExchangeCoupon] | None = None  # 兑换券使用规则
-    normal_coupon_list: list[CreateImageGenerationTaskCombineImageNormalCoupon] | None = None  # 满减券使用规则
+    coupon_available_period: (
+        CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    )
+    discount_coupon_list: list[CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem] | None = (
+        None  # Discount coupon rule
+    )
+    exchange_coupon_list: list[CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem] | None = (
+        None  # Exchange coupon rule
+    )
+    normal_coupon_list: list[CreateProductCouponStockSequentialUsageRuleNormalCouponListItem] | None = (
+        None  # Amount-off coupon rule
+    )
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleStockBundleStockSendRule:
-    """发放规则"""
+    """Sending rules"""
 
-    max_count: int  # 发放次数总上限
-    max_count_per_user: int  # 每个用户领取次数上限
-    max_count_per_day: int | None = None  # 每日发放次数上限
+    max_count: int  # Maximum number of sends
+    max_count_per_user: int  # Maximum sends per user
+    max_count_per_day: int | None = None  # Maximum sends per day
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleStockBundle:
-    """批次组信息"""
+    """Stock bundle"""
 
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: CreateStockStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: CreateProductCouponStockNotifyConfig  # 事件通知配置
-    stock_send_rule: CreateStockBundleStockBundleStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo  # 券使用规则展示信息
+    coupon_code_mode: Literal["WECHATPAY", "UPLOAD"]  # How coupon codes are assigned
+    coupon_display_info: CreateStockStockCouponDisplayInfo  # Coupon display information
+    notify_config: CreateProductCouponStockNotifyConfig  # Event notification settings
+    stock_send_rule: CreateStockBundleStockBundleStockSendRule  # Sending rules
+    store_scope: Literal["NONE", "ALL", "SPECIFIC"]  # Store scope
+    usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo  # Displayed usage rules
     progressive_bundle_usage_rule: CreateStockBundleStockBundleProgressiveBundleUsageRule | None = (
-        None  # 多次优惠使用规则
+        None  # Multi-use coupon rule
     )
-    remark: str | None = None  # 备注
+    remark: str | None = None  # Remark
+
+
+@attrs.frozen(kw_only=True)
+class CreateStockBundleResponseStockListItemProgressiveBundleUsageRule:
+    """Multi-use coupon rule"""
+
+    coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
+    exchange_coupon: GetStockResponseSingleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
+    normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItemStockBundleInfo:
-    """批次组信息"""
+    """Stock bundle"""
 
-    stock_bundle_id: str  # 批次组ID
-    stock_bundle_index: int  # 批次在批次组内的次序
+    stock_bundle_id: str  # Stock bundle ID
+    stock_bundle_index: int  # Position of the stock in its bundle
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItemStockSendRule:
-    """发放规则"""
+    """Sending rules"""
 
-    max_count: int  # 发放次数总上限
-    max_count_per_user: int  # 每个用户领取次数上限
-    max_count_per_day: int | None = None  # 每日发放次数上限
+    max_count: int  # Maximum number of sends
+    max_count_per_user: int  # Maximum sends per user
+    max_count_per_day: int | None = None  # Maximum sends per day
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItem:
-    brand_id: str  # 品牌ID
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: ConfirmCouponResponseStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: ConfirmCouponResponseStockNotifyConfig  # 事件通知配置
-    product_coupon_id: str  # 商品券ID
-    sent_count_info: ConfirmCouponResponseStockSentCountInfo  # 已发放次数
-    state: str  # 批次状态
-    stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo  # 批次组信息
-    stock_id: str  # 批次ID
-    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: ConfirmCouponResponseStockUsageRuleDisplayInfo  # 券使用规则展示信息
-    coupon_code_count_info: ConfirmCouponResponseStockCouponCodeCountInfo | None = None  # 品牌方预上传的券Code数量信息
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    progressive_bundle_usage_rule: ConfirmCouponResponseStockSingleUsageRule | None = None  # 多次优惠使用规则
-    remark: str | None = None  # 备注
+    brand_id: str  # Brand ID
+    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD
+    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
+    notify_config: GetStockResponseNotifyConfig  # Event notification settings
+    product_coupon_id: str  # Product coupon ID
+    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
+    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo  # Stock bundle
+    stock_id: str  # Stock ID
+    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule  # Sending rules
+    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
+        None  # Coupon codes uploaded in advance by the brand
+    )
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    progressive_bundle_usage_rule: CreateStockBundleResponseStockListItemProgressiveBundleUsageRule | None = (
+        None  # Multi-use coupon rule
+    )
+    remark: str | None = None  # Remark
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponse:
-    stock_bundle_id: str  # 批次组ID
-    stock_list: list[CreateStockBundleResponseStockListItem]  # 批次列表
+    stock_bundle_id: str  # Stock bundle ID
+    stock_list: list[CreateStockBundleResponseStockListItem]  # Stocks
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
-class DeactivateCouponResponseSingleUsageDetail:
-    """单券使用详情"""
-
-    associated_order_info: (
-        ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItemAssociatedOrderInfo | None
-    ) = None  # 关联微信支付订单信息
-    return_request_no: str | None = None  # 退券请求单号
-    return_time: dt.datetime | None = None  # 退券时间
-    use_request_no: str | None = None  # 券核销请求单号
-    use_time: dt.datetime | None = None  # 核销时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
 class DeactivateCouponResponse:
-    brand_id: str  # 品牌ID
-    coupon_code: str  # 用户商品券Code
-    coupon_state: str  # 用户商品券状态
-    product_coupon: ConfirmCouponResponseProductCoupon  # 商品券信息
-    receive_time: dt.datetime  # 领券时间
-    send_channel: str  # 发券渠道
-    send_request_no: str  # 发券请求单号
-    stock: ConfirmCouponResponseStock  # 批次信息
-    valid_begin_time: dt.datetime  # 有效期开始时间
-    valid_end_time: dt.datetime  # 有效期结束时间
-    attach: str | None = None  # 自定义附加信息
-    channel_custom_info: str | None = None  # 渠道自定义信息
-    confirm_request_no: str | None = None  # 确认请求单号
-    confirm_time: dt.datetime | None = None  # 确认发放时间
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    sequential_usage_detail: ConfirmCouponResponseProgressiveBundleUsageDetail | None = None  # 多次优惠使用详情
-    single_usage_detail: DeactivateCouponResponseSingleUsageDetail | None = None  # 单券使用详情
+    brand_id: str  # Brand ID
+    coupon_code: str  # User product coupon code
+    coupon_state: (
+        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
+    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
+    receive_time: dt.datetime  # Receive time
+    send_channel: (
+        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str  # Request number of the send
+    stock: GetUserCouponResponseStock  # Stock
+    valid_begin_time: dt.datetime  # Start of validity
+    valid_end_time: dt.datetime  # End of validity
+    attach: str | None = None  # Custom attached data
+    channel_custom_info: str | None = None  # Channel custom information
+    confirm_request_no: str | None = None  # Request number of the confirmation
+    confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
+    single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfoMemberTagInfo:
-    """会员标签信息"""
+    """Membership tag information"""
 
-    member_card_id: str  # 会员卡模板ID
+    member_card_id: str  # Membership card template ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo:
-    """用户商品券标签信息"""
+    """Coupon tag information"""
 
-    coupon_tag_list: list[str] | None = None  # 用户商品券标签列表
+    coupon_tag_list: list[str] | None = None  # Coupon tags
     member_tag_info: DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfoMemberTagInfo | None = (
-        None  # 会员标签信息
+        None  # Membership tag information
     )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemProductCouponProgressiveBundleUsageInfo:
-    """多次优惠模式信息"""
+    """Multi-use mode settings"""
 
-    count: int  # 可使用次数
-    interval_days: int | None = None  # 多次优惠使用间隔天数
+    count: int  # Times the coupon can be used
+    interval_days: int | None = None  # Days between uses of a multi-use coupon
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon:
-    """商品券信息"""
+    """Product coupon"""
 
-    brand_id: str  # 品牌ID
-    display_info: ConfirmCouponResponseProductCouponDisplayInfo  # 展示信息
-    product_coupon_id: str  # 商品券ID
-    scope: str  # 优惠范围
-    state: str  # 商品券状态
-    type: str  # 商品券类型
-    usage_mode: str  # 使用模式
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    out_product_no: str | None = None  # 外部商品ID
+    brand_id: str  # Brand ID
+    display_info: GetProductCouponResponseDisplayInfo  # Display information
+    product_coupon_id: str  # Product coupon ID
+    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
+    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str  # Usage mode: one of SINGLE, PROGRESSIVE_BUNDLE
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    out_product_no: str | None = None  # Merchant's product ID
     progressive_bundle_usage_info: (
         DeactivateCouponBundleResponseUserProductCouponListItemProductCouponProgressiveBundleUsageInfo | None
-    ) = None  # 多次优惠模式信息
-    single_usage_info: ConfirmCouponResponseProductCouponSingleUsageInfo | None = None  # 单券模式信息
+    ) = None  # Multi-use mode settings
+    single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUsageDetail:
+    """Multi-use coupon details"""
+
+    associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
+        None  # Associated WeChat Pay order
+    )
+    return_request_no: str | None = None  # Request number of the return
+    return_time: dt.datetime | None = None  # Return time
+    use_request_no: str | None = None  # Request number of the redemption
+    use_time: dt.datetime | None = None  # Time of use
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemStock:
-    """批次信息"""
+    """Stock"""
 
-    brand_id: str  # 品牌ID
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: ConfirmCouponResponseStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: ConfirmCouponResponseStockNotifyConfig  # 事件通知配置
-    product_coupon_id: str  # 商品券ID
-    sent_count_info: ConfirmCouponResponseStockSentCountInfo  # 已发放次数
-    state: str  # 批次状态
-    stock_id: str  # 批次ID
-    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: ConfirmCouponResponseStockUsageRuleDisplayInfo  # 券使用规则展示信息
-    coupon_code_count_info: ConfirmCouponResponseStockCouponCodeCountInfo | None = None  # 品牌方预上传的券Code数量信息
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    progressive_bundle_usage_rule: ConfirmCouponResponseStockSingleUsageRule | None = None  # 多次优惠使用规则
-    remark: str | None = None  # 备注
-    stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo | None = None  # 批次组信息
+    brand_id: str  # Brand ID
+    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD
+    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
+    notify_config: GetStockResponseNotifyConfig  # Event notification settings
+    product_coupon_id: str  # Product coupon ID
+    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
+    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str  # Stock ID
+    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule  # Sending rules
+    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
+        None  # Coupon codes uploaded in advance by the brand
+    )
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    progressive_bundle_usage_rule: CreateStockBundleResponseStockListItemProgressiveBundleUsageRule | None = (
+        None  # Multi-use coupon rule
+    )
+    remark: str | None = None  # Remark
+    stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo | None = None  # Stock bundle
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo:
-    """用户券组信息"""
+    """User coupon bundle"""
 
-    total_count: int  # 总可使用次数
-    used_count: int  # 已使用次数
-    user_coupon_bundle_id: str  # 用户券组ID
-    user_coupon_bundle_index: int  # 用户券组内索引
+    total_count: int  # Total times usable
+    used_count: int  # Times used
+    user_coupon_bundle_id: str  # User coupon bundle ID
+    user_coupon_bundle_index: int  # Index within the user coupon bundle
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItem:
-    brand_id: str  # 品牌ID
-    coupon_code: str  # 用户商品券Code
-    coupon_state: str  # 用户商品券状态
-    product_coupon: DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon  # 商品券信息
-    receive_time: dt.datetime  # 领券时间
-    send_channel: str  # 发券渠道
-    send_request_no: str  # 发券请求单号
-    stock: DeactivateCouponBundleResponseUserProductCouponListItemStock  # 批次信息
+    brand_id: str  # Brand ID
+    coupon_code: str  # User product coupon code
+    coupon_state: (
+        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
+    product_coupon: DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon  # Product coupon
+    receive_time: dt.datetime  # Receive time
+    send_channel: (
+        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str  # Request number of the send
+    stock: DeactivateCouponBundleResponseUserProductCouponListItemStock  # Stock
     user_product_coupon_bundle_info: (
-        DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo  # 用户券组信息
+        DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo  # User coupon bundle
     )
-    valid_begin_time: dt.datetime  # 有效期开始时间
-    valid_end_time: dt.datetime  # 有效期结束时间
-    attach: str | None = None  # 自定义附加信息
-    channel_custom_info: str | None = None  # 渠道自定义信息
-    confirm_request_no: str | None = None  # 确认请求单号
-    confirm_time: dt.datetime | None = None  # 确认发放时间
+    valid_begin_time: dt.datetime  # Start of validity
+    valid_end_time: dt.datetime  # End of validity
+    attach: str | None = None  # Custom attached data
+    channel_custom_info: str | None = None  # Channel custom information
+    confirm_request_no: str | None = None  # Request number of the confirmation
+    confirm_time: dt.datetime | None = None  # Time the send was confirmed
     coupon_tag_info: DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo | None = (
-        None  # 用户商品券标签信息
+        None  # Coupon tag information
     )
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    progressive_bundle_usage_detail: DeactivateCouponResponseSingleUsageDetail | None = None  # 多次优惠使用详情
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    progressive_bundle_usage_detail: (
+        DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUsageDetail | None
+    ) = None  # Multi-use coupon details
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponse:
-    user_coupon_bundle_id: str  # 用户券组ID
-    user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem]  # 用户商品券列表
+    user_coupon_bundle_id: str  # User coupon bundle ID
+    user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem]  # User product coupons
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateProductCouponResponse:
-    brand_id: str  # 品牌ID
-    display_info: ConfirmCouponResponseProductCouponDisplayInfo  # 展示信息
-    product_coupon_id: str  # 商品券ID
-    scope: str  # 优惠范围
-    state: str  # 商品券状态
-    type: str  # 商品券类型
-    usage_mode: str  # 使用模式
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    out_product_no: str | None = None  # 外部商品ID
-    sequential_usage_info: ConfirmCouponResponseProductCouponSequentialUsageInfo | None = None  # 多次优惠模式信息
-    single_usage_info: ConfirmCouponResponseProductCouponSingleUsageInfo | None = None  # 单券模式信息
+    brand_id: str  # Brand ID
+    display_info: GetProductCouponResponseDisplayInfo  # Display information
+    product_coupon_id: str  # Product coupon ID
+    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
+    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str  # Usage mode: one of SINGLE, SEQUENTIAL
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    out_product_no: str | None = None  # Merchant's product ID
+    sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
+    single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateStockResponse:
-    brand_id: str  # 品牌ID
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: ConfirmCouponResponseStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: ConfirmCouponResponseStockNotifyConfig  # 事件通知配置
-    product_coupon_id: str  # 商品券ID
-    sent_count_info: ConfirmCouponResponseStockSentCountInfo  # 已发放次数
-    state: str  # 批次状态
-    stock_id: str  # 批次ID
-    stock_send_rule: ConfirmCouponResponseStockStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: ConfirmCouponResponseStockUsageRuleDisplayInfo  # 券使用规则展示信息
-    coupon_code_count_info: ConfirmCouponResponseStockCouponCodeCountInfo | None = None  # 品牌方预上传的券Code数量信息
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    remark: str | None = None  # 备注
-    sequential_usage_rule: ConfirmCouponResponseStockSequentialUsageRule | None = None  # 多次优惠使用规则
-    single_usage_rule: ConfirmCouponResponseStockSingleUsageRule | None = None  # 单券使用规则
+    brand_id: str  # Brand ID
+    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
+    notify_config: GetStockResponseNotifyConfig  # Event notification settings
+    product_coupon_id: str  # Product coupon ID
+    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
+    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
+    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
+        None  # Coupon codes uploaded in advance by the brand
+    )
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    remark: str | None = None  # Remark
+    sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
+    single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
-DisassociateStockBundleStoresResponse = AssociateStockBundleStoresResponse
-
-
-DisassociateStockStoresResponse = AssociateStockBundleStoresResponse
-
-
 @attrs.frozen(kw_only=True)
-class GetImageGenerationTaskResponseCombineImageResult:
-    """拼图结果"""
-
-    image_url: str  # 生成的图片URL
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class GetImageGenerationTaskResponse:
-    brand_id: str  # 品牌ID
-    image_generation_type: str  # 图片生成类型
-    task_id: str  # 图片生成的任务ID
-    task_state: str  # 任务状态
-    combine_image_result: GetImageGenerationTaskResponseCombineImageResult | None = None  # 拼图结果
-    cut_out_result: GetImageGenerationTaskResponseCombineImageResult | None = None  # 生成商品图结果
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class GetNotifyConfigResponse:
-    notify_url: str  # 通知URL地址
-    update_time: dt.datetime  # 修改时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-GetProductCouponResponse = ConfirmCouponResponseProductCoupon
-
-
-GetStockResponse = ConfirmCouponResponseStock
-
-
-@attrs.frozen(kw_only=True)
-class GetUserCouponResponse:
-    brand_id: str  # 品牌ID
-    coupon_code: str  # 用户商品券Code
-    coupon_state: str  # 用户商品券状态
-    product_coupon: ConfirmCouponResponseProductCoupon  # 商品券信息
-    receive_time: dt.datetime  # 领券时间
-    send_channel: str  # 发券渠道
-    send_request_no: str  # 发券请求单号
-    stock: ConfirmCouponResponseStock  # 批次信息
-    valid_begin_time: dt.datetime  # 有效期开始时间
-    valid_end_time: dt.datetime  # 有效期结束时间
-    attach: str | None = None  # 自定义附加信息
-    channel_custom_info: str | None = None  # 渠道自定义信息
-    confirm_request_no: str | None = None  # 确认请求单号
-    confirm_time: dt.datetime | None = None  # 确认发放时间
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    sequential_usage_detail: ConfirmCouponResponseProgressiveBundleUsageDetail | None = None  # 多次优惠使用详情
-    single_usage_detail: DeactivateCouponResponseSingleUsageDetail | None = None  # 单券使用详情
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ListStockAssociatedStoresResponse:
-    total_count: int  # 总个数
-    next_page_token: str | None = None  # 下一页Token
-    store_list: list[AssociateStockBundleStoresResponseSuccessStoreListItem] | None = None  # 门店列表
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ListStocksResponse:
-    total_count: int  # 总个数
-    next_page_token: str | None = None  # 下一页Token
-    stock_list: list[ConfirmCouponResponseStock] | None = None  # 批次列表
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAvailablePeriod:
-    """券可核销时间"""
-
-    available_begin_time: dt.datetime  # 开始时间
-    available_end_time: dt.datetime  # 结束时间
-    available_seconds: int | None = None  # 领取后N秒内有效
-    irregular_available_period_list: (
-        list[ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
-    ) = None  # 无规律的可用时间段
-    wait_days_after_receive: int | None = None  # 领取后N天开始生效
-    weekly_available_period: (
-        ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None
-    ) = None  # 每周固定可用时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStockSequentialUsageRule:
-    """多次优惠使用规则"""
-
-    coupon_available_period: (
-        ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAvailablePeriod  # 券可核销时间
+class DisassociateStockBundleStoresResponse:
+    total_count: int  # Number of distinct stores
+    failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = (
+        None  # Stores that failed to disassociate
     )
-    discount_coupon_list: list[ConfirmCouponResponseProductCouponSingleUsageInfoDiscountCoupon] | None = (
-        None  # 折扣券使用规则列表
+    success_store_list: list[ListStockAssociatedStoresResponseStoreListItem] | None = (
+        None  # Stores disassociated successfully
     )
-    exchange_coupon_list: list[ConfirmCouponResponseStockSequentialUsageRuleExchangeCouponListItem] | None = (
-        None  # 兑换券使用规则列表
-    )
-    normal_coupon_list: list[ConfirmCouponResponseProductCouponSingleUsageInfoNormalCoupon] | None = (
-        None  # 满减券使用规则
-    )
-    special_first: bool | None = None  # 多次优惠是否提供首笔特惠
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
-@attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailablePeriod:
-    """券可核销时间"""
-
-    available_begin_time: dt.datetime  # 开始时间
-    available_end_time: dt.datetime  # 结束时间
-    available_days: int | None = None  # 生效后N天内有效
-    available_seconds: int | None = None  # 领取后N秒内有效
-    irregular_available_period_list: (
-        list[ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
-    ) = None  # 无规律的可用时间段
-    wait_days_after_receive: int | None = None  # 领取后N天开始生效
-    weekly_available_period: (
-        ConfirmCouponResponseStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None
-    ) = None  # 每周固定可用时间
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStockSingleUsageRule:
-    """单券使用规则"""
-
-    coupon_available_period: (
-        ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailablePeriod  # 券可核销时间
-    )
-    discount_coupon: ConfirmCouponResponseProductCouponSingleUsageInfoDiscountCoupon | None = None  # 折扣券使用规则
-    exchange_coupon: ConfirmCouponResponseStockSequentialUsageRuleExchangeCouponListItem | None = None  # 兑换券使用规则
-    normal_coupon: ConfirmCouponResponseProductCouponSingleUsageInfoNormalCoupon | None = None  # 满减券使用规则
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStock:
-    """批次信息"""
-
-    brand_id: str  # 品牌ID
-    coupon_code_mode: str  # 券Code分配模式
-    coupon_display_info: ConfirmCouponResponseStockCouponDisplayInfo  # 用户商品券展示信息
-    notify_config: ConfirmCouponResponseStockNotifyConfig  # 事件通知配置
-    product_coupon_id: str  # 商品券ID
-    sent_count_info: ConfirmCouponResponseStockSentCountInfo  # 已发放次数
-    state: str  # 批次状态
-    stock_id: str  # 批次ID
-    stock_send_rule: ConfirmCouponResponseStockStockSendRule  # 发放规则
-    store_scope: str  # 可用门店范围
-    usage_rule_display_info: ConfirmCouponResponseStockUsageRuleDisplayInfo  # 券使用规则展示信息
-    coupon_code_count_info: ConfirmCouponResponseStockCouponCodeCountInfo | None = None  # 品牌方预上传的券Code数量信息
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    remark: str | None = None  # 备注
-    sequential_usage_rule: ListUserCouponsResponseUserCouponListItemStockSequentialUsageRule | None = (
-        None  # 多次优惠使用规则
-    )
-    single_usage_rule: ListUserCouponsResponseUserCouponListItemStockSingleUsageRule | None = None  # 单券使用规则
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItem:
-    brand_id: str  # 品牌ID
-    coupon_code: str  # 用户商品券Code
-    coupon_state: str  # 用户商品券状态
-    product_coupon: ConfirmCouponResponseProductCoupon  # 商品券信息
-    receive_time: dt.datetime  # 领券时间
-    send_channel: str  # 发券渠道
-    send_request_no: str  # 发券请求单号
-    stock: ListUserCouponsResponseUserCouponListItemStock  # 批次信息
-    valid_begin_time: dt.datetime  # 有效期开始时间
-    valid_end_time: dt.datetime  # 有效期结束时间
-    attach: str | None = None  # 自定义附加信息
-    channel_custom_info: str | None = None  # 渠道自定义信息
-    confirm_request_no: str | None = None  # 确认请求单号
-    confirm_time: dt.datetime | None = None  # 确认发放时间
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    sequential_usage_detail: ConfirmCouponResponseProgressiveBundleUsageDetail | None = None  # 多次优惠使用详情
-    single_usage_detail: DeactivateCouponResponseSingleUsageDetail | None = None  # 单券使用详情
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-
-
-@attrs.frozen(kw_only=True)
-class ListUserCouponsResponse:
-    total_count: int  # 总个数
-    next_page_token: str | None = None  # 下一页Token
-    user_coupon_list: list[ListUserCouponsResponseUserCouponListItem] | None = None  # 用户商品券列表
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+DisassociateStockStoresResponse = DisassociateStockBundleStoresResponse
 
 
 @attrs.frozen(kw_only=True)
 class PreSendCouponResponse:
-    token: str  # 预发券token
+    token: str  # Pre-send token
     send_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -1480,17 +1704,17 @@ ReturnCouponResponse = DeactivateCouponResponse
 
 @attrs.frozen(kw_only=True)
 class SendCouponCouponTagInfoMemberTagInfo:
-    """会员标签信息"""
+    """Membership tag information"""
 
-    member_card_id: str | None = None  # 会员卡模板ID
+    member_card_id: str | None = None  # Membership card template ID
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponCouponTagInfo:
-    """用户商品券标签信息"""
+    """Coupon tag information"""
 
-    coupon_tag_list: list[str] | None = None  # 用户商品券标签列表
-    member_tag_info: SendCouponCouponTagInfoMemberTagInfo | None = None  # 会员标签信息
+    coupon_tag_list: list[Literal["MEMBER"]] | None = None  # Coupon tags
+    member_tag_info: SendCouponCouponTagInfoMemberTagInfo | None = None  # Membership tag information
 
 
 SendCouponResponse = ListUserCouponsResponseUserCouponListItem
@@ -1498,23 +1722,23 @@ SendCouponResponse = ListUserCouponsResponseUserCouponListItem
 
 @attrs.frozen(kw_only=True)
 class SendCouponBundleCouponTagInfoMemberTagInfo:
-    """会员标签信息"""
+    """Membership tag information"""
 
-    member_card_id: str  # 会员卡模板ID
+    member_card_id: str  # Membership card template ID
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponBundleCouponTagInfo:
-    """用户商品券标签信息"""
+    """Coupon tag information"""
 
-    coupon_tag_list: list[str] | None = None  # 用户商品券标签列表
-    member_tag_info: SendCouponBundleCouponTagInfoMemberTagInfo | None = None  # 会员标签信息
+    coupon_tag_list: list[str] | None = None  # Coupon tags
+    member_tag_info: SendCouponBundleCouponTagInfoMemberTagInfo | None = None  # Membership tag information
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponBundleResponse:
-    user_coupon_bundle_id: str  # 用户券组ID
-    user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem]  # 用户商品券列表
+    user_coupon_bundle_id: str  # User coupon bundle ID
+    user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem]  # User product coupons
     send_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -1539,87 +1763,93 @@ UpdateStockBundleBudgetResponse = CreateStockBundleResponse
 
 @attrs.frozen(kw_only=True)
 class UploadCouponCodesResponse:
-    total_count: int  # 去重后券Code总数
-    already_exist_code_list: list[str] | None = None  # 已经存在的券Code列表
-    duplicate_code_list: list[str] | None = None  # 重复的券Code列表
-    failed_code_list: list[str] | None = None  # 上传失败的券Code列表
-    success_code_list: list[str] | None = None  # 上传成功的券Code列表
+    total_count: int  # Number of distinct coupon codes
+    already_exist_code_list: list[str] | None = None  # Coupon codes that already existed
+    duplicate_code_list: list[str] | None = None  # Duplicate coupon codes
+    failed_code_list: list[str] | None = None  # Coupon codes that failed to upload
+    success_code_list: list[str] | None = None  # Coupon codes uploaded successfully
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class UploadImageResponse:
-    media_url: str  # 媒体文件URL地址
+    media_url: str  # URL of the uploaded media file
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class UseCouponAssociatedOrderInfo:
-    """关联微信支付订单信息"""
+    """Associated WeChat Pay order"""
 
-    mchid: str | None = None  # 商户号
-    out_trade_no: str | None = None  # 商户订单号
-    sub_mchid: str | None = None  # 子商户号
-    transaction_id: str | None = None  # 微信支付单号
+    mchid: str | None = None  # Merchant ID
+    out_trade_no: str | None = None  # Merchant order number
+    sub_mchid: str | None = None  # Sub-merchant ID
+    transaction_id: str | None = None  # WeChat Pay transaction ID
 
 
 @attrs.frozen(kw_only=True)
 class UseCouponAssociatedPayScoreOrderInfo:
-    """关联微信支付分订单信息"""
+    """Associated WeChat Pay Score order"""
 
-    mchid: str | None = None  # 商户号
-    order_id: str | None = None  # 微信支付服务订单号
-    out_order_no: str | None = None  # 商户服务订单号
-    sub_mchid: str | None = None  # 子商户号
+    mchid: str | None = None  # Merchant ID
+    order_id: str | None = None  # WeChat Pay service order ID
+    out_order_no: str | None = None  # Merchant service order number
+    sub_mchid: str | None = None  # Sub-merchant ID
 
 
 @attrs.frozen(kw_only=True)
 class UseCouponResponseSequentialUsageDetailDetailItemListItem:
-    detail_state: str  # 轮次使用详情状态
-    valid_begin_time: dt.datetime  # 有效期开始时间
-    valid_end_time: dt.datetime  # 有效期结束时间
-    associated_order_info: (
-        ConfirmCouponResponseProgressiveBundleUsageDetailDetailItemListItemAssociatedOrderInfo | None
-    ) = None  # 关联微信支付订单信息
-    delete_time: dt.datetime | None = None  # 删除时间
-    return_request_no: str | None = None  # 退券请求单号
-    return_time: dt.datetime | None = None  # 退券时间
-    use_request_no: str | None = None  # 核销请求单号
-    use_time: dt.datetime | None = None  # 核销时间
+    detail_state: str  # Round state: one of PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    valid_begin_time: dt.datetime  # Start of validity
+    valid_end_time: dt.datetime  # End of validity
+    associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
+        None  # Associated WeChat Pay order
+    )
+    delete_time: dt.datetime | None = None  # Deletion time
+    return_request_no: str | None = None  # Request number of the return
+    return_time: dt.datetime | None = None  # Return time
+    use_request_no: str | None = None  # Request number of the use
+    use_time: dt.datetime | None = None  # Time of use
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class UseCouponResponseSequentialUsageDetail:
-    """多次优惠使用详情"""
+    """Multi-use coupon details"""
 
-    total_count: int  # 总可使用次数
-    used_count: int  # 已使用次数
-    detail_item_list: list[UseCouponResponseSequentialUsageDetailDetailItemListItem] | None = None  # 轮次使用详情列表
+    total_count: int  # Total times usable
+    used_count: int  # Times used
+    detail_item_list: list[UseCouponResponseSequentialUsageDetailDetailItemListItem] | None = (
+        None  # Per-round usage details
+    )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class UseCouponResponse:
-    brand_id: str  # 品牌ID
-    coupon_code: str  # 用户商品券Code
-    coupon_state: str  # 用户商品券状态
-    product_coupon: ConfirmCouponResponseProductCoupon  # 商品券信息
-    receive_time: dt.datetime  # 领券时间
-    send_channel: str  # 发券渠道
-    send_request_no: str  # 发券请求单号
-    stock: ConfirmCouponResponseStock  # 批次信息
-    valid_begin_time: dt.datetime  # 有效期开始时间
-    valid_end_time: dt.datetime  # 有效期结束时间
-    attach: str | None = None  # 自定义附加信息
-    channel_custom_info: str | None = None  # 渠道自定义信息
-    confirm_request_no: str | None = None  # 确认请求单号
-    confirm_time: dt.datetime | None = None  # 确认发放时间
-    deactivate_reason: str | None = None  # 失效原因
-    deactivate_request_no: str | None = None  # 失效请求单号
-    deactivate_time: dt.datetime | None = None  # 失效时间
-    sequential_usage_detail: UseCouponResponseSequentialUsageDetail | None = None  # 多次优惠使用详情
-    single_usage_detail: DeactivateCouponResponseSingleUsageDetail | None = None  # 单券使用详情
+    brand_id: str  # Brand ID
+    coupon_code: str  # User product coupon code
+    coupon_state: (
+        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
+    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
+    receive_time: dt.datetime  # Receive time
+    send_channel: (
+        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str  # Request number of the send
+    stock: GetUserCouponResponseStock  # Stock
+    valid_begin_time: dt.datetime  # Start of validity
+    valid_end_time: dt.datetime  # End of validity
+    attach: str | None = None  # Custom attached data
+    channel_custom_info: str | None = None  # Channel custom information
+    confirm_request_no: str | None = None  # Request number of the confirmation
+    confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    deactivate_reason: str | None = None  # Deactivation reason
+    deactivate_request_no: str | None = None  # Request number of the deactivation
+    deactivate_time: dt.datetime | None = None  # Deactivation time
+    sequential_usage_detail: UseCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
+    single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)

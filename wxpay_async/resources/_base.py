@@ -3,6 +3,7 @@
 Generated methods stay one line of logic each; the behaviour lives here, written by hand and
 tested once: omit None, unstructure models, validate before the network, fill the request
 number on the result, page through lists, build signed multipart uploads, download flow files.
+Resources talk to a :class:`Requester` (``wxpay_async.Client`` satisfies it; tests pass fakes).
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import json
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 
 import attrs
+import cattrs
 
 from .._converter import format_datetime
 from .._request import Response
 from ..errors import APIResponseValidationError, ValidationError
 from ..flows import download_flow
-from ..pagination import AsyncPaginator, offset_cursor, token_cursor
+from ..pagination import AsyncPaginator, Page
 from ..validation import validate_request
 
 if TYPE_CHECKING:
@@ -30,9 +32,32 @@ if TYPE_CHECKING:
 
 ModelT = TypeVar("ModelT")
 
-#: Image uploads: what WeChat Pay accepts (favor: JPG/BMP/PNG up to 2 MB).
+
+class Requester(Protocol):
+    """What generated resources need from a client (``wxpay_async.Client`` is one; tests use fakes)."""
+
+    converter: cattrs.Converter
+    validate: bool
+    mchid: str
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        path_params: Mapping[str, str | int] | None = None,
+        query: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_field: str | None = None,
+        timeout: float | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        signed_payload: bytes | None = None,
+    ) -> Response: ...
+
+
+#: Content types of the image formats WeChat Pay accepts.
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp"}
-MAX_IMAGE_BYTES = 2 * 1024 * 1024
 
 
 def _plain(value: Any, converter: Any) -> Any:
@@ -50,7 +75,9 @@ def _plain(value: Any, converter: Any) -> Any:
 
 
 class Resource:
-    def __init__(self, client: Client) -> None:
+    """Base of the generated resource classes: ``FavorResource(client)``..."""
+
+    def __init__(self, client: Requester) -> None:
         self._client = client
 
     def _compact(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -108,26 +135,26 @@ class Resource:
         *,
         path_params: Mapping[str, str],
         query: Mapping[str, Any],
-        model: type[ModelT],
+        model: type[Any],
         style: str,
         items_field: str,
         start: tuple[Any, int],
         max_limit: int,
         max_items: int,
         timeout: float | None,
-    ) -> AsyncPaginator[ModelT, Any]:
+    ) -> AsyncPaginator[Any]:
         size = start[1]
-        if not 1 <= size <= max_limit:
+        if self._client.validate and not 1 <= size <= max_limit:
             name = "limit" if style == "offset" else "page_size"
             raise ValidationError(name, f"must be between 1 and {max_limit}")
 
-        async def fetch(cursor: tuple[Any, int]) -> ModelT:
+        async def fetch(cursor: tuple[Any, int]) -> Page[Any]:
             paging = (
                 {"offset": cursor[0], "limit": cursor[1]}
                 if style == "offset"
                 else {"page_token": cursor[0], "page_size": cursor[1]}
             )
-            return await self._call(
+            answer = await self._call(
                 operation,
                 method,
                 template,
@@ -138,15 +165,27 @@ class Resource:
                 idempotency_field=None,
                 timeout=timeout,
             )
+            total = getattr(answer, "total_count", None)
+            if style == "offset":
+                offset = getattr(answer, "offset", None)
+                limit = getattr(answer, "limit", None)
+                return Page(
+                    items=list(getattr(answer, items_field, None) or []),
+                    total=total,
+                    offset=cursor[0] if offset is None else offset,
+                    limit=cursor[1] if limit is None else limit,
+                    response=answer,
+                )
+            return Page(
+                items=list(getattr(answer, items_field, None) or []),
+                total=total,
+                limit=cursor[1],
+                page_token=cursor[0],
+                next_page_token=getattr(answer, "next_page_token", None) or None,
+                response=answer,
+            )
 
-        def items(page: ModelT) -> list[Any]:
-            return list(getattr(page, items_field, None) or [])
-
-        if style == "offset":
-            step = offset_cursor(lambda page: getattr(page, "total_count", None))
-        else:
-            step = token_cursor(lambda page: getattr(page, "next_page_token", None))
-        return AsyncPaginator(fetch, items=items, next_cursor=step, first_cursor=start, max_items=max_items)
+        return AsyncPaginator(fetch, style=style, first_cursor=start, max_items=max_items)
 
     async def _upload(
         self,
@@ -158,6 +197,8 @@ class Resource:
         file: bytes | Path,
         filename: str | None,
         model: type[ModelT],
+        max_bytes: int | None,
+        extensions: tuple[str, ...],
         timeout: float | None,
     ) -> ModelT:
         """multipart/form-data with ``meta`` = ``{"filename","sha256"}``; the signature covers meta only."""
@@ -170,12 +211,13 @@ class Resource:
             raise ValidationError("filename", "required when file is bytes")
         suffix = Path(filename).suffix.lower()
         if self._client.validate:
-            if suffix not in IMAGE_TYPES:
-                raise ValidationError("filename", "must be a JPG, BMP or PNG image")
+            if extensions and suffix not in extensions:
+                kinds = ", ".join(sorted({e.lstrip(".").upper() for e in extensions} - {"JPEG"}))
+                raise ValidationError("filename", f"must be one of these image types: {kinds}")
             if not content:
                 raise ValidationError("file", "is empty")
-            if len(content) > MAX_IMAGE_BYTES:
-                raise ValidationError("file", f"images are limited to {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+            if max_bytes is not None and len(content) > max_bytes:
+                raise ValidationError("file", f"images are limited to {max_bytes / (1024 * 1024):g} MB")
         meta = json.dumps(
             {"filename": filename, "sha256": hashlib.sha256(content).hexdigest()},
             separators=(",", ":"),
@@ -222,6 +264,9 @@ class Resource:
         if not digest:
             raise ValidationError("flow", "carries no hash to check the file against")
         hash_type = getattr(flow, "hash_type", None) or "SHA1"
+        if not hasattr(self._client, "sign"):
+            raise TypeError("download_flow needs a wxpay_async.Client (it streams past the middleware chain)")
+        client = cast("Client", self._client)
         if to is None:
-            return await download_flow(self._client, flow.url, digest, hash_type, timeout=timeout)
-        return await download_flow(self._client, flow.url, digest, hash_type, to=to, timeout=timeout)
+            return await download_flow(client, flow.url, digest, hash_type, timeout=timeout)
+        return await download_flow(client, flow.url, digest, hash_type, to=to, timeout=timeout)

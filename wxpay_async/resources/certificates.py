@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ..models.certificates import (
     DownloadResponse,
 )
@@ -12,7 +14,9 @@ from ._base import Resource
 class CertificatesResource(Resource):
     """Platform certificates (/v3/certificates)."""
 
-    async def download(self, *, algorithm_type: str | None = None, timeout: float | None = None) -> DownloadResponse:
+    async def download(
+        self, *, algorithm_type: Literal["SM2", "RSA", "ALL"] | None = None, timeout: float | None = None
+    ) -> DownloadResponse:
         """Download the platform certificates (encrypted with the APIv3 key).
 
         ``GET /v3/certificates``

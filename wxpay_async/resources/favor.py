@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..models.favor import (
     CreateStockCouponUseRule,
@@ -23,6 +23,7 @@ from ..models.favor import (
     ListStockItemsResponse,
     ListStockMerchantsResponse,
     ListStocksResponse,
+    ListStocksResponseDataItem,
     ListUserCouponsResponse,
     ModifyStockGoodsResponse,
     PauseStockResponse,
@@ -33,7 +34,7 @@ from ..models.favor import (
     StopStockResponse,
     UploadImageResponse,
 )
-from ..pagination import AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator
 from ._base import Resource
 
 
@@ -49,7 +50,7 @@ class FavorResource(Resource):
         coupon_use_rule: CreateStockCouponUseRule | Mapping[str, Any],
         no_cash: bool,
         stock_name: str,
-        stock_type: str,
+        stock_type: Literal["NORMAL", "DISCOUNT", "EXCHAHGE", "RANDOM", "DISCOUNT_CUT"],
         stock_use_rule: CreateStockStockUseRule | Mapping[str, Any],
         comment: str | None = None,
         ext_info: str | None = None,
@@ -220,9 +221,9 @@ class FavorResource(Resource):
         stock_creator_mchid: str,
         offset: int = 0,
         limit: int = 50,
-        max_items: int = 100_000,
+        max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListStockItemsResponse, str]:
+    ) -> AsyncPaginator[str]:
         """List the goods a stock applies to.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/items``
@@ -249,9 +250,9 @@ class FavorResource(Resource):
         stock_creator_mchid: str,
         offset: int = 0,
         limit: int = 50,
-        max_items: int = 100_000,
+        max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListStockMerchantsResponse, str]:
+    ) -> AsyncPaginator[str]:
         """List the merchants where a stock can be used.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/merchants``
@@ -277,12 +278,12 @@ class FavorResource(Resource):
         stock_creator_mchid: str,
         create_start_time: dt.datetime | str | None = None,
         create_end_time: dt.datetime | str | None = None,
-        status: str | None = None,
+        status: Literal["unactivated", "audit", "running", "stoped", "paused"] | None = None,
         offset: int = 0,
         limit: int = 10,
-        max_items: int = 100_000,
+        max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListStocksResponse, GetStockResponse]:
+    ) -> AsyncPaginator[ListStocksResponseDataItem]:
         """List the merchant's cash-coupon stocks.
 
         ``GET /v3/marketing/favor/stocks``
@@ -313,16 +314,16 @@ class FavorResource(Resource):
         *,
         appid: str,
         stock_id: str | None = None,
-        status: str | None = None,
+        status: Literal["SENDED", "USED"] | None = None,
         creator_mchid: str | None = None,
         sender_mchid: str | None = None,
         available_mchid: str | None = None,
-        business_type: str | None = None,
+        business_type: Literal["MULTIUSE"] | None = None,
         offset: int = 0,
         limit: int = 100,
-        max_items: int = 100_000,
+        max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListUserCouponsResponse, GetUserCouponResponse]:
+    ) -> AsyncPaginator[GetUserCouponResponse]:
         """List the cash coupons a user holds.
 
         ``GET /v3/marketing/favor/users/{openid}/coupons``
@@ -524,5 +525,7 @@ class FavorResource(Resource):
             file=file,
             filename=filename,
             model=UploadImageResponse,
+            max_bytes=2097152,
+            extensions=(".bmp", ".jpeg", ".jpg", ".png"),
             timeout=timeout,
         )

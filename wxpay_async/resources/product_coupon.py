@@ -6,15 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..models.product_coupon import (
     AssociateStockBundleStoresResponse,
-    AssociateStockBundleStoresResponseSuccessStoreListItem,
     AssociateStockBundleStoresStoreListItem,
     AssociateStockStoresResponse,
     ConfirmCouponResponse,
-    ConfirmCouponResponseStock,
     CreateImageGenerationTaskCombineImage,
     CreateImageGenerationTaskCutOut,
     CreateImageGenerationTaskResponse,
@@ -42,6 +40,7 @@ from ..models.product_coupon import (
     GetStockResponse,
     GetUserCouponResponse,
     ListStockAssociatedStoresResponse,
+    ListStockAssociatedStoresResponseStoreListItem,
     ListStocksResponse,
     ListUserCouponsResponse,
     ListUserCouponsResponseUserCouponListItem,
@@ -64,7 +63,7 @@ from ..models.product_coupon import (
     UseCouponAssociatedPayScoreOrderInfo,
     UseCouponResponse,
 )
-from ..pagination import AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator
 from ._base import Resource
 
 
@@ -159,7 +158,7 @@ class ProductCouponResource(Resource):
         self,
         *,
         brand_id: str,
-        image_generation_type: str,
+        image_generation_type: Literal["COMBINE_IMAGE", "CUT_OUT"],
         task_id: str,
         combine_image: CreateImageGenerationTaskCombineImage | Mapping[str, Any] | None = None,
         cut_out: CreateImageGenerationTaskCutOut | Mapping[str, Any] | None = None,
@@ -192,10 +191,10 @@ class ProductCouponResource(Resource):
         *,
         brand_id: str,
         display_info: CreateProductCouponDisplayInfo | Mapping[str, Any],
-        scope: str,
+        scope: Literal["ALL", "SINGLE", "CATEGORY"],
         stock: CreateProductCouponStock | Mapping[str, Any],
-        type: str,
-        usage_mode: str,
+        type: Literal["NORMAL", "DISCOUNT", "EXCHANGE"],
+        usage_mode: Literal["SINGLE", "SEQUENTIAL"],
         out_product_no: str | None = None,
         out_request_no: str | None = None,
         sequential_usage_info: CreateProductCouponSequentialUsageInfo | Mapping[str, Any] | None = None,
@@ -453,7 +452,12 @@ class ProductCouponResource(Resource):
         )
 
     async def get_image_generation_task(
-        self, task_id: str, *, brand_id: str, image_generation_type: str, timeout: float | None = None
+        self,
+        task_id: str,
+        *,
+        brand_id: str,
+        image_generation_type: Literal["COMBINE_IMAGE", "CUT_OUT"],
+        timeout: float | None = None,
     ) -> GetImageGenerationTaskResponse:
         """Query an image generation task.
 
@@ -561,9 +565,9 @@ class ProductCouponResource(Resource):
         brand_id: str,
         page_token: str | None = None,
         page_size: int = 50,
-        max_items: int = 100_000,
+        max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListStockAssociatedStoresResponse, AssociateStockBundleStoresResponseSuccessStoreListItem]:
+    ) -> AsyncPaginator[ListStockAssociatedStoresResponseStoreListItem]:
         """List the stores associated with a stock.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/associated-stores``
@@ -588,12 +592,12 @@ class ProductCouponResource(Resource):
         product_coupon_id: str,
         *,
         brand_id: str,
-        state: str | None = None,
+        state: Literal["AUDITING", "SENDING", "PAUSED", "STOPPED", "DEACTIVATED"] | None = None,
         page_token: str | None = None,
         page_size: int = 50,
-        max_items: int = 100_000,
+        max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListStocksResponse, ConfirmCouponResponseStock]:
+    ) -> AsyncPaginator[GetStockResponse]:
         """List a product coupon's stocks.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks``
@@ -621,12 +625,13 @@ class ProductCouponResource(Resource):
         brand_id: str,
         product_coupon_id: str | None = None,
         stock_id: str | None = None,
-        coupon_state: str | None = None,
+        coupon_state: Literal["CONFIRMING", "PENDING", "EFFECTIVE", "USED", "EXPIRED", "DELETED", "DEACTIVATED"]
+        | None = None,
         page_token: str | None = None,
         page_size: int = 50,
-        max_items: int = 100_000,
+        max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListUserCouponsResponse, ListUserCouponsResponseUserCouponListItem]:
+    ) -> AsyncPaginator[ListUserCouponsResponseUserCouponListItem]:
         """List the product coupons a user holds.
 
         ``GET /v3/marketing/partner/product-coupon/users/{openid}/coupons``
@@ -888,7 +893,7 @@ class ProductCouponResource(Resource):
         notify_config: CreateProductCouponStockNotifyConfig | Mapping[str, Any] | None = None,
         out_request_no: str | None = None,
         remark: str | None = None,
-        store_scope: str | None = None,
+        store_scope: Literal["NONE", "ALL", "SPECIFIC"] | None = None,
         usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo | Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> UpdateStockResponse:
@@ -922,7 +927,7 @@ class ProductCouponResource(Resource):
         stock_id: str,
         *,
         brand_id: str,
-        update_mode: str,
+        update_mode: Literal["MAX_COUNT", "MAX_COUNT_PER_DAY"],
         current_max_count: int | None = None,
         current_max_count_per_day: int | None = None,
         out_request_no: str | None = None,
@@ -964,7 +969,7 @@ class ProductCouponResource(Resource):
         notify_config: CreateProductCouponStockNotifyConfig | Mapping[str, Any] | None = None,
         out_request_no: str | None = None,
         remark: str | None = None,
-        store_scope: str | None = None,
+        store_scope: Literal["NONE", "ALL", "SPECIFIC"] | None = None,
         usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo | Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> UpdateStockBundleResponse:
@@ -998,7 +1003,7 @@ class ProductCouponResource(Resource):
         stock_bundle_id: str,
         *,
         brand_id: str,
-        update_mode: str,
+        update_mode: Literal["MAX_COUNT", "MAX_COUNT_PER_DAY"],
         current_max_count: int | None = None,
         current_max_count_per_day: int | None = None,
         out_request_no: str | None = None,
@@ -1071,6 +1076,8 @@ class ProductCouponResource(Resource):
             file=file,
             filename=filename,
             model=UploadImageResponse,
+            max_bytes=2097152,
+            extensions=(".bmp", ".jpeg", ".jpg", ".png"),
             timeout=timeout,
         )
 
