@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,19 +145,3 @@ async def test_nothing_is_sent_when_validation_fails_and_the_flag_turns_it_off(f
     async with Client(**client_kwargs(fake, server, mode="public_key", validate=False)) as wx:
         await wx.favor.set_callbacks(mchid="1900000001", notify_url="http://example.com/?a=1")
         assert len(fake.received) == 1
-
-
-def test_regeneration_is_a_no_op() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "generate.py"), "--check"], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-
-
-def test_spec_regeneration_is_a_no_op() -> None:
-    if not (ROOT.parent / "shared" / "reference" / "openapi").exists():
-        pytest.skip("../shared/reference/openapi is not beside this checkout")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "openapi_to_spec.py"), "--check"], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr

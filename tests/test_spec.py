@@ -1,0 +1,124 @@
+"""The endpoint spec (wxpay_async/spec/operations.json): complete, consistent, English."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wxpay_async.validation import operations
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATIONS_TXT = ROOT.parent / "shared" / "reference" / "operations.txt"
+OPS = list(operations().values())
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+EXPECTED_NAMES = {
+    "favor": {
+        "create_stock", "start_stock", "pause_stock", "restart_stock", "stop_stock", "list_stocks", "get_stock",
+        "list_stock_merchants", "list_stock_items", "modify_stock_goods", "send_coupon", "list_user_coupons",
+        "get_user_coupon", "get_use_flow", "get_refund_flow", "get_use_flow_by_day", "get_refund_flow_by_day",
+        "set_callbacks", "get_callbacks", "upload_image",
+    },
+    "product_coupon": {
+        "create_product_coupon", "get_product_coupon", "update_product_coupon", "deactivate_product_coupon",
+        "create_stock", "list_stocks", "get_stock", "update_stock", "deactivate_stock", "update_stock_budget",
+        "upload_coupon_codes", "associate_stock_stores", "disassociate_stock_stores", "list_stock_associated_stores",
+        "create_stock_bundle", "update_stock_bundle", "update_stock_bundle_budget", "associate_stock_bundle_stores",
+        "disassociate_stock_bundle_stores", "send_coupon", "send_coupon_bundle", "deactivate_coupon_bundle",
+        "pre_send_coupon", "pre_send_coupon_bundle", "list_user_coupons", "get_user_coupon", "confirm_coupon",
+        "use_coupon", "return_coupon", "deactivate_coupon", "get_notify_config", "set_notify_config",
+        "create_image_generation_task", "get_image_generation_task", "upload_image",
+    },
+    "certificates": {"download"},
+}  # fmt: skip
+
+
+def schemas(op: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(where: str, schema: dict[str, Any]) -> None:
+        out.append((where, schema))
+        for name, sub in (schema.get("properties") or {}).items():
+            walk(f"{where}.{name}", sub)
+        if schema.get("type") == "array" and schema.get("items"):
+            walk(where + "[]", schema["items"])
+
+    for p in op["path_params"] + op["query_params"] + op["form"]:
+        walk(p["name"], p["schema"])
+    if op["body"]:
+        walk("body", op["body"])
+    if op["response"]:
+        walk("response", op["response"])
+    return out
+
+
+def test_spec_covers_exactly_operations_txt() -> None:
+    if not OPERATIONS_TXT.exists():
+        pytest.skip("../shared/reference/operations.txt is not beside this checkout")
+    lines = OPERATIONS_TXT.read_text(encoding="utf-8").splitlines()
+    wanted = {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+    assert sorted(f"{o['method']} {o['path']}" for o in OPS) == sorted(wanted)
+    assert len(OPS) == 56
+
+
+def test_method_names_per_group() -> None:
+    got: dict[str, set[str]] = {}
+    for op in OPS:
+        got.setdefault(op["group"], set()).add(op["name"])
+    assert got == EXPECTED_NAMES
+
+
+def test_stop_comes_from_the_go_sdk() -> None:
+    stop = operations()["favor.stop_stock"]
+    assert (stop["method"], stop["path"]) == ("POST", "/v3/marketing/favor/stocks/{stock_id}/stop")
+    assert stop["body"]["required"] == ["stock_creator_mchid"]
+    assert set(stop["response"]["properties"]) == {"stop_time", "stock_id"}
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda o: f"{o['group']}.{o['name']}")
+def test_every_operation_is_described_in_english(op: dict[str, Any]) -> None:
+    assert op["description"] and "\n" not in op["description"] and not CJK.search(op["description"])
+    assert op["kind"] in ("json", "flow", "upload")
+    assert [p["name"] for p in op["path_params"]] == re.findall(r"\{(\w+)\}", op["path"])
+    for where, schema in schemas(op):
+        if schema.get("description"):
+            assert not CJK.search(schema["description"]), where
+            assert "\n" not in schema["description"], where
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda o: f"{o['group']}.{o['name']}")
+def test_request_numbers(op: dict[str, Any]) -> None:
+    body = (op["body"] or {}).get("properties") or {}
+    numbers = [name for name in body if name.endswith("request_no")]
+    idem = op["idempotency_field"]
+    if numbers:
+        assert idem in numbers, "an operation with a request number is idempotent"
+    else:
+        assert idem is None
+    for name in numbers:
+        assert body[name]["pattern"] == r"^[0-9A-Za-z_\-|*]+$"
+        assert 1 <= body[name]["maxLength"] <= 128
+
+
+def test_pagination_and_kinds() -> None:
+    paged = {f"{o['group']}.{o['name']}": o["pagination"] for o in OPS if o["pagination"]}
+    assert paged["favor.list_stocks"] == {"style": "offset", "max_limit": 10}
+    assert all(name.split(".")[1].startswith("list_") for name in paged)
+    assert all(o["pagination"] for o in OPS if o["name"].startswith("list_"))
+    flows = {o["name"] for o in OPS if o["kind"] == "flow"}
+    assert flows == {"get_use_flow", "get_refund_flow", "get_use_flow_by_day", "get_refund_flow_by_day"}
+    for o in OPS:
+        if o["kind"] == "upload":
+            assert o["upload"]["max_bytes"] == 2 * 1024 * 1024 and ".png" in o["upload"]["extensions"]
+
+
+def test_all_of_parts_merge_deeply() -> None:
+    # coupon-stocks.yaml refines coupon_use_rule with combine_use; the whole CouponUseRule stays.
+    rule = operations()["favor.create_stock"]["body"]["properties"]["coupon_use_rule"]["properties"]
+    assert {"fixed_normal_coupon", "available_merchants", "combine_use", "goods_tag"} <= set(rule)
+    fixed = rule["fixed_normal_coupon"]["properties"]["coupon_amount"]
+    assert (fixed["minimum"], fixed["maximum"]) == (10, 100000)
+    assert operations()["favor.create_stock"]["rules"] == ["favor_stock"]
