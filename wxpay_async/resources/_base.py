@@ -36,9 +36,12 @@ ModelT = TypeVar("ModelT")
 class Requester(Protocol):
     """What generated resources need from a client (``wxpay_async.Client`` is one; tests use fakes)."""
 
-    converter: cattrs.Converter
-    validate: bool
-    mchid: str
+    @property
+    def converter(self) -> cattrs.Converter: ...
+    @property
+    def validate(self) -> bool: ...
+    @property
+    def mchid(self) -> str: ...
 
     async def request(
         self,
