@@ -145,3 +145,63 @@ async def test_nothing_is_sent_when_validation_fails_and_the_flag_turns_it_off(f
     async with Client(**client_kwargs(fake, server, mode="public_key", validate=False)) as wx:
         await wx.favor.set_callbacks(mchid="1900000001", notify_url="http://example.com/?a=1")
         assert len(fake.received) == 1
+
+
+def in_days(days: float) -> str:
+    return (dt.datetime.now(CHINA_TZ) + dt.timedelta(days=days)).replace(microsecond=0).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "rule"),
+    [
+        ({"available_begin_time": in_days(400), "available_end_time": in_days(401)}, "available_begin_time", "365"),
+        ({"available_begin_time": in_days(2), "available_end_time": in_days(1)}, "available_end_time", "after"),
+        ({"available_begin_time": "tomorrow"}, "available_begin_time", "RFC 3339"),
+        ({"stock_use_rule__max_coupons": 0}, "stock_use_rule.max_coupons", ">= 1"),
+        ({"stock_use_rule__max_coupons": "10"}, "stock_use_rule.max_coupons", "integer"),
+        ({"no_cash": "no"}, "no_cash", "true or false"),
+        ({"stock_name": ""}, "stock_name", "required"),
+        ({"coupon_use_rule__limit_card": {"bin": ["12345"]}}, "coupon_use_rule.limit_card.bin[0]", "at least 6"),
+        ({"coupon_use_rule__limit_card": {"bin": ["123456"] * 11}}, "coupon_use_rule.limit_card.bin", "at most 10"),
+        ({"coupon_use_rule__trade_type": ["BOGUS"]}, "coupon_use_rule.trade_type[0]", "must be one of"),
+        ({"coupon_use_rule__available_merchants": "1900000001"}, "coupon_use_rule.available_merchants", "list"),
+        ({"stock_use_rule": "all"}, "stock_use_rule", "object"),
+        ({"out_request_no": "x" * 129}, "out_request_no", "128"),
+    ],
+)
+def test_generic_rules_fail(changes: dict[str, Any], field: str, rule: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_request("favor.create_stock", body=stock(**changes))
+    assert info.value.field == field
+    assert rule in info.value.rule
+
+
+def test_generic_rules_pass() -> None:
+    validate_request(
+        "favor.create_stock",
+        body=stock(
+            available_begin_time=in_days(300),
+            available_end_time=in_days(390),
+            coupon_use_rule__limit_card={"bin": ["123456", "123456789"], "name": "card"},
+            coupon_use_rule__trade_type=["MICROAPP", "APPPAY"],
+            out_request_no="x" * 128,
+        ),
+    )
+    # Missing request numbers pass: the core fills them.
+    body = {k: v for k, v in stock().items() if k != "out_request_no"}
+    validate_request("favor.create_stock", body=body, skip_required=("out_request_no",))
+    with pytest.raises(ValidationError, match="out_request_no"):
+        validate_request("favor.create_stock", body=body)
+
+
+def test_product_coupon_request_numbers_and_notify_config() -> None:
+    path = {"openid": "o1"}
+    ok = {"stock_id": "s", "appid": "wx", "brand_id": "b", "product_coupon_id": "p"}
+    op = "product_coupon.send_coupon"
+    validate_request(op, path=path, body={**ok, "send_request_no": "A_1|2*3-4"}, skip_required=("send_request_no",))
+    with pytest.raises(ValidationError) as info:
+        validate_request(op, path=path, body={**ok, "send_request_no": "A/1"}, skip_required=("send_request_no",))
+    assert info.value.field == "send_request_no"
+    validate_request("product_coupon.set_notify_config", body={"notify_url": "https://example.com/n"})
+    with pytest.raises(ValidationError, match="https"):
+        validate_request("product_coupon.set_notify_config", body={"notify_url": "http://example.com/n"})
