@@ -36,8 +36,8 @@ __all__ = [
     "ListStockItemsResponse",
     "ListStockMerchantsResponse",
     "ListStocksResponse",
-    "ListStocksResponseDataItem",
     "ListUserCouponsResponse",
+    "ListedStock",
     "ModifyStockGoodsResponse",
     "PauseStockResponse",
     "RestartStockResponse",
@@ -219,7 +219,7 @@ class ListStockMerchantsResponse:
 
 
 @attrs.frozen(kw_only=True)
-class ListStocksResponseDataItem:
+class ListedStock:
     available_begin_time: dt.datetime  # Start time
     available_end_time: dt.datetime  # End time
     description: str  # Usage instructions
@@ -249,7 +249,7 @@ class ListStocksResponse:
     limit: int  # Page size
     offset: int  # Page offset
     total_count: int  # Number of stocks
-    data: list[ListStocksResponseDataItem] | None = None  # Stock details
+    data: list[ListedStock] | None = None  # Stock details
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 

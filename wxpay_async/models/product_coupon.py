@@ -13,6 +13,7 @@ __all__ = [
     "AssociateStockBundleStoresResponseFailedStoreListItem",
     "AssociateStockBundleStoresStoreListItem",
     "AssociateStockStoresResponse",
+    "AssociatedStore",
     "ConfirmCouponResponse",
     "ConfirmCouponResponseSingleUsageDetail",
     "ConfirmCouponResponseSingleUsageDetailAssociatedPayScoreOrderInfo",
@@ -117,15 +118,8 @@ __all__ = [
     "GetUserCouponResponseSingleUsageDetail",
     "GetUserCouponResponseStock",
     "ListStockAssociatedStoresResponse",
-    "ListStockAssociatedStoresResponseStoreListItem",
     "ListStocksResponse",
     "ListUserCouponsResponse",
-    "ListUserCouponsResponseUserCouponListItem",
-    "ListUserCouponsResponseUserCouponListItemStock",
-    "ListUserCouponsResponseUserCouponListItemStockSequentialUsageRule",
-    "ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAvailablePeriod",
-    "ListUserCouponsResponseUserCouponListItemStockSingleUsageRule",
-    "ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailablePeriod",
     "PreSendCouponBundleResponse",
     "PreSendCouponResponse",
     "ReturnCouponResponse",
@@ -148,6 +142,12 @@ __all__ = [
     "UseCouponResponse",
     "UseCouponResponseSequentialUsageDetail",
     "UseCouponResponseSequentialUsageDetailDetailItemListItem",
+    "UserCoupon",
+    "UserCouponStock",
+    "UserCouponStockSequentialUsageRule",
+    "UserCouponStockSequentialUsageRuleCouponAvailablePeriod",
+    "UserCouponStockSingleUsageRule",
+    "UserCouponStockSingleUsageRuleCouponAvailablePeriod",
 ]
 
 
@@ -654,7 +654,7 @@ class GetUserCouponResponse:
 
 
 @attrs.frozen(kw_only=True)
-class ListStockAssociatedStoresResponseStoreListItem:
+class AssociatedStore:
     store_id: str  # Store ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
@@ -663,7 +663,7 @@ class ListStockAssociatedStoresResponseStoreListItem:
 class ListStockAssociatedStoresResponse:
     total_count: int  # Total count
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
-    store_list: list[ListStockAssociatedStoresResponseStoreListItem] | None = None  # Stores
+    store_list: list[AssociatedStore] | None = None  # Stores
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
@@ -676,7 +676,7 @@ class ListStocksResponse:
 
 
 @attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAvailablePeriod:
+class UserCouponStockSequentialUsageRuleCouponAvailablePeriod:
     """When the coupon can be redeemed"""
 
     available_begin_time: dt.datetime  # Start time
@@ -693,10 +693,10 @@ class ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAva
 
 
 @attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStockSequentialUsageRule:
+class UserCouponStockSequentialUsageRule:
     """Multi-use coupon rule"""
 
-    coupon_available_period: ListUserCouponsResponseUserCouponListItemStockSequentialUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    coupon_available_period: UserCouponStockSequentialUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
     discount_coupon_list: list[GetStockResponseSequentialUsageRuleDiscountCouponListItem] | None = (
         None  # Discount coupon rules
     )
@@ -711,7 +711,7 @@ class ListUserCouponsResponseUserCouponListItemStockSequentialUsageRule:
 
 
 @attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailablePeriod:
+class UserCouponStockSingleUsageRuleCouponAvailablePeriod:
     """When the coupon can be redeemed"""
 
     available_begin_time: dt.datetime  # Start time
@@ -729,10 +729,10 @@ class ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailab
 
 
 @attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStockSingleUsageRule:
+class UserCouponStockSingleUsageRule:
     """Single-use coupon rule"""
 
-    coupon_available_period: ListUserCouponsResponseUserCouponListItemStockSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    coupon_available_period: UserCouponStockSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
     discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
     exchange_coupon: GetStockResponseSingleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
@@ -740,7 +740,7 @@ class ListUserCouponsResponseUserCouponListItemStockSingleUsageRule:
 
 
 @attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItemStock:
+class UserCouponStock:
     """Stock"""
 
     brand_id: str  # Brand ID
@@ -761,17 +761,13 @@ class ListUserCouponsResponseUserCouponListItemStock:
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
     remark: str | None = None  # Remark
-    sequential_usage_rule: ListUserCouponsResponseUserCouponListItemStockSequentialUsageRule | None = (
-        None  # Multi-use coupon rule
-    )
-    single_usage_rule: ListUserCouponsResponseUserCouponListItemStockSingleUsageRule | None = (
-        None  # Single-use coupon rule
-    )
+    sequential_usage_rule: UserCouponStockSequentialUsageRule | None = None  # Multi-use coupon rule
+    single_usage_rule: UserCouponStockSingleUsageRule | None = None  # Single-use coupon rule
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
-class ListUserCouponsResponseUserCouponListItem:
+class UserCoupon:
     brand_id: str  # Brand ID
     coupon_code: str  # User product coupon code
     coupon_state: (
@@ -783,7 +779,7 @@ class ListUserCouponsResponseUserCouponListItem:
         str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
     )
     send_request_no: str  # Request number of the send
-    stock: ListUserCouponsResponseUserCouponListItemStock  # Stock
+    stock: UserCouponStock  # Stock
     valid_begin_time: dt.datetime  # Start of validity
     valid_end_time: dt.datetime  # End of validity
     attach: str | None = None  # Custom attached data
@@ -802,7 +798,7 @@ class ListUserCouponsResponseUserCouponListItem:
 class ListUserCouponsResponse:
     total_count: int  # Total count
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
-    user_coupon_list: list[ListUserCouponsResponseUserCouponListItem] | None = None  # User product coupons
+    user_coupon_list: list[UserCoupon] | None = None  # User product coupons
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
@@ -825,9 +821,7 @@ class AssociateStockBundleStoresResponse:
     failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = (
         None  # Stores that failed to associate
     )
-    success_store_list: list[ListStockAssociatedStoresResponseStoreListItem] | None = (
-        None  # Stores associated successfully
-    )
+    success_store_list: list[AssociatedStore] | None = None  # Stores associated successfully
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
@@ -1680,9 +1674,7 @@ class DisassociateStockBundleStoresResponse:
     failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = (
         None  # Stores that failed to disassociate
     )
-    success_store_list: list[ListStockAssociatedStoresResponseStoreListItem] | None = (
-        None  # Stores disassociated successfully
-    )
+    success_store_list: list[AssociatedStore] | None = None  # Stores disassociated successfully
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
@@ -1717,7 +1709,7 @@ class SendCouponCouponTagInfo:
     member_tag_info: SendCouponCouponTagInfoMemberTagInfo | None = None  # Membership tag information
 
 
-SendCouponResponse = ListUserCouponsResponseUserCouponListItem
+SendCouponResponse = UserCoupon
 
 
 @attrs.frozen(kw_only=True)

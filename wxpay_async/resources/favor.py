@@ -20,10 +20,10 @@ from ..models.favor import (
     GetUseFlowByDayResponse,
     GetUseFlowResponse,
     GetUserCouponResponse,
+    ListedStock,
     ListStockItemsResponse,
     ListStockMerchantsResponse,
     ListStocksResponse,
-    ListStocksResponseDataItem,
     ListUserCouponsResponse,
     ModifyStockGoodsResponse,
     PauseStockResponse,
@@ -283,7 +283,7 @@ class FavorResource(Resource):
         limit: int = 10,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListStocksResponseDataItem]:
+    ) -> AsyncPaginator[ListedStock]:
         """List the merchant's cash-coupon stocks.
 
         ``GET /v3/marketing/favor/stocks``

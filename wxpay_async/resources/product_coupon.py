@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..models.product_coupon import (
+    AssociatedStore,
     AssociateStockBundleStoresResponse,
     AssociateStockBundleStoresStoreListItem,
     AssociateStockStoresResponse,
@@ -40,10 +41,8 @@ from ..models.product_coupon import (
     GetStockResponse,
     GetUserCouponResponse,
     ListStockAssociatedStoresResponse,
-    ListStockAssociatedStoresResponseStoreListItem,
     ListStocksResponse,
     ListUserCouponsResponse,
-    ListUserCouponsResponseUserCouponListItem,
     PreSendCouponBundleResponse,
     PreSendCouponResponse,
     ReturnCouponResponse,
@@ -62,6 +61,7 @@ from ..models.product_coupon import (
     UseCouponAssociatedOrderInfo,
     UseCouponAssociatedPayScoreOrderInfo,
     UseCouponResponse,
+    UserCoupon,
 )
 from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator
 from ._base import Resource
@@ -567,7 +567,7 @@ class ProductCouponResource(Resource):
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListStockAssociatedStoresResponseStoreListItem]:
+    ) -> AsyncPaginator[AssociatedStore]:
         """List the stores associated with a stock.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/associated-stores``
@@ -631,7 +631,7 @@ class ProductCouponResource(Resource):
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
-    ) -> AsyncPaginator[ListUserCouponsResponseUserCouponListItem]:
+    ) -> AsyncPaginator[UserCoupon]:
         """List the product coupons a user holds.
 
         ``GET /v3/marketing/partner/product-coupon/users/{openid}/coupons``
