@@ -205,3 +205,17 @@ def test_product_coupon_request_numbers_and_notify_config() -> None:
     validate_request("product_coupon.set_notify_config", body={"notify_url": "https://example.com/n"})
     with pytest.raises(ValidationError, match="https"):
         validate_request("product_coupon.set_notify_config", body={"notify_url": "http://example.com/n"})
+
+
+@given(st.text(alphabet=st.characters(codec="ascii"), min_size=0, max_size=140))
+def test_spec_request_number_rule_matches_the_charset(number: str) -> None:
+    """Through validate_request (the spec's pattern and maxLength) and check_request_number alike."""
+    body = {"stock_id": "1", "appid": "wx", "stock_creator_mchid": "1", "out_request_no": number}
+    expected_ok = REQUEST_NUMBER.match(number) is not None
+    try:
+        validate_request("favor.send_coupon", path={"openid": "o"}, body=body)
+        ok = True
+    except ValidationError as exc:
+        assert exc.field == "out_request_no"
+        ok = False
+    assert ok == expected_ok
