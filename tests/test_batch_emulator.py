@@ -35,6 +35,18 @@ async def make_stock(wx: Client, max_coupons: int) -> str:
     return await create_running_stock(wx, max_coupons=max_coupons)
 
 
+async def cli_batch(emu: RunningEmulator, tmp_path: Path, prefix: str, rows: int) -> tuple[Path, str, list[str], Path]:
+    """Keys dir for the CLI, a running stock, and an input CSV: what every subprocess test needs."""
+    keys_dir = tmp_path / "keys"
+    write_keys_dir(keys_dir, emu.base_url, keys=emu.keys)
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 10_000)
+    openids = [f"{prefix}-{i:05d}" for i in range(rows)]
+    source = tmp_path / "users.csv"
+    source.write_text("openid\n" + "\n".join(openids) + "\n")
+    return keys_dir, stock_id, openids, source
+
+
 def issued_for(emu: RunningEmulator, stock_id: str) -> list[dict[str, Any]]:
     return [c for c in emu.ledger()["coupons"] if c["kind"] == "cash" and c["stock_id"] == stock_id]
 
@@ -102,13 +114,7 @@ async def test_stock_exhausted_mid_batch_stops_early(emu: RunningEmulator, tmp_p
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 async def test_sigkill_at_random_moments_then_resume(emu: RunningEmulator, tmp_path: Path) -> None:
-    keys_dir = tmp_path / "keys"
-    write_keys_dir(keys_dir, emu.base_url, keys=emu.keys)
-    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
-        stock_id = await make_stock(wx, 10_000)
-    openids = [f"crash-{i:05d}" for i in range(1200)]
-    source = tmp_path / "users.csv"
-    source.write_text("openid\n" + "\n".join(openids) + "\n")
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "crash", 1200)
     journal = tmp_path / "batch.db"
     args = [
         sys.executable,
@@ -197,13 +203,7 @@ async def test_paused_stock_trips_the_breaker_and_resume_sends_everything(emu: R
 async def test_two_worker_processes_share_one_redis_journal(emu: RunningEmulator, tmp_path: Path) -> None:
     from .redis_server import redis_server
 
-    keys_dir = tmp_path / "keys"
-    write_keys_dir(keys_dir, emu.base_url, keys=emu.keys)
-    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
-        stock_id = await make_stock(wx, 10_000)
-    openids = [f"shared-{i:05d}" for i in range(600)]
-    source = tmp_path / "users.csv"
-    source.write_text("openid\n" + "\n".join(openids) + "\n")
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "shared", 600)
     with redis_server(tmp_path) as url:
         procs = []
         for worker in range(2):
@@ -307,13 +307,7 @@ async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator
 
 
 async def test_sigint_finishes_in_flight_rows_flushes_and_resumes(emu: RunningEmulator, tmp_path: Path) -> None:
-    keys_dir = tmp_path / "keys"
-    write_keys_dir(keys_dir, emu.base_url, keys=emu.keys)
-    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
-        stock_id = await make_stock(wx, 10_000)
-    openids = [f"int-{i:05d}" for i in range(800)]
-    source = tmp_path / "users.csv"
-    source.write_text("openid\n" + "\n".join(openids) + "\n")
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "int", 800)
     args = [
         sys.executable,
         "-m",
