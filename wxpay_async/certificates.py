@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._request import Response
-from .crypto import Verifier, aead_decrypt, load_certificate, response_message
+from .crypto import SignatureHeaders, Verifier, aead_decrypt, load_certificate
 from .errors import SignatureVerificationError, WxPayError
 
 logger = logging.getLogger("wxpay_async.certificates")
@@ -114,12 +114,9 @@ def decrypt_certificates(response: Response, apiv3_key: str) -> list[PlatformCer
             )
         )
     verifier = Verifier(c.certificate() for c in certificates)
-    headers = response.headers
-    serial = headers.get("Wechatpay-Serial", "")
-    message = response_message(
-        headers.get("Wechatpay-Timestamp", ""), headers.get("Wechatpay-Nonce", ""), response.content
-    )
-    if not verifier.verify(serial, message, headers.get("Wechatpay-Signature", "")):
+    signed = SignatureHeaders.read(response.headers)
+    if signed is None or not signed.matches(verifier, response.content):
+        serial = response.headers.get("Wechatpay-Serial", "")
         raise SignatureVerificationError(
             f"/v3/certificates answer is not signed by any certificate it carries (serial {serial!r})"
         )

@@ -21,14 +21,13 @@ import attrs
 from multidict import CIMultiDict
 
 from ._converter import converter, parse_datetime
-from .crypto import SIGNTEST_PREFIX, Verifier, aead_decrypt, response_message
+from .crypto import SignatureHeaders, Verifier, aead_decrypt, missing_signature_headers
 from .errors import DecryptionError, SignatureVerificationError, WxPayError
 
 logger = logging.getLogger("wxpay_async.notifications")
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_SKEW_SECONDS = 300
-_REQUIRED_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature", "Wechatpay-Serial")
 
 
 class MalformedNotificationError(WxPayError):
@@ -221,23 +220,15 @@ class NotificationHandler:
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise :class:`SignatureVerificationError` unless WeChat Pay signed exactly this body."""
         h = CIMultiDict(headers)
-        missing = [name for name in _REQUIRED_HEADERS if not h.get(name)]
-        if missing:
-            raise SignatureVerificationError(f"notification lacks {', '.join(missing)}")
-        timestamp, nonce, signature, serial = (h[name] for name in _REQUIRED_HEADERS)
-        if signature.startswith(SIGNTEST_PREFIX):
-            raise SignatureVerificationError("signature probe (WECHATPAY/SIGNTEST/) rejected")
-        try:
-            skew = abs(self._clock() - int(timestamp))
-        except ValueError:
-            raise SignatureVerificationError(f"bad Wechatpay-Timestamp {timestamp!r}") from None
-        if skew > self._max_skew:
-            raise SignatureVerificationError(f"notification timestamp is {skew:.0f}s away from local time")
+        signed = SignatureHeaders.read(h)
+        if signed is None:
+            raise SignatureVerificationError(f"notification lacks {', '.join(missing_signature_headers(h))}")
+        signed.check_fresh(self._clock(), self._max_skew, context="notification")
         verifier = self._current_verifier()
-        if not verifier.knows(serial):
-            raise SignatureVerificationError(f"no platform key with serial {serial}")
-        if not verifier.verify(serial, response_message(timestamp, nonce, body), signature):
-            raise SignatureVerificationError(f"notification signature does not match (serial {serial})")
+        if not verifier.knows(signed.serial):
+            raise SignatureVerificationError(f"no platform key with serial {signed.serial}")
+        if not signed.matches(verifier, body):
+            raise SignatureVerificationError(f"notification signature does not match (serial {signed.serial})")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify, then decrypt: a :class:`Notification`, or an exception saying what was wrong."""

@@ -11,13 +11,22 @@ from ._signing import (
     request_message,
     response_message,
 )
-from ._verifier import PUBLIC_KEY_ID_PREFIX, SIGNTEST_PREFIX, Verifier
+from ._verifier import (
+    PUBLIC_KEY_ID_PREFIX,
+    SIGNATURE_HEADERS,
+    SIGNTEST_PREFIX,
+    SignatureHeaders,
+    Verifier,
+    missing_signature_headers,
+)
 
 __all__ = [
     "AUTH_SCHEMA",
     "PUBLIC_KEY_ID_PREFIX",
+    "SIGNATURE_HEADERS",
     "SIGNTEST_PREFIX",
     "PEMSource",
+    "SignatureHeaders",
     "Verifier",
     "aead_decrypt",
     "aead_encrypt",
@@ -27,6 +36,7 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "make_nonce",
+    "missing_signature_headers",
     "oaep_decrypt",
     "oaep_encrypt",
     "parse_authorization",

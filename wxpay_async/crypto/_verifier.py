@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, SignatureVerificationError
 from ._keys import certificate_serial
 from ._rsa import rsa_verify
+from ._signing import response_message
 
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
@@ -61,3 +63,46 @@ class Verifier:
 
     def __repr__(self) -> str:
         return f"Verifier(serials={sorted(self._keys)})"
+
+
+SIGNATURE_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature", "Wechatpay-Serial")
+
+
+def missing_signature_headers(headers: Mapping[str, str]) -> list[str]:
+    """The ``Wechatpay-*`` headers absent from a (case-insensitive) header mapping."""
+    return [name for name in SIGNATURE_HEADERS if not headers.get(name)]
+
+
+@attrs.frozen
+class SignatureHeaders:
+    """The ``Wechatpay-*`` headers of an answer or notification: one place checks them all."""
+
+    timestamp: str
+    nonce: str
+    signature: str
+    serial: str
+
+    @classmethod
+    def read(cls, headers: Mapping[str, str]) -> SignatureHeaders | None:
+        """From a case-insensitive mapping; None when any of the four is missing."""
+        if missing_signature_headers(headers):
+            return None
+        return cls(*(headers[name] for name in SIGNATURE_HEADERS))
+
+    def check_fresh(self, now: float, max_skew: float, *, context: str = "") -> None:
+        """Refuse signature probes and timestamps outside the replay window."""
+        prefix = f"{context}: " if context else ""
+        if self.signature.startswith(SIGNTEST_PREFIX):
+            raise SignatureVerificationError(f"{prefix}signature probe (WECHATPAY/SIGNTEST/) rejected")
+        try:
+            skew = abs(now - int(self.timestamp))
+        except ValueError:
+            raise SignatureVerificationError(f"{prefix}bad Wechatpay-Timestamp {self.timestamp!r}") from None
+        if skew > max_skew:
+            raise SignatureVerificationError(
+                f"{prefix}Wechatpay-Timestamp is {skew:.0f}s away from local time (limit {max_skew:.0f}s)"
+            )
+
+    def matches(self, verifier: Verifier, body: bytes) -> bool:
+        """True when the key named by ``serial`` signed ``TIMESTAMP\\nNONCE\\nBODY\\n``."""
+        return verifier.verify(self.serial, response_message(self.timestamp, self.nonce, body), self.signature)

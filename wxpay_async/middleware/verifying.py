@@ -10,7 +10,7 @@ from typing import Protocol
 import attrs
 
 from .._request import Request, Response
-from ..crypto import SIGNTEST_PREFIX, Verifier, response_message
+from ..crypto import SignatureHeaders, Verifier
 from ..errors import SignatureVerificationError
 from ._base import Handler
 
@@ -59,34 +59,21 @@ class VerifyingMiddleware:
         return await self.check(response)
 
     async def check(self, response: Response) -> Response:
-        headers = response.headers
-        timestamp = headers.get("Wechatpay-Timestamp")
-        nonce = headers.get("Wechatpay-Nonce")
-        signature = headers.get("Wechatpay-Signature")
-        serial = headers.get("Wechatpay-Serial")
         where = f"{response.request.method} {response.request.target} (HTTP {response.status}, Request-ID {response.request_id})"
-        if not (timestamp and nonce and signature and serial):
+        signed = SignatureHeaders.read(response.headers)
+        if signed is None:
             if not response.is_success:
                 return response
             raise SignatureVerificationError(f"{where}: response carries no WeChat Pay signature headers")
-        if signature.startswith(SIGNTEST_PREFIX):
-            raise SignatureVerificationError(f"{where}: signature probe (WECHATPAY/SIGNTEST/) rejected")
-        try:
-            skew = abs(self._clock() - int(timestamp))
-        except ValueError:
-            raise SignatureVerificationError(f"{where}: bad Wechatpay-Timestamp {timestamp!r}") from None
-        if skew > self._max_skew:
-            raise SignatureVerificationError(
-                f"{where}: Wechatpay-Timestamp is {skew:.0f}s away from local time (limit {self._max_skew}s)"
-            )
+        signed.check_fresh(self._clock(), self._max_skew, context=where)
         verifier = self._keys.current_verifier()
-        if not verifier.knows(serial):
-            logger.info("unknown platform serial %s; refreshing platform keys", serial)
-            verifier = await self._keys.refresh_for(serial)
-            if not verifier.knows(serial):
-                raise SignatureVerificationError(f"{where}: no platform key with serial {serial}")
-        if not verifier.verify(serial, response_message(timestamp, nonce, response.content), signature):
-            raise SignatureVerificationError(f"{where}: signature does not match (serial {serial})")
+        if not verifier.knows(signed.serial):
+            logger.info("unknown platform serial %s; refreshing platform keys", signed.serial)
+            verifier = await self._keys.refresh_for(signed.serial)
+            if not verifier.knows(signed.serial):
+                raise SignatureVerificationError(f"{where}: no platform key with serial {signed.serial}")
+        if not signed.matches(verifier, response.content):
+            raise SignatureVerificationError(f"{where}: signature does not match (serial {signed.serial})")
         return attrs.evolve(response, verified=True)
 
 
