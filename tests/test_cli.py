@@ -82,6 +82,14 @@ async def test_certificates_download_and_flow_download(emu: RunningEmulator, tmp
     code, out, err = await run_cli("flow", "download", stock_id, "--keys-dir", str(keys_dir), "-o", str(out_file))
     assert code == 0, err
     assert "verified" in out and sent.json()["coupon_id"] in out_file.read_text(encoding="utf-8")
+    # The by-day answer names its hash stock_useflow_hash, not hash_value.
+    day_file = tmp_path / "use-day.csv"
+    today = __import__("datetime").date.today().isoformat()
+    code, out, err = await run_cli(
+        "flow", "download", stock_id, "--date", today, "--keys-dir", str(keys_dir), "-o", str(day_file)
+    )
+    assert code == 0, err
+    assert "verified" in out and day_file.exists()
 
 
 async def test_send_batch_refuses_to_reuse_a_journal_without_resume(emu: RunningEmulator, tmp_path: Path) -> None:
