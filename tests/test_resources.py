@@ -216,10 +216,18 @@ async def test_flow_helper_downloads_and_checks(wx: Client, fake: FakeWeChat, se
     assert await wx.favor.download_flow(flow) == csv_bytes
 
 
-async def test_malformed_answer_raises_a_clear_error(wx: Client, fake: FakeWeChat) -> None:
-    from wxpay_async.errors import APIResponseValidationError
+async def test_answer_of_another_shape_is_read_leniently(wx: Client, fake: FakeWeChat) -> None:
+    """A signed 2xx answer that is valid JSON never fails because of its shape (issue #10)."""
+    fake.queue(Reply(body={"unexpected": True, "coupon_id": 123}))
+    coupon = await wx.favor.send_coupon("o1", stock_id="1", appid="wx1", stock_creator_mchid="1900000001")
+    assert coupon.coupon_id == "123"  # a number where text is expected is read as text
+    assert coupon.extra == {"unexpected": True}
+    assert coupon.raw == {"unexpected": True, "coupon_id": 123}
+    assert coupon.out_request_no  # the request number the SDK filled is still reported
 
-    fake.queue(Reply(body={"unexpected": True}))
-    with pytest.raises(APIResponseValidationError, match="SendCouponResponse") as info:
-        await wx.favor.send_coupon("o1", stock_id="1", appid="wx1", stock_creator_mchid="1900000001")
-    assert info.value.request_id and info.value.body == b'{"unexpected": true}'
+
+    fake.queue(Reply(body={"stock_id": ["not", "text"], "create_time": "not a time", "distributed_coupons": "7"}))
+    stock = await wx.favor.get_stock("9856000", stock_creator_mchid="1900000001")
+    assert stock.stock_id is None and stock.create_time is None  # did not fit: None, still in .raw
+    assert stock.distributed_coupons == 7
+    assert stock.raw["create_time"] == "not a time"

@@ -1,7 +1,16 @@
 """The one cattrs converter the SDK owns.
 
-Responses tolerate unknown fields (WeChat Pay adds fields without notice) and *keep* them in the
-model's ``extra`` mapping, so nothing a server sent is silently lost. Requests omit None, so an
+Answers are read leniently, because WeChat Pay omits fields its own pages call required, adds
+fields without notice and sends some numbers as strings (the official items/merchants answers):
+
+- an unknown field is *kept* in the model's ``extra`` mapping;
+- a missing field is ``None`` (every answer field is optional);
+- a number written as a string (``"10"``) is read as a number, a number where text is expected
+  as text, ``"true"``/``"false"`` as booleans;
+- a value that still does not fit its field becomes ``None`` instead of failing the whole answer;
+- the JSON object itself stays reachable as ``model.raw``.
+
+So a 2xx answer that is valid JSON never raises because of its shape. Requests omit None, so an
 optional parameter the caller left out never reaches the wire as ``null``. Times are
 timezone-aware datetimes, written as RFC 3339 (WeChat Pay uses +08:00).
 """
@@ -9,6 +18,7 @@ timezone-aware datetimes, written as RFC 3339 (WeChat Pay uses +08:00).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +29,8 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from .errors import ValidationError
 
 EXTRA_FIELD = "extra"
+RAW_FIELD = "raw"
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 
 
 def parse_datetime(value: Any, _: Any = None) -> dt.datetime:
@@ -46,22 +58,80 @@ def _has_extra(cls: type) -> bool:
     return attrs.has(cls) and any(a.name == EXTRA_FIELD for a in attrs.fields(cls))
 
 
+def structure_int(value: Any, _: Any = None) -> int:
+    """An integer, also from ``"10"`` or ``10.0``; never silently truncated (amounts are in fen)."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and _INTEGER.match(value.strip()):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {value!r:.40}")
+
+
+def structure_float(value: Any, _: Any = None) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r:.40}")
+
+
+def structure_str(value: Any, _: Any = None) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def structure_bool(value: Any, _: Any = None) -> bool:
+    if type(value) is bool:
+        return value
+    if value in ("true", "TRUE", "True", 1, "1"):
+        return True
+    if value in ("false", "FALSE", "False", 0, "0"):
+        return False
+    raise TypeError(f"expected true or false, got {value!r:.40}")
+
+
 def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Callable[[Any, Any], Any]]:
     def factory(cls: type) -> Callable[[Any, Any], Any]:
-        base: Callable[[Any, Any], Any] = make_dict_structure_fn(
-            cls,
-            converter,
-            **{EXTRA_FIELD: override(omit=True)},  # type: ignore[arg-type]
-        )
-        known = frozenset(a.name for a in attrs.fields(cls) if a.name != EXTRA_FIELD)
+        attrs.resolve_types(cls)
+        omitted = {EXTRA_FIELD: override(omit=True)}
+        has_raw = any(a.name == RAW_FIELD for a in attrs.fields(cls))
+        if has_raw:
+            omitted[RAW_FIELD] = override(omit=True)
+        base: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, converter, **omitted)  # type: ignore[arg-type]
+        fields = [(a.name, a.alias or a.name, a.type) for a in attrs.fields(cls) if a.name not in omitted]
+        known = frozenset(alias for _, alias, _ in fields)
+
+        def one_by_one(obj: Mapping[str, Any]) -> Any:
+            """The slow path: each field on its own; what does not fit becomes None."""
+            values: dict[str, Any] = {}
+            for name, alias, kind in fields:
+                value = obj.get(alias)
+                if value is None:
+                    continue
+                try:
+                    values[name] = converter.structure(value, kind)
+                except Exception:
+                    values[name] = None
+            return cls(**values)
 
         def structure(obj: Any, _: Any) -> Any:
             if type(obj) is not dict and not isinstance(obj, Mapping):
-                raise TypeError(f"{cls.__name__} expects a JSON object, got {type(obj).__name__}")
-            inst = base(obj, cls)
-            if not known.issuperset(obj):  # hot path: most answers carry no unknown field
-                extra = {k: v for k, v in obj.items() if k not in known}
-                object.__setattr__(inst, EXTRA_FIELD, extra)
+                inst = cls()  # not an object at all: every field None, the value kept as raw
+            else:
+                try:
+                    inst = base(obj, cls)  # hot path: the answer fits
+                except Exception:
+                    inst = one_by_one(obj)
+                if not known.issuperset(obj):  # most answers carry no unknown field
+                    extra = {k: v for k, v in obj.items() if k not in known}
+                    object.__setattr__(inst, EXTRA_FIELD, extra)
+            if has_raw:
+                object.__setattr__(inst, RAW_FIELD, obj)
             return inst
 
         return structure
@@ -71,7 +141,9 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
 
 def _unstructure_omitting_none(converter: cattrs.Converter) -> Callable[[type], Callable[[Any], Any]]:
     def factory(cls: type) -> Callable[[Any], Any]:
-        overrides = {EXTRA_FIELD: override(omit=True)} if _has_extra(cls) else {}
+        # ``extra`` (unknown fields, re-emitted below) and ``raw`` (what was read) are not fields.
+        names = {a.name for a in attrs.fields(cls)} & {EXTRA_FIELD, RAW_FIELD} if _has_extra(cls) else set()
+        overrides = {name: override(omit=True) for name in names}
         base: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
             cls,
             converter,
@@ -80,7 +152,7 @@ def _unstructure_omitting_none(converter: cattrs.Converter) -> Callable[[type], 
 
         def unstructure(inst: Any) -> Any:
             data = {k: v for k, v in base(inst).items() if v is not None}
-            extra = getattr(inst, EXTRA_FIELD, None) if overrides else None
+            extra = getattr(inst, EXTRA_FIELD, None) if EXTRA_FIELD in names else None
             if extra:
                 data = {**extra, **data}
             return data
@@ -93,6 +165,10 @@ def _unstructure_omitting_none(converter: cattrs.Converter) -> Callable[[type], 
 def make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_structure_hook(dt.datetime, parse_datetime)
+    converter.register_structure_hook(int, structure_int)
+    converter.register_structure_hook(float, structure_float)
+    converter.register_structure_hook(str, structure_str)
+    converter.register_structure_hook(bool, structure_bool)
     converter.register_unstructure_hook(dt.datetime, format_datetime)
     converter.register_structure_hook_factory(_has_extra, _structure_keeping_extra(converter))
     converter.register_unstructure_hook_factory(attrs.has, _unstructure_omitting_none(converter))

@@ -19,7 +19,8 @@ class DownloadResponseDataItemEncryptCertificate:
     associated_data: str | None = None  # Associated data of the encryption
     ciphertext: str | None = None  # Base64 ciphertext
     nonce: str | None = None  # Nonce of the encryption
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -30,10 +31,12 @@ class DownloadResponseDataItem:
     )
     expire_time: dt.datetime | None = None  # End of the certificate's validity
     serial_no: str | None = None  # Certificate serial number
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DownloadResponse:
-    data: list[DownloadResponseDataItem]  # Results
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    data: list[DownloadResponseDataItem] | None = None  # Results
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it

@@ -51,17 +51,19 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class GetCallbacksResponse:
-    mchid: str  # Merchant ID
-    notify_url: str  # Notification URL
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    mchid: str | None = None  # Merchant ID
+    notify_url: str | None = None  # Notification URL
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class FlowFile:
-    hash_type: str  # Hash algorithm (SHA1)
-    hash_value: str  # Hash of the file
-    url: str  # Download URL (valid for about 30 seconds)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    hash_type: str | None = None  # Hash algorithm (SHA1)
+    hash_value: str | None = None  # Hash of the file
+    url: str | None = None  # Download URL (valid for about 30 seconds)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 GetRefundFlowResponse = FlowFile
@@ -69,10 +71,11 @@ GetRefundFlowResponse = FlowFile
 
 @attrs.frozen(kw_only=True)
 class GetRefundFlowByDayResponse:
-    stock_refundflow_count: str  # Number of bill records
-    stock_refundflow_hash: str  # Hash of the bill file
-    url: str  # Download URL (valid for about 30 seconds)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    stock_refundflow_count: str | None = None  # Number of bill records
+    stock_refundflow_hash: str | None = None  # Hash of the bill file
+    url: str | None = None  # Download URL (valid for about 30 seconds)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +85,8 @@ class GetStockResponseAvailableRegionListItem:
     district: str | None = None  # District
     province: str | None = None  # Province
     type: str | None = None  # Type
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -91,31 +95,28 @@ class GetStockResponseCutToMessage:
 
     cut_to_price: int | None = None  # Unit price after the cut-to discount (fen)
     single_price_max: int | None = None  # Highest unit price the discount applies to (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseStockUseRule:
     """Sending rules"""
 
-    max_amount: int  # Total budget (fen)
-    max_coupons: int  # Maximum number of coupons
-    max_coupons_per_user: int  # Coupons one user may receive
-    natural_person_limit: bool  # Whether the per-person limit is on
-    prevent_api_abuse: bool  # Anti-abuse check on API sends
+    max_amount: int | None = None  # Total budget (fen)
     max_amount_by_day: int | None = None  # Daily budget cap (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    max_coupons: int | None = None  # Maximum number of coupons
+    max_coupons_per_user: int | None = None  # Coupons one user may receive
+    natural_person_limit: bool | None = None  # Whether the per-person limit is on
+    prevent_api_abuse: bool | None = None  # Anti-abuse check on API sends
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponse:
-    available_begin_time: dt.datetime  # Start time
-    available_end_time: dt.datetime  # End time
-    description: str  # Usage instructions
-    no_cash: bool  # Whether the stock has no cash flow (no_cash)
-    stock_name: str  # Stock name
-    stock_type: str  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
-    stock_use_rule: GetStockResponseStockUseRule  # Sending rules
+    available_begin_time: dt.datetime | None = None  # Start time
+    available_end_time: dt.datetime | None = None  # End time
     available_industry_list: list[str] | None = None  # Industries where the consumer credit can be used
     available_region_list: list[GetStockResponseAvailableRegionListItem] | None = (
         None  # Regions where the consumer credit can be used
@@ -123,14 +124,20 @@ class GetStockResponse:
     business_type: str | None = None  # Business type: one of MULTIUSE
     create_time: dt.datetime | None = None  # Creation time
     cut_to_message: GetStockResponseCutToMessage | None = None  # Cut-to stock details
+    description: str | None = None  # Usage instructions
     distributed_coupons: int | None = None  # Coupons sent
+    no_cash: bool | None = None  # Whether the stock has no cash flow (no_cash)
     singleitem: bool | None = None  # Whether the discount is per goods item
     start_time: dt.datetime | None = None  # Time the stock was activated
     status: str | None = None  # Stock status: one of unactivated, audit, running, stoped, paused
     stock_creator_mchid: str | None = None  # Merchant ID that created the stock
     stock_id: str | None = None  # Stock ID
+    stock_name: str | None = None  # Stock name
+    stock_type: str | None = None  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
+    stock_use_rule: GetStockResponseStockUseRule | None = None  # Sending rules
     stop_time: dt.datetime | None = None  # Time the stock was stopped
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 GetUseFlowResponse = FlowFile
@@ -138,10 +145,11 @@ GetUseFlowResponse = FlowFile
 
 @attrs.frozen(kw_only=True)
 class GetUseFlowByDayResponse:
-    stock_useflow_count: str  # Number of bill records
-    stock_useflow_hash: str  # Hash of the bill file
-    url: str  # Download URL (valid for about 30 seconds)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    stock_useflow_count: str | None = None  # Number of bill records
+    stock_useflow_hash: str | None = None  # Hash of the bill file
+    url: str | None = None  # Download URL (valid for about 30 seconds)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -152,7 +160,8 @@ class GetUserCouponResponseConsumeInformationGoodsDetailItem:
     goods_id: str | None = None  # Goods ID
     price: int | None = None  # Goods price (fen)
     quantity: int | None = None  # Goods quantity
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -163,16 +172,18 @@ class GetUserCouponResponseConsumeInformation:
     consume_time: dt.datetime | None = None  # Time of use
     goods_detail: list[GetUserCouponResponseConsumeInformationGoodsDetailItem] | None = None  # Goods details
     transaction_id: str | None = None  # Merchant ID where the coupon was used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseNormalCouponInformation:
     """Fixed-amount coupon rule"""
 
-    coupon_amount: int  # Coupon value (fen)
-    transaction_minimum: int  # Minimum order amount (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    coupon_amount: int | None = None  # Coupon value (fen)
+    transaction_minimum: int | None = None  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -195,38 +206,36 @@ class GetUserCouponResponse:
     stock_creator_mchid: str | None = None  # Merchant ID that created the stock
     stock_id: str | None = None  # Stock ID
     stop_time: dt.datetime | None = None  # Time the stock was stopped
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListStockItemsResponse:
-    limit: int  # Page size
-    offset: int  # Page offset
-    stock_id: str  # Stock ID
-    total_count: int  # Number of goods IDs
     data: list[str] | None = None  # Results
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    limit: int | None = None  # Page size
+    offset: int | None = None  # Page offset
+    stock_id: str | None = None  # Stock ID
+    total_count: int | None = None  # Number of goods IDs
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListStockMerchantsResponse:
-    limit: int  # Page size
-    offset: int  # Page offset
-    stock_id: str  # Stock ID
-    total_count: int  # Number of merchants
     data: list[str] | None = None  # Merchants where the stock can be used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    limit: int | None = None  # Page size
+    offset: int | None = None  # Page offset
+    stock_id: str | None = None  # Stock ID
+    total_count: int | None = None  # Number of merchants
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListedStock:
-    available_begin_time: dt.datetime  # Start time
-    available_end_time: dt.datetime  # End time
-    description: str  # Usage instructions
-    no_cash: bool  # Whether the stock has no cash flow (no_cash)
-    stock_name: str  # Stock name
-    stock_type: str  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
-    stock_use_rule: GetStockResponseStockUseRule  # Sending rules
+    available_begin_time: dt.datetime | None = None  # Start time
+    available_end_time: dt.datetime | None = None  # End time
     available_industry_list: list[str] | None = None  # Industries where the consumer credit can be used
     available_region_list: list[GetStockResponseAvailableRegionListItem] | None = (
         None  # Regions where the consumer credit can be used
@@ -234,32 +243,40 @@ class ListedStock:
     business_type: str | None = None  # Business type: one of MULTIUSE
     create_time: dt.datetime | None = None  # Creation time
     cut_to_message: GetStockResponseCutToMessage | None = None  # Cut-to stock details
+    description: str | None = None  # Usage instructions
     distributed_coupons: int | None = None  # Coupons sent
+    no_cash: bool | None = None  # Whether the stock has no cash flow (no_cash)
     singleitem: bool | None = None  # Whether the discount is per goods item
     start_time: dt.datetime | None = None  # Time the stock was activated
     status: str | None = None  # Stock status: one of unactivated, audit, running, stoped, paused
     stock_creator_mchid: str | None = None  # Merchant ID that created the stock
     stock_id: str | None = None  # Stock ID
+    stock_name: str | None = None  # Stock name
+    stock_type: str | None = None  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
+    stock_use_rule: GetStockResponseStockUseRule | None = None  # Sending rules
     stop_time: dt.datetime | None = None  # Time the stock was stopped
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListStocksResponse:
-    limit: int  # Page size
-    offset: int  # Page offset
-    total_count: int  # Number of stocks
     data: list[ListedStock] | None = None  # Stock details
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    limit: int | None = None  # Page size
+    offset: int | None = None  # Page offset
+    total_count: int | None = None  # Number of stocks
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListUserCouponsResponse:
-    data: list[GetUserCouponResponse]  # Results
-    limit: int  # Page size
-    offset: int  # Page offset
-    total_count: int  # Total count
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    data: list[GetUserCouponResponse] | None = None  # Results
+    limit: int | None = None  # Page size
+    offset: int | None = None  # Page offset
+    total_count: int | None = None  # Total count
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -379,62 +396,71 @@ class CreateStockStockUseRule:
 
 @attrs.frozen(kw_only=True)
 class CreateStockResponse:
-    create_time: dt.datetime  # Creation time
-    stock_id: str  # Stock ID
+    create_time: dt.datetime | None = None  # Creation time
+    stock_id: str | None = None  # Stock ID
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ModifyStockGoodsResponse:
-    pause_time: dt.datetime  # Effective time
-    stock_id: str  # Stock ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    pause_time: dt.datetime | None = None  # Effective time
+    stock_id: str | None = None  # Stock ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class PauseStockResponse:
-    pause_time: dt.datetime  # Pause time
-    stock_id: str  # Stock ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    pause_time: dt.datetime | None = None  # Pause time
+    stock_id: str | None = None  # Stock ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class RestartStockResponse:
-    restart_time: dt.datetime  # Effective time
-    stock_id: str  # Stock ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    restart_time: dt.datetime | None = None  # Effective time
+    stock_id: str | None = None  # Stock ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponResponse:
-    coupon_id: str  # Cash coupon ID
+    coupon_id: str | None = None  # Cash coupon ID
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class SetCallbacksResponse:
-    notify_url: str  # Notification URL
-    update_time: str  # Time of the last change
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    notify_url: str | None = None  # Notification URL
+    update_time: str | None = None  # Time of the last change
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class StartStockResponse:
-    start_time: dt.datetime  # Effective time
-    stock_id: str  # Stock ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    start_time: dt.datetime | None = None  # Effective time
+    stock_id: str | None = None  # Stock ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class StopStockResponse:
-    stock_id: str  # Stock ID
-    stop_time: dt.datetime  # Stop time
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    stock_id: str | None = None  # Stock ID
+    stop_time: dt.datetime | None = None  # Stop time
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UploadImageResponse:
-    media_url: str  # URL of the uploaded media file
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    media_url: str | None = None  # URL of the uploaded media file
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it

@@ -155,97 +155,109 @@ __all__ = [
 class GetImageGenerationTaskResponseCombineImageResult:
     """Combined image result"""
 
-    image_url: str  # Generated image URL
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    image_url: str | None = None  # Generated image URL
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetImageGenerationTaskResponseCutOutResult:
     """Generated goods image result"""
 
-    image_url: str  # Generated image URL
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    image_url: str | None = None  # Generated image URL
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetImageGenerationTaskResponse:
-    brand_id: str  # Brand ID
-    image_generation_type: str  # Image generation type: one of COMBINE_IMAGE, CUT_OUT
-    task_id: str  # Image generation task ID
-    task_state: str  # Task state: one of PROCESSING, FAIL, SUCCESS
+    brand_id: str | None = None  # Brand ID
     combine_image_result: GetImageGenerationTaskResponseCombineImageResult | None = None  # Combined image result
     cut_out_result: GetImageGenerationTaskResponseCutOutResult | None = None  # Generated goods image result
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    image_generation_type: str | None = None  # Image generation type: one of COMBINE_IMAGE, CUT_OUT
+    task_id: str | None = None  # Image generation task ID
+    task_state: str | None = None  # Task state: one of PROCESSING, FAIL, SUCCESS
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetNotifyConfigResponse:
-    notify_url: str  # Notification URL
-    update_time: dt.datetime  # Time of the last change
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    notify_url: str | None = None  # Notification URL
+    update_time: dt.datetime | None = None  # Time of the last change
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem:
-    count: int  # Goods quantity
-    name: str  # Goods name
-    price: int  # Goods price (fen)
+    count: int | None = None  # Goods quantity
     image_url: str | None = None  # Goods image URL
     mini_program_appid: str | None = None  # Mini program AppID the goods link to
     mini_program_path: str | None = None  # Mini program path the goods link to
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    name: str | None = None  # Goods name
+    price: int | None = None  # Goods price (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseDisplayInfoComboPackageListItem:
-    choice_list: list[GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem]  # Goods to choose from
-    name: str  # Package name
-    pick_count: int  # Number of goods to pick
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    choice_list: list[GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem] | None = (
+        None  # Goods to choose from
+    )
+    name: str | None = None  # Package name
+    pick_count: int | None = None  # Number of goods to pick
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseDisplayInfo:
     """Display information"""
 
-    background_url: str  # Product coupon background image URL
-    image_url: str  # Product coupon image URL
-    name: str  # Product coupon name
+    background_url: str | None = None  # Product coupon background image URL
     combo_package_list: list[GetProductCouponResponseDisplayInfoComboPackageListItem] | None = (
         None  # Package combinations
     )
     detail_image_url_list: list[str] | None = None  # Product coupon detail image URLs
+    image_url: str | None = None  # Product coupon image URL
+    name: str | None = None  # Product coupon name
     original_price: int | None = None  # Original goods price (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseSequentialUsageInfo:
     """Multi-use mode settings"""
 
-    available_days: int  # Days a multi-use coupon stays valid
-    count: int  # Times the coupon can be used
-    type: str  # Multi-use rule type: one of INCREMENTAL, EQUAL
+    available_days: int | None = None  # Days a multi-use coupon stays valid
+    count: int | None = None  # Times the coupon can be used
     interval_days: int | None = None  # Days between uses of a multi-use coupon
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    type: str | None = None  # Multi-use rule type: one of INCREMENTAL, EQUAL
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseSingleUsageInfoDiscountCoupon:
     """Discount coupon rule"""
 
-    percent_off: int  # Fixed percentage off
-    threshold: int  # Minimum order amount (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    percent_off: int | None = None  # Fixed percentage off
+    threshold: int | None = None  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseSingleUsageInfoNormalCoupon:
     """Amount-off coupon rule"""
 
-    discount_amount: int  # Fixed discount amount (fen)
-    threshold: int  # Minimum order amount (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    discount_amount: int | None = None  # Fixed discount amount (fen)
+    threshold: int | None = None  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -254,63 +266,69 @@ class GetProductCouponResponseSingleUsageInfo:
 
     discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponse:
-    brand_id: str  # Brand ID
-    display_info: GetProductCouponResponseDisplayInfo  # Display information
-    product_coupon_id: str  # Product coupon ID
-    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
-    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
-    usage_mode: str  # Usage mode: one of SINGLE, SEQUENTIAL
+    brand_id: str | None = None  # Brand ID
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
+    product_coupon_id: str | None = None  # Product coupon ID
+    scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponCodeCountInfo:
     """Coupon codes uploaded in advance by the brand"""
 
-    available_count: int  # Codes currently available
-    total_count: int  # Number of uploaded codes
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    available_count: int | None = None  # Codes currently available
+    total_count: int | None = None  # Number of uploaded codes
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponDisplayInfoEntranceFinder:
     """Channels entrance"""
 
-    finder_id: str  # Channels account ID
-    finder_video_cover_image_url: str  # Channels video cover image URL
-    finder_video_id: str  # Channels video ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    finder_id: str | None = None  # Channels account ID
+    finder_video_cover_image_url: str | None = None  # Channels video cover image URL
+    finder_video_id: str | None = None  # Channels video ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponDisplayInfoEntranceMiniProgram:
     """Mini program entrance"""
 
-    appid: str  # Mini program AppID
-    entrance_wording: str  # Entrance wording
-    guidance_wording: str  # Guidance wording
-    path: str  # Mini program path
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    appid: str | None = None  # Mini program AppID
+    entrance_wording: str | None = None  # Entrance wording
+    guidance_wording: str | None = None  # Guidance wording
+    path: str | None = None  # Mini program path
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponDisplayInfoEntranceOfficialAccount:
     """Official account entrance"""
 
-    appid: str  # Official account AppID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    appid: str | None = None  # Official account AppID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -326,7 +344,8 @@ class GetStockResponseCouponDisplayInfo:
     entrance_official_account: GetStockResponseCouponDisplayInfoEntranceOfficialAccount | None = (
         None  # Official account entrance
     )
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -334,30 +353,34 @@ class GetStockResponseNotifyConfig:
     """Event notification settings"""
 
     notify_appid: str | None = None  # AppID that receives the event notifications
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSentCountInfo:
     """Sends so far"""
 
-    today_count: int  # Sends today
-    total_count: int  # Total sends
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    today_count: int | None = None  # Sends today
+    total_count: int | None = None  # Total sends
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem:
-    begin_time: dt.datetime  # Start time
-    end_time: dt.datetime  # End time
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    begin_time: dt.datetime | None = None  # Start time
+    end_time: dt.datetime | None = None  # End time
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem:
-    begin_time: int  # Start of the daily window (seconds since midnight)
-    end_time: int  # End of the daily window (seconds since midnight)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    begin_time: int | None = None  # Start of the daily window (seconds since midnight)
+    end_time: int | None = None  # End of the daily window (seconds since midnight)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -368,15 +391,16 @@ class GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePer
     day_period_list: (
         list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem] | None
     ) = None  # Daily time windows
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleCouponAvailablePeriod:
     """When the coupon can be redeemed"""
 
-    available_begin_time: dt.datetime  # Start time
-    available_end_time: dt.datetime  # End time
+    available_begin_time: dt.datetime | None = None  # Start time
+    available_end_time: dt.datetime | None = None  # End time
     irregular_available_period_list: (
         list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
     ) = None  # Irregular availability periods
@@ -384,35 +408,41 @@ class GetStockResponseSequentialUsageRuleCouponAvailablePeriod:
     weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
         None  # Weekly availability
     )
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleDiscountCouponListItem:
-    percent_off: int  # Fixed percentage off
-    threshold: int  # Minimum order amount (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    percent_off: int | None = None  # Fixed percentage off
+    threshold: int | None = None  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleExchangeCouponListItem:
-    exchange_price: int  # Fixed exchange price (fen)
-    threshold: int  # Minimum order amount (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    exchange_price: int | None = None  # Fixed exchange price (fen)
+    threshold: int | None = None  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleNormalCouponListItem:
-    discount_amount: int  # Fixed discount amount (fen)
-    threshold: int  # Minimum order amount (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    discount_amount: int | None = None  # Fixed discount amount (fen)
+    threshold: int | None = None  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRule:
     """Multi-use coupon rule"""
 
-    coupon_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    coupon_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriod | None = (
+        None  # When the coupon can be redeemed
+    )
     discount_coupon_list: list[GetStockResponseSequentialUsageRuleDiscountCouponListItem] | None = (
         None  # Discount coupon rules
     )
@@ -423,16 +453,17 @@ class GetStockResponseSequentialUsageRule:
         None  # Amount-off coupon rule
     )
     special_first: bool | None = None  # Whether the first use gets a special discount
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSingleUsageRuleCouponAvailablePeriod:
     """When the coupon can be redeemed"""
 
-    available_begin_time: dt.datetime  # Start time
-    available_end_time: dt.datetime  # End time
+    available_begin_time: dt.datetime | None = None  # Start time
     available_days: int | None = None  # Valid for N days after taking effect
+    available_end_time: dt.datetime | None = None  # End time
     irregular_available_period_list: (
         list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
     ) = None  # Irregular availability periods
@@ -440,109 +471,119 @@ class GetStockResponseSingleUsageRuleCouponAvailablePeriod:
     weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
         None  # Weekly availability
     )
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSingleUsageRuleExchangeCoupon:
     """Exchange coupon rule"""
 
-    exchange_price: int  # Fixed exchange price (fen)
-    threshold: int  # Minimum order amount (fen)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    exchange_price: int | None = None  # Fixed exchange price (fen)
+    threshold: int | None = None  # Minimum order amount (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSingleUsageRule:
     """Single-use coupon rule"""
 
-    coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod | None = (
+        None  # When the coupon can be redeemed
+    )
     discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
     exchange_coupon: GetStockResponseSingleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseStockSendRule:
     """Sending rules"""
 
-    max_count: int  # Maximum number of sends
+    max_count: int | None = None  # Maximum number of sends
     max_count_per_day: int | None = None  # Maximum sends per day
     max_count_per_user: int | None = None  # Maximum sends per user
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo:
     """Stores where the coupon can be used"""
 
-    description: str  # Description of the stores where the coupon can be used
+    description: str | None = None  # Description of the stores where the coupon can be used
     mini_program_appid: str | None = None  # Mini program AppID
     mini_program_path: str | None = None  # Mini program path
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseUsageRuleDisplayInfo:
     """Displayed usage rules"""
 
-    coupon_usage_method_list: list[str]  # Ways the coupon can be used
-    usage_description: str  # Coupon usage description
     app_jump_type: str | None = None  # How the app entrance jumps: one of H5, PASSCODE_LINK, USAGE_GUIDE
     app_path: str | None = None  # H5 path opened from the app
     coupon_available_store_info: GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo | None = (
         None  # Stores where the coupon can be used
     )
+    coupon_usage_method_list: list[str] | None = None  # Ways the coupon can be used
     mini_program_appid: str | None = None  # Mini program AppID
     mini_program_path: str | None = None  # Mini program path
     passcode_link: str | None = None  # Passcode link
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    usage_description: str | None = None  # Coupon usage description
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponse:
-    brand_id: str  # Brand ID
-    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
-    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
-    notify_config: GetStockResponseNotifyConfig  # Event notification settings
-    product_coupon_id: str  # Product coupon ID
-    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
-    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_id: str  # Stock ID
-    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
-    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
     )
+    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    product_coupon_id: str | None = None  # Product coupon ID
     remark: str | None = None  # Remark
+    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
     sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
     single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str | None = None  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
+    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseProductCoupon:
     """Product coupon"""
 
-    brand_id: str  # Brand ID
-    display_info: GetProductCouponResponseDisplayInfo  # Display information
-    product_coupon_id: str  # Product coupon ID
-    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
-    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
-    usage_mode: str  # Usage mode: one of SINGLE, SEQUENTIAL
+    brand_id: str | None = None  # Brand ID
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
+    product_coupon_id: str | None = None  # Product coupon ID
+    scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -553,7 +594,8 @@ class GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrde
     out_trade_no: str | None = None  # Merchant order number
     sub_mchid: str | None = None  # Sub-merchant ID
     transaction_id: str | None = None  # WeChat Pay transaction ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -569,7 +611,8 @@ class GetUserCouponResponseSequentialUsageDetailDetailItemListItem:
     use_time: dt.datetime | None = None  # Time of use
     valid_begin_time: dt.datetime | None = None  # Start of validity
     valid_end_time: dt.datetime | None = None  # End of validity
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -581,7 +624,8 @@ class GetUserCouponResponseSequentialUsageDetail:
     )
     total_count: int | None = None  # Total times usable
     used_count: int | None = None  # Times used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -595,92 +639,98 @@ class GetUserCouponResponseSingleUsageDetail:
     return_time: dt.datetime | None = None  # Return time
     use_request_no: str | None = None  # Request number of the redemption
     use_time: dt.datetime | None = None  # Time of use
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseStock:
     """Stock"""
 
-    brand_id: str  # Brand ID
-    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
-    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
-    notify_config: GetStockResponseNotifyConfig  # Event notification settings
-    product_coupon_id: str  # Product coupon ID
-    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
-    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_id: str  # Stock ID
-    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
-    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
     )
+    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    product_coupon_id: str | None = None  # Product coupon ID
     remark: str | None = None  # Remark
+    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
     sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
     single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str | None = None  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
+    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponse:
-    brand_id: str  # Brand ID
-    coupon_code: str  # User product coupon code
-    coupon_state: (
-        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    )
-    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
-    receive_time: dt.datetime  # Receive time
-    send_channel: (
-        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-    )
-    send_request_no: str  # Request number of the send
-    stock: GetUserCouponResponseStock  # Stock
-    valid_begin_time: dt.datetime  # Start of validity
-    valid_end_time: dt.datetime  # End of validity
     attach: str | None = None  # Custom attached data
+    brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
     confirm_request_no: str | None = None  # Request number of the confirmation
     confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    coupon_code: str | None = None  # User product coupon code
+    coupon_state: str | None = (
+        None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
+    receive_time: dt.datetime | None = None  # Receive time
+    send_channel: str | None = (
+        None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str | None = None  # Request number of the send
     sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
     single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    stock: GetUserCouponResponseStock | None = None  # Stock
+    valid_begin_time: dt.datetime | None = None  # Start of validity
+    valid_end_time: dt.datetime | None = None  # End of validity
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class AssociatedStore:
-    store_id: str  # Store ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    store_id: str | None = None  # Store ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListStockAssociatedStoresResponse:
-    total_count: int  # Total count
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
     store_list: list[AssociatedStore] | None = None  # Stores
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    total_count: int | None = None  # Total count
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListStocksResponse:
-    total_count: int  # Total count
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
     stock_list: list[GetStockResponse] | None = None  # Stocks
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    total_count: int | None = None  # Total count
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStockSequentialUsageRuleCouponAvailablePeriod:
     """When the coupon can be redeemed"""
 
-    available_begin_time: dt.datetime  # Start time
-    available_end_time: dt.datetime  # End time
+    available_begin_time: dt.datetime | None = None  # Start time
+    available_end_time: dt.datetime | None = None  # End time
     available_seconds: int | None = None  # Valid for N seconds after receipt
     irregular_available_period_list: (
         list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
@@ -689,14 +739,17 @@ class UserCouponStockSequentialUsageRuleCouponAvailablePeriod:
     weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
         None  # Weekly availability
     )
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStockSequentialUsageRule:
     """Multi-use coupon rule"""
 
-    coupon_available_period: UserCouponStockSequentialUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    coupon_available_period: UserCouponStockSequentialUsageRuleCouponAvailablePeriod | None = (
+        None  # When the coupon can be redeemed
+    )
     discount_coupon_list: list[GetStockResponseSequentialUsageRuleDiscountCouponListItem] | None = (
         None  # Discount coupon rules
     )
@@ -707,16 +760,17 @@ class UserCouponStockSequentialUsageRule:
         None  # Amount-off coupon rule
     )
     special_first: bool | None = None  # Whether the first use gets a special discount
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStockSingleUsageRuleCouponAvailablePeriod:
     """When the coupon can be redeemed"""
 
-    available_begin_time: dt.datetime  # Start time
-    available_end_time: dt.datetime  # End time
+    available_begin_time: dt.datetime | None = None  # Start time
     available_days: int | None = None  # Valid for N days after taking effect
+    available_end_time: dt.datetime | None = None  # End time
     available_seconds: int | None = None  # Valid for N seconds after receipt
     irregular_available_period_list: (
         list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
@@ -725,81 +779,88 @@ class UserCouponStockSingleUsageRuleCouponAvailablePeriod:
     weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
         None  # Weekly availability
     )
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStockSingleUsageRule:
     """Single-use coupon rule"""
 
-    coupon_available_period: UserCouponStockSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    coupon_available_period: UserCouponStockSingleUsageRuleCouponAvailablePeriod | None = (
+        None  # When the coupon can be redeemed
+    )
     discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
     exchange_coupon: GetStockResponseSingleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStock:
     """Stock"""
 
-    brand_id: str  # Brand ID
-    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
-    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
-    notify_config: GetStockResponseNotifyConfig  # Event notification settings
-    product_coupon_id: str  # Product coupon ID
-    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
-    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_id: str  # Stock ID
-    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
-    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
     )
+    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    product_coupon_id: str | None = None  # Product coupon ID
     remark: str | None = None  # Remark
+    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
     sequential_usage_rule: UserCouponStockSequentialUsageRule | None = None  # Multi-use coupon rule
     single_usage_rule: UserCouponStockSingleUsageRule | None = None  # Single-use coupon rule
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str | None = None  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
+    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UserCoupon:
-    brand_id: str  # Brand ID
-    coupon_code: str  # User product coupon code
-    coupon_state: (
-        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    )
-    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
-    receive_time: dt.datetime  # Receive time
-    send_channel: (
-        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-    )
-    send_request_no: str  # Request number of the send
-    stock: UserCouponStock  # Stock
-    valid_begin_time: dt.datetime  # Start of validity
-    valid_end_time: dt.datetime  # End of validity
     attach: str | None = None  # Custom attached data
+    brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
     confirm_request_no: str | None = None  # Request number of the confirmation
     confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    coupon_code: str | None = None  # User product coupon code
+    coupon_state: str | None = (
+        None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
+    receive_time: dt.datetime | None = None  # Receive time
+    send_channel: str | None = (
+        None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str | None = None  # Request number of the send
     sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
     single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    stock: UserCouponStock | None = None  # Stock
+    valid_begin_time: dt.datetime | None = None  # Start of validity
+    valid_end_time: dt.datetime | None = None  # End of validity
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListUserCouponsResponse:
-    total_count: int  # Total count
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
+    total_count: int | None = None  # Total count
     user_coupon_list: list[UserCoupon] | None = None  # User product coupons
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -809,20 +870,22 @@ class AssociateStockBundleStoresStoreListItem:
 
 @attrs.frozen(kw_only=True)
 class AssociateStockBundleStoresResponseFailedStoreListItem:
-    code: str  # Error code of the failure
-    message: str  # Error message of the failure
-    store_id: str  # Store ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    code: str | None = None  # Error code of the failure
+    message: str | None = None  # Error message of the failure
+    store_id: str | None = None  # Store ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class AssociateStockBundleStoresResponse:
-    total_count: int  # Number of distinct stores
     failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = (
         None  # Stores that failed to associate
     )
     success_store_list: list[AssociatedStore] | None = None  # Stores associated successfully
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    total_count: int | None = None  # Number of distinct stores
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 AssociateStockStoresResponse = AssociateStockBundleStoresResponse
@@ -836,7 +899,8 @@ class ConfirmCouponResponseSingleUsageDetailAssociatedPayScoreOrderInfo:
     order_id: str | None = None  # WeChat Pay service order ID
     out_trade_no: str | None = None  # Merchant order number
     sub_mchid: str | None = None  # Sub-merchant ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -854,38 +918,40 @@ class ConfirmCouponResponseSingleUsageDetail:
     saved_amount: float | None = None  # Discount amount (fen)
     use_request_no: str | None = None  # Request number of the redemption
     use_time: dt.datetime | None = None  # Time of use
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ConfirmCouponResponse:
-    brand_id: str  # Brand ID
-    coupon_code: str  # User product coupon code
-    coupon_state: (
-        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    )
-    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
-    receive_time: dt.datetime  # Receive time
-    send_channel: (
-        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-    )
-    send_request_no: str  # Request number of the send
-    stock: GetUserCouponResponseStock  # Stock
-    valid_begin_time: dt.datetime  # Start of validity
-    valid_end_time: dt.datetime  # End of validity
     attach: str | None = None  # Custom attached data
+    brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
     confirm_request_no: str | None = None  # Request number of the confirmation
     confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    coupon_code: str | None = None  # User product coupon code
+    coupon_state: str | None = (
+        None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
     progressive_bundle_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = (
         None  # Multi-use coupon details
     )
+    receive_time: dt.datetime | None = None  # Receive time
+    send_channel: str | None = (
+        None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str | None = None  # Request number of the send
     single_usage_detail: ConfirmCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
+    stock: GetUserCouponResponseStock | None = None  # Stock
+    valid_begin_time: dt.datetime | None = None  # Start of validity
+    valid_end_time: dt.datetime | None = None  # End of validity
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -934,9 +1000,10 @@ class CreateImageGenerationTaskCutOut:
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskResponse:
-    brand_id: str  # Brand ID
-    task_id: str  # Image generation task ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    brand_id: str | None = None  # Brand ID
+    task_id: str | None = None  # Image generation task ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -1209,41 +1276,43 @@ class CreateProductCouponStock:
 class CreateProductCouponResponseStock:
     """Stock"""
 
-    brand_id: str  # Brand ID
-    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
-    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
-    notify_config: GetStockResponseNotifyConfig  # Event notification settings
-    product_coupon_id: str  # Product coupon ID
-    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
-    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_id: str  # Stock ID
-    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
-    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    brand_id: str | None = None  # Brand ID
+    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    product_coupon_id: str | None = None  # Product coupon ID
     remark: str | None = None  # Remark
+    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
     sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
     single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str | None = None  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
+    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponResponse:
-    brand_id: str  # Brand ID
-    display_info: GetProductCouponResponseDisplayInfo  # Display information
-    product_coupon_id: str  # Product coupon ID
-    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
-    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    stock: CreateProductCouponResponseStock  # Stock
-    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
-    usage_mode: str  # Usage mode: one of SINGLE, SEQUENTIAL
+    brand_id: str | None = None  # Brand ID
+    display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
+    product_coupon_id: str | None = None  # Product coupon ID
+    scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
+    state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    stock: CreateProductCouponResponseStock | None = None  # Stock
+    type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -1302,41 +1371,43 @@ class CreateStockStock:
 class CreateStockResponseUsageRuleDisplayInfo:
     """Displayed usage rules"""
 
-    coupon_usage_method_list: list[str]  # Ways the coupon can be used
-    usage_description: str  # Coupon usage description
     app_path: str | None = None  # Path opened in the app
     coupon_available_store_info: GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo | None = (
         None  # Stores where the coupon can be used
     )
+    coupon_usage_method_list: list[str] | None = None  # Ways the coupon can be used
     mini_program_appid: str | None = None  # Mini program AppID
     mini_program_path: str | None = None  # Mini program path
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    usage_description: str | None = None  # Coupon usage description
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockResponse:
-    brand_id: str  # Brand ID
-    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
-    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
-    notify_config: GetStockResponseNotifyConfig  # Event notification settings
-    product_coupon_id: str  # Product coupon ID
-    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
-    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_id: str  # Stock ID
-    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
-    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: CreateStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
     )
+    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    product_coupon_id: str | None = None  # Product coupon ID
     remark: str | None = None  # Remark
+    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
     sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
     single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
+    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str | None = None  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
+    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: CreateStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -1386,102 +1457,111 @@ class CreateStockBundleStockBundle:
 class CreateStockBundleResponseStockListItemProgressiveBundleUsageRule:
     """Multi-use coupon rule"""
 
-    coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
+    coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod | None = (
+        None  # When the coupon can be redeemed
+    )
     discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
     exchange_coupon: GetStockResponseSingleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItemStockBundleInfo:
     """Stock bundle"""
 
-    stock_bundle_id: str  # Stock bundle ID
-    stock_bundle_index: int  # Position of the stock in its bundle
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    stock_bundle_id: str | None = None  # Stock bundle ID
+    stock_bundle_index: int | None = None  # Position of the stock in its bundle
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItemStockSendRule:
     """Sending rules"""
 
-    max_count: int  # Maximum number of sends
-    max_count_per_user: int  # Maximum sends per user
+    max_count: int | None = None  # Maximum number of sends
     max_count_per_day: int | None = None  # Maximum sends per day
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    max_count_per_user: int | None = None  # Maximum sends per user
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItem:
-    brand_id: str  # Brand ID
-    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD
-    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
-    notify_config: GetStockResponseNotifyConfig  # Event notification settings
-    product_coupon_id: str  # Product coupon ID
-    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
-    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo  # Stock bundle
-    stock_id: str  # Stock ID
-    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule  # Sending rules
-    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
     )
+    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD
+    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    product_coupon_id: str | None = None  # Product coupon ID
     progressive_bundle_usage_rule: CreateStockBundleResponseStockListItemProgressiveBundleUsageRule | None = (
         None  # Multi-use coupon rule
     )
     remark: str | None = None  # Remark
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
+    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo | None = None  # Stock bundle
+    stock_id: str | None = None  # Stock ID
+    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule | None = None  # Sending rules
+    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponse:
-    stock_bundle_id: str  # Stock bundle ID
-    stock_list: list[CreateStockBundleResponseStockListItem]  # Stocks
+    stock_bundle_id: str | None = None  # Stock bundle ID
+    stock_list: list[CreateStockBundleResponseStockListItem] | None = None  # Stocks
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponResponse:
-    brand_id: str  # Brand ID
-    coupon_code: str  # User product coupon code
-    coupon_state: (
-        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    )
-    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
-    receive_time: dt.datetime  # Receive time
-    send_channel: (
-        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-    )
-    send_request_no: str  # Request number of the send
-    stock: GetUserCouponResponseStock  # Stock
-    valid_begin_time: dt.datetime  # Start of validity
-    valid_end_time: dt.datetime  # End of validity
     attach: str | None = None  # Custom attached data
+    brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
     confirm_request_no: str | None = None  # Request number of the confirmation
     confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    coupon_code: str | None = None  # User product coupon code
+    coupon_state: str | None = (
+        None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
+    receive_time: dt.datetime | None = None  # Receive time
+    send_channel: str | None = (
+        None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str | None = None  # Request number of the send
     sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
     single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
+    stock: GetUserCouponResponseStock | None = None  # Stock
+    valid_begin_time: dt.datetime | None = None  # Start of validity
+    valid_end_time: dt.datetime | None = None  # End of validity
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfoMemberTagInfo:
     """Membership tag information"""
 
-    member_card_id: str  # Membership card template ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    member_card_id: str | None = None  # Membership card template ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -1492,38 +1572,41 @@ class DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo:
     member_tag_info: DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfoMemberTagInfo | None = (
         None  # Membership tag information
     )
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemProductCouponProgressiveBundleUsageInfo:
     """Multi-use mode settings"""
 
-    count: int  # Times the coupon can be used
+    count: int | None = None  # Times the coupon can be used
     interval_days: int | None = None  # Days between uses of a multi-use coupon
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon:
     """Product coupon"""
 
-    brand_id: str  # Brand ID
-    display_info: GetProductCouponResponseDisplayInfo  # Display information
-    product_coupon_id: str  # Product coupon ID
-    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
-    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
-    usage_mode: str  # Usage mode: one of SINGLE, PROGRESSIVE_BUNDLE
+    brand_id: str | None = None  # Brand ID
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
+    product_coupon_id: str | None = None  # Product coupon ID
     progressive_bundle_usage_info: (
         DeactivateCouponBundleResponseUserProductCouponListItemProductCouponProgressiveBundleUsageInfo | None
     ) = None  # Multi-use mode settings
+    scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str | None = None  # Usage mode: one of SINGLE, PROGRESSIVE_BUNDLE
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -1537,145 +1620,155 @@ class DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUs
     return_time: dt.datetime | None = None  # Return time
     use_request_no: str | None = None  # Request number of the redemption
     use_time: dt.datetime | None = None  # Time of use
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemStock:
     """Stock"""
 
-    brand_id: str  # Brand ID
-    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD
-    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
-    notify_config: GetStockResponseNotifyConfig  # Event notification settings
-    product_coupon_id: str  # Product coupon ID
-    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
-    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_id: str  # Stock ID
-    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule  # Sending rules
-    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
     )
+    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD
+    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    product_coupon_id: str | None = None  # Product coupon ID
     progressive_bundle_usage_rule: CreateStockBundleResponseStockListItemProgressiveBundleUsageRule | None = (
         None  # Multi-use coupon rule
     )
     remark: str | None = None  # Remark
+    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
+    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
     stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo | None = None  # Stock bundle
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    stock_id: str | None = None  # Stock ID
+    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule | None = None  # Sending rules
+    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo:
     """User coupon bundle"""
 
-    total_count: int  # Total times usable
-    used_count: int  # Times used
-    user_coupon_bundle_id: str  # User coupon bundle ID
-    user_coupon_bundle_index: int  # Index within the user coupon bundle
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    total_count: int | None = None  # Total times usable
+    used_count: int | None = None  # Times used
+    user_coupon_bundle_id: str | None = None  # User coupon bundle ID
+    user_coupon_bundle_index: int | None = None  # Index within the user coupon bundle
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItem:
-    brand_id: str  # Brand ID
-    coupon_code: str  # User product coupon code
-    coupon_state: (
-        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    )
-    product_coupon: DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon  # Product coupon
-    receive_time: dt.datetime  # Receive time
-    send_channel: (
-        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-    )
-    send_request_no: str  # Request number of the send
-    stock: DeactivateCouponBundleResponseUserProductCouponListItemStock  # Stock
-    user_product_coupon_bundle_info: (
-        DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo  # User coupon bundle
-    )
-    valid_begin_time: dt.datetime  # Start of validity
-    valid_end_time: dt.datetime  # End of validity
     attach: str | None = None  # Custom attached data
+    brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
     confirm_request_no: str | None = None  # Request number of the confirmation
     confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    coupon_code: str | None = None  # User product coupon code
+    coupon_state: str | None = (
+        None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
     coupon_tag_info: DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo | None = (
         None  # Coupon tag information
     )
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    product_coupon: DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon | None = None  # Product coupon
     progressive_bundle_usage_detail: (
         DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUsageDetail | None
     ) = None  # Multi-use coupon details
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    receive_time: dt.datetime | None = None  # Receive time
+    send_channel: str | None = (
+        None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str | None = None  # Request number of the send
+    stock: DeactivateCouponBundleResponseUserProductCouponListItemStock | None = None  # Stock
+    user_product_coupon_bundle_info: (
+        DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo | None
+    ) = None  # User coupon bundle
+    valid_begin_time: dt.datetime | None = None  # Start of validity
+    valid_end_time: dt.datetime | None = None  # End of validity
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponse:
-    user_coupon_bundle_id: str  # User coupon bundle ID
-    user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem]  # User product coupons
+    user_coupon_bundle_id: str | None = None  # User coupon bundle ID
+    user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem] | None = (
+        None  # User product coupons
+    )
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateProductCouponResponse:
-    brand_id: str  # Brand ID
-    display_info: GetProductCouponResponseDisplayInfo  # Display information
-    product_coupon_id: str  # Product coupon ID
-    scope: str  # Discount scope: one of ALL, SINGLE, CATEGORY
-    state: str  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    type: str  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
-    usage_mode: str  # Usage mode: one of SINGLE, SEQUENTIAL
+    brand_id: str | None = None  # Brand ID
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
+    product_coupon_id: str | None = None  # Product coupon ID
+    scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
+    state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+    type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+    usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateStockResponse:
-    brand_id: str  # Brand ID
-    coupon_code_mode: str  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
-    coupon_display_info: GetStockResponseCouponDisplayInfo  # Coupon display information
-    notify_config: GetStockResponseNotifyConfig  # Event notification settings
-    product_coupon_id: str  # Product coupon ID
-    sent_count_info: GetStockResponseSentCountInfo  # Sends so far
-    state: str  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_id: str  # Stock ID
-    stock_send_rule: GetStockResponseStockSendRule  # Sending rules
-    store_scope: str  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo  # Displayed usage rules
+    brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
     )
+    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    product_coupon_id: str | None = None  # Product coupon ID
     remark: str | None = None  # Remark
+    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
     sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
     single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
+    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_id: str | None = None  # Stock ID
+    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
+    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
+    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DisassociateStockBundleStoresResponse:
-    total_count: int  # Number of distinct stores
     failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = (
         None  # Stores that failed to disassociate
     )
     success_store_list: list[AssociatedStore] | None = None  # Stores disassociated successfully
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    total_count: int | None = None  # Number of distinct stores
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 DisassociateStockStoresResponse = DisassociateStockBundleStoresResponse
@@ -1683,9 +1776,10 @@ DisassociateStockStoresResponse = DisassociateStockBundleStoresResponse
 
 @attrs.frozen(kw_only=True)
 class PreSendCouponResponse:
-    token: str  # Pre-send token
+    token: str | None = None  # Pre-send token
     send_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 PreSendCouponBundleResponse = PreSendCouponResponse
@@ -1729,10 +1823,13 @@ class SendCouponBundleCouponTagInfo:
 
 @attrs.frozen(kw_only=True)
 class SendCouponBundleResponse:
-    user_coupon_bundle_id: str  # User coupon bundle ID
-    user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem]  # User product coupons
+    user_coupon_bundle_id: str | None = None  # User coupon bundle ID
+    user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem] | None = (
+        None  # User product coupons
+    )
     send_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 SetNotifyConfigResponse = GetNotifyConfigResponse
@@ -1755,19 +1852,21 @@ UpdateStockBundleBudgetResponse = CreateStockBundleResponse
 
 @attrs.frozen(kw_only=True)
 class UploadCouponCodesResponse:
-    total_count: int  # Number of distinct coupon codes
     already_exist_code_list: list[str] | None = None  # Coupon codes that already existed
     duplicate_code_list: list[str] | None = None  # Duplicate coupon codes
     failed_code_list: list[str] | None = None  # Coupon codes that failed to upload
     success_code_list: list[str] | None = None  # Coupon codes uploaded successfully
+    total_count: int | None = None  # Number of distinct coupon codes
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UploadImageResponse:
-    media_url: str  # URL of the uploaded media file
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    media_url: str | None = None  # URL of the uploaded media file
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
@@ -1792,56 +1891,59 @@ class UseCouponAssociatedPayScoreOrderInfo:
 
 @attrs.frozen(kw_only=True)
 class UseCouponResponseSequentialUsageDetailDetailItemListItem:
-    detail_state: str  # Round state: one of PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    valid_begin_time: dt.datetime  # Start of validity
-    valid_end_time: dt.datetime  # End of validity
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
     )
     delete_time: dt.datetime | None = None  # Deletion time
+    detail_state: str | None = None  # Round state: one of PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
     return_request_no: str | None = None  # Request number of the return
     return_time: dt.datetime | None = None  # Return time
     use_request_no: str | None = None  # Request number of the use
     use_time: dt.datetime | None = None  # Time of use
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    valid_begin_time: dt.datetime | None = None  # Start of validity
+    valid_end_time: dt.datetime | None = None  # End of validity
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UseCouponResponseSequentialUsageDetail:
     """Multi-use coupon details"""
 
-    total_count: int  # Total times usable
-    used_count: int  # Times used
     detail_item_list: list[UseCouponResponseSequentialUsageDetailDetailItemListItem] | None = (
         None  # Per-round usage details
     )
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    total_count: int | None = None  # Total times usable
+    used_count: int | None = None  # Times used
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UseCouponResponse:
-    brand_id: str  # Brand ID
-    coupon_code: str  # User product coupon code
-    coupon_state: (
-        str  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    )
-    product_coupon: GetUserCouponResponseProductCoupon  # Product coupon
-    receive_time: dt.datetime  # Receive time
-    send_channel: (
-        str  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-    )
-    send_request_no: str  # Request number of the send
-    stock: GetUserCouponResponseStock  # Stock
-    valid_begin_time: dt.datetime  # Start of validity
-    valid_end_time: dt.datetime  # End of validity
     attach: str | None = None  # Custom attached data
+    brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
     confirm_request_no: str | None = None  # Request number of the confirmation
     confirm_time: dt.datetime | None = None  # Time the send was confirmed
+    coupon_code: str | None = None  # User product coupon code
+    coupon_state: str | None = (
+        None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+    )
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
+    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
+    receive_time: dt.datetime | None = None  # Receive time
+    send_channel: str | None = (
+        None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+    )
+    send_request_no: str | None = None  # Request number of the send
     sequential_usage_detail: UseCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
     single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
+    stock: GetUserCouponResponseStock | None = None  # Stock
+    valid_begin_time: dt.datetime | None = None  # Start of validity
+    valid_end_time: dt.datetime | None = None  # End of validity
     out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it

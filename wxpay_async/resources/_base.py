@@ -87,13 +87,15 @@ class Resource:
         return {k: _plain(v, self._client.converter) for k, v in (values or {}).items() if v is not None}
 
     def _structure(self, response: Response, model: type[ModelT], idempotency_field: str | None) -> ModelT:
-        data = response.json()
+        sent = data = response.json()
         if data is None:
-            data = {}
+            sent = data = {}
         if idempotency_field and isinstance(data, dict) and response.request.idempotency_key:
             data = {**data, idempotency_field: data.get(idempotency_field) or response.request.idempotency_key}
         try:
             structured: ModelT = self._client.converter.structure(data, model)
+            if data is not sent:
+                object.__setattr__(structured, "raw", sent)  # .raw is what WeChat Pay sent
         except Exception as exc:
             detail = "; ".join(str(e) for e in getattr(exc, "exceptions", [exc]))[:300]
             raise APIResponseValidationError(
