@@ -102,7 +102,7 @@ class ModelWriter:
             if response and "enum" in sub:
                 doc += (": " if doc else "") + "one of " + ", ".join(map(str, sub["enum"]))
             comment = f"  # {doc}" if doc else ""
-            if prop in required and not response:  # answers: every field optional (see _converter)
+            if prop in required:  # answers: only where an official model guarantees it (spec)
                 lines_required.append(f"    {attr}: {py}{comment}")
             else:
                 lines_optional.append(f"    {attr}: {py} | None = None{comment}")
@@ -110,8 +110,12 @@ class ModelWriter:
             lines_optional.append(f"    {prop}: {py} = None  # the request number this call used")
         body = lines_required + lines_optional
         if response:
-            body.append("    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know")
-            body.append("    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it")
+            body.append(
+                "    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know"
+            )
+            body.append(
+                "    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it"
+            )
         description = schema.get("description", "")
         doc = f'    """{description}"""\n\n' if description else ""
         self.classes.append(

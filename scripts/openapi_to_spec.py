@@ -180,6 +180,16 @@ def convert(openapi: Path) -> list[dict[str, Any]]:
                 _translate(op[part], "", english, untranslated)
     if untranslated:
         raise SystemExit("descriptions.json lacks English for: " + ", ".join(sorted(untranslated)))
+    sources = json.loads((SPEC_DIR / "sources.json").read_text(encoding="utf-8"))["operations"]
+    for key, op in operations.items():
+        op["sources"] = list(sources[key])
+    corrections = json.loads((SPEC_DIR / "corrections.json").read_text(encoding="utf-8"))["corrections"]
+    for correction in corrections:
+        _correct(operations, correction)
+    guaranteed = json.loads((SPEC_DIR / "answer_required.json").read_text(encoding="utf-8"))["operations"]
+    for key, op in operations.items():
+        if op.get("response"):
+            _answer_required(op["response"], guaranteed.get(key))
     return [operations[k] for k in sorted(operations, key=lambda k: (operations[k]["group"], operations[k]["name"]))]
 
 
@@ -224,6 +234,95 @@ def _constrain(op: dict[str, Any], where: str, rule: dict[str, Any]) -> None:
     else:
         raise SystemExit(f"{op['key']}: unknown constraint target {where}")
     target.update(rule)
+
+
+def _node(op: dict[str, Any], where: str) -> dict[str, Any]:
+    """``response.a.b`` / ``body.a`` / ``query``: a schema node (arrays are entered on the way)."""
+    part, _, dotted = where.partition(".")
+    if part == "query":
+        return op
+    node: dict[str, Any] = op[part]
+    for name in filter(None, dotted.split(".")):
+        while node.get("type") == "array":
+            node = node["items"]
+        node = node["properties"][name]
+    while node.get("type") == "array":  # a list: its items are corrected
+        node = node["items"]
+    return node
+
+
+def _answer_required(schema: dict[str, Any], official: dict[str, Any] | None) -> None:
+    """An answer field is required only where an official model says so (answer_required.json).
+
+    The YAML's ``required`` lists are dropped: real answers lack fields it calls required.
+    """
+
+    def strip(node: dict[str, Any]) -> None:
+        node.pop("required", None)
+        for sub in (node.get("properties") or {}).values():
+            strip(sub)
+        if node.get("items"):
+            strip(node["items"])
+
+    strip(schema)
+    for path, names in ((official or {}).get("required") or {}).items():
+        node = _node({"response": schema}, f"response.{path}".rstrip("."))
+        present = [n for n in names if n in (node.get("properties") or {})]
+        if present:
+            node["required"] = present
+
+
+def _objects_with(schema: dict[str, Any], prop: str) -> list[dict[str, Any]]:
+    found = []
+    if schema.get("type") == "object":
+        if prop in (schema.get("properties") or {}):
+            found.append(schema)
+        for sub in (schema.get("properties") or {}).values():
+            found += _objects_with(sub, prop)
+    elif schema.get("type") == "array" and schema.get("items"):
+        found += _objects_with(schema["items"], prop)
+    return found
+
+
+def _correct(operations: dict[str, dict[str, Any]], correction: dict[str, Any]) -> None:
+    """Apply one entry of corrections.json; every entry names its official source."""
+    if not correction.get("source"):
+        raise SystemExit(f"corrections.json: an entry names no source: {correction}")
+    if "objects_with" in correction:
+        nodes = [
+            node
+            for op in operations.values()
+            if op.get("group") == correction["group"] and op.get(correction["part"])
+            for node in _objects_with(op[correction["part"]], correction["objects_with"])
+        ]
+        targets = [(None, node) for node in nodes]
+    else:
+        keys = correction["op"] if isinstance(correction["op"], list) else [correction["op"]]
+        targets = [(operations[k], _node(operations[k], correction["at"])) for k in keys]
+    if not targets:
+        raise SystemExit(f"corrections.json: nothing to correct for {correction}")
+    for op, node in targets:
+        props = node.get("properties")
+        for name in correction.get("remove", ()):
+            del props[name]
+            if name in node.get("required", []):
+                node["required"].remove(name)
+        for old, new in (correction.get("rename") or {}).items():
+            props[new] = props.pop(old)
+            node["required"] = [new if r == old else r for r in node.get("required", [])]
+        for name, schema in (correction.get("add") or {}).items():
+            props[name] = json.loads(json.dumps(schema))
+        if correction.get("required_remove"):
+            node["required"] = [r for r in node.get("required", []) if r not in correction["required_remove"]]
+        node.update(correction.get("set") or {})
+        if node.get("required") == []:
+            del node["required"]
+        if op is not None:
+            op["query_params"] += correction.get("add_query", [])
+            op["rules"] = [*op.get("rules", []), *correction.get("rules", [])]
+            op.setdefault("sources", [])
+            if correction["source"] not in op["sources"]:
+                op["sources"].append(correction["source"])
 
 
 def _translate(schema: dict[str, Any], name: str, english: dict[str, Any], untranslated: set[str]) -> None:

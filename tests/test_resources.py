@@ -46,6 +46,10 @@ def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[
     if op["body"] is not None:
         for name in op["body"].get("required") or []:
             body[name] = sample(op["body"]["properties"][name], name)
+        for rule in op.get("rules") or ():
+            if isinstance(rule, dict) and rule["rule"] == "exactly_one_of":  # e.g. use_coupon's two order kinds
+                first = rule["fields"][0]
+                body[first] = sample(op["body"]["properties"][first], first)
         if op["name"] == "create_stock" and op["group"] == "favor":
             body = {**sample_stock("1900000001", max_coupons=10), "out_request_no": "REQ_20261125_0001"}
         kwargs.update(body)
@@ -225,9 +229,13 @@ async def test_answer_of_another_shape_is_read_leniently(wx: Client, fake: FakeW
     assert coupon.raw == {"unexpected": True, "coupon_id": 123}
     assert coupon.out_request_no  # the request number the SDK filled is still reported
 
-
     fake.queue(Reply(body={"stock_id": ["not", "text"], "create_time": "not a time", "distributed_coupons": "7"}))
     stock = await wx.favor.get_stock("9856000", stock_creator_mchid="1900000001")
     assert stock.stock_id is None and stock.create_time is None  # did not fit: None, still in .raw
     assert stock.distributed_coupons == 7
     assert stock.raw["create_time"] == "not a time"
+
+    # A field official models guarantee (typed as present) that an answer lacks is None, not an error.
+    fake.queue(Reply(body={"total_count": 1}))
+    page = await wx.favor.list_stocks(stock_creator_mchid="1900000001")
+    assert page.total == 1 and page.items == [] and page.response.offset is None

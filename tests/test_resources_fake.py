@@ -144,6 +144,10 @@ def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[
     body: dict[str, Any] | None = None
     if op["body"] is not None:
         body = {name: sample(op["body"]["properties"][name], name) for name in op["body"].get("required") or []}
+        for rule in op.get("rules") or ():
+            if isinstance(rule, dict) and rule["rule"] == "exactly_one_of":  # e.g. use_coupon's two order kinds
+                first = rule["fields"][0]
+                body[first] = sample(op["body"]["properties"][first], first)
         if (op["group"], op["name"]) == ("favor", "create_stock"):
             body = valid_stock()
         if (op["group"], op["name"]) in (("favor", "set_callbacks"), ("product_coupon", "set_notify_config")):

@@ -99,8 +99,13 @@ def test_request_numbers(op: dict[str, Any]) -> None:
     else:
         assert idem is None
     for name in numbers:
-        assert body[name]["pattern"] == r"^[0-9A-Za-z_\-|*]+$"
-        assert 1 <= body[name]["maxLength"] <= 128
+        if op["group"] == "product_coupon":  # official: 6-40 (6-128 for single sends), no | or *
+            assert body[name]["pattern"] == r"^[0-9A-Za-z_\-]+$" and body[name]["minLength"] == 6
+            assert body[name]["maxLength"] == (128 if op["name"] in ("send_coupon", "pre_send_coupon") else 40)
+            assert body[name]["x-rule"]
+        else:
+            assert body[name]["pattern"] == r"^[0-9A-Za-z_\-|*]+$"
+            assert 1 <= body[name]["maxLength"] <= 128
 
 
 def test_pagination_and_kinds() -> None:

@@ -47,10 +47,9 @@ def stock(**changes: Any) -> dict[str, Any]:
             "coupon_use_rule.fixed_normal_coupon.coupon_amount",
         ),
         (
-            {"coupon_use_rule__fixed_normal_coupon__transaction_minimum": 100},
+            {"coupon_use_rule__fixed_normal_coupon__transaction_minimum": 99},
             "coupon_use_rule.fixed_normal_coupon.transaction_minimum",
         ),
-        ({"stock_use_rule__max_amount": 999}, "stock_use_rule.max_amount"),
         ({"stock_use_rule__max_coupons_per_user": 0}, "stock_use_rule.max_coupons_per_user"),
         ({"available_end_time": (dt.datetime.now(CHINA_TZ) + dt.timedelta(days=95)).isoformat()}, "available_end_time"),
         ({"stock_type": "DISCOUNT_CUT"}, "stock_type"),
@@ -66,6 +65,11 @@ def test_stock_rules_fail(changes: dict[str, Any], field: str) -> None:
 
 def test_stock_rules_pass() -> None:
     validate_request("favor.create_stock", body=stock())
+    # Where official sources disagree, what either allows passes (wechatpay-go's sample sends these):
+    validate_request("favor.create_stock", body=stock(coupon_use_rule__fixed_normal_coupon__transaction_minimum=100))
+    validate_request("favor.create_stock", body=stock(stock_use_rule__max_amount=999))
+    validate_request("favor.create_stock", body=stock(pattern_info={"background_color": "COLOR010"}))
+    validate_request("favor.create_stock", body=stock(pattern_info={"background_color": "Color010"}))
     validate_request("favor.create_stock", body=stock(stock_name="满100减10元优惠券"))  # 9 CJK characters
     validate_request("favor.create_stock", body=stock(stock_name="a" * 20))
 
@@ -155,7 +159,7 @@ def in_days(days: float) -> str:
     ("changes", "field", "rule"),
     [
         ({"available_begin_time": in_days(400), "available_end_time": in_days(401)}, "available_begin_time", "365"),
-        ({"available_begin_time": in_days(2), "available_end_time": in_days(1)}, "available_end_time", "after"),
+        ({"available_begin_time": in_days(2), "available_end_time": in_days(1)}, "available_end_time", "before"),
         ({"available_begin_time": "tomorrow"}, "available_begin_time", "RFC 3339"),
         ({"stock_use_rule__max_coupons": 0}, "stock_use_rule.max_coupons", ">= 1"),
         ({"stock_use_rule__max_coupons": "10"}, "stock_use_rule.max_coupons", "integer"),
@@ -198,10 +202,35 @@ def test_product_coupon_request_numbers_and_notify_config() -> None:
     path = {"openid": "o1"}
     ok = {"stock_id": "s", "appid": "wx", "brand_id": "b", "product_coupon_id": "p"}
     op = "product_coupon.send_coupon"
-    validate_request(op, path=path, body={**ok, "send_request_no": "A_1|2*3-4"}, skip_required=("send_request_no",))
-    with pytest.raises(ValidationError) as info:
-        validate_request(op, path=path, body={**ok, "send_request_no": "A/1"}, skip_required=("send_request_no",))
-    assert info.value.field == "send_request_no"
+    validate_request(
+        op, path=path, body={**ok, "send_request_no": "A_12-34" + "x" * 121}, skip_required=("send_request_no",)
+    )
+    # Officially 6-128 characters of 0-9 A-Z a-z _ - (no | or *, unlike cash coupons).
+    for bad in ("A/1234", "A_1|2*3-4", "A1234", "x" * 129):
+        with pytest.raises(ValidationError, match="6-128 characters") as info:
+            validate_request(op, path=path, body={**ok, "send_request_no": bad}, skip_required=("send_request_no",))
+        assert info.value.field == "send_request_no"
+    use = {
+        **ok,
+        "stock_id": "s",
+        "appid": "wx",
+        "use_time": "2025-08-02T00:00:00+08:00",
+        "out_request_no": "USE_000001",
+    }
+    path2 = {"openid": "o1", "coupon_code": "c1"}
+    for bad in ("USE_1", "USE|000001", "U" * 41):
+        with pytest.raises(ValidationError, match="6-40 characters"):
+            validate_request("product_coupon.use_coupon", path=path2, body={**use, "out_request_no": bad})
+    # use_coupon: exactly one of the payment order or the pay-score order.
+    with pytest.raises(ValidationError, match="exactly one of"):
+        validate_request("product_coupon.use_coupon", path=path2, body=use)
+    order = {"transaction_id": "4200000001"}
+    validate_request("product_coupon.use_coupon", path=path2, body={**use, "associated_order_info": order})
+    validate_request("product_coupon.use_coupon", path=path2, body={**use, "associated_pay_score_order_info": order})
+    with pytest.raises(ValidationError, match="exactly one of") as info:
+        body = {**use, "associated_order_info": order, "associated_pay_score_order_info": order}
+        validate_request("product_coupon.use_coupon", path=path2, body=body)
+    assert info.value.field == "associated_pay_score_order_info"
     validate_request("product_coupon.set_notify_config", body={"notify_url": "https://example.com/n"})
     with pytest.raises(ValidationError, match="https"):
         validate_request("product_coupon.set_notify_config", body={"notify_url": "http://example.com/n"})

@@ -105,10 +105,12 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
         base: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, converter, **omitted)  # type: ignore[arg-type]
         fields = [(a.name, a.alias or a.name, a.type) for a in attrs.fields(cls) if a.name not in omitted]
         known = frozenset(alias for _, alias, _ in fields)
+        # Fields an official model guarantees: typed as present, yet None when an answer lacks one.
+        required = {a.name: None for a in attrs.fields(cls) if a.default is attrs.NOTHING and a.name not in omitted}
 
         def one_by_one(obj: Mapping[str, Any]) -> Any:
             """The slow path: each field on its own; what does not fit becomes None."""
-            values: dict[str, Any] = {}
+            values: dict[str, Any] = dict(required)
             for name, alias, kind in fields:
                 value = obj.get(alias)
                 if value is None:
@@ -121,7 +123,7 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
 
         def structure(obj: Any, _: Any) -> Any:
             if type(obj) is not dict and not isinstance(obj, Mapping):
-                inst = cls()  # not an object at all: every field None, the value kept as raw
+                inst = cls(**required)  # not an object at all: every field None, the value kept as raw
             else:
                 try:
                     inst = base(obj, cls)  # hot path: the answer fits

@@ -15,22 +15,20 @@ __all__ = ["DownloadResponse", "DownloadResponseDataItem", "DownloadResponseData
 class DownloadResponseDataItemEncryptCertificate:
     """The certificate, encrypted with the APIv3 key"""
 
-    algorithm: str | None = None  # Encryption algorithm (AEAD_AES_256_GCM)
-    associated_data: str | None = None  # Associated data of the encryption
-    ciphertext: str | None = None  # Base64 ciphertext
-    nonce: str | None = None  # Nonce of the encryption
+    algorithm: str  # Encryption algorithm (AEAD_AES_256_GCM)
+    associated_data: str  # Associated data of the encryption
+    ciphertext: str  # Base64 ciphertext
+    nonce: str  # Nonce of the encryption
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class DownloadResponseDataItem:
-    effective_time: dt.datetime | None = None  # Start of the certificate's validity
-    encrypt_certificate: DownloadResponseDataItemEncryptCertificate | None = (
-        None  # The certificate, encrypted with the APIv3 key
-    )
-    expire_time: dt.datetime | None = None  # End of the certificate's validity
-    serial_no: str | None = None  # Certificate serial number
+    effective_time: dt.datetime  # Start of the certificate's validity
+    encrypt_certificate: DownloadResponseDataItemEncryptCertificate  # The certificate, encrypted with the APIv3 key
+    expire_time: dt.datetime  # End of the certificate's validity
+    serial_no: str  # Certificate serial number
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 

@@ -27,6 +27,7 @@ __all__ = [
     "GetStockResponseAvailableRegionListItem",
     "GetStockResponseCutToMessage",
     "GetStockResponseStockUseRule",
+    "GetStockResponseStockUseRuleFixedNormalCoupon",
     "GetUseFlowByDayResponse",
     "GetUseFlowResponse",
     "GetUserCouponResponse",
@@ -51,17 +52,17 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class GetCallbacksResponse:
-    mchid: str | None = None  # Merchant ID
-    notify_url: str | None = None  # Notification URL
+    mchid: str  # Merchant ID
+    notify_url: str  # Notification URL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class FlowFile:
-    hash_type: str | None = None  # Hash algorithm (SHA1)
-    hash_value: str | None = None  # Hash of the file
-    url: str | None = None  # Download URL (valid for about 30 seconds)
+    hash_type: str  # Hash algorithm (SHA1)
+    hash_value: str  # Hash of the file
+    url: str  # Download URL (valid for about 30 seconds)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
@@ -93,8 +94,18 @@ class GetStockResponseAvailableRegionListItem:
 class GetStockResponseCutToMessage:
     """Cut-to stock details"""
 
-    cut_to_price: int | None = None  # Unit price after the cut-to discount (fen)
-    single_price_max: int | None = None  # Highest unit price the discount applies to (fen)
+    cut_to_price: int  # Unit price after the cut-to discount (fen)
+    single_price_max: int  # Highest unit price the discount applies to (fen)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+
+
+@attrs.frozen(kw_only=True)
+class GetStockResponseStockUseRuleFixedNormalCoupon:
+    """Fixed-amount coupon details"""
+
+    coupon_amount: int  # Face value (fen)
+    transaction_minimum: int  # Minimum order amount to use the coupon (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
@@ -103,37 +114,41 @@ class GetStockResponseCutToMessage:
 class GetStockResponseStockUseRule:
     """Sending rules"""
 
-    max_amount: int | None = None  # Total budget (fen)
-    max_amount_by_day: int | None = None  # Daily budget cap (fen)
-    max_coupons: int | None = None  # Maximum number of coupons
-    max_coupons_per_user: int | None = None  # Coupons one user may receive
-    natural_person_limit: bool | None = None  # Whether the per-person limit is on
-    prevent_api_abuse: bool | None = None  # Anti-abuse check on API sends
+    max_amount: int  # Total budget (fen)
+    max_amount_by_day: int  # Daily budget cap (fen)
+    max_coupons: int  # Maximum number of coupons
+    max_coupons_per_user: int  # Coupons one user may receive
+    combine_use: bool | None = None  # Whether the coupon can be combined with other offers
+    coupon_type: str | None = None  # Coupon type: NORMAL (amount off) or CUT_TO (price cut to)
+    fixed_normal_coupon: GetStockResponseStockUseRuleFixedNormalCoupon | None = None  # Fixed-amount coupon details
+    goods_tag: list[str] | None = None  # Order goods tags the coupon applies to
+    trade_type: list[str] | None = None  # Payment types the coupon can be used with
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponse:
-    available_begin_time: dt.datetime | None = None  # Start time
-    available_end_time: dt.datetime | None = None  # End time
+    available_begin_time: dt.datetime  # Start time
+    available_end_time: dt.datetime  # End time
+    create_time: dt.datetime  # Creation time
+    description: str  # Usage instructions
+    distributed_coupons: int  # Coupons sent
+    no_cash: bool  # Whether the stock has no cash flow (no_cash)
+    singleitem: bool  # Whether the discount is per goods item
+    status: str  # Stock status: one of unactivated, audit, running, stoped, paused
+    stock_creator_mchid: str  # Merchant ID that created the stock
+    stock_id: str  # Stock ID
+    stock_name: str  # Stock name
+    stock_type: str  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
     available_industry_list: list[str] | None = None  # Industries where the consumer credit can be used
     available_region_list: list[GetStockResponseAvailableRegionListItem] | None = (
         None  # Regions where the consumer credit can be used
     )
     business_type: str | None = None  # Business type: one of MULTIUSE
-    create_time: dt.datetime | None = None  # Creation time
+    card_id: str | None = None  # WeChat card package ID
     cut_to_message: GetStockResponseCutToMessage | None = None  # Cut-to stock details
-    description: str | None = None  # Usage instructions
-    distributed_coupons: int | None = None  # Coupons sent
-    no_cash: bool | None = None  # Whether the stock has no cash flow (no_cash)
-    singleitem: bool | None = None  # Whether the discount is per goods item
     start_time: dt.datetime | None = None  # Time the stock was activated
-    status: str | None = None  # Stock status: one of unactivated, audit, running, stoped, paused
-    stock_creator_mchid: str | None = None  # Merchant ID that created the stock
-    stock_id: str | None = None  # Stock ID
-    stock_name: str | None = None  # Stock name
-    stock_type: str | None = None  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
     stock_use_rule: GetStockResponseStockUseRule | None = None  # Sending rules
     stop_time: dt.datetime | None = None  # Time the stock was stopped
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
@@ -180,31 +195,32 @@ class GetUserCouponResponseConsumeInformation:
 class GetUserCouponResponseNormalCouponInformation:
     """Fixed-amount coupon rule"""
 
-    coupon_amount: int | None = None  # Coupon value (fen)
-    transaction_minimum: int | None = None  # Minimum order amount (fen)
+    coupon_amount: int  # Coupon value (fen)
+    transaction_minimum: int  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponse:
+    available_begin_time: dt.datetime  # Start of availability
+    available_end_time: dt.datetime  # End of availability
+    coupon_name: str  # Cash coupon name
+    coupon_type: str  # Coupon type: one of NORMAL, CUT_TO
+    create_time: dt.datetime  # Receive time
+    description: str  # Usage instructions
+    no_cash: bool  # Whether the coupon has no cash flow (no_cash)
+    singleitem: bool  # Whether the discount is per goods item
+    status: str  # Cash coupon status: one of SENDED, USED, EXPIRED, RECOVER
+    stock_creator_mchid: str  # Merchant ID that created the stock
+    stock_id: str  # Stock ID
     available_balance: float | None = None  # Remaining balance (fen)
-    available_begin_time: dt.datetime | None = None  # Start of availability
-    available_end_time: dt.datetime | None = None  # End of availability
     business_type: str | None = None  # Business type: one of MULTIUSE
     consume_information: GetUserCouponResponseConsumeInformation | None = None  # Redemption details of the cash coupon
     coupon_id: str | None = None  # Cash coupon ID
-    coupon_name: str | None = None  # Cash coupon name
-    coupon_type: str | None = None  # Coupon type: one of NORMAL, CUT_TO
-    create_time: dt.datetime | None = None  # Receive time
     cut_to_message: GetStockResponseCutToMessage | None = None  # Cut-to stock details
-    description: str | None = None  # Usage instructions
     normal_coupon_information: GetUserCouponResponseNormalCouponInformation | None = None  # Fixed-amount coupon rule
-    singleitem: bool | None = None  # Whether the discount is per goods item
     start_time: dt.datetime | None = None  # Time the stock was activated
-    status: str | None = None  # Cash coupon status: one of SENDED, USED, EXPIRED, RECOVER
-    stock_creator_mchid: str | None = None  # Merchant ID that created the stock
-    stock_id: str | None = None  # Stock ID
     stop_time: dt.datetime | None = None  # Time the stock was stopped
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
@@ -212,47 +228,48 @@ class GetUserCouponResponse:
 
 @attrs.frozen(kw_only=True)
 class ListStockItemsResponse:
+    limit: int  # Page size
+    offset: int  # Page offset
+    stock_id: str  # Stock ID
+    total_count: int  # Number of goods IDs
     data: list[str] | None = None  # Results
-    limit: int | None = None  # Page size
-    offset: int | None = None  # Page offset
-    stock_id: str | None = None  # Stock ID
-    total_count: int | None = None  # Number of goods IDs
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListStockMerchantsResponse:
+    limit: int  # Page size
+    offset: int  # Page offset
+    stock_id: str  # Stock ID
+    total_count: int  # Number of merchants
     data: list[str] | None = None  # Merchants where the stock can be used
-    limit: int | None = None  # Page size
-    offset: int | None = None  # Page offset
-    stock_id: str | None = None  # Stock ID
-    total_count: int | None = None  # Number of merchants
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListedStock:
-    available_begin_time: dt.datetime | None = None  # Start time
-    available_end_time: dt.datetime | None = None  # End time
+    available_begin_time: dt.datetime  # Start time
+    available_end_time: dt.datetime  # End time
+    create_time: dt.datetime  # Creation time
+    description: str  # Usage instructions
+    distributed_coupons: int  # Coupons sent
+    no_cash: bool  # Whether the stock has no cash flow (no_cash)
+    singleitem: bool  # Whether the discount is per goods item
+    status: str  # Stock status: one of unactivated, audit, running, stoped, paused
+    stock_creator_mchid: str  # Merchant ID that created the stock
+    stock_id: str  # Stock ID
+    stock_name: str  # Stock name
+    stock_type: str  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
     available_industry_list: list[str] | None = None  # Industries where the consumer credit can be used
     available_region_list: list[GetStockResponseAvailableRegionListItem] | None = (
         None  # Regions where the consumer credit can be used
     )
     business_type: str | None = None  # Business type: one of MULTIUSE
-    create_time: dt.datetime | None = None  # Creation time
+    card_id: str | None = None  # WeChat card package ID
     cut_to_message: GetStockResponseCutToMessage | None = None  # Cut-to stock details
-    description: str | None = None  # Usage instructions
-    distributed_coupons: int | None = None  # Coupons sent
-    no_cash: bool | None = None  # Whether the stock has no cash flow (no_cash)
-    singleitem: bool | None = None  # Whether the discount is per goods item
     start_time: dt.datetime | None = None  # Time the stock was activated
-    status: str | None = None  # Stock status: one of unactivated, audit, running, stoped, paused
-    stock_creator_mchid: str | None = None  # Merchant ID that created the stock
-    stock_id: str | None = None  # Stock ID
-    stock_name: str | None = None  # Stock name
-    stock_type: str | None = None  # Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
     stock_use_rule: GetStockResponseStockUseRule | None = None  # Sending rules
     stop_time: dt.datetime | None = None  # Time the stock was stopped
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
@@ -261,20 +278,20 @@ class ListedStock:
 
 @attrs.frozen(kw_only=True)
 class ListStocksResponse:
+    limit: int  # Page size
+    offset: int  # Page offset
+    total_count: int  # Number of stocks
     data: list[ListedStock] | None = None  # Stock details
-    limit: int | None = None  # Page size
-    offset: int | None = None  # Page offset
-    total_count: int | None = None  # Number of stocks
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class ListUserCouponsResponse:
+    limit: int  # Page size
+    offset: int  # Page offset
+    total_count: int  # Total count
     data: list[GetUserCouponResponse] | None = None  # Results
-    limit: int | None = None  # Page size
-    offset: int | None = None  # Page offset
-    total_count: int | None = None  # Total count
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
@@ -358,6 +375,20 @@ class CreateStockPatternInfo:
 
     background_color: (
         Literal[
+            "COLOR010",
+            "COLOR020",
+            "COLOR030",
+            "COLOR040",
+            "COLOR050",
+            "COLOR060",
+            "COLOR070",
+            "COLOR080",
+            "COLOR081",
+            "COLOR082",
+            "COLOR090",
+            "COLOR100",
+            "COLOR101",
+            "COLOR102",
             "Color010",
             "Color020",
             "Color030",
@@ -366,8 +397,12 @@ class CreateStockPatternInfo:
             "Color060",
             "Color070",
             "Color080",
+            "Color081",
+            "Color082",
             "Color090",
             "Color100",
+            "Color101",
+            "Color102",
         ]
         | None
     ) = None  # Background color
@@ -396,8 +431,8 @@ class CreateStockStockUseRule:
 
 @attrs.frozen(kw_only=True)
 class CreateStockResponse:
-    create_time: dt.datetime | None = None  # Creation time
-    stock_id: str | None = None  # Stock ID
+    create_time: dt.datetime  # Creation time
+    stock_id: str  # Stock ID
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
@@ -405,31 +440,31 @@ class CreateStockResponse:
 
 @attrs.frozen(kw_only=True)
 class ModifyStockGoodsResponse:
-    pause_time: dt.datetime | None = None  # Effective time
-    stock_id: str | None = None  # Stock ID
+    effect_time: dt.datetime  # Effective time
+    stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class PauseStockResponse:
-    pause_time: dt.datetime | None = None  # Pause time
-    stock_id: str | None = None  # Stock ID
+    pause_time: dt.datetime  # Pause time
+    stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class RestartStockResponse:
-    restart_time: dt.datetime | None = None  # Effective time
-    stock_id: str | None = None  # Stock ID
+    restart_time: dt.datetime  # Effective time
+    stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponResponse:
-    coupon_id: str | None = None  # Cash coupon ID
+    coupon_id: str  # Cash coupon ID
     out_request_no: str | None = None  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
@@ -437,30 +472,30 @@ class SendCouponResponse:
 
 @attrs.frozen(kw_only=True)
 class SetCallbacksResponse:
-    notify_url: str | None = None  # Notification URL
-    update_time: str | None = None  # Time of the last change
+    notify_url: str  # Notification URL
+    update_time: str  # Time of the last change
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class StartStockResponse:
-    start_time: dt.datetime | None = None  # Effective time
-    stock_id: str | None = None  # Stock ID
+    start_time: dt.datetime  # Effective time
+    stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class StopStockResponse:
-    stock_id: str | None = None  # Stock ID
-    stop_time: dt.datetime | None = None  # Stop time
+    stock_id: str  # Stock ID
+    stop_time: dt.datetime  # Stop time
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
 
 
 @attrs.frozen(kw_only=True)
 class UploadImageResponse:
-    media_url: str | None = None  # URL of the uploaded media file
+    media_url: str  # URL of the uploaded media file
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it

@@ -16,7 +16,6 @@ __all__ = [
     "AssociatedStore",
     "ConfirmCouponResponse",
     "ConfirmCouponResponseSingleUsageDetail",
-    "ConfirmCouponResponseSingleUsageDetailAssociatedPayScoreOrderInfo",
     "CreateImageGenerationTaskCombineImage",
     "CreateImageGenerationTaskCombineImageDiscountCoupon",
     "CreateImageGenerationTaskCombineImageExchangeCoupon",
@@ -26,6 +25,7 @@ __all__ = [
     "CreateProductCouponDisplayInfo",
     "CreateProductCouponDisplayInfoComboPackageListItem",
     "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem",
+    "CreateProductCouponProgressiveBundleUsageInfo",
     "CreateProductCouponResponse",
     "CreateProductCouponResponseStock",
     "CreateProductCouponSequentialUsageInfo",
@@ -53,7 +53,6 @@ __all__ = [
     "CreateStockBundleResponseStockListItem",
     "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule",
     "CreateStockBundleResponseStockListItemStockBundleInfo",
-    "CreateStockBundleResponseStockListItemStockSendRule",
     "CreateStockBundleStockBundle",
     "CreateStockBundleStockBundleProgressiveBundleUsageRule",
     "CreateStockBundleStockBundleStockSendRule",
@@ -67,7 +66,6 @@ __all__ = [
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo",
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfoMemberTagInfo",
     "DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon",
-    "DeactivateCouponBundleResponseUserProductCouponListItemProductCouponProgressiveBundleUsageInfo",
     "DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUsageDetail",
     "DeactivateCouponBundleResponseUserProductCouponListItemStock",
     "DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo",
@@ -84,6 +82,7 @@ __all__ = [
     "GetProductCouponResponseDisplayInfo",
     "GetProductCouponResponseDisplayInfoComboPackageListItem",
     "GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem",
+    "GetProductCouponResponseProgressiveBundleUsageInfo",
     "GetProductCouponResponseSequentialUsageInfo",
     "GetProductCouponResponseSingleUsageInfo",
     "GetProductCouponResponseSingleUsageInfoDiscountCoupon",
@@ -111,12 +110,16 @@ __all__ = [
     "GetStockResponseUsageRuleDisplayInfo",
     "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo",
     "GetUserCouponResponse",
+    "GetUserCouponResponseCouponTagInfo",
+    "GetUserCouponResponseCouponTagInfoMemberTagInfo",
     "GetUserCouponResponseProductCoupon",
     "GetUserCouponResponseSequentialUsageDetail",
     "GetUserCouponResponseSequentialUsageDetailDetailItemListItem",
     "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo",
     "GetUserCouponResponseSingleUsageDetail",
     "GetUserCouponResponseStock",
+    "GetUserCouponResponseUserProductCouponBundleInfo",
     "ListStockAssociatedStoresResponse",
     "ListStocksResponse",
     "ListUserCouponsResponse",
@@ -140,8 +143,6 @@ __all__ = [
     "UseCouponAssociatedOrderInfo",
     "UseCouponAssociatedPayScoreOrderInfo",
     "UseCouponResponse",
-    "UseCouponResponseSequentialUsageDetail",
-    "UseCouponResponseSequentialUsageDetailDetailItemListItem",
     "UserCoupon",
     "UserCouponStock",
     "UserCouponStockSequentialUsageRule",
@@ -229,6 +230,16 @@ class GetProductCouponResponseDisplayInfo:
 
 
 @attrs.frozen(kw_only=True)
+class GetProductCouponResponseProgressiveBundleUsageInfo:
+    """Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)"""
+
+    count: int | None = None  # Number of coupons in the bundle (3-15)
+    interval_days: int | None = None  # Days between one use and the next coupon (0-7)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+
+
+@attrs.frozen(kw_only=True)
 class GetProductCouponResponseSequentialUsageInfo:
     """Multi-use mode settings"""
 
@@ -279,6 +290,9 @@ class GetProductCouponResponse:
     display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
     product_coupon_id: str | None = None  # Product coupon ID
+    progressive_bundle_usage_info: GetProductCouponResponseProgressiveBundleUsageInfo | None = (
+        None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+    )
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
@@ -566,6 +580,25 @@ class GetStockResponse:
 
 
 @attrs.frozen(kw_only=True)
+class GetUserCouponResponseCouponTagInfoMemberTagInfo:
+    """Member tag details"""
+
+    member_card_id: str | None = None  # Member card ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+
+
+@attrs.frozen(kw_only=True)
+class GetUserCouponResponseCouponTagInfo:
+    """Coupon tags"""
+
+    coupon_tag_list: list[str] | None = None  # Tags
+    member_tag_info: GetUserCouponResponseCouponTagInfoMemberTagInfo | None = None  # Member tag details
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+
+
+@attrs.frozen(kw_only=True)
 class GetUserCouponResponseProductCoupon:
     """Product coupon"""
 
@@ -576,6 +609,9 @@ class GetUserCouponResponseProductCoupon:
     display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
     product_coupon_id: str | None = None  # Product coupon ID
+    progressive_bundle_usage_info: GetProductCouponResponseProgressiveBundleUsageInfo | None = (
+        None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+    )
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
@@ -599,10 +635,25 @@ class GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrde
 
 
 @attrs.frozen(kw_only=True)
+class GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo:
+    """The pay-score order the coupon was used with"""
+
+    mchid: str | None = None  # Merchant ID
+    order_id: str | None = None  # Pay-score order ID
+    out_order_no: str | None = None  # Merchant pay-score order number
+    sub_mchid: str | None = None  # Sub-merchant ID
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+
+
+@attrs.frozen(kw_only=True)
 class GetUserCouponResponseSequentialUsageDetailDetailItemListItem:
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
     )
+    associated_pay_score_order_info: (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo | None
+    ) = None  # The pay-score order the coupon was used with
     delete_time: dt.datetime | None = None  # Deletion time
     detail_state: str | None = None  # Round state: one of PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
     return_request_no: str | None = None  # Request number of the return
@@ -635,6 +686,9 @@ class GetUserCouponResponseSingleUsageDetail:
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
     )
+    associated_pay_score_order_info: (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo | None
+    ) = None  # The pay-score order the coupon was used with
     return_request_no: str | None = None  # Request number of the return
     return_time: dt.datetime | None = None  # Return time
     use_request_no: str | None = None  # Request number of the redemption
@@ -672,6 +726,18 @@ class GetUserCouponResponseStock:
 
 
 @attrs.frozen(kw_only=True)
+class GetUserCouponResponseUserProductCouponBundleInfo:
+    """The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)"""
+
+    total_count: int | None = None  # Coupons in the bundle
+    used_count: int | None = None  # Coupons of the bundle used
+    user_coupon_bundle_id: str | None = None  # User coupon bundle ID
+    user_coupon_bundle_index: int | None = None  # Position of this coupon in the bundle (from 0)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
+    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+
+
+@attrs.frozen(kw_only=True)
 class GetUserCouponResponse:
     attach: str | None = None  # Custom attached data
     brand_id: str | None = None  # Brand ID
@@ -682,6 +748,7 @@ class GetUserCouponResponse:
     coupon_state: str | None = (
         None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
     )
+    coupon_tag_info: GetUserCouponResponseCouponTagInfo | None = None  # Coupon tags
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
@@ -694,6 +761,9 @@ class GetUserCouponResponse:
     sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
     single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
     stock: GetUserCouponResponseStock | None = None  # Stock
+    user_product_coupon_bundle_info: GetUserCouponResponseUserProductCouponBundleInfo | None = (
+        None  # The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+    )
     valid_begin_time: dt.datetime | None = None  # Start of validity
     valid_end_time: dt.datetime | None = None  # End of validity
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
@@ -836,6 +906,7 @@ class UserCoupon:
     coupon_state: str | None = (
         None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
     )
+    coupon_tag_info: GetUserCouponResponseCouponTagInfo | None = None  # Coupon tags
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
@@ -848,6 +919,9 @@ class UserCoupon:
     sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
     single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
     stock: UserCouponStock | None = None  # Stock
+    user_product_coupon_bundle_info: GetUserCouponResponseUserProductCouponBundleInfo | None = (
+        None  # The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+    )
     valid_begin_time: dt.datetime | None = None  # Start of validity
     valid_end_time: dt.datetime | None = None  # End of validity
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
@@ -892,27 +966,15 @@ AssociateStockStoresResponse = AssociateStockBundleStoresResponse
 
 
 @attrs.frozen(kw_only=True)
-class ConfirmCouponResponseSingleUsageDetailAssociatedPayScoreOrderInfo:
-    """WeChat Pay Score order the coupon was used on"""
-
-    mchid: str | None = None  # Merchant ID
-    order_id: str | None = None  # WeChat Pay service order ID
-    out_trade_no: str | None = None  # Merchant order number
-    sub_mchid: str | None = None  # Sub-merchant ID
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-
-
-@attrs.frozen(kw_only=True)
 class ConfirmCouponResponseSingleUsageDetail:
     """Single-use coupon details"""
 
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
     )
-    associated_pay_score_order_info: ConfirmCouponResponseSingleUsageDetailAssociatedPayScoreOrderInfo | None = (
-        None  # WeChat Pay Score order the coupon was used on
-    )
+    associated_pay_score_order_info: (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo | None
+    ) = None  # The pay-score order the coupon was used with
     return_request_no: str | None = None  # Request number of the return
     return_time: dt.datetime | None = None  # Return time
     saved_amount: float | None = None  # Discount amount (fen)
@@ -933,6 +995,7 @@ class ConfirmCouponResponse:
     coupon_state: str | None = (
         None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
     )
+    coupon_tag_info: GetUserCouponResponseCouponTagInfo | None = None  # Coupon tags
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
@@ -947,6 +1010,9 @@ class ConfirmCouponResponse:
     send_request_no: str | None = None  # Request number of the send
     single_usage_detail: ConfirmCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
     stock: GetUserCouponResponseStock | None = None  # Stock
+    user_product_coupon_bundle_info: GetUserCouponResponseUserProductCouponBundleInfo | None = (
+        None  # The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+    )
     valid_begin_time: dt.datetime | None = None  # Start of validity
     valid_end_time: dt.datetime | None = None  # End of validity
     out_request_no: str | None = None  # the request number this call used
@@ -1033,6 +1099,14 @@ class CreateProductCouponDisplayInfo:
     combo_package_list: list[CreateProductCouponDisplayInfoComboPackageListItem] | None = None  # Package combinations
     detail_image_url_list: list[str] | None = None  # Product coupon detail image URLs
     original_price: int | None = None  # Original goods price (fen)
+
+
+@attrs.frozen(kw_only=True)
+class CreateProductCouponProgressiveBundleUsageInfo:
+    """Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)"""
+
+    count: int | None = None  # Number of coupons in the bundle (3-15)
+    interval_days: int | None = None  # Days between one use and the next coupon (0-7)
 
 
 @attrs.frozen(kw_only=True)
@@ -1303,6 +1377,9 @@ class CreateProductCouponResponse:
     display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
     product_coupon_id: str | None = None  # Product coupon ID
+    progressive_bundle_usage_info: GetProductCouponResponseProgressiveBundleUsageInfo | None = (
+        None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+    )
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
@@ -1478,17 +1555,6 @@ class CreateStockBundleResponseStockListItemStockBundleInfo:
 
 
 @attrs.frozen(kw_only=True)
-class CreateStockBundleResponseStockListItemStockSendRule:
-    """Sending rules"""
-
-    max_count: int | None = None  # Maximum number of sends
-    max_count_per_day: int | None = None  # Maximum sends per day
-    max_count_per_user: int | None = None  # Maximum sends per user
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-
-
-@attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItem:
     brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
@@ -1509,7 +1575,7 @@ class CreateStockBundleResponseStockListItem:
     state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
     stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo | None = None  # Stock bundle
     stock_id: str | None = None  # Stock ID
-    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule | None = None  # Sending rules
+    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
     store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
@@ -1536,6 +1602,7 @@ class DeactivateCouponResponse:
     coupon_state: str | None = (
         None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
     )
+    coupon_tag_info: GetUserCouponResponseCouponTagInfo | None = None  # Coupon tags
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
@@ -1548,6 +1615,9 @@ class DeactivateCouponResponse:
     sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
     single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
     stock: GetUserCouponResponseStock | None = None  # Stock
+    user_product_coupon_bundle_info: GetUserCouponResponseUserProductCouponBundleInfo | None = (
+        None  # The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+    )
     valid_begin_time: dt.datetime | None = None  # Start of validity
     valid_end_time: dt.datetime | None = None  # End of validity
     out_request_no: str | None = None  # the request number this call used
@@ -1577,16 +1647,6 @@ class DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo:
 
 
 @attrs.frozen(kw_only=True)
-class DeactivateCouponBundleResponseUserProductCouponListItemProductCouponProgressiveBundleUsageInfo:
-    """Multi-use mode settings"""
-
-    count: int | None = None  # Times the coupon can be used
-    interval_days: int | None = None  # Days between uses of a multi-use coupon
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-
-
-@attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon:
     """Product coupon"""
 
@@ -1597,9 +1657,9 @@ class DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon:
     display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
     product_coupon_id: str | None = None  # Product coupon ID
-    progressive_bundle_usage_info: (
-        DeactivateCouponBundleResponseUserProductCouponListItemProductCouponProgressiveBundleUsageInfo | None
-    ) = None  # Multi-use mode settings
+    progressive_bundle_usage_info: GetProductCouponResponseProgressiveBundleUsageInfo | None = (
+        None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+    )
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
     state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
@@ -1616,6 +1676,9 @@ class DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUs
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
     )
+    associated_pay_score_order_info: (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo | None
+    ) = None  # The pay-score order the coupon was used with
     return_request_no: str | None = None  # Request number of the return
     return_time: dt.datetime | None = None  # Return time
     use_request_no: str | None = None  # Request number of the redemption
@@ -1647,7 +1710,7 @@ class DeactivateCouponBundleResponseUserProductCouponListItemStock:
     state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
     stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo | None = None  # Stock bundle
     stock_id: str | None = None  # Stock ID
-    stock_send_rule: CreateStockBundleResponseStockListItemStockSendRule | None = None  # Sending rules
+    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
     store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
@@ -1722,6 +1785,9 @@ class DeactivateProductCouponResponse:
     display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
     product_coupon_id: str | None = None  # Product coupon ID
+    progressive_bundle_usage_info: GetProductCouponResponseProgressiveBundleUsageInfo | None = (
+        None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+    )
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
@@ -1889,61 +1955,4 @@ class UseCouponAssociatedPayScoreOrderInfo:
     sub_mchid: str | None = None  # Sub-merchant ID
 
 
-@attrs.frozen(kw_only=True)
-class UseCouponResponseSequentialUsageDetailDetailItemListItem:
-    associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
-        None  # Associated WeChat Pay order
-    )
-    delete_time: dt.datetime | None = None  # Deletion time
-    detail_state: str | None = None  # Round state: one of PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    return_request_no: str | None = None  # Request number of the return
-    return_time: dt.datetime | None = None  # Return time
-    use_request_no: str | None = None  # Request number of the use
-    use_time: dt.datetime | None = None  # Time of use
-    valid_begin_time: dt.datetime | None = None  # Start of validity
-    valid_end_time: dt.datetime | None = None  # End of validity
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-
-
-@attrs.frozen(kw_only=True)
-class UseCouponResponseSequentialUsageDetail:
-    """Multi-use coupon details"""
-
-    detail_item_list: list[UseCouponResponseSequentialUsageDetailDetailItemListItem] | None = (
-        None  # Per-round usage details
-    )
-    total_count: int | None = None  # Total times usable
-    used_count: int | None = None  # Times used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-
-
-@attrs.frozen(kw_only=True)
-class UseCouponResponse:
-    attach: str | None = None  # Custom attached data
-    brand_id: str | None = None  # Brand ID
-    channel_custom_info: str | None = None  # Channel custom information
-    confirm_request_no: str | None = None  # Request number of the confirmation
-    confirm_time: dt.datetime | None = None  # Time the send was confirmed
-    coupon_code: str | None = None  # User product coupon code
-    coupon_state: str | None = (
-        None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    )
-    deactivate_reason: str | None = None  # Deactivation reason
-    deactivate_request_no: str | None = None  # Request number of the deactivation
-    deactivate_time: dt.datetime | None = None  # Deactivation time
-    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
-    receive_time: dt.datetime | None = None  # Receive time
-    send_channel: str | None = (
-        None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-    )
-    send_request_no: str | None = None  # Request number of the send
-    sequential_usage_detail: UseCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
-    single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
-    stock: GetUserCouponResponseStock | None = None  # Stock
-    valid_begin_time: dt.datetime | None = None  # Start of validity
-    valid_end_time: dt.datetime | None = None  # End of validity
-    out_request_no: str | None = None  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+UseCouponResponse = DeactivateCouponResponse
