@@ -168,7 +168,6 @@ def _check_stock(body: Mapping[str, Any]) -> None:
                 raise ValidationError("available_end_time", "must not be before available_begin_time")
             if e - b > dt.timedelta(days=MAX_STOCK_DAYS):
                 raise ValidationError("available_end_time", f"a stock may run at most {MAX_STOCK_DAYS} days")
-    rule = body.get("stock_use_rule") or {}
     fixed = (body.get("coupon_use_rule") or {}).get("fixed_normal_coupon") or {}
     amount, minimum = fixed.get("coupon_amount"), fixed.get("transaction_minimum")
     # The guide's FAQ asks for a minimum above the face value, but the official samples (wechatpay-go
