@@ -18,6 +18,8 @@ import inspect
 import json
 import keyword
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -253,3 +255,9 @@ def test_official_notification_parses(
     untyped: list[str] = []
     landed(resource, model, example["operation"], untyped)
     assert untyped == example.get("untyped", []), "official fields the model does not type"
+
+
+def test_the_corpus_table_is_current() -> None:
+    """tests/official/README.md lists every example by operation and source (scripts/corpus_table.py)."""
+    script = Path(__file__).parent.parent / "scripts" / "corpus_table.py"
+    assert subprocess.run([sys.executable, str(script), "--check"], check=False).returncode == 0

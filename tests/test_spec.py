@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from wxpay_async import validation
 from wxpay_async.validation import operations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,3 +129,61 @@ def test_all_of_parts_merge_deeply() -> None:
     fixed = rule["fixed_normal_coupon"]["properties"]["coupon_amount"]
     assert (fixed["minimum"], fixed["maximum"]) == (10, 100000)
     assert operations()["favor.create_stock"]["rules"] == ["favor_stock"]
+
+
+#: Operations for which no official page or SDK method could be reached (tests/official/README.md).
+NO_OFFICIAL_SOURCE = {
+    "favor.modify_stock_goods",
+    "favor.get_refund_flow_by_day",
+    "favor.get_use_flow_by_day",
+    "product_coupon.associate_stock_bundle_stores",
+    "product_coupon.disassociate_stock_bundle_stores",
+    "product_coupon.associate_stock_stores",
+}
+
+
+def test_every_rule_names_its_official_source() -> None:
+    """Operations name their official pages/SDK methods; corrections and hand-written constraints their own."""
+    for op in OPS:
+        name = f"{op['group']}.{op['name']}"
+        if name not in NO_OFFICIAL_SOURCE:
+            assert op["sources"], f"{name} names no official source"
+        for source in op["sources"]:
+            assert source.startswith(("https://pay.", "https://payapp.", "wechatpay-apiv3/", "seeds/")), source
+
+        def walk(schema: dict[str, Any], where: str) -> None:
+            for key in ("minimum", "maximum", "minLength", "maxLength", "pattern"):
+                if key in schema and where.startswith("body") and "x-source" not in schema:
+                    # From the reference YAML (a transcription of the official page the op names)
+                    # or a correction (named in op["sources"]).
+                    assert op["sources"] or name in NO_OFFICIAL_SOURCE, f"{name} {where}.{key}"
+            for prop, sub in (schema.get("properties") or {}).items():
+                walk(sub, f"{where}.{prop}")
+            if schema.get("items"):
+                walk(schema["items"], where)
+
+        walk(op.get("body") or {}, "body")
+    corrections = json.loads((Path(validation.__file__).parent / "spec" / "corrections.json").read_text())
+    for entry in corrections["corrections"]:
+        assert entry["source"] and entry["why"], entry
+    overrides = json.loads((Path(validation.__file__).parent / "spec" / "overrides.json").read_text())
+    for key, entry in overrides["operations"].items():
+        for where, rule in (entry.get("constraints") or {}).items():
+            assert rule.get("x-source"), f"{key} {where}"
+
+
+def test_answers_require_only_what_official_models_guarantee() -> None:
+    guaranteed = json.loads((Path(validation.__file__).parent / "spec" / "answer_required.json").read_text())
+    for op in OPS:
+        official = guaranteed["operations"].get(op["key"])
+
+        def walk(schema: dict[str, Any], path: str) -> None:
+            if schema.get("required"):
+                assert official, f"{op['key']}: answer fields required without an official model"
+                assert set(schema["required"]) <= set(official["required"].get(path, [])), (op["key"], path)
+            for prop, sub in (schema.get("properties") or {}).items():
+                walk(sub, f"{path}.{prop}".lstrip("."))
+            if schema.get("items"):
+                walk(schema["items"], path)
+
+        walk(op.get("response") or {}, "")
