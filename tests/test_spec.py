@@ -142,6 +142,16 @@ NO_OFFICIAL_SOURCE = {
 }
 
 
+def schema_nodes(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every (dotted path, schema) below ``schema``; list items share their list's path."""
+    found = [(path, schema)]
+    for prop, sub in (schema.get("properties") or {}).items():
+        found += schema_nodes(sub, f"{path}.{prop}".lstrip("."))
+    if schema.get("items"):
+        found += schema_nodes(schema["items"], path)
+    return found
+
+
 def test_every_rule_names_its_official_source() -> None:
     """Operations name their official pages/SDK methods; corrections and hand-written constraints their own."""
     for op in OPS:
@@ -150,19 +160,11 @@ def test_every_rule_names_its_official_source() -> None:
             assert op["sources"], f"{name} names no official source"
         for source in op["sources"]:
             assert source.startswith(("https://pay.", "https://payapp.", "wechatpay-apiv3/", "seeds/")), source
-
-        def walk(schema: dict[str, Any], where: str) -> None:
-            for key in ("minimum", "maximum", "minLength", "maxLength", "pattern"):
-                if key in schema and where.startswith("body") and "x-source" not in schema:
-                    # From the reference YAML (a transcription of the official page the op names)
-                    # or a correction (named in op["sources"]).
-                    assert op["sources"] or name in NO_OFFICIAL_SOURCE, f"{name} {where}.{key}"
-            for prop, sub in (schema.get("properties") or {}).items():
-                walk(sub, f"{where}.{prop}")
-            if schema.get("items"):
-                walk(schema["items"], where)
-
-        walk(op.get("body") or {}, "body")
+        for where, node in schema_nodes(op.get("body") or {}):
+            if any(k in node for k in ("minimum", "maximum", "minLength", "maxLength", "pattern")):
+                # From the YAML's transcription of the official page the operation names, a
+                # correction (also named in op["sources"]) or a hand-written constraint (x-source).
+                assert "x-source" in node or op["sources"] or name in NO_OFFICIAL_SOURCE, f"{name} {where}"
     corrections = json.loads((Path(validation.__file__).parent / "spec" / "corrections.json").read_text())
     for entry in corrections["corrections"]:
         assert entry["source"] and entry["why"], entry
@@ -176,14 +178,7 @@ def test_answers_require_only_what_official_models_guarantee() -> None:
     guaranteed = json.loads((Path(validation.__file__).parent / "spec" / "answer_required.json").read_text())
     for op in OPS:
         official = guaranteed["operations"].get(op["key"])
-
-        def walk(schema: dict[str, Any], path: str) -> None:
-            if schema.get("required"):
+        for path, node in schema_nodes(op.get("response") or {}):
+            if node.get("required"):
                 assert official, f"{op['key']}: answer fields required without an official model"
-                assert set(schema["required"]) <= set(official["required"].get(path, [])), (op["key"], path)
-            for prop, sub in (schema.get("properties") or {}).items():
-                walk(sub, f"{path}.{prop}".lstrip("."))
-            if schema.get("items"):
-                walk(schema["items"], path)
-
-        walk(op.get("response") or {}, "")
+                assert set(node["required"]) <= set(official["required"].get(path, [])), (op["key"], path)
