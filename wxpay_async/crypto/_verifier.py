@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 import attrs
@@ -73,6 +74,16 @@ def missing_signature_headers(headers: Mapping[str, str]) -> list[str]:
     return [name for name in SIGNATURE_HEADERS if not headers.get(name)]
 
 
+# What each header may look like: ASCII only (``re.ASCII``: no Unicode or fullwidth digits),
+# bounded, so nothing downstream (int(), .encode("ascii"), base64) sees anything else.
+_HEADER_FORMATS: dict[str, re.Pattern[str]] = {
+    "Wechatpay-Timestamp": re.compile(r"[0-9]{1,12}", re.ASCII),
+    "Wechatpay-Nonce": re.compile(r"[A-Za-z0-9_\-]{1,64}", re.ASCII),
+    "Wechatpay-Signature": re.compile(r"[A-Za-z0-9+/=]{1,2048}", re.ASCII),
+    "Wechatpay-Serial": re.compile(r"[A-Za-z0-9_]{1,64}", re.ASCII),
+}
+
+
 @attrs.frozen
 class SignatureHeaders:
     """The ``Wechatpay-*`` headers of an answer or notification: one place checks them all."""
@@ -84,10 +95,22 @@ class SignatureHeaders:
 
     @classmethod
     def read(cls, headers: Mapping[str, str]) -> SignatureHeaders | None:
-        """From a case-insensitive mapping; None when any of the four is missing."""
+        """From a case-insensitive mapping; None when any of the four is missing.
+
+        A header that is present but malformed (non-ASCII, Unicode digits, spaces, too long,
+        a non-numeric timestamp) raises :class:`SignatureVerificationError`: it is the protocol
+        error, never a ``ValueError``/``UnicodeEncodeError`` from deeper down.
+        """
         if missing_signature_headers(headers):
             return None
-        return cls(*(headers[name] for name in SIGNATURE_HEADERS))
+        values = []
+        for name in SIGNATURE_HEADERS:
+            value = headers[name]
+            if not isinstance(value, str) or _HEADER_FORMATS[name].fullmatch(value) is None:
+                shown = value[:40] if isinstance(value, str) else type(value).__name__
+                raise SignatureVerificationError(f"malformed {name} header {shown!r}")
+            values.append(value)
+        return cls(*values)
 
     def check_fresh(self, now: float, max_skew: float, *, context: str = "") -> None:
         """Refuse signature probes and timestamps outside the replay window."""
