@@ -14,9 +14,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import WxPayError
+
+if TYPE_CHECKING:
+    from .batch import Journal
 
 
 class CLIError(Exception):
@@ -145,15 +148,35 @@ async def _flow_download(args: argparse.Namespace) -> int:
 
 
 async def _send_batch(args: argparse.Namespace) -> int:
-    from . import Client
-    from .batch import BatchSender, Journal, RedisJournal, SqliteJournal
+    from .batch import JournalError, RedisJournal, SqliteJournal, file_sha256
 
     if not args.input.exists():
         raise CLIError(f"input file {args.input} does not exist")
-    journal: Journal = RedisJournal(args.redis) if args.redis else SqliteJournal(args.journal)
+    fingerprint = await asyncio.to_thread(file_sha256, args.input)
+    journal: Journal
+    if args.redis:
+        journal = RedisJournal(args.redis, input_sha256=fingerprint, resume=args.resume or None)
+    else:
+        journal = SqliteJournal(args.journal, input_sha256=fingerprint, resume=args.resume)
     batch_id = args.batch_id or args.input.stem
     if not args.resume and isinstance(journal, SqliteJournal) and args.journal.exists():
         raise CLIError(f"journal {args.journal} exists: pass --resume to continue that batch, or choose another")
+    try:
+        if isinstance(journal, SqliteJournal):
+            # Check the journal before connecting to anyone: a bad one sends nothing.
+            try:
+                await journal.open(batch_id)
+            finally:
+                await journal.close()
+        return await _run_batch(args, journal, batch_id)
+    except JournalError as exc:
+        raise CLIError(f"{exc}; nothing was sent") from None
+
+
+async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str) -> int:
+    from . import Client
+    from .batch import BatchSender
+
     async with Client(**_client_kwargs(args)) as wx:
         sender = BatchSender(
             wx,
