@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -209,7 +210,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         from .emulator import serve
     except ImportError as exc:  # pragma: no cover - the emulator ships with the package
         raise CLIError(f"the emulator is not available: {exc}") from None
-    asyncio.run(serve(args.host, args.port, args.keys_dir))
+    token = args.admin_token or os.environ.get("WXPAY_EMULATOR_ADMIN_TOKEN") or None
+    asyncio.run(serve(args.host, args.port, args.keys_dir, admin_token=token))
     return 0
 
 
@@ -244,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--keys-dir", type=Path, default=Path(".wxpay-emulator"), help="dev keys + merchant.json (created)")
+    p.add_argument(
+        "--admin-token",
+        help="require this X-Emulator-Admin-Token header on /_emulator/ calls (or WXPAY_EMULATOR_ADMIN_TOKEN)",
+    )
     p.set_defaults(run=cmd_emulator)
 
     p = sub.add_parser("selfcheck", help="check the crypto primitives against known answers")
