@@ -162,6 +162,7 @@ async def _send_batch(args: argparse.Namespace) -> int:
     batch_id = args.batch_id or args.input.stem
     if not args.resume and isinstance(journal, SqliteJournal) and args.journal.exists():
         raise CLIError(f"journal {args.journal} exists: pass --resume to continue that batch, or choose another")
+    client_kwargs = _client_kwargs(args)  # credentials first: a mistake there creates no journal
     try:
         if isinstance(journal, SqliteJournal):
             # Check the journal before connecting to anyone: a bad one sends nothing.
@@ -169,16 +170,16 @@ async def _send_batch(args: argparse.Namespace) -> int:
                 await journal.open(batch_id)
             finally:
                 await journal.close()
-        return await _run_batch(args, journal, batch_id)
+        return await _run_batch(args, journal, batch_id, client_kwargs)
     except JournalError as exc:
         raise CLIError(f"{exc}; nothing was sent") from None
 
 
-async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str) -> int:
+async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str, client_kwargs: dict[str, Any]) -> int:
     from . import Client
     from .batch import BatchSender
 
-    async with Client(**_client_kwargs(args)) as wx:
+    async with Client(**client_kwargs) as wx:
         sender = BatchSender(
             wx,
             batch_id=batch_id,
