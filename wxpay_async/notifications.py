@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 from multidict import CIMultiDict
@@ -120,15 +120,26 @@ class Notification:
     def model(self) -> Any:
         """The resource as its typed model (``CouponUseResource``...), or the dict when unknown."""
         model = RESOURCE_MODELS.get(self.event_type)
-        return converter.structure(self.resource, model) if model else self.resource
+        return _structure(self.resource, model) if model else self.resource
 
     @property
     def coupon_use(self) -> CouponUseResource:
-        return converter.structure(self.resource, CouponUseResource)
+        return _structure(self.resource, CouponUseResource)
 
     @property
     def product_coupon_send(self) -> ProductCouponSendResource:
-        return converter.structure(self.resource, ProductCouponSendResource)
+        return _structure(self.resource, ProductCouponSendResource)
+
+
+_M = TypeVar("_M")
+
+
+def _structure(resource: dict[str, Any], model: type[_M]) -> _M:
+    """The typed model, or MalformedNotificationError when the resource does not fit it."""
+    try:
+        return converter.structure(resource, model)
+    except Exception as exc:  # cattrs raises ClassValidationError/KeyError/ValueError/TypeError
+        raise MalformedNotificationError(f"resource does not fit {model.__name__}: {type(exc).__name__}") from None
 
 
 def decrypt_resource(resource: Mapping[str, Any], apiv3_key: str) -> dict[str, Any]:
