@@ -21,6 +21,7 @@ json_values = st.recursive(
 )
 FIELDS = ["serial_no", "effective_time", "expire_time", "encrypt_certificate"]
 ENC_FIELDS = ["algorithm", "nonce", "associated_data", "ciphertext"]
+enc_values = st.one_of(st.text(max_size=12), st.text(alphabet="AB+/=", min_size=20, max_size=60), json_values)
 
 
 def _valid_item(keys: KeyPair, apiv3_key: str) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def answers(draw: st.DrawFn, keys: KeyPair, apiv3_key: str) -> bytes:
         if draw(st.booleans()):
             item[draw(st.sampled_from(FIELDS))] = draw(json_values)
         elif isinstance(item.get("encrypt_certificate"), dict):
-            item["encrypt_certificate"][draw(st.sampled_from(ENC_FIELDS))] = draw(json_values)
+            item["encrypt_certificate"][draw(st.sampled_from(ENC_FIELDS))] = draw(enc_values)
     return json.dumps({"data": draw(st.sampled_from([[item], [item, draw(json_values)]]))}).encode()
 
 
