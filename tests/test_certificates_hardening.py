@@ -78,6 +78,8 @@ MALFORMED_SHAPES = [
     "ciphertext_null",
     "naive_time",
     "serial_mismatch",
+    "short_nonce",
+    "huge_nonce",
 ]
 
 
@@ -112,6 +114,8 @@ def _shape(fake: FakeWeChat, name: str, other: KeyPair) -> bytes | Any:
         "ciphertext_null": {"enc_ciphertext": None},
         "naive_time": {"expire_time": "2029-01-01T00:00:00"},
         "serial_mismatch": {"serial_no": other.serial},
+        "short_nonce": {"enc_nonce": "abc"},
+        "huge_nonce": {"enc_nonce": "n" * 200},
     }[name]
     return {"data": [_item(fake, **changes)]}
 
