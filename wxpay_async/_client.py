@@ -312,6 +312,7 @@ class Client:
         from .notifications import NotificationHandler
 
         options.setdefault("clock", self._clock)
+        options.setdefault("refresh", self.key_source.refresh_for)  # unknown serial: one shared refresh
         return NotificationHandler(self.key_source.current_verifier, self.credentials.apiv3_key, **options)
 
     async def sign(self, request: Request) -> Request:

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 from cryptography import x509
@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._request import Response
-from .crypto import SignatureHeaders, Verifier, aead_decrypt, load_certificate
-from .errors import SignatureVerificationError, WxPayError
+from .crypto import SignatureHeaders, Verifier, aead_decrypt, certificate_serial, load_certificate
+from .errors import DecryptionError, SignatureVerificationError, WxPayError
 
 logger = logging.getLogger("wxpay_async.certificates")
 
@@ -92,33 +92,98 @@ def certificates_from_json(text: str) -> list[PlatformCertificate]:
     return [PlatformCertificate.from_json(item) for item in json.loads(text)]
 
 
-def decrypt_certificates(response: Response, apiv3_key: str) -> list[PlatformCertificate]:
+class CertificateError(WxPayError):
+    """A ``/v3/certificates`` answer (or a stored certificate) that cannot be trusted or parsed."""
+
+
+class CertificateManagerClosedError(WxPayError):
+    """The certificate manager was closed; it downloads nothing any more."""
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise CertificateError(f"/v3/certificates: {what} must be a non-empty string, got {type(value).__name__}")
+    return value
+
+
+def _time(value: Any, what: str) -> dt.datetime:
+    text = _text(value, what)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise CertificateError(f"/v3/certificates: {what} is not an RFC 3339 time: {text[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise CertificateError(f"/v3/certificates: {what} has no UTC offset: {text[:40]!r}")
+    return parsed
+
+
+def _certificate_window(
+    cert: x509.Certificate, effective: dt.datetime, expire: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
+    """Trusted from the later and until the earlier of the listed and the X.509 validity times."""
+    return max(effective, cert.not_valid_before_utc), min(expire, cert.not_valid_after_utc)
+
+
+def _parse_item(item: Any, apiv3_key: str) -> PlatformCertificate:
+    if not isinstance(item, dict):
+        raise CertificateError(f"/v3/certificates: data item is {type(item).__name__}, not an object")
+    serial_no = _text(item.get("serial_no"), "serial_no").upper()
+    effective = _time(item.get("effective_time"), "effective_time")
+    expire = _time(item.get("expire_time"), "expire_time")
+    enc = item.get("encrypt_certificate")
+    if not isinstance(enc, dict):
+        raise CertificateError(f"/v3/certificates: serial {serial_no[:64]} lacks an encrypt_certificate object")
+    algorithm = enc.get("algorithm", "AEAD_AES_256_GCM")
+    if algorithm != "AEAD_AES_256_GCM":
+        raise CertificateError(f"/v3/certificates: unsupported algorithm {str(algorithm)[:40]!r}")
+    associated = enc.get("associated_data") or ""
+    if not isinstance(associated, str):
+        raise CertificateError("/v3/certificates: associated_data must be a string")
+    try:
+        pem = aead_decrypt(
+            apiv3_key, _text(enc.get("nonce"), "nonce"), associated, _text(enc.get("ciphertext"), "ciphertext")
+        )
+    except DecryptionError as exc:
+        raise CertificateError(f"/v3/certificates: serial {serial_no[:64]}: {exc}") from None
+    try:
+        cert = load_certificate(pem)
+    except WxPayError as exc:
+        raise CertificateError(f"/v3/certificates: serial {serial_no[:64]} decrypts to no certificate: {exc}") from None
+    actual = certificate_serial(cert)
+    if actual != serial_no:
+        raise CertificateError(f"/v3/certificates: listed serial {serial_no[:64]} but the certificate's is {actual}")
+    effective, expire = _certificate_window(cert, effective, expire)
+    return PlatformCertificate(
+        serial_no=serial_no,
+        effective_time=effective,
+        expire_time=expire,
+        pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+    )
+
+
+def decrypt_certificates(
+    response: Response, apiv3_key: str, *, clock: Callable[[], float] = time.time
+) -> list[PlatformCertificate]:
     """Decrypt a ``/v3/certificates`` answer and check it is signed by one of its own certificates.
 
     The Java SDK skips that check; without it a forged answer could plant any certificate.
+    Anything malformed raises :class:`CertificateError` (or :class:`SignatureVerificationError`
+    for the signature), never a bare ``KeyError``/``TypeError``/``JSONDecodeError``.
     """
-    body = response.json()
+    where = f"(Request-ID {response.request_id})"
+    try:
+        body = response.json()
+    except ValueError:
+        raise CertificateError(f"/v3/certificates answered a body that is not JSON {where}") from None
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        raise WxPayError(f"/v3/certificates answered an unexpected body (Request-ID {response.request_id})")
-    certificates: list[PlatformCertificate] = []
-    for item in body["data"]:
-        enc = item["encrypt_certificate"]
-        pem = aead_decrypt(apiv3_key, enc["nonce"], enc.get("associated_data") or "", enc["ciphertext"])
-        cert = load_certificate(pem)
-        certificates.append(
-            PlatformCertificate(
-                serial_no=str(item["serial_no"]).upper(),
-                effective_time=dt.datetime.fromisoformat(item["effective_time"]),
-                expire_time=dt.datetime.fromisoformat(item["expire_time"]),
-                pem=cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-            )
-        )
-    verifier = Verifier(c.certificate() for c in certificates)
+        raise CertificateError(f"/v3/certificates answered an unexpected body {where}")
+    certificates = [_parse_item(item, apiv3_key) for item in body["data"]]
+    verifier = Verifier((c.certificate() for c in certificates), clock=clock)
     signed = SignatureHeaders.read(response.headers)
     if signed is None or not signed.matches(verifier, response.content):
         serial = response.headers.get("Wechatpay-Serial", "")
         raise SignatureVerificationError(
-            f"/v3/certificates answer is not signed by any certificate it carries (serial {serial!r})"
+            f"/v3/certificates answer is not signed by any certificate it carries (and in force) (serial {serial[:64]!r})"
         )
     return certificates
 
@@ -132,7 +197,8 @@ class RefreshSchedule:
     expiry_margin: float = 24 * HOUR  # refresh sooner when the newest certificate expires within this
     retry_min: float = 30.0
     retry_max: float = HOUR
-    on_demand_min_gap: float = 60.0  # the same unknown serial triggers at most one download per gap
+    #: One global cooldown: unknown serials (any number of them) trigger at most one download per gap.
+    on_demand_min_gap: float = 60.0
 
 
 class CertificateManager:
@@ -166,10 +232,11 @@ class CertificateManager:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._certificates: dict[str, PlatformCertificate] = {}
-        self._verifier = Verifier(public_key=public_key, public_key_id=public_key_id)
+        self._verifier = Verifier(public_key=public_key, public_key_id=public_key_id, clock=clock)
         self._refreshing: asyncio.Task[Verifier] | None = None
-        self._on_demand: dict[str, float] = {}
+        self._last_on_demand: float | None = None  # one cooldown for every unknown serial
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
         self.consecutive_failures = 0
 
     def __repr__(self) -> str:
@@ -192,20 +259,24 @@ class CertificateManager:
         return max(usable, key=lambda c: (c.effective_time, c.expire_time)).serial_no
 
     async def refresh_for(self, serial: str) -> Verifier:
-        """One shared, rate-limited refresh for an unknown serial; never raises on download failure."""
-        if self._verifier.knows(serial):
+        """One shared, rate-limited refresh for an unknown serial; never raises on download failure.
+
+        A refresh already running is joined. Otherwise one global cooldown
+        (``RefreshSchedule.on_demand_min_gap``) applies to every serial together: answers naming
+        thirty forged serials cause at most one download per gap, not thirty.
+        """
+        if self._verifier.knows(serial) or self._closed:
             return self._verifier
-        now = self._clock()
-        last = self._on_demand.get(serial)
-        if self._refreshing is None and last is not None and now - last < self._schedule.on_demand_min_gap:
-            return self._verifier
-        if len(self._on_demand) > 1024:  # forged serials must not grow memory without bound
-            self._on_demand.clear()
-        self._on_demand[serial] = now
+        if self._refreshing is None:
+            now = self._clock()
+            last = self._last_on_demand
+            if last is not None and 0 <= now - last < self._schedule.on_demand_min_gap:
+                return self._verifier
+            self._last_on_demand = now
         try:
             return await self._refresh_once()
         except Exception as exc:
-            logger.warning("on-demand certificate refresh for serial %s failed: %s", serial, exc)
+            logger.warning("on-demand certificate refresh for serial %s failed: %s", serial[:64], exc)
             return self._verifier
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -215,9 +286,11 @@ class CertificateManager:
 
     async def start(self, *, background: bool = True) -> None:
         """Load the shared cache, download when it holds nothing valid, then refresh in background."""
+        self._check_open()
         self._install(await self._store.load())
         if not self._valid_certificates():
             await self._refresh_once()
+        self._check_open()
         if background and self._task is None:
             self._task = asyncio.create_task(self._run(), name="wxpay_async certificate refresh")
 
@@ -226,11 +299,24 @@ class CertificateManager:
         return await self._refresh_once()
 
     async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
+        """Final: cancel the background loop and any download in flight (shielded or sleeping on
+        a ``Retry-After``), and wait for them, so no request leaves after this returns."""
+        self._closed = True
+        tasks = [t for t in (self._task, self._refreshing) if t is not None]
+        self._task = self._refreshing = None
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CertificateManagerClosedError("the certificate manager is closed")
 
     # -- internals -----------------------------------------------------------------------------
     def _valid_certificates(self) -> list[PlatformCertificate]:
@@ -241,26 +327,54 @@ class CertificateManager:
         now = self._clock()
         merged = {s: c for s, c in self._certificates.items() if c.valid_at(now)}
         for cert in certificates:
-            if cert.valid_at(now):
-                merged[cert.serial_no] = cert
+            checked = self._checked(cert)
+            if checked is not None and checked.valid_at(now):
+                merged[checked.serial_no] = checked
         self._certificates = merged
         self._verifier = Verifier(
-            (c.certificate() for c in merged.values()), public_key=self._public_key, public_key_id=self._public_key_id
+            (c.certificate() for c in merged.values()),
+            public_key=self._public_key,
+            public_key_id=self._public_key_id,
+            clock=self._clock,
         )
 
+    @staticmethod
+    def _checked(cert: PlatformCertificate) -> PlatformCertificate | None:
+        """The certificate with its X.509 validity applied, or None when its serial is not its own
+        (a shared store may have been written by anyone)."""
+        try:
+            x = cert.certificate()
+        except WxPayError as exc:
+            logger.warning("ignoring stored certificate %s: %s", cert.serial_no[:64], exc)
+            return None
+        if certificate_serial(x) != cert.serial_no.upper():
+            logger.warning("ignoring certificate listed as %s: its own serial differs", cert.serial_no[:64])
+            return None
+        effective, expire = _certificate_window(x, cert.effective_time, cert.expire_time)
+        if (effective, expire) == (cert.effective_time, cert.expire_time):
+            return cert
+        return attrs.evolve(cert, effective_time=effective, expire_time=expire)
+
     async def _refresh_once(self) -> Verifier:
+        self._check_open()
         if self._refreshing is None:
-            self._refreshing = asyncio.create_task(self._download())
+            self._refreshing = asyncio.create_task(self._download(), name="wxpay_async certificate download")
         task = self._refreshing
         try:
             return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._closed and task.cancelled() and (current is None or not current.cancelling()):
+                raise CertificateManagerClosedError("the certificate manager was closed during a download") from None
+            raise
         finally:
             if task.done() and self._refreshing is task:
                 self._refreshing = None
 
     async def _download(self) -> Verifier:
         response = await self._fetch()
-        certificates = decrypt_certificates(response, self._apiv3_key)
+        self._check_open()
+        certificates = decrypt_certificates(response, self._apiv3_key, clock=self._clock)
         self._install(certificates)
         await self._store.save(self.certificates)
         logger.info("platform certificates refreshed: %s", ", ".join(sorted(self._certificates)))

@@ -11,12 +11,16 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import WxPayError
+
+if TYPE_CHECKING:
+    from .batch import Journal
 
 
 class CLIError(Exception):
@@ -145,16 +149,37 @@ async def _flow_download(args: argparse.Namespace) -> int:
 
 
 async def _send_batch(args: argparse.Namespace) -> int:
-    from . import Client
-    from .batch import BatchSender, Journal, RedisJournal, SqliteJournal
+    from .batch import JournalError, RedisJournal, SqliteJournal, file_sha256
 
     if not args.input.exists():
         raise CLIError(f"input file {args.input} does not exist")
-    journal: Journal = RedisJournal(args.redis) if args.redis else SqliteJournal(args.journal)
+    fingerprint = await asyncio.to_thread(file_sha256, args.input)
+    journal: Journal
+    if args.redis:
+        journal = RedisJournal(args.redis, input_sha256=fingerprint, resume=args.resume or None)
+    else:
+        journal = SqliteJournal(args.journal, input_sha256=fingerprint, resume=args.resume)
     batch_id = args.batch_id or args.input.stem
     if not args.resume and isinstance(journal, SqliteJournal) and args.journal.exists():
         raise CLIError(f"journal {args.journal} exists: pass --resume to continue that batch, or choose another")
-    async with Client(**_client_kwargs(args)) as wx:
+    client_kwargs = _client_kwargs(args)  # credentials first: a mistake there creates no journal
+    try:
+        if isinstance(journal, SqliteJournal):
+            # Check the journal before connecting to anyone: a bad one sends nothing.
+            try:
+                await journal.open(batch_id)
+            finally:
+                await journal.close()
+        return await _run_batch(args, journal, batch_id, client_kwargs)
+    except JournalError as exc:
+        raise CLIError(f"{exc}; nothing was sent") from None
+
+
+async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str, client_kwargs: dict[str, Any]) -> int:
+    from . import Client
+    from .batch import BatchSender
+
+    async with Client(**client_kwargs) as wx:
         sender = BatchSender(
             wx,
             batch_id=batch_id,
@@ -186,7 +211,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         from .emulator import serve
     except ImportError as exc:  # pragma: no cover - the emulator ships with the package
         raise CLIError(f"the emulator is not available: {exc}") from None
-    asyncio.run(serve(args.host, args.port, args.keys_dir))
+    token = args.admin_token or os.environ.get("WXPAY_EMULATOR_ADMIN_TOKEN") or None
+    asyncio.run(serve(args.host, args.port, args.keys_dir, admin_token=token))
     return 0
 
 
@@ -221,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--keys-dir", type=Path, default=Path(".wxpay-emulator"), help="dev keys + merchant.json (created)")
+    p.add_argument(
+        "--admin-token",
+        help="require this X-Emulator-Admin-Token header on /_emulator/ calls (or WXPAY_EMULATOR_ADMIN_TOKEN)",
+    )
     p.set_defaults(run=cmd_emulator)
 
     p = sub.add_parser("selfcheck", help="check the crypto primitives against known answers")

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._request import Response
-from .errors import FlowIntegrityError, ValidationError
+from .errors import FlowIntegrityError, ValidationError, WxPayError
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -127,13 +128,23 @@ async def download_flow(
             tmp_path.unlink(missing_ok=True)
 
 
+class FlowFormatError(WxPayError):
+    """A flow file that is not the UTF-8 CSV WeChat Pay sends (bad encoding, bad amount...)."""
+
+
+_AMOUNT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{0,2})?|-?\.[0-9]{1,2}", re.ASCII)
+
+
 def _fen(value: str | None) -> int | None:
-    """'12.30' yuan → 1230 fen, exactly (no float rounding)."""
+    """'12.30' yuan → 1230 fen, exactly (no float rounding); anything else is FlowFormatError."""
     if not value:
         return None
-    whole, _, frac = value.strip().partition(".")
+    text = value.strip()
+    if _AMOUNT.fullmatch(text) is None:
+        raise FlowFormatError(f"flow amount {text[:30]!r} is not a yuan amount like 12.30")
+    whole, _, frac = text.partition(".")
     sign = -1 if whole.startswith("-") else 1
-    return sign * (abs(int(whole or "0")) * 100 + int((frac + "00")[:2]))
+    return sign * (abs(int(whole.lstrip("-") or "0")) * 100 + int((frac + "00")[:2]))
 
 
 def _column(row: dict[str, str], *names: str) -> str | None:
@@ -200,15 +211,28 @@ def _rows(lines: Iterator[list[str]]) -> Iterator[dict[str, str]]:
 
 
 def iter_flow_rows(data: bytes | str) -> Iterator[dict[str, str]]:
-    """Rows of a flow CSV held in memory."""
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-    return _rows(csv.reader(io.StringIO(text)))
+    """Rows of a flow CSV held in memory (:class:`FlowFormatError` when it is not UTF-8 CSV)."""
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise FlowFormatError(f"flow file is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    return _checked_rows(_rows(csv.reader(io.StringIO(text))))
+
+
+def _checked_rows(rows: Iterator[dict[str, str]]) -> Iterator[dict[str, str]]:
+    try:
+        yield from rows
+    except csv.Error as exc:
+        raise FlowFormatError(f"flow file is not valid CSV: {exc}") from None
 
 
 async def aiter_flow_file(path: Path, *, yield_every: int = 1000) -> AsyncIterator[dict[str, str]]:
     """Rows of a downloaded flow file, read lazily so a large file never sits in memory."""
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        for count, row in enumerate(_rows(csv.reader(handle)), 1):
-            yield row
-            if count % yield_every == 0:
-                await asyncio.sleep(0)  # let other tasks run while a big file is parsed
+        try:
+            for count, row in enumerate(_checked_rows(_rows(csv.reader(handle))), 1):
+                yield row
+                if count % yield_every == 0:
+                    await asyncio.sleep(0)  # let other tasks run while a big file is parsed
+        except UnicodeDecodeError as exc:
+            raise FlowFormatError(f"flow file {path} is not UTF-8: {exc.reason}") from None

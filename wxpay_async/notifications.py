@@ -12,10 +12,11 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 from multidict import CIMultiDict
@@ -32,6 +33,10 @@ MAX_SKEW_SECONDS = 300
 
 class MalformedNotificationError(WxPayError):
     """The body is not a WeChat Pay notification (bad JSON, missing fields, too large)."""
+
+
+class NotificationInProgressError(WxPayError):
+    """Another worker holds this notification's claim; WeChat Pay will deliver it again."""
 
 
 # -- typed resources -----------------------------------------------------------------------
@@ -115,15 +120,26 @@ class Notification:
     def model(self) -> Any:
         """The resource as its typed model (``CouponUseResource``...), or the dict when unknown."""
         model = RESOURCE_MODELS.get(self.event_type)
-        return converter.structure(self.resource, model) if model else self.resource
+        return _structure(self.resource, model) if model else self.resource
 
     @property
     def coupon_use(self) -> CouponUseResource:
-        return converter.structure(self.resource, CouponUseResource)
+        return _structure(self.resource, CouponUseResource)
 
     @property
     def product_coupon_send(self) -> ProductCouponSendResource:
-        return converter.structure(self.resource, ProductCouponSendResource)
+        return _structure(self.resource, ProductCouponSendResource)
+
+
+_M = TypeVar("_M")
+
+
+def _structure(resource: dict[str, Any], model: type[_M]) -> _M:
+    """The typed model, or MalformedNotificationError when the resource does not fit it."""
+    try:
+        return converter.structure(resource, model)
+    except Exception as exc:  # cattrs raises ClassValidationError/KeyError/ValueError/TypeError
+        raise MalformedNotificationError(f"resource does not fit {model.__name__}: {type(exc).__name__}") from None
 
 
 def decrypt_resource(resource: Mapping[str, Any], apiv3_key: str) -> dict[str, Any]:
@@ -147,36 +163,121 @@ def decrypt_resource(resource: Mapping[str, Any], apiv3_key: str) -> dict[str, A
 
 
 # -- deduplication --------------------------------------------------------------------------
+ClaimState = Literal["claimed", "done", "busy"]
+
+
 class DedupeStore(Protocol):
-    """Remembers processed notification ids; share one (Redis...) across worker processes."""
+    """Once-per-id processing across workers: an atomic claim → run → done protocol.
 
-    async def seen(self, notification_id: str) -> bool: ...
+    ``claim`` atomically answers ``"done"`` (processed already: acknowledge), ``"busy"``
+    (another worker holds an unexpired claim) or ``"claimed"`` (this ``token`` now holds the
+    id for ``ttl`` seconds: run the callback). ``complete`` records the id as done for
+    ``ttl`` seconds and drops the claim; ``release`` drops the claim after a failed callback so
+    the next delivery runs it. A crashed worker's claim simply expires after its TTL.
+    """
 
-    async def mark(self, notification_id: str, ttl: float) -> None: ...
+    async def claim(self, notification_id: str, token: str, ttl: float) -> ClaimState: ...
+
+    async def complete(self, notification_id: str, token: str, ttl: float) -> None: ...
+
+    async def release(self, notification_id: str, token: str) -> None: ...
 
 
 class InMemoryDedupeStore:
-    """Bounded, TTL-expiring memory of processed ids (one process)."""
+    """Bounded, TTL-expiring claims and done markers (one process)."""
 
     def __init__(self, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic) -> None:
-        self._entries: OrderedDict[str, float] = OrderedDict()
+        # id -> (token or "" when done, expiry)
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._max = max_entries
         self._clock = clock
 
-    async def seen(self, notification_id: str) -> bool:
-        expires = self._entries.get(notification_id)
-        if expires is None:
-            return False
-        if expires < self._clock():
+    def _live(self, notification_id: str) -> tuple[str, float] | None:
+        entry = self._entries.get(notification_id)
+        if entry is not None and entry[1] < self._clock():
             del self._entries[notification_id]
-            return False
-        return True
+            return None
+        return entry
 
-    async def mark(self, notification_id: str, ttl: float) -> None:
-        self._entries[notification_id] = self._clock() + ttl
+    def _put(self, notification_id: str, token: str, ttl: float) -> None:
+        self._entries[notification_id] = (token, self._clock() + ttl)
         self._entries.move_to_end(notification_id)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    async def claim(self, notification_id: str, token: str, ttl: float) -> ClaimState:
+        entry = self._live(notification_id)
+        if entry is not None:
+            return "done" if entry[0] == "" else "busy"
+        self._put(notification_id, token, ttl)
+        return "claimed"
+
+    async def complete(self, notification_id: str, token: str, ttl: float) -> None:
+        self._put(notification_id, "", ttl)
+
+    async def release(self, notification_id: str, token: str) -> None:
+        entry = self._live(notification_id)
+        if entry is not None and entry[0] == token:
+            del self._entries[notification_id]
+
+
+_CLAIM = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'done' end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'claimed' end
+return 'busy'
+"""
+_COMPLETE = """
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisDedupeStore:
+    """A :class:`DedupeStore` shared by every worker process through Redis (``redis`` extra).
+
+    ``<prefix><id>:claim`` is taken with ``SET NX PX`` (the lease, holding this delivery's
+    token) and ``<prefix><id>:done`` is the done marker; each step is one atomic Lua script, so
+    two workers can never both run the callback for one id while a claim or marker lives.
+    """
+
+    def __init__(
+        self, url: str = "redis://127.0.0.1:6379/0", *, client: Any = None, prefix: str = "wxpay:notify:"
+    ) -> None:
+        if client is None:
+            import redis.asyncio as redis_asyncio
+
+            client = redis_asyncio.from_url(url)
+            self._owns_client = True
+        else:
+            self._owns_client = False
+        self._redis = client
+        self._prefix = prefix
+
+    def _keys(self, notification_id: str) -> tuple[str, str]:
+        base = self._prefix + notification_id
+        return base + ":claim", base + ":done"
+
+    async def claim(self, notification_id: str, token: str, ttl: float) -> ClaimState:
+        state = await self._redis.eval(_CLAIM, 2, *self._keys(notification_id), token, max(1, int(ttl * 1000)))
+        text = state.decode() if isinstance(state, bytes) else str(state)
+        if text not in ("claimed", "done", "busy"):
+            raise WxPayError(f"unexpected dedupe claim answer {text!r}")
+        return text  # type: ignore[return-value]
+
+    async def complete(self, notification_id: str, token: str, ttl: float) -> None:
+        await self._redis.eval(_COMPLETE, 2, *self._keys(notification_id), token, max(1, int(ttl * 1000)))
+
+    async def release(self, notification_id: str, token: str) -> None:
+        await self._redis.eval(_RELEASE, 1, self._keys(notification_id)[0], token)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._redis.aclose()
 
 
 # -- the handler ----------------------------------------------------------------------------
@@ -188,7 +289,13 @@ class NotificationHandler:
 
     ``verifier`` is a :class:`Verifier` or a zero-argument callable returning the current one
     (``client.notification_handler()`` passes the client's live platform keys, so rotated
-    certificates are picked up).
+    certificates are picked up). ``refresh`` (the client passes its certificate manager's
+    ``refresh_for``) is awaited once for an unknown ``Wechatpay-Serial``: the same single-flight,
+    globally rate-limited refresh the response path uses.
+
+    ``dedupe`` claims each id before the callback runs (``claim_ttl``: the lease, longer than
+    your callback takes) and marks it done for ``dedupe_ttl`` afterwards. A delivery finding the
+    id claimed elsewhere waits up to ``busy_wait`` seconds for that worker, then answers 503.
     """
 
     def __init__(
@@ -199,14 +306,20 @@ class NotificationHandler:
         clock: Callable[[], float] = time.time,
         dedupe: DedupeStore | None = None,
         dedupe_ttl: float = 24 * 3600.0,
+        claim_ttl: float = 60.0,
+        busy_wait: float = 4.0,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_skew: int = MAX_SKEW_SECONDS,
+        refresh: Callable[[str], Awaitable[Verifier]] | None = None,
     ) -> None:
         self._verifier = verifier
         self._apiv3_key = apiv3_key
         self._clock = clock
         self.dedupe: DedupeStore = dedupe or InMemoryDedupeStore()
         self._ttl = dedupe_ttl
+        self._claim_ttl = claim_ttl
+        self._busy_wait = busy_wait
+        self._refresh = refresh
         self.max_body_bytes = max_body_bytes
         self._max_skew = max_skew
         self._in_flight: dict[str, tuple[asyncio.Lock, int]] = {}  # lock and how many deliveries use it
@@ -216,6 +329,19 @@ class NotificationHandler:
 
     def _current_verifier(self) -> Verifier:
         return self._verifier if isinstance(self._verifier, Verifier) else self._verifier()
+
+    async def _refresh_unknown_serial(self, headers: Mapping[str, str], body: bytes) -> None:
+        """One shared certificate refresh when a fresh, well-formed notification names an unknown key."""
+        if self._refresh is None or len(body) > self.max_body_bytes:
+            return
+        h = CIMultiDict(headers)
+        signed = SignatureHeaders.read(h)
+        if signed is None:
+            return
+        signed.check_fresh(self._clock(), self._max_skew, context="notification")
+        if not self._current_verifier().knows(signed.serial):
+            logger.info("notification names unknown platform serial %s; refreshing platform keys", signed.serial)
+            await self._refresh(signed.serial)
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise :class:`SignatureVerificationError` unless WeChat Pay signed exactly this body."""
@@ -259,19 +385,17 @@ class NotificationHandler:
     async def handle(self, headers: Mapping[str, str], body: bytes, callback: Callback) -> Notification:
         """Parse, then run ``callback`` unless this id was processed already.
 
-        The id is remembered only after the callback succeeded, so a failed callback is retried
-        on the next delivery; concurrent deliveries of one id wait for each other.
+        Claim → run → done: the id is marked done only after the callback succeeded; a failed
+        callback releases its claim so the next delivery runs it; concurrent deliveries of one
+        id (in this process or, with a shared store, in others) never run it twice.
         """
+        await self._refresh_unknown_serial(headers, body)
         notification = self.parse(headers, body)
         lock, users = self._in_flight.get(notification.id, (asyncio.Lock(), 0))
         self._in_flight[notification.id] = (lock, users + 1)
         try:
             async with lock:
-                if await self.dedupe.seen(notification.id):
-                    logger.info("notification %s already processed; acknowledging the re-delivery", notification.id)
-                    return notification
-                await callback(notification)
-                await self.dedupe.mark(notification.id, self._ttl)
+                await self._run_once(notification, callback)
         finally:
             lock, users = self._in_flight[notification.id]
             if users <= 1:
@@ -280,10 +404,39 @@ class NotificationHandler:
                 self._in_flight[notification.id] = (lock, users - 1)
         return notification
 
+    async def _run_once(self, notification: Notification, callback: Callback) -> None:
+        token = secrets.token_hex(16)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._busy_wait
+        delay = 0.02
+        while True:
+            state = await self.dedupe.claim(notification.id, token, self._claim_ttl)
+            if state == "done":
+                logger.info("notification %s already processed; acknowledging the re-delivery", notification.id)
+                return
+            if state == "claimed":
+                break
+            if loop.time() >= give_up:
+                raise NotificationInProgressError(f"notification {notification.id} is being processed elsewhere")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        try:
+            await callback(notification)
+        except BaseException:
+            try:
+                await asyncio.shield(self.dedupe.release(notification.id, token))
+            except Exception as exc:  # the claim then expires after claim_ttl
+                logger.warning("could not release the claim on notification %s: %s", notification.id, exc)
+            raise
+        await self.dedupe.complete(notification.id, token, self._ttl)
+
     async def respond(self, headers: Mapping[str, str], body: bytes, callback: Callback) -> tuple[int, dict[str, str]]:
         """``(status, json)`` to answer WeChat Pay with; the shared core of the web adapters."""
         try:
             await self.handle(headers, body, callback)
+        except NotificationInProgressError as exc:
+            logger.info("%s; WeChat Pay will deliver it again", exc)
+            return 503, {"code": "FAIL", "message": "being processed, please retry"}
         except SignatureVerificationError as exc:
             logger.warning("notification refused: %s", exc)
             return 401, {"code": "FAIL", "message": "signature verification failed"}

@@ -1,6 +1,6 @@
 """Resumable, exactly-once bulk coupon issuance (cash coupons and product coupons)."""
 
-from ._journal import Journal, RowOutcome, SqliteJournal
+from ._journal import Journal, JournalError, RowOutcome, SqliteJournal, file_sha256
 from ._ratelimit import AdaptiveTokenBucket
 from ._redis_journal import RedisJournal
 from ._rows import BatchRow, iter_rows, request_number
@@ -20,10 +20,12 @@ __all__ = [
     "BatchSender",
     "BatchSummary",
     "Journal",
+    "JournalError",
     "RedisJournal",
     "RowOutcome",
     "SqliteJournal",
     "cash_coupon_sender",
+    "file_sha256",
     "iter_rows",
     "product_coupon_sender",
     "request_number",

@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from ._journal import RowOutcome
+from ._journal import JournalError, RowOutcome
 
 
 class RedisJournal:
@@ -25,6 +25,8 @@ class RedisJournal:
         claim_ttl: int = 120,
         commit_every: int = 200,
         worker: str | None = None,
+        input_sha256: str | None = None,
+        resume: bool | None = None,
     ) -> None:
         if client is None:
             import redis.asyncio as redis_asyncio
@@ -38,6 +40,8 @@ class RedisJournal:
         self._commit_every = commit_every
         self._prefix = ""
         self._pending: list[RowOutcome] = []
+        self._input_sha256 = input_sha256
+        self._resume = resume
         import os
         import socket
 
@@ -46,6 +50,19 @@ class RedisJournal:
     async def open(self, batch_id: str) -> None:
         self._prefix = f"wxpay:batch:{batch_id}:"
         await self._redis.ping()
+        meta = self._prefix + "meta"
+        if self._resume and not await self._redis.exists(meta):
+            raise JournalError(f"Redis holds no journal for batch {batch_id!r}; refusing to resume")
+        if self._input_sha256 is not None:
+            await self._redis.hsetnx(meta, "input_sha256", self._input_sha256)
+            recorded = await self._redis.hget(meta, "input_sha256")
+            recorded_text = recorded.decode() if isinstance(recorded, bytes) else str(recorded)
+            if recorded_text != self._input_sha256:
+                raise JournalError(
+                    f"the Redis journal of batch {batch_id!r} was made for another input file "
+                    f"(SHA-256 {recorded_text[:12]}..., this input {self._input_sha256[:12]}...)"
+                )
+        await self._redis.hsetnx(meta, "batch_id", batch_id)
 
     async def lookup(self, keys: Iterable[str]) -> dict[str, RowOutcome]:
         await self.flush()

@@ -44,8 +44,8 @@ def aead_decrypt(key: str | bytes, nonce: str | bytes, associated_data: str | by
     if len(raw) < _TAG_BYTES:
         raise DecryptionError("AES-GCM ciphertext is shorter than its 16-byte tag")
     nonce_b = _b(nonce, "nonce")
-    if not nonce_b:
-        raise DecryptionError("AES-GCM nonce is empty")
+    if not 8 <= len(nonce_b) <= 128:
+        raise DecryptionError(f"AES-GCM nonce must be 8 to 128 bytes, got {len(nonce_b)}")
     try:
         return _aesgcm(key).decrypt(nonce_b, raw, _b(associated_data, "aad"))
     except InvalidTag:

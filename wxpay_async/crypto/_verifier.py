@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 from cryptography import x509
@@ -21,20 +23,27 @@ class Verifier:
     """Immutable set of platform keys: certificates by serial, plus an optional public key by id.
 
     Certificate mode, public-key mode and the combined mode merchants use while migrating are
-    all this one class; the serial on the response decides which key applies.
+    all this one class; the serial on the response decides which key applies. A certificate is
+    trusted only inside its own X.509 validity (notBefore..notAfter), checked at verification
+    time with ``clock``, whatever a certificate list claimed about it.
     """
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_clock", "_keys", "_windows")
 
     def __init__(
         self,
         certificates: Iterable[x509.Certificate] = (),
         public_key: rsa.RSAPublicKey | None = None,
         public_key_id: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         keys: dict[str, rsa.RSAPublicKey | x509.Certificate] = {}
+        windows: dict[str, tuple[float, float]] = {}
         for cert in certificates:
-            keys[certificate_serial(cert)] = cert
+            serial = certificate_serial(cert)
+            keys[serial] = cert
+            windows[serial] = (cert.not_valid_before_utc.timestamp(), cert.not_valid_after_utc.timestamp())
         if (public_key is None) != (public_key_id is None):
             raise ConfigurationError("platform public key and its id (PUB_KEY_ID_...) go together")
         if public_key is not None and public_key_id is not None:
@@ -44,20 +53,30 @@ class Verifier:
                 )
             keys[public_key_id] = public_key
         self._keys: Mapping[str, rsa.RSAPublicKey | x509.Certificate] = keys
+        self._windows: Mapping[str, tuple[float, float]] = windows
+        self._clock = clock
 
     @property
     def serials(self) -> frozenset[str]:
         return frozenset(self._keys)
 
+    def _in_force(self, serial: str) -> bool:
+        window = self._windows.get(serial)
+        if window is None:
+            return True  # the platform public key has no validity period
+        now = self._clock()
+        return window[0] <= now <= window[1]
+
     def knows(self, serial: str) -> bool:
-        return serial in self._keys
+        """True when a key named ``serial`` is held and (for a certificate) valid right now."""
+        return serial in self._keys and self._in_force(serial)
 
     def verify(self, serial: str, message: bytes, signature: str) -> bool:
         """True only for a genuine signature by the key named ``serial``; probes always fail."""
         if signature.startswith(SIGNTEST_PREFIX):
             return False
         key = self._keys.get(serial)
-        if key is None:
+        if key is None or not self._in_force(serial):
             return False
         return rsa_verify(key, message, signature)
 
@@ -73,6 +92,16 @@ def missing_signature_headers(headers: Mapping[str, str]) -> list[str]:
     return [name for name in SIGNATURE_HEADERS if not headers.get(name)]
 
 
+# What each header may look like: ASCII only (``re.ASCII``: no Unicode or fullwidth digits),
+# bounded, so nothing downstream (int(), .encode("ascii"), base64) sees anything else.
+_HEADER_FORMATS: dict[str, re.Pattern[str]] = {
+    "Wechatpay-Timestamp": re.compile(r"[0-9]{1,12}", re.ASCII),
+    "Wechatpay-Nonce": re.compile(r"[A-Za-z0-9_\-]{1,64}", re.ASCII),
+    "Wechatpay-Signature": re.compile(r"[A-Za-z0-9+/=]{1,2048}", re.ASCII),
+    "Wechatpay-Serial": re.compile(r"[A-Za-z0-9_]{1,64}", re.ASCII),
+}
+
+
 @attrs.frozen
 class SignatureHeaders:
     """The ``Wechatpay-*`` headers of an answer or notification: one place checks them all."""
@@ -84,10 +113,22 @@ class SignatureHeaders:
 
     @classmethod
     def read(cls, headers: Mapping[str, str]) -> SignatureHeaders | None:
-        """From a case-insensitive mapping; None when any of the four is missing."""
+        """From a case-insensitive mapping; None when any of the four is missing.
+
+        A header that is present but malformed (non-ASCII, Unicode digits, spaces, too long,
+        a non-numeric timestamp) raises :class:`SignatureVerificationError`: it is the protocol
+        error, never a ``ValueError``/``UnicodeEncodeError`` from deeper down.
+        """
         if missing_signature_headers(headers):
             return None
-        return cls(*(headers[name] for name in SIGNATURE_HEADERS))
+        values = []
+        for name in SIGNATURE_HEADERS:
+            value = headers[name]
+            if not isinstance(value, str) or _HEADER_FORMATS[name].fullmatch(value) is None:
+                shown = value[:40] if isinstance(value, str) else type(value).__name__
+                raise SignatureVerificationError(f"malformed {name} header {shown!r}")
+            values.append(value)
+        return cls(*values)
 
     def check_fresh(self, now: float, max_skew: float, *, context: str = "") -> None:
         """Refuse signature probes and timestamps outside the replay window."""

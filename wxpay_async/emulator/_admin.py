@@ -1,5 +1,10 @@
 """Unsigned admin endpoints under ``/_emulator/``, answered only to loopback clients.
 
+Refused: a peer that is not loopback (or unknown), a ``Host`` that is not 127.0.0.1,
+localhost or [::1] (DNS rebinding), a state-changing call without ``Content-Type:
+application/json`` (cross-site forms), and, when a token is configured, a call without the
+``X-Emulator-Admin-Token`` header.
+
 GET  /_emulator/config                      settings, keys' public parts, certificates, faults
 GET  /_emulator/ledger                      issued coupons and per-request-number counts
 POST /_emulator/faults                      {"clear": true, "seed": 1, "rates": [{"kind", "probability", ...}],
@@ -16,7 +21,10 @@ GET  /_emulator/media/{media_id}            uploaded images
 from __future__ import annotations
 
 import base64
+import hmac
+import ipaddress
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +35,8 @@ from ._faults import Fault, RateRule
 from ._favor import refund_coupon, use_coupon
 
 EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
+ADMIN_TOKEN_KEY: web.AppKey[str] = web.AppKey("admin_token", str)
+ADMIN_TOKEN_HEADER = "X-Emulator-Admin-Token"
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -136,15 +146,57 @@ async def get_media(request: web.Request) -> web.Response:
 
 
 def is_loopback(request: web.Request) -> bool:
+    """The peer is a loopback address; an unknown peer (no address) is not."""
     remote = request.remote
-    return remote is None or remote in ("::1", "localhost") or remote.startswith("127.")
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return remote == "localhost"
+
+
+_LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]{1,5})?", re.ASCII | re.IGNORECASE)
+_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def loopback_host(request: web.Request) -> bool:
+    """``Host`` names the loopback interface: a DNS-rebinding page's Host names its own domain."""
+    host = request.headers.get("Host")
+    return host is not None and _LOOPBACK_HOST.fullmatch(host.strip()) is not None
+
+
+def _forbidden(message: str) -> web.Response:
+    return _json({"code": "FORBIDDEN", "message": message}, 403)
+
+
+def admin_refusal(request: web.Request) -> web.Response | None:
+    """Why this admin request is refused (cross-site, rebinding, foreign peer, token), or None."""
+    if not is_loopback(request):
+        return _forbidden("the admin API answers loopback clients only")
+    if not loopback_host(request):
+        return _forbidden("the admin API needs Host 127.0.0.1, localhost or [::1] (DNS rebinding refused)")
+    if request.method in _STATE_CHANGING and request.content_type != "application/json":
+        # A cross-site form or no-cors fetch cannot send application/json without a preflight.
+        return _json(
+            {"code": "UNSUPPORTED_MEDIA_TYPE", "message": "admin calls need Content-Type: application/json"}, 415
+        )
+    token = request.app.get(ADMIN_TOKEN_KEY)
+    if token:
+        given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("utf-8")):
+            return _json(
+                {"code": "UNAUTHORIZED", "message": f"the admin API needs the {ADMIN_TOKEN_HEADER} header"}, 401
+            )
+    return None
 
 
 @web.middleware
 async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Only for admin paths: loopback only, errors as JSON."""
-    if not is_loopback(request):
-        return _json({"code": "FORBIDDEN", "message": "the admin API answers loopback clients only"}, 403)
+    """Only for admin paths: loopback peers and Host only, JSON for changes, token if set; errors as JSON."""
+    refusal = admin_refusal(request)
+    if refusal is not None:
+        return refusal
     try:
         response: web.StreamResponse = await handler(request)
         return response

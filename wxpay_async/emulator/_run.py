@@ -15,7 +15,7 @@ import attrs
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ._admin import apply_faults
+from ._admin import ADMIN_TOKEN_KEY, apply_faults
 from ._app import create_app
 from ._emulator import Emulator
 from ._keys import EmulatorKeys, load_keys_dir, write_keys_dir
@@ -121,15 +121,19 @@ async def run_emulator(
     *,
     emulator: Emulator | None = None,
     keys: EmulatorKeys | None = None,
+    admin_token: str | None = None,
     **options: Any,
 ) -> AsyncIterator[RunningEmulator]:
     """Serve an emulator on ``host:port`` (0 = a free port) for the duration of the block.
 
     ``options`` are :class:`EmulatorConfig` fields (``mode``, ``send_rate``, ``notify_retry_interval``,
-    ``db_path``, ``benchmark``, ``seed``...) plus ``clock``.
+    ``db_path``, ``benchmark``, ``seed``...) plus ``clock``. ``admin_token``: the admin API then
+    also requires the ``X-Emulator-Admin-Token`` header.
     """
     emu = emulator or Emulator(keys, **options)
     app = create_app(emu)
+    if admin_token:
+        app[ADMIN_TOKEN_KEY] = admin_token
     runner = _runner(app)
     await runner.setup()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -146,7 +150,7 @@ async def run_emulator(
         emu.store.close()
 
 
-async def serve(host: str, port: int, keys_dir: Path | str, **options: Any) -> None:
+async def serve(host: str, port: int, keys_dir: Path | str, *, admin_token: str | None = None, **options: Any) -> None:
     """Run until interrupted (the ``wxpay-async emulator`` command).
 
     Creates ``keys_dir`` (dev keys + ``merchant.json``) when absent, records the base URL in it,
@@ -156,11 +160,12 @@ async def serve(host: str, port: int, keys_dir: Path | str, **options: Any) -> N
     keys_dir = Path(keys_dir)
     keys = write_keys_dir(keys_dir) if not (keys_dir / "merchant.json").exists() else load_keys_dir(keys_dir)
     options.setdefault("db_path", keys_dir / "emulator.db")
-    async with run_emulator(host, port, keys=keys, **options) as running:
+    async with run_emulator(host, port, keys=keys, admin_token=admin_token, **options) as running:
         write_keys_dir(keys_dir, running.base_url)
         print(f"wxpay_async emulator listening on {running.base_url}")
         print(f"  merchant {running.mchid}, keys and merchant.json in {keys_dir}")
-        print(f"  admin API: {running.base_url}/_emulator/config (loopback only)")
+        guard = "loopback only, JSON, token required" if admin_token else "loopback only, JSON"
+        print(f"  admin API: {running.base_url}/_emulator/config ({guard})")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
