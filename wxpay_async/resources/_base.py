@@ -77,6 +77,24 @@ def _plain(value: Any, converter: Any) -> Any:
     return value
 
 
+#: Characters that could end a quoted header parameter or the header line itself.
+_UNSAFE_PARAM = frozenset(chr(c) for c in range(0x20)) | {"\x7f", '"', "\\"}
+
+
+def _disposition_param(field: str, value: str) -> str:
+    """``value`` as a quoted-string parameter of a multipart Content-Disposition header.
+
+    Control characters (CR/LF above all: they would inject headers or parts), quotes and
+    backslashes are refused with :class:`ValidationError` rather than silently rewritten, since
+    the same name is signed in the ``meta`` JSON. Other characters (UTF-8 names) go as is.
+    """
+    bad = sorted({ch for ch in value if ch in _UNSAFE_PARAM})
+    if bad:
+        shown = ", ".join(repr(ch) for ch in bad)
+        raise ValidationError(field, f"must not contain control characters, quotes or backslashes (found {shown})")
+    return f'"{value}"'
+
+
 class Resource:
     """Base of the generated resource classes: ``FavorResource(client)``..."""
 
@@ -87,9 +105,17 @@ class Resource:
         return {k: _plain(v, self._client.converter) for k, v in (values or {}).items() if v is not None}
 
     def _structure(self, response: Response, model: type[ModelT], idempotency_field: str | None) -> ModelT:
-        data = response.json()
+        key = response.request.idempotency_key
+        data = response.json()  # ResponseDecodeError (an APIResponseValidationError) if not JSON
         if data is None:
             data = {}
+        if not isinstance(data, dict):
+            raise APIResponseValidationError(
+                f"answer does not fit {model.__name__}: expected a JSON object, got {type(data).__name__}",
+                body=response.content,
+                request_id=response.request_id,
+                idempotency_key=key,
+            )
         if idempotency_field and isinstance(data, dict) and response.request.idempotency_key:
             data = {**data, idempotency_field: data.get(idempotency_field) or response.request.idempotency_key}
         try:
@@ -97,7 +123,10 @@ class Resource:
         except Exception as exc:
             detail = "; ".join(str(e) for e in getattr(exc, "exceptions", [exc]))[:300]
             raise APIResponseValidationError(
-                f"answer does not fit {model.__name__}: {detail}", body=response.content, request_id=response.request_id
+                f"answer does not fit {model.__name__}: {detail}",
+                body=response.content,
+                request_id=response.request_id,
+                idempotency_key=key,
             ) from exc
         return structured
 
@@ -212,6 +241,7 @@ class Resource:
             content = file
         if not filename:
             raise ValidationError("filename", "required when file is bytes")
+        disposition_filename = _disposition_param("filename", filename)
         suffix = Path(filename).suffix.lower()
         if self._client.validate:
             if extensions and suffix not in extensions:
@@ -228,11 +258,10 @@ class Resource:
         ).encode()
         boundary = "wxpay" + secrets.token_hex(12)
         ctype = IMAGE_TYPES.get(suffix, "application/octet-stream")
-        quoted = filename.replace('"', "%22")
         body = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="meta"\r\nContent-Type: application/json\r\n\r\n'.encode()
             + meta
-            + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+            + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; filename={disposition_filename}\r\n'
             f"Content-Type: {ctype}\r\n\r\n".encode()
             + content
             + f"\r\n--{boundary}--\r\n".encode()
