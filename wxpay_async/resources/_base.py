@@ -106,9 +106,9 @@ class Resource:
 
     def _structure(self, response: Response, model: type[ModelT], idempotency_field: str | None) -> ModelT:
         key = response.request.idempotency_key
-        data = response.json()  # ResponseDecodeError (an APIResponseValidationError) if not JSON
-        if data is None:
-            data = {}
+        # An empty body (204) is an empty object; anything else must be a JSON object:
+        # Response.json() raises ResponseDecodeError (an APIResponseValidationError) if not JSON.
+        data = response.json() if response.content else {}
         if not isinstance(data, dict):
             raise APIResponseValidationError(
                 f"answer does not fit {model.__name__}: expected a JSON object, got {type(data).__name__}",

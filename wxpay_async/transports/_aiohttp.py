@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -27,23 +27,19 @@ from ._base import (
 _CHUNK = 64 * 1024
 
 
-@contextmanager
-def _mapped_errors(request: Request, timeout: float | None) -> Iterator[None]:
-    """aiohttp's failures as the SDK's: the caller only ever sees WxPayError subclasses.
+def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIConnectionError:
+    """aiohttp's failure as the SDK's: the caller only ever sees WxPayError subclasses.
 
-    The message is built here (class name and a redacted reason) and raised *outside* the
-    ``except`` block: aiohttp's exceptions carry the request headers, Authorization included,
-    so they are neither embedded in the text nor kept as ``__cause__``/``__context__``.
+    The message is built here (class name and a redacted reason), and callers raise it *after*
+    their ``except`` block: aiohttp's exceptions carry the request headers, Authorization
+    included, so they are neither embedded in the text nor kept as ``__cause__``/``__context__``.
     """
-    error: APIConnectionError | None = None
-    try:
-        yield
-    except TimeoutError:
-        error = APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
-    except aiohttp.ClientError as exc:
-        error = APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
-    if error is not None:
-        raise error
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
+    return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
+
+
+_FAILURES = (TimeoutError, aiohttp.ClientError)
 
 
 class AiohttpTransport:
@@ -109,22 +105,30 @@ class AiohttpTransport:
         session = self._get_session(request)
         total = self._total(request)
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
-        with _mapped_errors(request, total):
+        try:
             # One deadline for the whole attempt: connect, headers and every body byte.
             async with asyncio.timeout(total), self._open(request, session) as resp:
                 body = BoundedBody(request, resp.headers, limit, decode=not _decompresses(session))
                 async for chunk in resp.content.iter_chunked(_CHUNK):
                     body.feed(chunk)
                 return Response(status=resp.status, headers=resp.headers, content=body.value(), request=request)
+        except _FAILURES as exc:
+            error = _mapped(request, total, exc)
+        raise error  # outside the except block: nothing of aiohttp's is chained
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
         session = self._get_session(request)
         total = self._total(request)
         deadline = asyncio.get_running_loop().time() + total  # the whole download, like send()
-        with _mapped_errors(request, total):
+        try:
             async with asyncio.timeout_at(deadline):
                 resp = await self._open(request, session)
+        except _FAILURES as exc:
+            error = _mapped(request, total, exc)
+            resp = None
+        if resp is None:
+            raise error
         try:
             try:
                 decoder = BodyDecoder(None if _decompresses(session) else resp.headers.get("Content-Encoding"))
@@ -134,9 +138,14 @@ class AiohttpTransport:
             async def chunks() -> AsyncIterator[bytes]:
                 raw = resp.content.iter_chunked(_CHUNK)
                 while True:
-                    with _mapped_errors(request, total):
+                    failure = None
+                    try:
                         async with asyncio.timeout_at(deadline):
                             chunk = await anext(raw, None)
+                    except _FAILURES as exc:
+                        failure = _mapped(request, total, exc)
+                    if failure is not None:
+                        raise failure
                     if chunk is None:
                         return
                     async for piece in _decoded(request, decoder, chunk):

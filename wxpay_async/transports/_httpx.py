@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -24,18 +24,14 @@ from ._base import (
 )
 
 
-@contextmanager
-def _mapped_errors(request: Request, timeout: float | None) -> Iterator[None]:
-    """httpx's failures as the SDK's, with our own redacted text and no chained foreign exception."""
-    error: APIConnectionError | None = None
-    try:
-        yield
-    except (httpx.TimeoutException, TimeoutError):
-        error = APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
-    except httpx.HTTPError as exc:
-        error = APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
-    if error is not None:
-        raise error
+def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIConnectionError:
+    """httpx's failure as the SDK's, with our own redacted text; callers raise it after ``except``."""
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
+    return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
+
+
+_FAILURES = (TimeoutError, httpx.HTTPError)
 
 
 class HttpxTransport:
@@ -87,7 +83,7 @@ class HttpxTransport:
         built = self._build(request)
         total = self._total(request)
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
-        with _mapped_errors(request, total):
+        try:
             async with asyncio.timeout(total):  # the whole attempt, not each read
                 resp = await self._client.send(built, stream=True)
                 try:
@@ -97,16 +93,24 @@ class HttpxTransport:
                         body.feed(chunk)
                 finally:
                     await resp.aclose()
-        return Response(status=resp.status_code, headers=headers, content=body.value(), request=request)
+            return Response(status=resp.status_code, headers=headers, content=body.value(), request=request)
+        except _FAILURES as exc:
+            error = _mapped(request, total, exc)
+        raise error  # outside the except block: nothing of httpx's is chained
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
         built = self._build(request)
         total = self._total(request)
         deadline = asyncio.get_running_loop().time() + total  # the whole download, like send()
-        with _mapped_errors(request, total):
+        try:
             async with asyncio.timeout_at(deadline):
-                resp = await self._client.send(built, stream=True)
+                resp: httpx.Response | None = await self._client.send(built, stream=True)
+        except _FAILURES as exc:
+            error = _mapped(request, total, exc)
+            resp = None
+        if resp is None:
+            raise error
         try:
             headers = _headers(resp)
             try:
@@ -117,9 +121,14 @@ class HttpxTransport:
             async def chunks() -> AsyncIterator[bytes]:
                 raw = resp.aiter_raw()
                 while True:
-                    with _mapped_errors(request, total):
+                    failure = None
+                    try:
                         async with asyncio.timeout_at(deadline):
                             chunk = await anext(raw, None)
+                    except _FAILURES as exc:
+                        failure = _mapped(request, total, exc)
+                    if failure is not None:
+                        raise failure
                     if chunk is None:
                         return
                     pieces = decoder.feed(chunk)
