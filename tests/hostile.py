@@ -44,9 +44,7 @@ async def bad_header(request: web.Request) -> web.StreamResponse:
 
 
 async def bomb(request: web.Request) -> web.Response:
-    return web.Response(
-        body=gzip_bomb(), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
-    )
+    return web.Response(body=gzip_bomb(), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
 
 
 async def big(request: web.Request) -> web.StreamResponse:

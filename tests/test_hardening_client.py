@@ -66,7 +66,9 @@ def hostile_client(fake: FakeWeChat, hostile: TestServer, kind: str, **extra: An
     """A public-key-mode client (nothing downloaded at start) aimed at the hostile server."""
     extra.setdefault("retry", NO_RETRY)
     timeout = extra.get("timeout", 30.0)
-    return Client(**client_kwargs(fake, hostile, mode="public_key", transport=make_transport(kind, timeout=timeout), **extra))
+    return Client(
+        **client_kwargs(fake, hostile, mode="public_key", transport=make_transport(kind, timeout=timeout), **extra)
+    )
 
 
 def everything_shown(exc: BaseException) -> str:
@@ -124,7 +126,12 @@ async def test_request_and_response_reprs_redact_signatures_and_bodies(client: C
     response = await client.request("POST", SEND_PATH, path_params={"openid": "o1"}, json=body)
     auth = fake.received[-1].headers["Authorization"]
     signature = auth.split('signature="')[1].split('"')[0]
-    for shown in (repr(response.request), repr(response), str(response.request), repr(await client.sign(response.request))):
+    for shown in (
+        repr(response.request),
+        repr(response),
+        str(response.request),
+        repr(await client.sign(response.request)),
+    ):
         assert_no_secret(shown, signature, response.headers["Wechatpay-Signature"], "o-PRIVATE-openid")
     assert f"<{len(response.request.content)} bytes>" in repr(response.request)
     assert f"<{len(response.content)} bytes>" in repr(response)
@@ -232,7 +239,7 @@ async def test_flow_downloads_have_their_own_caps(
 @pytest.mark.parametrize("kind", TRANSPORTS)
 async def test_slow_drip_body_cannot_outlive_the_timeout(fake: FakeWeChat, hostile: TestServer, kind: str) -> None:
     timeout = 1.5
-    assert DRIP_BYTES * DRIP_EVERY >= 8 * timeout
+    assert 8 * timeout <= DRIP_BYTES * DRIP_EVERY
     async with hostile_client(fake, hostile, kind, timeout=timeout) as wx:
         started = time.monotonic()
         with pytest.raises(APITimeoutError) as info:
@@ -356,7 +363,9 @@ async def test_signature_failure_after_a_numbered_post_carries_the_number(client
 async def test_connection_errors_carry_the_number(fake: FakeWeChat, hostile: TestServer, kind: str) -> None:
     async with hostile_client(fake, hostile, kind) as wx:
         with pytest.raises(APIConnectionError) as info:
-            await wx.request("POST", "/bad-header", json={"out_request_no": "N-conn"}, idempotency_field="out_request_no")
+            await wx.request(
+                "POST", "/bad-header", json={"out_request_no": "N-conn"}, idempotency_field="out_request_no"
+            )
     assert info.value.idempotency_key == "N-conn"
 
 
