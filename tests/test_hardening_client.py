@@ -25,6 +25,7 @@ import aiohttp
 import httpx
 import pytest
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from wxpay_async import Client, Request, Response
 from wxpay_async.errors import (
@@ -39,7 +40,7 @@ from wxpay_async.errors import (
 )
 from wxpay_async.flows import download_flow
 from wxpay_async.middleware import NO_RETRY, RetryMiddleware, RetryPolicy, parse_retry_after
-from wxpay_async.transports import AiohttpTransport, HttpxTransport, InProcessTransport, Transport
+from wxpay_async.transports import AiohttpTransport, ByteStream, HttpxTransport, InProcessTransport, Transport
 
 from .conftest import client_kwargs
 from .fake_wechat import FakeWeChat, Reply
@@ -453,3 +454,15 @@ async def test_errors_are_all_wxpay_errors(fake: FakeWeChat, hostile: TestServer
         with pytest.raises(WxPayError) as info:
             await wx.request("GET", "/flow")
     assert isinstance(info.value, TransportClosedError)
+
+
+async def test_stream_repr_redacts_signature_headers() -> None:
+    async def nothing() -> AsyncIterator[bytes]:
+        yield b""
+
+    stream = ByteStream(
+        status=200,
+        headers=CIMultiDictProxy(CIMultiDict({"Wechatpay-Signature": "c2lnbmF0dXJl", "Set-Cookie": "s=1"})),
+        chunks=nothing(),
+    )
+    assert "c2lnbmF0dXJl" not in repr(stream) and "s=1" not in repr(stream)

@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .._request import DEFAULT_MAX_RESPONSE_BYTES, Headers, Request, Response, redact_text
+from .._request import DEFAULT_MAX_RESPONSE_BYTES, Headers, Request, Response, redact_text, redacted_headers
 from ..errors import APIConnectionError, ResponseTooLargeError, TransportClosedError
 
 #: Seconds for one HTTP exchange when neither the client nor the call says otherwise.
@@ -141,6 +141,9 @@ class ByteStream:
     status: int
     headers: Headers
     chunks: AsyncIterator[bytes]
+
+    def __repr__(self) -> str:
+        return f"ByteStream(status={self.status!r}, headers={redacted_headers(self.headers)!r})"
 
 
 @runtime_checkable
