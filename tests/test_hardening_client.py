@@ -320,7 +320,14 @@ async def test_route_changing_path_values_are_refused_before_sending(
 
 
 async def test_ordinary_path_values_still_go_through(client: Client, fake: FakeWeChat) -> None:
-    for value, wire in [("o-user/1", "o-user%2F1"), ("a..b", "a..b"), ("...", "..."), ("中", "%E4%B8%AD")]:
+    for value, wire in [
+        ("o-user/1", "o-user%2F1"),
+        ("a..b", "a..b"),
+        ("...", "..."),
+        ("中", "%E4%B8%AD"),
+        ("%ff", "%25ff"),
+        ("  ", "%20%20"),
+    ]:
         await client.request("POST", SEND_PATH, path_params={"openid": value}, json={"stock_id": "1"})
         assert fake.received[-1].target == f"/v3/marketing/favor/users/{wire}/coupons"
 

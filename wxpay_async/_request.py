@@ -65,18 +65,18 @@ def check_path_param(name: str, value: str) -> None:
     percent-decoding (``%2e%2E``, ``%252e``...) in any ``/``, ``\\``, ``?``, ``#`` or ``;``
     separated piece, as are control characters (raw or percent-encoded).
     """
+    if value == "":
+        raise ValidationError(name, "required path parameter is missing or empty")
     decoded = value
-    for _ in range(4):  # %25-encoded layers: a proxy may decode more than once
+    for _ in range(8):  # %25-encoded layers: a proxy may decode more than once
         if _CONTROL.search(decoded):
             raise ValidationError(name, "path parameter must not contain control characters")
-        once = unquote(decoded, errors="strict")
+        once = unquote(decoded, errors="replace")
         if once == decoded:
             break
         decoded = once
     if _CONTROL.search(decoded):
         raise ValidationError(name, "path parameter must not contain control characters")
-    if decoded.strip() == "":
-        raise ValidationError(name, "required path parameter is missing or empty")
     for piece in re.split(r"[/\\?#;]", decoded):
         if piece.strip() in (".", ".."):
             raise ValidationError(name, "path parameter must not be '.' or '..' (it would change the route)")
