@@ -278,15 +278,23 @@ class Resource:
         return self._structure(response, model, None)
 
     @overload
-    async def download_flow(self, flow: Any, *, to: None = None, timeout: float | None = None) -> bytes: ...
+    async def download_flow(
+        self, flow: Any, *, to: None = None, timeout: float | None = None, max_bytes: int | None = None
+    ) -> bytes: ...
 
     @overload
-    async def download_flow(self, flow: Any, *, to: Path, timeout: float | None = None) -> Path: ...
+    async def download_flow(
+        self, flow: Any, *, to: Path, timeout: float | None = None, max_bytes: int | None = None
+    ) -> Path: ...
 
-    async def download_flow(self, flow: Any, *, to: Path | None = None, timeout: float | None = None) -> bytes | Path:
+    async def download_flow(
+        self, flow: Any, *, to: Path | None = None, timeout: float | None = None, max_bytes: int | None = None
+    ) -> bytes | Path:
         """Download the file of any flow answer (``get_use_flow``, ``get_refund_flow_by_day``...).
 
         The hash is checked before anything is returned: :class:`~wxpay_async.errors.FlowIntegrityError`.
+        ``max_bytes`` defaults to 512 MiB with ``to`` and to the client's ``max_response_bytes``
+        in memory (see :func:`wxpay_async.flows.download_flow`).
         """
         digest = (
             getattr(flow, "hash_value", None)
@@ -300,5 +308,5 @@ class Resource:
             raise TypeError("download_flow needs a wxpay_async.Client (it streams past the middleware chain)")
         client = cast("Client", self._client)
         if to is None:
-            return await download_flow(client, flow.url, digest, hash_type, timeout=timeout)
-        return await download_flow(client, flow.url, digest, hash_type, to=to, timeout=timeout)
+            return await download_flow(client, flow.url, digest, hash_type, timeout=timeout, max_bytes=max_bytes)
+        return await download_flow(client, flow.url, digest, hash_type, to=to, timeout=timeout, max_bytes=max_bytes)
