@@ -164,6 +164,7 @@ async def test_default_answer_cap_is_ten_mib(fake: FakeWeChat, hostile: TestServ
 MEMORY_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, resource, sys
+    import aiohttp
     from aiohttp import web
     from wxpay_async import Request
     from wxpay_async.errors import WxPayError
@@ -183,7 +184,13 @@ MEMORY_SCRIPT = textwrap.dedent(
         port = site._server.sockets[0].getsockname()[1]
         base = f"http://127.0.0.1:{port}"
         results = {}
-        for name, transport in (("aiohttp", AiohttpTransport()), ("httpx", HttpxTransport())):
+        own_session = aiohttp.ClientSession()  # a caller's session: aiohttp decompresses itself
+        transports = (
+            ("aiohttp", AiohttpTransport()),
+            ("httpx", HttpxTransport()),
+            ("aiohttp caller session", AiohttpTransport(own_session)),
+        )
+        for name, transport in transports:
             warm = await transport.send(Request(method="GET", base_url=base, target="/flow?bytes=10", sign=False))
             assert warm.status == 200
             for target in ("/bomb", "/big?mib=100"):
@@ -195,6 +202,7 @@ MEMORY_SCRIPT = textwrap.dedent(
                     outcome = type(exc).__name__
                 results[f"{name} {target}"] = {"error": outcome, "growth_mib": rss_mib() - before}
             await transport.aclose()
+        await own_session.close()
         await runner.cleanup()
         print(json.dumps(results))
 
@@ -210,7 +218,7 @@ def test_bombs_and_endless_bodies_do_not_grow_memory() -> None:
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(results) == 4
+    assert len(results) == 6
     for case, result in results.items():
         assert result["error"] == "ResponseTooLargeError", (case, result)
         assert result["growth_mib"] < 50, (case, result)
