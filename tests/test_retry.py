@@ -73,7 +73,7 @@ def test_parse_retry_after_http_date() -> None:
     assert parse_retry_after(date, now) == pytest.approx(7, abs=1)
     assert parse_retry_after("garbage", now) is None
     assert parse_retry_after(None, now) is None
-    assert parse_retry_after("-5", now) == 0.0
+    assert parse_retry_after("-5", now) is None  # never "retry at once": the normal backoff applies
 
 
 async def test_backoff_is_jittered_exponential_and_capped() -> None:

@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -16,11 +16,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._config import DEFAULT_BASE_URL, Credentials, env_settings
 from ._converter import converter as default_converter
-from ._request import Request, Response, encode_json, encode_query, quote_path_param
+from ._request import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Request,
+    Response,
+    check_path_param,
+    encode_json,
+    encode_query,
+    quote_path_param,
+)
 from ._version import __version__
 from .certificates import CertificateManager, CertificateStore, RefreshSchedule
 from .crypto import PEMSource, Verifier
-from .errors import APIStatusError, ConfigurationError, ValidationError, status_error_class
+from .errors import APIStatusError, ConfigurationError, ResponseTooLargeError, ValidationError, status_error_class
 from .middleware import (
     IdempotencyMiddleware,
     KeySource,
@@ -79,6 +87,7 @@ class Client:
         clock: Callable[[], float] = time.time,
         request_number: Callable[[], str] | None = None,
         user_agent: str = USER_AGENT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.credentials = Credentials.load(
             mchid=mchid,
@@ -91,12 +100,18 @@ class Client:
         if not re.match(r"^https?://[^/?#]+$", base_url.rstrip("/")):
             raise ConfigurationError(f"base_url must be scheme://host[:port] without a path, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
+        if max_response_bytes < 1:
+            raise ConfigurationError(f"max_response_bytes must be positive, got {max_response_bytes!r}")
+        #: Cap on every answer body, after decompression (ResponseTooLargeError beyond it).
+        self.max_response_bytes = max_response_bytes
         self.timeout = timeout
         self.validate = validate
         self.converter: cattrs.Converter = default_converter
         self._clock = clock
         self._user_agent = user_agent
-        self.transport: Transport = transport or AiohttpTransport(timeout=timeout)
+        self.transport: Transport = transport or AiohttpTransport(
+            timeout=timeout, max_response_bytes=max_response_bytes
+        )
 
         self._own_executor: ThreadPoolExecutor | None = None
         executor: Executor | None = None
@@ -255,6 +270,7 @@ class Client:
             idempotency_field=idempotency_field,
             timeout=self.timeout if timeout is None else timeout,
             verify=verify,
+            max_response_bytes=self.max_response_bytes,
         )
 
     async def request(
@@ -319,8 +335,18 @@ class Client:
         """Sign a prepared request outside the chain (file downloads stream past it)."""
         return await self._signer.sign(request)
 
-    def _send(self, request: Request) -> Awaitable[Response]:
-        return self.transport.send(request)
+    async def _send(self, request: Request) -> Response:
+        response = await self.transport.send(request)
+        # The built-in transports stop reading at the cap; this also holds for any other transport.
+        limit = request.max_response_bytes
+        if limit is not None and len(response.content) > limit:
+            raise ResponseTooLargeError(
+                f"{request.method} {request.target}: answer of {len(response.content)} bytes exceeds "
+                f"the {limit}-byte cap (max_response_bytes)",
+                limit=limit,
+                idempotency_key=request.idempotency_key,
+            )
+        return response
 
     async def _fetch_certificates(self) -> Response:
         # Verified by the CertificateManager with the certificates the answer itself carries.
@@ -332,7 +358,11 @@ class Client:
 
 
 def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
-    """Fill ``{name}`` placeholders with percent-encoded values; empty or missing is an error."""
+    """Fill ``{name}`` placeholders with percent-encoded values.
+
+    Missing, empty, ``.``/``..`` (also percent-encoded) and control characters are refused with
+    :class:`ValidationError` before anything is sent: a value can never change the route.
+    """
     values = params or {}
 
     def fill(match: re.Match[str]) -> str:
@@ -340,6 +370,7 @@ def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
         value = values.get(name)
         if value is None or str(value) == "":
             raise ValidationError(name, "required path parameter is missing or empty")
+        check_path_param(name, str(value))
         return quote_path_param(str(value))
 
     return _PLACEHOLDER.sub(fill, template)

@@ -8,19 +8,78 @@ the transport sends these, so signed bytes and sent bytes can never drift apart.
 from __future__ import annotations
 
 import json as _json
+import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from .errors import ResponseDecodeError, ValidationError
+
 Headers = CIMultiDictProxy[str]
+
+#: Ten MiB: far above any real WeChat Pay answer (a few KiB), far below what hurts a process.
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+#: Headers whose values are credentials or signatures: never shown in a repr, log or error text.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "wechatpay-signature", "cookie", "set-cookie"})
+_SECRET_TEXT = (
+    # The scheme and everything after it up to the end of the (single-quoted) value or line:
+    # over-redacting is harmless, a surviving signature is not.
+    re.compile(r"WECHATPAY2-SHA256-RSA2048[^'\r\n]*", re.IGNORECASE),
+    re.compile(r"(signature=)\\?\"[^\"]*\"?", re.IGNORECASE),
+    re.compile(r"((?:Authorization|Wechatpay-Signature|Cookie)['\"]?\s*[:=,]\s*['\"]?)[^'\"\r\n]+", re.IGNORECASE),
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with any Authorization value, signature or cookie replaced by ``<redacted>``.
+
+    Used on every foreign message (an HTTP library's exception text) before it is shown.
+    """
+    text = _SECRET_TEXT[0].sub("<redacted>", text)
+    text = _SECRET_TEXT[1].sub(r"\1<redacted>", text)
+    return _SECRET_TEXT[2].sub(r"\1<redacted>", text)
+
+
+def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers as a plain dict, credentials and signatures replaced by ``<redacted>``."""
+    return {
+        name: "<redacted>" if name.lower() in SECRET_HEADERS else redact_text(str(value))
+        for name, value in headers.items()
+    }
 
 
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped)."""
     return _json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def check_path_param(name: str, value: str) -> None:
+    """Refuse a path value that could change the route once some hop decodes or normalises it.
+
+    Empty, ``.`` and ``..`` are refused, and so is anything that turns into one of them after
+    percent-decoding (``%2e%2E``, ``%252e``...) in any ``/``, ``\\``, ``?``, ``#`` or ``;``
+    separated piece, as are control characters (raw or percent-encoded).
+    """
+    if value == "":
+        raise ValidationError(name, "required path parameter is missing or empty")
+    decoded = value
+    for _ in range(8):  # %25-encoded layers: a proxy may decode more than once
+        if _CONTROL.search(decoded):
+            raise ValidationError(name, "path parameter must not contain control characters")
+        once = unquote(decoded, errors="replace")
+        if once == decoded:
+            break
+        decoded = once
+    if _CONTROL.search(decoded):
+        raise ValidationError(name, "path parameter must not contain control characters")
+    for piece in re.split(r"[/\\?#;]", decoded):
+        if piece.strip() in (".", ".."):
+            raise ValidationError(name, "path parameter must not be '.' or '..' (it would change the route)")
 
 
 def quote_path_param(value: str) -> str:
@@ -70,6 +129,16 @@ class Request:
     verify: bool = True
     #: Free-form values for user middleware (operation name, tracing ids...).
     extensions: Mapping[str, Any] = attrs.field(factory=dict, eq=False)
+    #: Cap on the (decompressed) answer body; None: the transport's own default.
+    max_response_bytes: int | None = None
+
+    def __repr__(self) -> str:
+        # Never the Authorization header or the body: only their shape.
+        return (
+            f"Request(method={self.method!r}, url={self.url!r}, headers={redacted_headers(self.headers)!r}, "
+            f"content=<{len(self.content)} bytes>, idempotency_key={self.idempotency_key!r}, "
+            f"timeout={self.timeout!r})"
+        )
 
     @property
     def url(self) -> str:
@@ -104,6 +173,12 @@ class Response:
     #: True once the verifier checked the WeChat Pay signature of this response.
     verified: bool = False
 
+    def __repr__(self) -> str:
+        return (
+            f"Response(status={self.status!r}, headers={redacted_headers(self.headers)!r}, "
+            f"content=<{len(self.content)} bytes>, verified={self.verified!r})"
+        )
+
     @property
     def request_id(self) -> str | None:
         return self.headers.get("Request-ID")
@@ -113,9 +188,24 @@ class Response:
         return 200 <= self.status < 300
 
     def json(self) -> Any:
+        """The decoded body (None when empty).
+
+        A body that is not JSON raises :class:`~wxpay_async.errors.ResponseDecodeError` (an
+        ``APIResponseValidationError`` and a ``ValueError``) carrying the raw body.
+        """
         if not self.content:
             return None
-        return _json.loads(self.content)
+        try:
+            return _json.loads(self.content)
+        except (ValueError, RecursionError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+        raise ResponseDecodeError(
+            f"{self.request.method} {self.request.target}: answer (HTTP {self.status}, {len(self.content)} bytes) "
+            f"is not JSON ({reason})",
+            body=self.content,
+            request_id=self.request_id,
+            idempotency_key=self.request.idempotency_key,
+        )
 
     def error_code(self) -> str | None:
         """The WeChat Pay ``code`` of an error body, or None when there is none."""
@@ -123,7 +213,7 @@ class Response:
             return None
         try:
             body = _json.loads(self.content)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         code = body.get("code") if isinstance(body, dict) else None
         return str(code) if code is not None else None

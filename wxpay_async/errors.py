@@ -26,18 +26,32 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseDecodeError",
+    "ResponseTooLargeError",
     "SignatureVerificationError",
+    "TransportClosedError",
     "ValidationError",
     "WxPayError",
 ]
 
 
 class WxPayError(Exception):
-    """Base class of every error raised by wxpay_async."""
+    """Base class of every error raised by wxpay_async.
+
+    ``idempotency_key`` is the request number of the call that failed, on every error raised
+    after a request carrying one (``out_request_no``, ``send_request_no``...) went on the wire:
+    re-send with it to learn the outcome without acting twice. None otherwise.
+    """
+
+    idempotency_key: str | None = None
 
 
 class ConfigurationError(WxPayError):
     """The client was configured wrongly (missing key, wrong key size, bad URL...)."""
+
+
+class TransportClosedError(ConfigurationError):
+    """A request was given to a transport after its ``aclose()``; nothing was sent (not retried)."""
 
 
 class ValidationError(WxPayError, ValueError):
@@ -94,10 +108,31 @@ class APIResponseValidationError(WxPayError):
     The call itself succeeded at WeChat Pay; ``body`` holds the raw answer so nothing is lost.
     """
 
-    def __init__(self, message: str, *, body: bytes, request_id: str | None) -> None:
+    def __init__(
+        self, message: str, *, body: bytes, request_id: str | None, idempotency_key: str | None = None
+    ) -> None:
         self.body = body
         self.request_id = request_id
+        self.idempotency_key = idempotency_key
         super().__init__(f"{message} [Request-ID {request_id}]" if request_id else message)
+
+
+class ResponseDecodeError(APIResponseValidationError, ValueError):
+    """A 2xx answer (or :meth:`Response.json` on any answer) whose body is not JSON; ``body`` has it."""
+
+
+class ResponseTooLargeError(WxPayError):
+    """An answer was larger than the client's cap (``max_response_bytes``); reading stopped there.
+
+    Real WeChat Pay answers are a few kilobytes: this is a misbehaving proxy or a hostile peer.
+    ``limit`` is the cap in bytes (measured after decompression). Whether WeChat Pay acted on
+    the call is unknown: re-send with ``idempotency_key`` when there is one.
+    """
+
+    def __init__(self, message: str, *, limit: int, idempotency_key: str | None = None) -> None:
+        self.limit = limit
+        self.idempotency_key = idempotency_key
+        super().__init__(message)
 
 
 class APIStatusError(WxPayError):

@@ -23,12 +23,14 @@ import attrs
 
 from ._request import Response
 from .errors import FlowIntegrityError, ValidationError, WxPayError
+from .transports._base import too_large
 
 if TYPE_CHECKING:
     from ._client import Client
 
-#: Refuse files larger than this unless the caller raises the limit.
-DEFAULT_MAX_BYTES = 1 << 30
+#: Refuse files streamed to disk larger than this unless the caller raises the limit. Downloads
+#: to memory are held to the client's answer cap (``Client.max_response_bytes``) instead.
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 _HASHES = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256}
 
 
@@ -47,7 +49,7 @@ async def download_flow(
     hash_type: str = ...,
     *,
     to: None = ...,
-    max_bytes: int = ...,
+    max_bytes: int | None = ...,
     timeout: float | None = ...,
 ) -> bytes: ...
 @overload
@@ -58,7 +60,7 @@ async def download_flow(
     hash_type: str = ...,
     *,
     to: Path,
-    max_bytes: int = ...,
+    max_bytes: int | None = ...,
     timeout: float | None = ...,
 ) -> Path: ...
 async def download_flow(
@@ -68,7 +70,7 @@ async def download_flow(
     hash_type: str = "SHA1",
     *,
     to: Path | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
     timeout: float | None = None,
 ) -> bytes | Path:
     """Fetch ``url`` with an Authorization header and check its hash before returning.
@@ -76,7 +78,13 @@ async def download_flow(
     With ``to`` the file streams to a temporary file beside it, renamed into place only after
     the hash matched (returns the path); otherwise the bytes are returned.
     Raises :class:`FlowIntegrityError` on mismatch, leaving nothing at ``to``.
+
+    ``max_bytes`` caps the file (after decompression): by default :data:`DEFAULT_MAX_BYTES`
+    with ``to`` and the client's ``max_response_bytes`` in memory. Past it the download stops
+    with :class:`ValidationError` (``field="max_bytes"``) and nothing is kept.
     """
+    if max_bytes is None:
+        max_bytes = DEFAULT_MAX_BYTES if to is not None else client.max_response_bytes
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise ValidationError("url", f"flow download URL must be absolute, got {url!r}")
@@ -93,13 +101,26 @@ async def download_flow(
         sink = io.BytesIO()
     try:
         async with client.transport.stream(request) as stream:
+            length = stream.headers.get("Content-Length", "").strip()
             if not 200 <= stream.status < 300:
                 from ._client import status_error
 
-                body = b"".join([chunk async for chunk in stream.chunks])
+                limit = client.max_response_bytes
+                if length.isdigit() and int(length) > limit:
+                    raise too_large(request, limit, f"error answer announced as {length} bytes")
+                error_parts: list[bytes] = []
+                received = 0
+                async for chunk in stream.chunks:
+                    received += len(chunk)
+                    if received > limit:
+                        raise too_large(request, limit, "error answer")
+                    error_parts.append(chunk)
+                body = b"".join(error_parts)
                 raise status_error(
                     Response(status=stream.status, headers=stream.headers, content=body, request=request)
                 )
+            if length.isdigit() and int(length) > max_bytes and not stream.headers.get("Content-Encoding"):
+                raise ValidationError("max_bytes", f"flow file is announced as {length} bytes, over {max_bytes}")
             size = 0
             async for chunk in stream.chunks:
                 size += len(chunk)

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Mapping
 
 from .._request import Request, Response
-from ..errors import APIConnectionError
+from ..errors import WxPayError
 from ._base import Handler
 
 #: What WeChat Pay accepts in request numbers: digits, letters, ``_ - | *``.
@@ -48,8 +48,9 @@ class IdempotencyMiddleware:
         request = request.replace(idempotency_key=key)
         try:
             return await call_next(request)
-        except APIConnectionError as exc:
-            # The outcome is unknown: the caller needs the number to re-send safely.
+        except WxPayError as exc:
+            # Whatever went wrong after sending (no answer, a forged or unreadable answer...),
+            # the caller needs the number to learn the outcome by re-sending safely.
             if exc.idempotency_key is None:
                 exc.idempotency_key = key
             raise

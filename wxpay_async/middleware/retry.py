@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import datetime as dt
 import email.utils
 import logging
+import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -75,20 +78,33 @@ def observe_retries(listener: RetryListener) -> Iterator[None]:
         _listener.reset(token)
 
 
+_DELTA_SECONDS = re.compile(r"^[0-9]{1,10}(?:\.[0-9]{1,6})?$")
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or None.
+
+    None (the normal backoff applies) also for anything that would mean "retry at once": zero,
+    negative, non-numeric, NaN/infinite, or a date that is not in the future. A hostile or broken
+    server can never turn the retry loop into a busy loop.
+    """
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if _DELTA_SECONDS.match(value):
+        seconds = float(value)
+        return seconds if seconds > 0 else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - now)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    try:
+        seconds = when.timestamp() - now
+    except (OverflowError, OSError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 class RetryMiddleware:

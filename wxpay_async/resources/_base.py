@@ -77,6 +77,24 @@ def _plain(value: Any, converter: Any) -> Any:
     return value
 
 
+#: Characters that could end a quoted header parameter or the header line itself.
+_UNSAFE_PARAM = frozenset(chr(c) for c in range(0x20)) | {"\x7f", '"', "\\"}
+
+
+def _disposition_param(field: str, value: str) -> str:
+    """``value`` as a quoted-string parameter of a multipart Content-Disposition header.
+
+    Control characters (CR/LF above all: they would inject headers or parts), quotes and
+    backslashes are refused with :class:`ValidationError` rather than silently rewritten, since
+    the same name is signed in the ``meta`` JSON. Other characters (UTF-8 names) go as is.
+    """
+    bad = sorted({ch for ch in value if ch in _UNSAFE_PARAM})
+    if bad:
+        shown = ", ".join(repr(ch) for ch in bad)
+        raise ValidationError(field, f"must not contain control characters, quotes or backslashes (found {shown})")
+    return f'"{value}"'
+
+
 class Resource:
     """Base of the generated resource classes: ``FavorResource(client)``..."""
 
@@ -87,9 +105,10 @@ class Resource:
         return {k: _plain(v, self._client.converter) for k, v in (values or {}).items() if v is not None}
 
     def _structure(self, response: Response, model: type[ModelT], idempotency_field: str | None) -> ModelT:
-        sent = data = response.json()
-        if data is None:
-            sent = data = {}
+        key = response.request.idempotency_key
+        # An empty body (204) is an empty object. A body that is not JSON raises ResponseDecodeError
+        # (an APIResponseValidationError); JSON of any other shape is read leniently (_converter).
+        sent = data = response.json() if response.content else {}
         if idempotency_field and isinstance(data, dict) and response.request.idempotency_key:
             data = {**data, idempotency_field: data.get(idempotency_field) or response.request.idempotency_key}
         try:
@@ -99,7 +118,10 @@ class Resource:
         except Exception as exc:
             detail = "; ".join(str(e) for e in getattr(exc, "exceptions", [exc]))[:300]
             raise APIResponseValidationError(
-                f"answer does not fit {model.__name__}: {detail}", body=response.content, request_id=response.request_id
+                f"answer does not fit {model.__name__}: {detail}",
+                body=response.content,
+                request_id=response.request_id,
+                idempotency_key=key,
             ) from exc
         return structured
 
@@ -214,6 +236,7 @@ class Resource:
             content = file
         if not filename:
             raise ValidationError("filename", "required when file is bytes")
+        disposition_filename = _disposition_param("filename", filename)
         suffix = Path(filename).suffix.lower()
         if self._client.validate:
             if extensions and suffix not in extensions:
@@ -230,11 +253,10 @@ class Resource:
         ).encode()
         boundary = "wxpay" + secrets.token_hex(12)
         ctype = IMAGE_TYPES.get(suffix, "application/octet-stream")
-        quoted = filename.replace('"', "%22")
         body = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="meta"\r\nContent-Type: application/json\r\n\r\n'.encode()
             + meta
-            + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+            + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; filename={disposition_filename}\r\n'
             f"Content-Type: {ctype}\r\n\r\n".encode()
             + content
             + f"\r\n--{boundary}--\r\n".encode()
@@ -251,15 +273,23 @@ class Resource:
         return self._structure(response, model, None)
 
     @overload
-    async def download_flow(self, flow: Any, *, to: None = None, timeout: float | None = None) -> bytes: ...
+    async def download_flow(
+        self, flow: Any, *, to: None = None, timeout: float | None = None, max_bytes: int | None = None
+    ) -> bytes: ...
 
     @overload
-    async def download_flow(self, flow: Any, *, to: Path, timeout: float | None = None) -> Path: ...
+    async def download_flow(
+        self, flow: Any, *, to: Path, timeout: float | None = None, max_bytes: int | None = None
+    ) -> Path: ...
 
-    async def download_flow(self, flow: Any, *, to: Path | None = None, timeout: float | None = None) -> bytes | Path:
+    async def download_flow(
+        self, flow: Any, *, to: Path | None = None, timeout: float | None = None, max_bytes: int | None = None
+    ) -> bytes | Path:
         """Download the file of any flow answer (``get_use_flow``, ``get_refund_flow_by_day``...).
 
         The hash is checked before anything is returned: :class:`~wxpay_async.errors.FlowIntegrityError`.
+        ``max_bytes`` defaults to 512 MiB with ``to`` and to the client's ``max_response_bytes``
+        in memory (see :func:`wxpay_async.flows.download_flow`).
         """
         digest = (
             getattr(flow, "hash_value", None)
@@ -273,5 +303,5 @@ class Resource:
             raise TypeError("download_flow needs a wxpay_async.Client (it streams past the middleware chain)")
         client = cast("Client", self._client)
         if to is None:
-            return await download_flow(client, flow.url, digest, hash_type, timeout=timeout)
-        return await download_flow(client, flow.url, digest, hash_type, to=to, timeout=timeout)
+            return await download_flow(client, flow.url, digest, hash_type, timeout=timeout, max_bytes=max_bytes)
+        return await download_flow(client, flow.url, digest, hash_type, to=to, timeout=timeout, max_bytes=max_bytes)

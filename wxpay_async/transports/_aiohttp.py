@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._request import Request, Response
 from ..errors import APIConnectionError, APITimeoutError
-from ._base import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ByteStream
+from ._base import (
+    ACCEPT_ENCODING,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    BodyDecoder,
+    BoundedBody,
+    ByteStream,
+    closed_error,
+    foreign_reason,
+)
 
 _CHUNK = 64 * 1024
 
 
-@contextmanager
-def _mapped_errors(request: Request, timeout: float | None) -> Iterator[None]:
-    """aiohttp's failures as the SDK's: the caller only ever sees WxPayError subclasses."""
-    try:
-        yield
-    except TimeoutError as exc:
-        raise APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s") from exc
-    except aiohttp.ClientError as exc:
-        raise APIConnectionError(f"{request.method} {request.target} failed: {exc!r}") from exc
+def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIConnectionError:
+    """aiohttp's failure as the SDK's: the caller only ever sees WxPayError subclasses.
+
+    The message is built here (class name and a redacted reason), and callers raise it *after*
+    their ``except`` block: aiohttp's exceptions carry the request headers, Authorization
+    included, so they are neither embedded in the text nor kept as ``__cause__``/``__context__``.
+    """
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
+    return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
+
+
+_FAILURES = (TimeoutError, aiohttp.ClientError)
 
 
 class AiohttpTransport:
@@ -31,7 +47,10 @@ class AiohttpTransport:
 
     A session passed in by the caller is used as is and never closed here; otherwise the
     transport creates its own on first use (inside the running loop) and closes it in
-    :meth:`aclose`. ``request.timeout`` bounds each exchange; ``timeout`` is the default.
+    :meth:`aclose`, after which it refuses requests. ``request.timeout`` (default ``timeout``)
+    bounds each whole exchange, body included, whatever the server does; answers are read
+    incrementally and refused past ``request.max_response_bytes`` (default
+    ``max_response_bytes``), measured after decompression.
     """
 
     def __init__(
@@ -41,54 +60,120 @@ class AiohttpTransport:
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         limit: int = 256,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._session = session
         self._owns_session = session is None
         self._timeout = timeout
         self._connect_timeout = connect_timeout
         self._limit = limit
+        self._max_response_bytes = max_response_bytes
+        self._closed = False
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self, request: Request) -> aiohttp.ClientSession:
+        if self._closed or (not self._owns_session and self._session is not None and self._session.closed):
+            raise closed_error(request, "AiohttpTransport" if self._closed else "caller's aiohttp session")
         if self._session is None or (self._owns_session and self._session.closed):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit),
                 timeout=aiohttp.ClientTimeout(total=self._timeout, connect=self._connect_timeout),
-                auto_decompress=True,
+                # Decoded here, in bounded steps: a compressed bomb never inflates in one go.
+                auto_decompress=False,
             )
         return self._session
 
-    def _timeout_for(self, request: Request) -> aiohttp.ClientTimeout:
-        total = request.timeout if request.timeout is not None else self._timeout
-        return aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total))
+    def _total(self, request: Request) -> float:
+        return request.timeout if request.timeout is not None else self._timeout
 
-    def _open(self, request: Request) -> aiohttp.client._RequestContextManager:
-        return self._get_session().request(
+    def _open(self, request: Request, session: aiohttp.ClientSession) -> aiohttp.client._RequestContextManager:
+        total = self._total(request)
+        headers = request.headers
+        if "Accept-Encoding" not in headers and not _decompresses(session):
+            merged = CIMultiDict(headers)
+            merged["Accept-Encoding"] = ACCEPT_ENCODING  # only codings BodyDecoder knows
+            headers = CIMultiDictProxy(merged)
+        return session.request(
             request.method,
             URL(request.url, encoded=True),  # never re-encode: the signed target is what we send
-            headers=request.headers,
+            headers=headers,
             data=request.content if request.content or request.method not in ("GET", "HEAD") else None,
-            timeout=self._timeout_for(request),
+            timeout=aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total)),
             allow_redirects=False,
         )
 
     async def send(self, request: Request) -> Response:
-        with _mapped_errors(request, self._timeout_for(request).total):
-            async with self._open(request) as resp:
-                content = await resp.read()
-                return Response(status=resp.status, headers=resp.headers, content=content, request=request)
+        session = self._get_session(request)
+        total = self._total(request)
+        limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
+        try:
+            # One deadline for the whole attempt: connect, headers and every body byte.
+            async with asyncio.timeout(total), self._open(request, session) as resp:
+                body = BoundedBody(request, resp.headers, limit, decode=not _decompresses(session))
+                async for chunk in resp.content.iter_chunked(_CHUNK):
+                    body.feed(chunk)
+                return Response(status=resp.status, headers=resp.headers, content=body.value(), request=request)
+        except _FAILURES as exc:
+            error = _mapped(request, total, exc)
+        raise error  # outside the except block: nothing of aiohttp's is chained
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
-        with _mapped_errors(request, self._timeout_for(request).total):
-            async with self._open(request) as resp:
+        session = self._get_session(request)
+        total = self._total(request)
+        deadline = asyncio.get_running_loop().time() + total  # the whole download, like send()
+        try:
+            async with asyncio.timeout_at(deadline):
+                resp = await self._open(request, session)
+        except _FAILURES as exc:
+            error = _mapped(request, total, exc)
+            resp = None
+        if resp is None:
+            raise error
+        try:
+            try:
+                decoder = BodyDecoder(None if _decompresses(session) else resp.headers.get("Content-Encoding"))
+            except ValueError as exc:
+                raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
 
-                async def chunks() -> AsyncIterator[bytes]:
-                    with _mapped_errors(request, self._timeout_for(request).total):
-                        async for chunk in resp.content.iter_chunked(_CHUNK):
-                            yield chunk
+            async def chunks() -> AsyncIterator[bytes]:
+                raw = resp.content.iter_chunked(_CHUNK)
+                while True:
+                    failure = None
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            chunk = await anext(raw, None)
+                    except _FAILURES as exc:
+                        failure = _mapped(request, total, exc)
+                    if failure is not None:
+                        raise failure
+                    if chunk is None:
+                        return
+                    async for piece in _decoded(request, decoder, chunk):
+                        yield piece
 
-                yield ByteStream(status=resp.status, headers=resp.headers, chunks=chunks())
+            yield ByteStream(status=resp.status, headers=resp.headers, chunks=chunks())
+        finally:
+            resp.release()
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._owns_session and self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+def _decompresses(session: aiohttp.ClientSession) -> bool:
+    """Whether aiohttp itself undoes Content-Encoding (a caller's session may ask it to)."""
+    return bool(getattr(session, "auto_decompress", True))
+
+
+async def _decoded(request: Request, decoder: BodyDecoder, chunk: bytes) -> AsyncIterator[bytes]:
+    """The decoded pieces of one raw chunk, produced lazily (a bomb chunk never sits in memory)."""
+    pieces = decoder.feed(chunk)
+    while True:
+        try:
+            piece = next(pieces)
+        except StopIteration:
+            return
+        except ValueError as exc:
+            raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
+        yield piece

@@ -2,18 +2,136 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .._request import Headers, Request, Response
+from .._request import DEFAULT_MAX_RESPONSE_BYTES, Headers, Request, Response, redact_text, redacted_headers
+from ..errors import APIConnectionError, ResponseTooLargeError, TransportClosedError
 
 #: Seconds for one HTTP exchange when neither the client nor the call says otherwise.
 DEFAULT_TIMEOUT = 30.0
 #: Seconds to establish a connection.
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: The content codings the transports decode themselves (incrementally, bounded).
+ACCEPT_ENCODING = "gzip, deflate"
+#: Most bytes one decompression step may produce: a bomb never inflates in one go.
+DECODE_PIECE = 64 * 1024
+
+__all__ = [
+    "ACCEPT_ENCODING",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_TIMEOUT",
+    "BodyDecoder",
+    "BoundedBody",
+    "ByteStream",
+    "Transport",
+    "closed_error",
+    "foreign_reason",
+]
+
+
+def foreign_reason(exc: BaseException) -> str:
+    """``ClassName: reason`` of an HTTP library's exception, without headers or credentials.
+
+    aiohttp's exception reprs embed the request headers (the live Authorization header), so
+    only the class name and a short, redacted reason are ever shown.
+    """
+    reason: Any = getattr(exc, "message", None)  # aiohttp ClientResponseError: no RequestInfo
+    if not isinstance(reason, str) or not reason:
+        try:
+            reason = str(exc)
+        except Exception:
+            reason = ""
+    reason = redact_text(" ".join(str(reason).split()))[:300]
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+
+
+def closed_error(request: Request, transport: str) -> TransportClosedError:
+    return TransportClosedError(
+        f"{request.method} {request.target}: the {transport} is closed (aclose() was called); nothing was sent"
+    )
+
+
+def too_large(request: Request, limit: int, what: str = "answer") -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"{request.method} {request.target}: {what} exceeds the {limit}-byte cap (max_response_bytes)",
+        limit=limit,
+        idempotency_key=request.idempotency_key,
+    )
+
+
+class BodyDecoder:
+    """Undoes ``Content-Encoding`` (gzip, deflate) incrementally, at most DECODE_PIECE bytes a step."""
+
+    def __init__(self, encoding: str | None) -> None:
+        coding = (encoding or "").strip().lower()
+        self._gzip = coding in ("gzip", "x-gzip")
+        self._deflate = coding == "deflate"
+        if coding not in ("", "identity") and not (self._gzip or self._deflate):
+            raise ValueError(f"unsupported Content-Encoding {coding!r}")
+        self._z: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if self._gzip else None
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not (self._gzip or self._deflate):
+            if data:
+                yield data
+            return
+        if self._z is None:  # deflate: zlib-wrapped as the RFC says, or raw as some servers send
+            if not data:
+                return
+            wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            self._z = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        buf = data
+        while True:
+            try:
+                out = self._z.decompress(buf, DECODE_PIECE)
+            except zlib.error as exc:
+                raise ValueError(f"corrupt {'gzip' if self._gzip else 'deflate'} body: {exc}") from None
+            buf = self._z.unconsumed_tail
+            if out:
+                yield out
+            if self._z.eof:
+                rest = self._z.unused_data
+                if not (self._gzip and rest.strip(b"\0")):
+                    return
+                self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)  # another gzip member
+                buf = rest
+                continue
+            if not buf and len(out) < DECODE_PIECE:
+                return
+
+
+class BoundedBody:
+    """Collects a decoded body, raising ResponseTooLargeError as soon as it passes ``limit``."""
+
+    def __init__(self, request: Request, headers: Headers, limit: int, *, decode: bool) -> None:
+        self._request = request
+        self._limit = limit
+        self._buffer = bytearray()
+        length = headers.get("Content-Length", "")
+        if length.strip().isdigit() and int(length) > limit:
+            raise too_large(request, limit, f"answer announced as {int(length)} bytes")
+        try:
+            self._decoder = BodyDecoder(headers.get("Content-Encoding") if decode else None)
+        except ValueError as exc:
+            raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
+
+    def feed(self, chunk: bytes) -> None:
+        try:
+            for piece in self._decoder.feed(chunk):
+                if len(self._buffer) + len(piece) > self._limit:
+                    raise too_large(self._request, self._limit)
+                self._buffer += piece
+        except ValueError as exc:
+            raise APIConnectionError(f"{self._request.method} {self._request.target}: {exc}") from None
+
+    def value(self) -> bytes:
+        return bytes(self._buffer)
 
 
 @attrs.frozen(kw_only=True)
@@ -23,6 +141,9 @@ class ByteStream:
     status: int
     headers: Headers
     chunks: AsyncIterator[bytes]
+
+    def __repr__(self) -> str:
+        return f"ByteStream(status={self.status!r}, headers={redacted_headers(self.headers)!r})"
 
 
 @runtime_checkable

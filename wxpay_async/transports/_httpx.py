@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._request import Headers, Request, Response
 from ..errors import APIConnectionError, APITimeoutError
-from ._base import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ByteStream
+from ._base import (
+    ACCEPT_ENCODING,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    BodyDecoder,
+    BoundedBody,
+    ByteStream,
+    closed_error,
+    foreign_reason,
+)
 
 
-@contextmanager
-def _mapped_errors(request: Request) -> Iterator[None]:
-    """httpx's failures as the SDK's: the caller only ever sees WxPayError subclasses."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise APITimeoutError(f"{request.method} {request.target} timed out") from exc
-    except httpx.HTTPError as exc:
-        raise APIConnectionError(f"{request.method} {request.target} failed: {exc!r}") from exc
+def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIConnectionError:
+    """httpx's failure as the SDK's, with our own redacted text; callers raise it after ``except``."""
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
+    return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
+
+
+_FAILURES = (TimeoutError, httpx.HTTPError)
 
 
 class HttpxTransport:
-    """Sends through one :class:`httpx.AsyncClient`; a caller's client is used but never closed."""
+    """Sends through one :class:`httpx.AsyncClient`; a caller's client is used but never closed.
+
+    ``request.timeout`` (default ``timeout``) is one deadline for the whole exchange, not a
+    per-read timeout: a server dripping a byte at a time cannot stretch it. Bodies are read raw
+    and decoded here in bounded steps, refused past ``request.max_response_bytes``.
+    """
 
     def __init__(
         self,
@@ -34,50 +49,104 @@ class HttpxTransport:
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         limit: int = 256,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._owns_client = client is None
         self._timeout = timeout
         self._connect_timeout = connect_timeout
+        self._max_response_bytes = max_response_bytes
+        self._closed = False
         self._client = client or httpx.AsyncClient(
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
         )
 
+    def _total(self, request: Request) -> float:
+        return request.timeout if request.timeout is not None else self._timeout
+
     def _build(self, request: Request) -> httpx.Request:
-        total = request.timeout if request.timeout is not None else self._timeout
+        if self._closed or self._client.is_closed:
+            raise closed_error(request, "HttpxTransport" if self._closed else "caller's httpx client")
+        total = self._total(request)
+        headers = list(request.headers.items())
+        if "Accept-Encoding" not in request.headers:
+            headers.append(("Accept-Encoding", ACCEPT_ENCODING))  # only codings BodyDecoder knows
         return self._client.build_request(
             request.method,
             request.url,
-            headers=list(request.headers.items()),
+            headers=headers,
             content=request.content if request.content else None,
             timeout=httpx.Timeout(total, connect=min(self._connect_timeout, total)),
         )
 
     async def send(self, request: Request) -> Response:
-        with _mapped_errors(request):
-            resp = await self._client.send(self._build(request))
-            try:
-                content = await resp.aread()
-            finally:
-                await resp.aclose()
-        return Response(status=resp.status_code, headers=_headers(resp), content=content, request=request)
+        built = self._build(request)
+        total = self._total(request)
+        limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
+        try:
+            async with asyncio.timeout(total):  # the whole attempt, not each read
+                resp = await self._client.send(built, stream=True)
+                try:
+                    headers = _headers(resp)
+                    body = BoundedBody(request, headers, limit, decode=True)
+                    async for chunk in resp.aiter_raw():
+                        body.feed(chunk)
+                finally:
+                    await resp.aclose()
+            return Response(status=resp.status_code, headers=headers, content=body.value(), request=request)
+        except _FAILURES as exc:
+            error = _mapped(request, total, exc)
+        raise error  # outside the except block: nothing of httpx's is chained
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
-        with _mapped_errors(request):
-            resp = await self._client.send(self._build(request), stream=True)
+        built = self._build(request)
+        total = self._total(request)
+        deadline = asyncio.get_running_loop().time() + total  # the whole download, like send()
         try:
+            async with asyncio.timeout_at(deadline):
+                resp: httpx.Response | None = await self._client.send(built, stream=True)
+        except _FAILURES as exc:
+            error = _mapped(request, total, exc)
+            resp = None
+        if resp is None:
+            raise error
+        try:
+            headers = _headers(resp)
+            try:
+                decoder = BodyDecoder(headers.get("Content-Encoding"))
+            except ValueError as exc:
+                raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
 
             async def chunks() -> AsyncIterator[bytes]:
-                with _mapped_errors(request):
-                    async for chunk in resp.aiter_bytes():
-                        yield chunk
+                raw = resp.aiter_raw()
+                while True:
+                    failure = None
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            chunk = await anext(raw, None)
+                    except _FAILURES as exc:
+                        failure = _mapped(request, total, exc)
+                    if failure is not None:
+                        raise failure
+                    if chunk is None:
+                        return
+                    pieces = decoder.feed(chunk)
+                    while True:
+                        try:
+                            piece = next(pieces)
+                        except StopIteration:
+                            break
+                        except ValueError as exc:
+                            raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
+                        yield piece
 
-            yield ByteStream(status=resp.status_code, headers=_headers(resp), chunks=chunks())
+            yield ByteStream(status=resp.status_code, headers=headers, chunks=chunks())
         finally:
             await resp.aclose()
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._owns_client:
             await self._client.aclose()
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from .._request import Request, Response
 from ..errors import APITimeoutError
-from ._base import DEFAULT_TIMEOUT, ByteStream
+from ._base import DEFAULT_TIMEOUT, ByteStream, closed_error
 
 
 class _NoFlowControl:
@@ -39,6 +39,7 @@ class InProcessTransport:
         self._app = app
         self._timeout = timeout
         self._started = False
+        self._closed = False
 
     async def _ensure_started(self) -> None:
         if not self._started:
@@ -47,6 +48,8 @@ class InProcessTransport:
             self._started = True
 
     async def send(self, request: Request) -> Response:
+        if self._closed:
+            raise closed_error(request, "InProcessTransport")
         await self._ensure_started()
         payload = StreamReader(_NoFlowControl(), limit=2**16, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
         payload.feed_data(request.content)
@@ -79,6 +82,7 @@ class InProcessTransport:
         yield ByteStream(status=response.status, headers=response.headers, chunks=chunks())
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._started:
             await self._app.shutdown()
             await self._app.cleanup()
