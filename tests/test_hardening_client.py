@@ -281,11 +281,12 @@ async def test_signed_non_json_answer_is_a_validation_error(client: Client, fake
 
 
 @pytest.mark.parametrize("body", [[1, 2], "a string", 42, None])
-async def test_json_that_is_not_an_object_is_a_validation_error(client: Client, fake: FakeWeChat, body: Any) -> None:
+async def test_json_that_is_not_an_object_is_read_leniently(client: Client, fake: FakeWeChat, body: Any) -> None:
+    """Valid JSON of another shape never raises (issue #10): fields None, the JSON kept in .raw."""
     fake.queue(Reply(body=json.dumps(body).encode()))
-    with pytest.raises(APIResponseValidationError, match="JSON object") as info:
-        await client.favor.send_coupon("o1", stock_id="9856000", appid="wx1", stock_creator_mchid="1900000001")
-    assert info.value.idempotency_key  # the request number the call carried
+    coupon = await client.favor.send_coupon("o1", stock_id="9856000", appid="wx1", stock_creator_mchid="1900000001")
+    assert coupon.coupon_id is None and coupon.raw == body
+    assert coupon.out_request_no  # the request number the call carried is still reported
 
 
 # -- 5. path parameters cannot change the route; multipart headers cannot be injected ------------

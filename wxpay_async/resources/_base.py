@@ -109,8 +109,9 @@ class Resource:
         # An empty body (204) is an empty object. A body that is not JSON raises ResponseDecodeError
         # (an APIResponseValidationError); JSON of any other shape is read leniently (_converter).
         sent = data = response.json() if response.content else {}
-        if idempotency_field and isinstance(data, dict) and response.request.idempotency_key:
-            data = {**data, idempotency_field: data.get(idempotency_field) or response.request.idempotency_key}
+        if idempotency_field and key:  # the request number this call used, even in an odd answer
+            known = data if isinstance(data, dict) else {}
+            data = {**known, idempotency_field: known.get(idempotency_field) or key}
         try:
             structured: ModelT = self._client.converter.structure(data, model)
             if data is not sent:
