@@ -21,6 +21,7 @@ from ._base import (
     BoundedBody,
     ByteStream,
     closed_error,
+    decoded_chunks,
     foreign_reason,
 )
 
@@ -135,23 +136,15 @@ class AiohttpTransport:
             except ValueError as exc:
                 raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
 
-            async def chunks() -> AsyncIterator[bytes]:
-                raw = resp.content.iter_chunked(_CHUNK)
-                while True:
-                    failure = None
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            chunk = await anext(raw, None)
-                    except _FAILURES as exc:
-                        failure = _mapped(request, total, exc)
-                    if failure is not None:
-                        raise failure
-                    if chunk is None:
-                        return
-                    async for piece in _decoded(request, decoder, chunk):
-                        yield piece
-
-            yield ByteStream(status=resp.status, headers=resp.headers, chunks=chunks())
+            chunks = decoded_chunks(
+                request,
+                resp.content.iter_chunked(_CHUNK),
+                decoder,
+                deadline=deadline,
+                failures=_FAILURES,
+                mapped=lambda exc: _mapped(request, total, exc),
+            )
+            yield ByteStream(status=resp.status, headers=resp.headers, chunks=chunks)
         finally:
             resp.release()
 
@@ -164,16 +157,3 @@ class AiohttpTransport:
 def _decompresses(session: aiohttp.ClientSession) -> bool:
     """Whether aiohttp itself undoes Content-Encoding (a caller's session may ask it to)."""
     return bool(getattr(session, "auto_decompress", True))
-
-
-async def _decoded(request: Request, decoder: BodyDecoder, chunk: bytes) -> AsyncIterator[bytes]:
-    """The decoded pieces of one raw chunk, produced lazily (a bomb chunk never sits in memory)."""
-    pieces = decoder.feed(chunk)
-    while True:
-        try:
-            piece = next(pieces)
-        except StopIteration:
-            return
-        except ValueError as exc:
-            raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
-        yield piece

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -63,6 +64,43 @@ def too_large(request: Request, limit: int, what: str = "answer") -> ResponseToo
         limit=limit,
         idempotency_key=request.idempotency_key,
     )
+
+
+async def decoded_chunks(
+    request: Request,
+    raw: AsyncIterator[bytes],
+    decoder: BodyDecoder,
+    *,
+    deadline: float,
+    failures: tuple[type[BaseException], ...],
+    mapped: Callable[[BaseException], APIConnectionError],
+) -> AsyncIterator[bytes]:
+    """A transport's raw body chunks, each read before ``deadline``, decoded lazily.
+
+    A library failure is turned into the SDK's error *after* the ``except`` block (``mapped``),
+    so no foreign exception (they carry request headers) survives as context; a bomb chunk is
+    decoded piece by piece and never sits in memory whole.
+    """
+    while True:
+        failure = None
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await anext(raw, None)
+        except failures as exc:
+            failure = mapped(exc)
+        if failure is not None:
+            raise failure
+        if chunk is None:
+            return
+        pieces = decoder.feed(chunk)
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration:
+                break
+            except ValueError as exc:
+                raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
+            yield piece
 
 
 class BodyDecoder:

@@ -20,6 +20,7 @@ from ._base import (
     BoundedBody,
     ByteStream,
     closed_error,
+    decoded_chunks,
     foreign_reason,
 )
 
@@ -118,30 +119,15 @@ class HttpxTransport:
             except ValueError as exc:
                 raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
 
-            async def chunks() -> AsyncIterator[bytes]:
-                raw = resp.aiter_raw()
-                while True:
-                    failure = None
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            chunk = await anext(raw, None)
-                    except _FAILURES as exc:
-                        failure = _mapped(request, total, exc)
-                    if failure is not None:
-                        raise failure
-                    if chunk is None:
-                        return
-                    pieces = decoder.feed(chunk)
-                    while True:
-                        try:
-                            piece = next(pieces)
-                        except StopIteration:
-                            break
-                        except ValueError as exc:
-                            raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
-                        yield piece
-
-            yield ByteStream(status=resp.status_code, headers=headers, chunks=chunks())
+            chunks = decoded_chunks(
+                request,
+                resp.aiter_raw(),
+                decoder,
+                deadline=deadline,
+                failures=_FAILURES,
+                mapped=lambda exc: _mapped(request, total, exc),
+            )
+            yield ByteStream(status=resp.status_code, headers=headers, chunks=chunks)
         finally:
             await resp.aclose()
 
