@@ -22,6 +22,7 @@ import attrs
 from multidict import CIMultiDict
 
 from ._converter import converter, parse_datetime
+from ._redis import redis_client
 from .crypto import SignatureHeaders, Verifier, aead_decrypt, missing_signature_headers
 from .errors import DecryptionError, SignatureVerificationError, WxPayError
 
@@ -248,14 +249,7 @@ class RedisDedupeStore:
     def __init__(
         self, url: str = "redis://127.0.0.1:6379/0", *, client: Any = None, prefix: str = "wxpay:notify:"
     ) -> None:
-        if client is None:
-            import redis.asyncio as redis_asyncio
-
-            client = redis_asyncio.from_url(url)
-            self._owns_client = True
-        else:
-            self._owns_client = False
-        self._redis = client
+        self._redis, self._owns_client = redis_client(url, client)
         self._prefix = prefix
 
     def _keys(self, notification_id: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from .._redis import redis_client
 from ._journal import JournalError, RowOutcome
 
 
@@ -28,14 +29,7 @@ class RedisJournal:
         input_sha256: str | None = None,
         resume: bool | None = None,
     ) -> None:
-        if client is None:
-            import redis.asyncio as redis_asyncio
-
-            client = redis_asyncio.from_url(url)
-            self._owns_client = True
-        else:
-            self._owns_client = False
-        self._redis = client
+        self._redis, self._owns_client = redis_client(url, client)
         self._claim_ttl = claim_ttl
         self._commit_every = commit_every
         self._prefix = ""
