@@ -212,19 +212,22 @@ def _stock_view(stock: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _coupon_view(coupon: dict[str, Any], stock: dict[str, Any]) -> dict[str, Any]:
+def _coupon_view(coupon: dict[str, Any], stock: dict[str, Any], *, with_id: bool = False) -> dict[str, Any]:
     """The official ``Coupon`` (wechatpay-go models.go): the user-coupon answer of query and list.
 
     ``cut_to_message`` (减至券 only) never applies. ``consume_information`` is added once the coupon
     is USED: it is not in wechatpay-go's ``Coupon`` model (the SDK drops it), but the COUPON.USE
     notification resource carries it (FINDINGS-favor.md, notification.coupon_use), and the brief
-    asks for it; clients that follow the model simply ignore it.
+    asks for it; clients that follow the model simply ignore it. ``coupon_id`` is not a ``Coupon``
+    field either, so the query and list answers leave it out (the caller already knows it from
+    the send answer or the path); ``with_id`` adds it for the COUPON.USE notification resource
+    (whose unconfirmed old-doc shape has it) and the admin API.
     """
     fixed = stock["coupon_use_rule"].get("fixed_normal_coupon", {})
     view = {
         "stock_creator_mchid": stock["stock_creator_mchid"],
         "stock_id": stock["stock_id"],
-        "coupon_id": coupon["coupon_id"],
+        **({"coupon_id": coupon["coupon_id"]} if with_id else {}),
         "coupon_name": stock["stock_name"],
         "status": coupon["status"],
         "description": stock.get("description", ""),
@@ -491,10 +494,11 @@ async def list_user_coupons(call: Call) -> Any:
             stock["coupon_use_rule"].get("available_merchants") or []
         ):
             continue
-        coupons.append(_coupon_view(coupon, stock))
-    coupons.sort(key=lambda c: int(c["coupon_id"]))
+        coupons.append((coupon, stock))
+    coupons.sort(key=lambda pair: int(pair[0]["coupon_id"]))
     offset, limit, page = _page(call, coupons, max_limit=100, default_limit=20)
-    return {"total_count": len(coupons), "offset": offset, "limit": limit, "data": page}
+    data = [_coupon_view(coupon, stock) for coupon, stock in page]
+    return {"total_count": len(coupons), "offset": offset, "limit": limit, "data": data}
 
 
 async def query_coupon(call: Call) -> Any:
@@ -741,7 +745,7 @@ def use_coupon(
         "goods_detail": [],
     }
     emu.store.put(COUPONS, coupon_id, coupon)
-    view = _coupon_view(coupon, stock)
+    view = _coupon_view(coupon, stock, with_id=True)
     delivery = None
     callback = emu.store.get(CALLBACKS, stock["stock_creator_mchid"])
     merchant = emu.merchants.get(stock["stock_creator_mchid"])
@@ -777,4 +781,4 @@ def refund_coupon(emu: Any, coupon_id: str, *, refund_amount: int | None = None)
         "refund_amount": refund_amount if refund_amount is not None else int(coupon.get("coupon_value") or 0),
     }
     emu.store.put(COUPONS, coupon_id, coupon)
-    return {"coupon": _coupon_view(coupon, stock)}
+    return {"coupon": _coupon_view(coupon, stock, with_id=True)}
