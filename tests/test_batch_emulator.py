@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from wxpay_async import Client, RetryPolicy
-from wxpay_async.batch import send_batch
+from wxpay_async.batch import BatchRow, StockStatusFn, cash_stock_status, send_batch
 from wxpay_async.emulator import RunningEmulator, create_running_stock, run_emulator, write_keys_dir
 
 APPID = "wx233544546545989"
@@ -165,39 +165,108 @@ async def test_sigkill_at_random_moments_then_resume(emu: RunningEmulator, tmp_p
     assert_exactly_once(emu, stock_id, openids)
 
 
-async def test_paused_stock_trips_the_breaker_and_resume_sends_everything(emu: RunningEmulator, tmp_path: Path) -> None:
+def counting_status(wx: Client, calls: list[str]) -> StockStatusFn:
+    probe = cash_stock_status(wx)
+
+    async def status(row: BatchRow) -> str | None:
+        calls.append(row.stock_id)
+        return await probe(row)
+
+    return status
+
+
+async def test_paused_stock_stops_the_batch_via_a_status_query_and_resume_sends_everything(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
     async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
         stock_id = await make_stock(wx, 1000)
-        await wx.request(
-            "POST",
-            "/v3/marketing/favor/stocks/{stock_id}/pause",
-            path_params={"stock_id": stock_id},
-            json={"stock_creator_mchid": wx.mchid},
-        )
+        await wx.favor.pause_stock(stock_id, stock_creator_mchid=wx.mchid)
         openids = [f"p{i:04d}" for i in range(120)]
-        opts: dict[str, Any] = {
-            "stock_id": stock_id,
-            "appid": APPID,
-            "qps": 2000,
-            "concurrency": 4,
-            "failure_streak": 10,
-        }
+        calls: list[str] = []
+        opts: dict[str, Any] = {"stock_id": stock_id, "appid": APPID, "qps": 2000, "concurrency": 4}
         first = await send_batch(
-            wx, [{"openid": o} for o in openids], batch_id="paused", journal=tmp_path / "j.db", **opts
+            wx,
+            [{"openid": o} for o in openids],
+            batch_id="paused",
+            journal=tmp_path / "j.db",
+            stock_status=counting_status(wx, calls),
+            **opts,
         )
-        assert first.sent == 0 and first.stopped_early and "consecutive INVALID_REQUEST" in first.stopped_early
-        assert first.failed < 40 and first.not_sent > 60
-        await wx.request(
-            "POST",
-            "/v3/marketing/favor/stocks/{stock_id}/restart",
-            path_params={"stock_id": stock_id},
-            json={"stock_creator_mchid": wx.mchid},
-        )
+        # A paused stock answers 400 INVALID_REQUEST; after 5 in a row the sender asked once for the
+        # stock's status (favor.get_stock: "paused", not "running") and stopped.
+        assert first.sent == 0 and first.stopped_early, first.describe()
+        assert f"stock {stock_id} is paused" in first.stopped_early
+        assert "consecutive INVALID_REQUEST" in first.stopped_early
+        assert calls == [stock_id]
+        assert 5 <= first.failed < 5 + 2 * 4 and first.not_sent > 100
+        await wx.favor.restart_stock(stock_id, stock_creator_mchid=wx.mchid)
         second = await send_batch(
             wx, [{"openid": o} for o in openids], batch_id="paused", journal=tmp_path / "j.db", **opts
         )
+    # The rows that failed before the stop were re-recorded retryable: the resume sends all 120.
     assert second.sent == 120 and second.failed == 0, second.describe()
     assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_invalid_requests_on_a_running_stock_do_not_stop_the_batch(emu: RunningEmulator, tmp_path: Path) -> None:
+    """INVALID_REQUEST answers while the stock still runs (row-specific causes): the status query
+    says "running", those rows stay failed, the rest of the batch is sent."""
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 1000)
+        emu.push_faults(
+            *[
+                {
+                    "kind": "system_error",
+                    "status": 400,
+                    "code": "INVALID_REQUEST",
+                    "path_prefix": "/v3/marketing/favor/users/",
+                }
+                for _ in range(8)
+            ]
+        )
+        calls: list[str] = []
+        summary = await send_batch(
+            wx,
+            [{"openid": f"g{i:03d}"} for i in range(38)],
+            batch_id="badrows",
+            journal=tmp_path / "j.db",
+            stock_id=stock_id,
+            appid=APPID,
+            qps=2000,
+            concurrency=1,
+            stock_status=counting_status(wx, calls),
+        )
+    assert summary.stopped_early is None, summary.describe()
+    assert summary.sent == 30 and summary.failures_by_code == {"INVALID_REQUEST": 8}
+    assert calls == [stock_id], "one status query after the first 5, none for the 3 that followed"
+
+
+async def test_user_limit_rule_limit_fails_just_that_row(emu: RunningEmulator, tmp_path: Path) -> None:
+    """403 RULE_LIMIT (max_coupons_per_user reached) is about one user: the row fails, the batch goes on."""
+    async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
+        stock_id = await make_stock(wx, 1000)
+        await wx.favor.send_coupon("u-limited", stock_id=stock_id, appid=APPID, stock_creator_mchid=wx.mchid)
+        openids = [f"u{i:03d}" for i in range(40)]
+        rows = [{"openid": o} for o in openids[:20]] + [{"openid": "u-limited"}] + [{"openid": o} for o in openids[20:]]
+        out = tmp_path / "result.csv"
+        summary = await send_batch(
+            wx,
+            rows,
+            batch_id="limit",
+            journal=tmp_path / "j.db",
+            result_csv=out,
+            stock_id=stock_id,
+            appid=APPID,
+            qps=2000,
+            concurrency=4,
+        )
+    assert summary.stopped_early is None, summary.describe()
+    assert summary.sent == 40 and summary.failed == 1
+    assert summary.failures_by_code == {"RULE_LIMIT": 1}
+    limited = [line for line in out.read_text().splitlines() if "RULE_LIMIT" in line]
+    assert len(limited) == 1 and ",failed," in limited[0]
+    coupons = issued_for(emu, stock_id)
+    assert sorted(c["openid"] for c in coupons) == sorted([*openids, "u-limited"])
 
 
 async def test_two_worker_processes_share_one_redis_journal(emu: RunningEmulator, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ async def test_drop_before_processing_issues_nothing(keys: EmulatorKeys) -> None
 
 
 @pytest.mark.parametrize(
-    ("kind", "status", "code"), [("rate_limit", 429, "FREQUENCY_LIMITED"), ("system_error", 500, "SYSTEM_ERROR")]
+    ("kind", "status", "code"), [("rate_limit", 429, "FREQUENCY_LIMIT_EXCEED"), ("system_error", 500, "SYSTEM_ERROR")]
 )
 async def test_status_faults_are_signed_and_not_processed(
     keys: EmulatorKeys, kind: str, status: int, code: str

@@ -100,7 +100,7 @@ async def test_lifecycle(keys: EmulatorKeys) -> None:
             return str(reply.json()["status"])
 
         assert await status() == "unactivated"
-        for action in ("pause", "restart", "stop"):
+        for action in ("pause", "restart"):
             illegal = await _action(client, stock_id, action)
             assert illegal.status == 400 and illegal.code == "INVALID_REQUEST", action
         assert (await _action(client, stock_id, "start")).json()["start_time"]
@@ -112,12 +112,23 @@ async def test_lifecycle(keys: EmulatorKeys) -> None:
         assert (await _action(client, stock_id, "pause")).code == "INVALID_REQUEST"
         send = await client.post(f"{FAVOR}/users/o1/coupons", send_body(client, stock_id, "r-paused"))
         assert send.code == "INVALID_REQUEST", "a paused stock does not send"
+        stop_paused = await _action(client, stock_id, "stop")
+        assert stop_paused.status == 400 and stop_paused.code == "INVALID_REQUEST", "stop needs 批次未激活"
         assert (await _action(client, stock_id, "restart")).json()["restart_time"]
         assert await status() == "running"
-        assert (await _action(client, stock_id, "stop")).json()["stop_time"]
-        assert await status() == "stoped"
+        stop_running = await _action(client, stock_id, "stop")
+        assert stop_running.status == 400 and stop_running.code == "INVALID_REQUEST", "stop needs 批次未激活"
+        assert await status() == "running"
+
+        # StopStock "终止未激活的代金券批次": only a stock that was never activated can be stopped.
+        never = (await client.post(f"{FAVOR}/coupon-stocks", stock_body(time.time()))).json()["stock_id"]
+        stopped = await _action(client, never, "stop")
+        assert stopped.status == 200 and set(stopped.json()) == {"stock_id", "stop_time"}
+        never_status = await client.get(f"{FAVOR}/stocks/{never}", stock_creator_mchid=client.mchid)
+        assert never_status.json()["status"] == "stoped"
+        assert never_status.json()["stop_time"] == stopped.json()["stop_time"]
         for action in ("start", "pause", "restart", "stop"):
-            assert (await _action(client, stock_id, action)).code == "INVALID_REQUEST", action
+            assert (await _action(client, never, action)).code == "INVALID_REQUEST", action
         other = await client.post(f"{FAVOR}/stocks/{stock_id}/start", {"stock_creator_mchid": "1900000002"})
         assert other.status == 404 and other.code == "RESOURCE_NOT_EXISTS"
         missing = await _action(client, "123", "start")
@@ -146,7 +157,7 @@ async def test_send_idempotency_budget_and_per_user_limit(keys: EmulatorKeys) ->
 
         assert (await client.post(f"{FAVOR}/users/o1/coupons", send_body(client, stock_id, "r2"))).status == 200
         per_user = await client.post(f"{FAVOR}/users/o1/coupons", send_body(client, stock_id, "r3"))
-        assert per_user.status == 400 and per_user.code == "INVALID_REQUEST"
+        assert per_user.status == 403 and per_user.code == "RULE_LIMIT"
         assert per_user.json()["detail"]["issue"] == "max_coupons_per_user reached"
         assert (await client.post(f"{FAVOR}/users/o2/coupons", send_body(client, stock_id, "r4"))).status == 200
         exhausted = await client.post(f"{FAVOR}/users/o3/coupons", send_body(client, stock_id, "r5"))
@@ -176,7 +187,7 @@ async def test_send_rate_limit(keys: EmulatorKeys) -> None:
             reply = await client.post(f"{FAVOR}/users/o{i}/coupons", send_body(client, stock_id, f"rl{i}"))
             statuses.append((reply.status, reply.code))
         assert statuses[:3] == [(200, None)] * 3
-        assert statuses[3:] == [(429, "FREQUENCY_LIMITED")] * 2
+        assert statuses[3:] == [(429, "FREQUENCY_LIMIT_EXCEED")] * 2
 
 
 async def test_list_stocks_merchants_items_and_goods(keys: EmulatorKeys) -> None:
@@ -202,7 +213,7 @@ async def test_list_stocks_merchants_items_and_goods(keys: EmulatorKeys) -> None
             f"{FAVOR}/stocks/{ids[0]}/modify-goods-id",
             {"stock_creator_mchid": client.mchid, "add_goods_id_list": ["g1", "g2"]},
         )
-        assert goods.status == 200
+        assert goods.status == 200 and set(goods.json()) == {"stock_id", "effect_time"}
         items = await client.get(f"{FAVOR}/stocks/{ids[0]}/items", offset=0, limit=10, stock_creator_mchid=client.mchid)
         assert items.json()["data"] == ["g1", "g2"]
         last = await client.post(

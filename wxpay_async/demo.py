@@ -2,7 +2,8 @@
 
 create stock → start → send coupons concurrently → query → pause/restart → use a coupon and
 receive the signed, encrypted COUPON.USE notification → download and verify the use flow →
-stop → prove from the emulator's ledger that every request number issued exactly one coupon.
+pause the campaign, stop a second stock that was never activated (StopStock only ends a stock
+that is "未激活") → prove from the emulator's ledger that every request number issued exactly one coupon.
 No credentials, no network beyond 127.0.0.1.
 """
 
@@ -157,8 +158,17 @@ async def _journey(
         f"paid in {first.transaction_id if first else '-'}",
     )
 
-    stopped = await wx.favor.stop_stock(stock_id, stock_creator_mchid=mchid)
-    say("Stopped the stock", f"stop_time {stopped.stop_time}")
+    paused = await wx.favor.pause_stock(stock_id, stock_creator_mchid=mchid)
+    spare = await wx.favor.create_stock(
+        **sample_stock(mchid, max_coupons=5, name="备用批次", starts_in=dt.timedelta(minutes=5)), comment="spare"
+    )
+    stopped = await wx.favor.stop_stock(spare.stock_id, stock_creator_mchid=mchid)
+    say(
+        "Paused the campaign; Stopped the stock that was never activated",
+        f"wx.favor.pause_stock({stock_id}) → pause_time {paused.pause_time}",
+        f"wx.favor.stop_stock({spare.stock_id}) → stop_time {stopped.stop_time}"
+        " (StopStock ends only a stock that is 未激活; a running one is paused instead)",
+    )
 
     ledger = emu.ledger()
     requests = [r for r in ledger["requests"] if r["kind"] == "cash" and r.get("issued")]

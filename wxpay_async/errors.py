@@ -193,7 +193,7 @@ class ConflictError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: FREQUENCY_LIMITED, RATELIMIT_EXCEEDED... Retry later with the same parameters."""
+    """429: FREQUENCY_LIMIT_EXCEED (cash coupons), RATELIMIT_EXCEEDED (product coupons)... Retry later with the same parameters."""
 
 
 class InternalServerError(APIStatusError):

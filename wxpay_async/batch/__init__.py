@@ -8,8 +8,11 @@ from ._sender import (
     EXHAUSTED_CODES,
     BatchSender,
     BatchSummary,
+    StockStatusFn,
     cash_coupon_sender,
+    cash_stock_status,
     product_coupon_sender,
+    product_stock_status,
     send_batch,
 )
 
@@ -24,10 +27,13 @@ __all__ = [
     "RedisJournal",
     "RowOutcome",
     "SqliteJournal",
+    "StockStatusFn",
     "cash_coupon_sender",
+    "cash_stock_status",
     "file_sha256",
     "iter_rows",
     "product_coupon_sender",
+    "product_stock_status",
     "request_number",
     "send_batch",
 ]

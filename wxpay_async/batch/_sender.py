@@ -28,21 +28,25 @@ if TYPE_CHECKING:
 logger = logging.getLogger("wxpay_async.batch")
 
 #: Error codes that mean the stock cannot issue more: the rest of the batch would fail too.
-EXHAUSTED_CODES = frozenset(
-    {
-        "NOT_ENOUGH",
-        "STOCK_NOT_ENOUGH",
-        "STOCK_AMOUNT_NOT_ENOUGH",
-        "STOCK_IS_NOT_RUNNING",
-        "STOCK_STOPPED",
-        "STOCK_NOT_RUNNING",
-        "STOCK_EXPIRED",
-    }
-)
+#: Only official codes: 403 NOT_ENOUGH is the "budget used up" answer of both send APIs (the
+#: product-coupon send-to-user error table: "批次发放预算不足", "预上传券Code剩余数量不足"). A paused,
+#: stopped or expired stock has no code of its own (it answers 400 INVALID_REQUEST, the generic
+#: "does not fit the business rules" code), so that case is found by asking for the stock's
+#: status after a run of INVALID_REQUEST answers (see ``status_check_after``).
+EXHAUSTED_CODES = frozenset({"NOT_ENOUGH"})
+#: The code whose runs make the sender ask for the stock's status.
+STATUS_CHECK_CODE = "INVALID_REQUEST"
+#: Statuses in which a stock sends: favor ``Stock.status`` "running" (wechatpay-go models.go:
+#: unactivated/audit/running/stoped/paused); product-coupon stock ``state`` "SENDING"
+#: (AUDITING/SENDING/PAUSED/STOPPED/DEACTIVATED, tests/official/FINDINGS-product-coupon.md).
+CASH_SENDING_STATUS = "running"
+PRODUCT_SENDING_STATE = "SENDING"
 #: Re-queue a row this many times within one run after the client's own retries gave up.
 ROW_REQUEUES = 2
 
 SendFn = Callable[[BatchRow, str], Awaitable[str]]
+#: Asks WeChat Pay for the status of the row's stock; returns it (e.g. "running", "SENDING").
+StockStatusFn = Callable[[BatchRow], Awaitable[str | None]]
 
 
 @attrs.define(kw_only=True)
@@ -108,6 +112,29 @@ def cash_coupon_sender(client: Client, *, appid: str | None = None, stock_creato
     return send
 
 
+def cash_stock_status(client: Client, *, stock_creator_mchid: str | None = None) -> StockStatusFn:
+    """The row's cash-coupon stock status via ``client.favor.get_stock`` (``Stock.status``)."""
+
+    async def status(row: BatchRow) -> str | None:
+        creator = row.fields.get("stock_creator_mchid") or stock_creator_mchid or client.mchid
+        stock = await client.favor.get_stock(row.stock_id, stock_creator_mchid=str(creator))
+        return stock.status
+
+    return status
+
+
+def product_stock_status(client: Client) -> StockStatusFn:
+    """The row's product-coupon stock state via ``client.product_coupon.get_stock`` (``state``)."""
+
+    async def status(row: BatchRow) -> str | None:
+        stock = await client.product_coupon.get_stock(
+            str(row.fields.get("product_coupon_id", "")), row.stock_id, brand_id=str(row.fields.get("brand_id", ""))
+        )
+        return None if stock.state is None else str(stock.state)
+
+    return status
+
+
 def product_coupon_sender(client: Client, *, appid: str | None = None) -> SendFn:
     """Send one product coupon through ``client.product_coupon.send_coupon``; returns the coupon code."""
 
@@ -160,6 +187,8 @@ class BatchSender:
         send: SendFn | None = None,
         exhausted_codes: frozenset[str] = EXHAUSTED_CODES,
         failure_streak: int = 50,
+        status_check_after: int = 5,
+        stock_status: StockStatusFn | None = None,
         progress: TextIO | None = None,
         progress_interval: float = 1.0,
         limiter: AdaptiveTokenBucket | None = None,
@@ -184,6 +213,18 @@ class BatchSender:
         self._send = send
         self.exhausted_codes = exhausted_codes
         self.failure_streak = failure_streak
+        self.status_check_after = status_check_after
+        if stock_status is None:
+            stock_status = (
+                cash_stock_status(client, stock_creator_mchid=stock_creator_mchid)
+                if kind == "cash"
+                else product_stock_status(client)
+            )
+        self._stock_status = stock_status
+        self._sending_status = CASH_SENDING_STATUS if kind == "cash" else PRODUCT_SENDING_STATE
+        self._invalid_run: list[RowOutcome] = []
+        self._checking = False
+        self.status_checks = 0
         self._streak: list[RowOutcome] = []
         self._tripped_by: str | None = None
         self._progress = progress
@@ -328,6 +369,7 @@ class BatchSender:
                 return
             self.summary.sent += 1
             self._streak.clear()
+            self._invalid_run.clear()
             await self.journal.record(
                 RowOutcome(key=row.key, index=row.index, request_no=number, state="sent", coupon_id=coupon_id)
             )
@@ -347,6 +389,7 @@ class BatchSender:
         )
         await self.journal.record(outcome)
         await self._watch_streak(outcome)
+        await self._watch_stock(row, outcome)
 
     async def _watch_streak(self, outcome: RowOutcome) -> None:
         """Circuit breaker: many consecutive failures with one code mean a batch-wide cause.
@@ -368,6 +411,50 @@ class BatchSender:
             for failed in self._streak:
                 await self.journal.record(attrs.evolve(failed, retryable=True))
             self._streak.clear()
+
+    async def _watch_stock(self, row: BatchRow, outcome: RowOutcome) -> None:
+        """Early stop on the official signal: after ``status_check_after`` INVALID_REQUEST answers in
+        a row, ask for the stock's status once; a stock that no longer sends stops the batch.
+
+        INVALID_REQUEST is also what a bad row gets (a wrong appid, a time window...), so the run
+        alone proves nothing; the stock's own status does. When it is not sending, the rows of the
+        run (and those still in flight) are re-recorded as retryable, so a later ``--resume`` sends
+        them once the stock is restarted. When it still sends, the run was bad rows: they stay failed.
+        """
+        if self.status_check_after <= 0:
+            return
+        if self._tripped_by == STATUS_CHECK_CODE:
+            if outcome.code == STATUS_CHECK_CODE and not outcome.retryable:
+                await self.journal.record(attrs.evolve(outcome, retryable=True))
+            return
+        if outcome.code != STATUS_CHECK_CODE:
+            self._invalid_run.clear()
+            return
+        self._invalid_run.append(outcome)
+        if len(self._invalid_run) < self.status_check_after or self._checking or self._stop.is_set():
+            return
+        self._checking = True
+        try:
+            self.status_checks += 1
+            try:
+                status = await self._stock_status(row)
+            except (APIStatusError, APIConnectionError, SignatureVerificationError, ValidationError) as exc:
+                logger.warning("stock status check failed (%s); going on", exc)
+                self._invalid_run.clear()
+                return
+            if status == self._sending_status:
+                self._invalid_run.clear()  # the stock sends: those rows were bad on their own
+                return
+            self._tripped_by = STATUS_CHECK_CODE
+            run, self._invalid_run = self._invalid_run, []
+            self.stop(
+                f"stock {row.stock_id} is {status} (checked after {len(run)} consecutive "
+                f"{STATUS_CHECK_CODE} answers): {outcome.message}"
+            )
+            for failed in run:
+                await self.journal.record(attrs.evolve(failed, retryable=True))
+        finally:
+            self._checking = False
 
     def _on_retry(self, response: Response | None) -> None:
         if response is not None and response.status == 429:

@@ -2,7 +2,10 @@
 
 Kinds (``Fault.kind``):
 
-``rate_limit``         429 FREQUENCY_LIMITED (or ``code``), before processing
+``rate_limit``         429 before processing, ``code`` or the API family's official rate-limit code:
+                       RATELIMIT_EXCEEDED under ``/v3/marketing/partner/product-coupon`` (product-coupon
+                       send error table), FREQUENCY_LIMIT_EXCEED elsewhere (cash-coupon send error table,
+                       as quoted by our issue tracker)
 ``system_error``       500 SYSTEM_ERROR, before processing
 ``slow``               wait ``delay`` seconds, then answer normally
 ``drop_before``        close the connection without processing the request

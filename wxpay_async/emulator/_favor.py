@@ -1,18 +1,37 @@
 """Cash coupons (``/v3/marketing/favor``): stocks with a real lifecycle, sends with budgets and idempotency.
 
-Error codes (the developer guide names few; where it is silent the choice is ours and stated here):
+Answers are built field by field in the official shapes of wechatpay-go's
+``services/cashcoupons/models.go`` (``Stock``/``StockUseRule``/``FixedValueStockMsg`` for stocks,
+``Coupon`` for user coupons, ``{Start,Pause,Restart,Stop}StockResponse``,
+``ModifyAvailableSingleitemResponse``); request-only fields of the creation body
+(``natural_person_limit``, ``prevent_api_abuse``, ``pattern_info``, ``belong_merchant``, ``comment``,
+``out_request_no``...) are never echoed.
 
-- validation: 400 PARAM_ERROR with ``detail.field``
-- stock not found / not the caller's: 404 RESOURCE_NOT_EXISTS
+Lifecycle (wechatpay-go ``services/cashcoupons`` package doc, /work/shared/seeds/cashcoupons-go-package-doc.txt):
+start needs a created, never activated stock (StartStock "前置条件：成功创建代金券批次"); pause needs an
+activated, running stock (PauseStock "前置条件：成功激活代金券批次"); restart needs a paused stock
+(RestartStock "且批次处于暂停状态"); stop only ends a stock that was never activated (StopStock
+"终止未激活的代金券批次；前置条件：……且批次未激活").
+
+Error codes, with their sources (where the sources are silent the choice is ours and says so):
+
+- validation: 400 PARAM_ERROR with ``detail.field`` (every official error table starts with it)
+- stock not found / not the caller's: 404 RESOURCE_NOT_EXISTS (our choice: the favor error tables
+  could not be read, see tests/official/FINDINGS-favor.md)
 - illegal lifecycle transition, stock not running, outside its time window: 400 INVALID_REQUEST
-  ("活动未开始或已结束" for the time window, as in the guide's FAQ)
-- budget (max_coupons or max_amount) used up: 403 NOT_ENOUGH
-- per-user limit (max_coupons_per_user) reached: 400 INVALID_REQUEST "用户领取已达到上限"
+  ("活动未开始或已结束" for the time window, as in the developer guide's FAQ; INVALID_REQUEST is the
+  generic "does not fit the business rules" code of every official table)
+- budget (max_coupons or max_amount) used up: 403 NOT_ENOUGH (official send error tables, as in
+  product-coupon-send-to-user.txt "403 NOT_ENOUGH 批次发放预算不足")
+- per-user limit (max_coupons_per_user) reached: 403 RULE_LIMIT (the official cash-coupon send
+  page's error table as quoted by our issue tracker; the page itself could not be read here. The
+  same table has 403 REQUEST_BLOCKED for risk-blocked users, which the emulator never produces)
 - same ``out_request_no`` with a different body: 400 ALREADY_EXISTS (a replay with the same body
   answers 200 with the same ``coupon_id`` / ``stock_id``)
-- send rate above ``send_rate`` per merchant: 429 FREQUENCY_LIMITED
+- send rate above ``send_rate`` per merchant: 429 FREQUENCY_LIMIT_EXCEED (the same quoted table)
 
-Status strings are WeChat Pay's own, including the misspelt ``stoped``.
+Status strings are WeChat Pay's own, including the misspelt ``stoped`` (Stock.status comment:
+"unactivated-未激活;audit-审核中;running-运行中;stoped-已停止;paused-暂停发放").
 """
 
 from __future__ import annotations
@@ -29,7 +48,7 @@ from ._auth import body_fingerprint
 from ._call import Call, Route
 from ._clock import cst_date, parse_rfc3339, rfc3339
 from ._errors import ApiError, invalid_request, param_error
-from ._validate import public, query_int, request_no, require_bool, require_int, require_obj, require_str
+from ._validate import query_int, request_no, require_bool, require_int, require_obj, require_str
 
 BASE = "/v3/marketing/favor"
 STOCKS = "favor_stocks"
@@ -42,13 +61,17 @@ MEDIA = "media"
 DOWNLOAD_PATH = "/v3/billdownload/file"
 
 UNACTIVATED, RUNNING, PAUSED, STOPPED = "unactivated", "running", "paused", "stoped"
-#: action -> (states it is allowed from, resulting state, time field)
+#: action -> (states it is allowed from, resulting state, time field); the 前置条件 of each API in
+#: wechatpay-go's cashcoupons package doc (StartStock: 成功创建; PauseStock: 成功激活;
+#: RestartStock: 批次处于暂停状态; StopStock: "终止未激活的代金券批次", 批次未激活).
 TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
     "start": (frozenset({UNACTIVATED}), RUNNING, "start_time"),
     "pause": (frozenset({RUNNING}), PAUSED, "pause_time"),
     "restart": (frozenset({PAUSED}), RUNNING, "restart_time"),
-    "stop": (frozenset({RUNNING, PAUSED}), STOPPED, "stop_time"),
+    "stop": (frozenset({UNACTIVATED}), STOPPED, "stop_time"),
 }
+#: Rate-limit code of the cash-coupon APIs (official send error table as quoted by our issue tracker).
+RATE_LIMIT_CODE = "FREQUENCY_LIMIT_EXCEED"
 MAX_VALIDITY = 90 * 86400
 MAX_START_AHEAD = 365 * 86400
 #: Clients' clocks lag; a begin time this far in the past still counts as "not before now".
@@ -140,15 +163,71 @@ def _stock(call: Call, stock_id: str, creator: str | None = None) -> dict[str, A
 
 
 def _stock_view(stock: dict[str, Any]) -> dict[str, Any]:
-    return public(stock)
+    """The official ``Stock`` (wechatpay-go models.go): exactly its fields that apply to this stock.
+
+    Required there: stock_id, stock_creator_mchid, stock_name, status, create_time, description,
+    available_begin_time, available_end_time, distributed_coupons, no_cash, singleitem, stock_type;
+    optional: stock_use_rule, start_time, stop_time, cut_to_message, card_id. ``cut_to_message``
+    (减至券 only) and ``card_id`` (微信卡包) never apply to the NORMAL stocks the emulator creates.
+    """
+    use = stock["stock_use_rule"]
+    rule = stock["coupon_use_rule"]
+    fixed = rule.get("fixed_normal_coupon") or {}
+    # StockUseRule (answer side): max_coupons, max_amount, max_amount_by_day, max_coupons_per_user
+    # required; fixed_normal_coupon, coupon_type, goods_tag, trade_type, combine_use optional.
+    use_rule: dict[str, Any] = {
+        "max_coupons": use["max_coupons"],
+        "max_amount": use["max_amount"],
+        # Required in the answer but optional on creation (StockRule ``max_amount_by_day,omitempty``):
+        # without a daily cap we answer the whole budget (our choice; no source says what WeChat sends).
+        "max_amount_by_day": use.get("max_amount_by_day", use["max_amount"]),
+        "fixed_normal_coupon": {
+            "coupon_amount": fixed.get("coupon_amount"),
+            "transaction_minimum": fixed.get("transaction_minimum"),
+        },
+        "max_coupons_per_user": use["max_coupons_per_user"],
+        "coupon_type": "NORMAL",
+    }
+    for field in ("goods_tag", "trade_type", "combine_use"):  # CouponRule fields echoed by StockUseRule
+        if rule.get(field) is not None:
+            use_rule[field] = rule[field]
+    view: dict[str, Any] = {
+        "stock_id": stock["stock_id"],
+        "stock_creator_mchid": stock["stock_creator_mchid"],
+        "stock_name": stock["stock_name"],
+        "status": stock["status"],
+        "create_time": stock["create_time"],
+        "description": stock.get("description", ""),
+        "stock_use_rule": use_rule,
+        "available_begin_time": stock["available_begin_time"],
+        "available_end_time": stock["available_end_time"],
+        "distributed_coupons": stock["distributed_coupons"],
+        "no_cash": stock["no_cash"],
+    }
+    for field in ("start_time", "stop_time"):  # "批次激活开启时间", "批次永久停止时间": once they happened
+        if stock.get(field):
+            view[field] = stock[field]
+    view["singleitem"] = bool(rule.get("available_items"))
+    view["stock_type"] = stock.get("stock_type", "NORMAL")
+    return view
 
 
-def _coupon_view(coupon: dict[str, Any], stock: dict[str, Any]) -> dict[str, Any]:
+def _coupon_view(coupon: dict[str, Any], stock: dict[str, Any], *, with_id: bool = False) -> dict[str, Any]:
+    """The official ``Coupon`` (wechatpay-go models.go): the user-coupon answer of query and list.
+
+    ``cut_to_message`` (减至券 only) never applies. ``consume_information`` is added once the coupon
+    is USED: it is not in wechatpay-go's ``Coupon`` model (the SDK drops it), but the COUPON.USE
+    notification resource carries it (FINDINGS-favor.md, notification.coupon_use), and the brief
+    asks for it; clients that follow the model simply ignore it. ``coupon_id`` is not a ``Coupon``
+    field either, so the query and list answers leave it out (the caller already knows it from
+    the send answer or the path); ``with_id`` adds it for the COUPON.USE notification resource
+    (whose unconfirmed old-doc shape has it) and the admin API.
+    """
     fixed = stock["coupon_use_rule"].get("fixed_normal_coupon", {})
     view = {
         "stock_creator_mchid": stock["stock_creator_mchid"],
         "stock_id": stock["stock_id"],
-        "coupon_id": coupon["coupon_id"],
+        **({"coupon_id": coupon["coupon_id"]} if with_id else {}),
         "coupon_name": stock["stock_name"],
         "status": coupon["status"],
         "description": stock.get("description", ""),
@@ -296,14 +375,17 @@ async def modify_goods(call: Call) -> Any:
         raise param_error("add_goods_id_list", "at most 50 goods ids", len(items))
     stock["coupon_use_rule"]["available_items"] = items
     stock["singleitem"] = True
+    stock["_goods_effect_time"] = rfc3339(call.emu.now())
     call.emu.store.put(STOCKS, stock["stock_id"], stock)
-    return {"stock_id": stock["stock_id"], "pause_time": rfc3339(call.emu.now())}
+    # ModifyAvailableSingleitemResponse {effect_time, stock_id} (wechatpay-go models.go; the model is
+    # bound to no SDK method, so the endpoint-to-model link is inferred from the names).
+    return {"stock_id": stock["stock_id"], "effect_time": stock["_goods_effect_time"]}
 
 
 # -- sends ---------------------------------------------------------------------------------------
 async def send_coupon(call: Call) -> Any:
     emu, body, openid = call.emu, call.data, call.params["openid"]
-    emu.rate_limit(call.mchid, "FREQUENCY_LIMITED")
+    emu.rate_limit(call.mchid, RATE_LIMIT_CODE)
     out_request_no = request_no(body, "out_request_no")
     stock_id = require_str(body, "stock_id")
     require_str(body, "appid")
@@ -348,7 +430,13 @@ async def send_coupon(call: Call) -> Any:
     user_key = f"{stock_id}|{openid}"
     count_doc = emu.store.get(USER_COUNTS, user_key) or {"count": 0}
     if count_doc["count"] >= use["max_coupons_per_user"]:
-        raise invalid_request("用户领取已达到上限", field="openid", value=openid, issue="max_coupons_per_user reached")
+        # 403 RULE_LIMIT: the official cash-coupon send error table (as quoted by our issue tracker).
+        raise ApiError(
+            403,
+            "RULE_LIMIT",
+            "用户领取已达到上限: max_coupons_per_user reached",
+            detail={"field": "openid", "value": openid, "issue": "max_coupons_per_user reached"},
+        )
     coupon_id = str(emu.store.next_id("favor_coupon", 90_000_000_001))
     coupon = {
         "coupon_id": coupon_id,
@@ -406,10 +494,11 @@ async def list_user_coupons(call: Call) -> Any:
             stock["coupon_use_rule"].get("available_merchants") or []
         ):
             continue
-        coupons.append(_coupon_view(coupon, stock))
-    coupons.sort(key=lambda c: int(c["coupon_id"]))
+        coupons.append((coupon, stock))
+    coupons.sort(key=lambda pair: int(pair[0]["coupon_id"]))
     offset, limit, page = _page(call, coupons, max_limit=100, default_limit=20)
-    return {"total_count": len(coupons), "offset": offset, "limit": limit, "data": page}
+    data = [_coupon_view(coupon, stock) for coupon, stock in page]
+    return {"total_count": len(coupons), "offset": offset, "limit": limit, "data": data}
 
 
 async def query_coupon(call: Call) -> Any:
@@ -656,7 +745,7 @@ def use_coupon(
         "goods_detail": [],
     }
     emu.store.put(COUPONS, coupon_id, coupon)
-    view = _coupon_view(coupon, stock)
+    view = _coupon_view(coupon, stock, with_id=True)
     delivery = None
     callback = emu.store.get(CALLBACKS, stock["stock_creator_mchid"])
     merchant = emu.merchants.get(stock["stock_creator_mchid"])
@@ -692,4 +781,4 @@ def refund_coupon(emu: Any, coupon_id: str, *, refund_amount: int | None = None)
         "refund_amount": refund_amount if refund_amount is not None else int(coupon.get("coupon_value") or 0),
     }
     emu.store.put(COUPONS, coupon_id, coupon)
-    return {"coupon": _coupon_view(coupon, stock)}
+    return {"coupon": _coupon_view(coupon, stock, with_id=True)}

@@ -6,7 +6,14 @@ notify-config URL; ``confirm`` makes it ``EFFECTIVE``; ``use`` → ``USED``; ``r
 
 Errors follow the send-to-user seed: 400 PARAM_ERROR / INVALID_REQUEST / ALREADY_EXISTS (request
 number or coupon_code reused with different content), 403 NOT_ENOUGH (budget or uploaded codes),
-404 NOT_FOUND, 429 RATELIMIT_EXCEEDED; 500 SYSTEM_ERROR comes from fault injection.
+404 NOT_FOUND, 429 RATELIMIT_EXCEEDED; 500 SYSTEM_ERROR comes from fault injection. The per-user
+limit is 400 INVALID_REQUEST "用户领取已达到上限" (the same table lists it under INVALID_REQUEST).
+Source: the official send-to-user page, /work/shared/seeds/product-coupon-send-to-user.txt, summarised
+in tests/official/FINDINGS-product-coupon.md §3.send_coupon.
+
+User-coupon answers are built in the shape of that page's Go model ``UserProductCouponEntity``
+(with ``ProductCouponEntity`` and ``StockEntity`` nested): request-only fields (``appid``, ``openid``,
+``product_coupon_id``/``stock_id`` at the top level, ``out_request_no``) are never echoed.
 Every POST/PATCH carrying ``out_request_no``/``send_request_no`` is idempotent: the same number
 with the same body answers the first answer again.
 """
@@ -22,7 +29,7 @@ from ._call import Call, Route
 from ._clock import parse_rfc3339, rfc3339
 from ._errors import ApiError, invalid_request, param_error
 from ._favor import store_image
-from ._validate import public, request_no, require_int, require_obj, require_str
+from ._validate import request_no, require_int, require_obj, require_str
 
 BASE = "/v3/marketing/partner/product-coupon"
 PRODUCTS = "pc_products"
@@ -41,6 +48,46 @@ TYPES = ("NORMAL", "DISCOUNT", "EXCHANGE")
 USAGE_MODES = ("SINGLE", "SEQUENTIAL", "PROGRESSIVE_BUNDLE")
 CODE_MODES = ("WECHATPAY", "UPLOAD", "API_ASSIGN")
 DEFAULT_VALIDITY = 30 * 86400
+#: 429 code of the product-coupon APIs (send-to-user error table: "429 RATELIMIT_EXCEEDED").
+RATE_LIMIT_CODE = "RATELIMIT_EXCEEDED"
+#: ``ProductCouponEntity`` fields, in the official order (seed Go model of the send-to-user page).
+PRODUCT_FIELDS = (
+    "product_coupon_id",
+    "scope",
+    "type",
+    "usage_mode",
+    "single_usage_info",
+    "progressive_bundle_usage_info",
+    "display_info",
+    "out_product_no",
+    "state",
+    "deactivate_request_no",
+    "deactivate_time",
+    "deactivate_reason",
+    "brand_id",
+)
+#: ``StockEntity`` fields, in the official order (same seed).
+STOCK_FIELDS = (
+    "product_coupon_id",
+    "stock_id",
+    "remark",
+    "coupon_code_mode",
+    "coupon_code_count_info",
+    "stock_send_rule",
+    "single_usage_rule",
+    "usage_rule_display_info",
+    "coupon_display_info",
+    "notify_config",
+    "store_scope",
+    "sent_count_info",
+    "state",
+    "deactivate_request_no",
+    "deactivate_time",
+    "deactivate_reason",
+    "brand_id",
+)
+#: Kept for the older SEQUENTIAL usage mode the emulator still accepts (no longer in the seed's model).
+LEGACY_FIELDS = ("sequential_usage_info", "sequential_usage_rule")
 
 
 def _enum(data: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str:
@@ -155,13 +202,13 @@ async def create_product_coupon(call: Call) -> Any:
         }
         call.emu.store.put(PRODUCTS, product_coupon_id, product)
         stock = _new_stock(call, product, spec)
-        return {**public(product), "stock": public(stock)}
+        return {**_entity(product, PRODUCT_FIELDS), "stock": _entity(stock, STOCK_FIELDS)}
 
     return await _idempotent(call, "create_product", "out_request_no", run)
 
 
 async def get_product_coupon(call: Call) -> Any:
-    return public(_product(call, call.params["product_coupon_id"], _brand(call, query=True)))
+    return _entity(_product(call, call.params["product_coupon_id"], _brand(call, query=True)), PRODUCT_FIELDS)
 
 
 async def patch_product_coupon(call: Call) -> Any:
@@ -175,7 +222,7 @@ async def patch_product_coupon(call: Call) -> Any:
             if field in call.data:
                 product[field] = call.data[field]
         call.emu.store.put(PRODUCTS, product["product_coupon_id"], product)
-        return public(product)
+        return _entity(product, PRODUCT_FIELDS)
 
     return await _idempotent(call, "patch_product", "out_request_no", run)
 
@@ -197,7 +244,7 @@ async def deactivate_product_coupon(call: Call) -> Any:
             if stock["product_coupon_id"] == product["product_coupon_id"] and stock["state"] != "DEACTIVATED":
                 stock.update(state="DEACTIVATED", deactivate_time=now)
                 call.emu.store.put(STOCKS, stock["stock_id"], stock)
-        return public(product)
+        return _entity(product, PRODUCT_FIELDS)
 
     return await _idempotent(call, "deactivate_product", "out_request_no", run)
 
@@ -208,7 +255,7 @@ async def create_stock(call: Call) -> Any:
         product = _product(call, call.params["product_coupon_id"], _brand(call))
         if product["state"] != "EFFECTIVE":
             raise invalid_request("商品券已失效: cannot add stocks to a deactivated product coupon")
-        return public(_new_stock(call, product, require_obj(call.data, "stock")))
+        return _entity(_new_stock(call, product, require_obj(call.data, "stock")), STOCK_FIELDS)
 
     return await _idempotent(call, "create_stock", "out_request_no", run)
 
@@ -238,7 +285,7 @@ async def list_stocks(call: Call) -> Any:
     product = _product(call, call.params["product_coupon_id"], _brand(call, query=True))
     state = call.query.get("state")
     stocks = [
-        public(s)
+        _entity(s, STOCK_FIELDS)
         for s in call.emu.store.values(STOCKS)
         if s["product_coupon_id"] == product["product_coupon_id"] and (not state or s["state"] == state)
     ]
@@ -249,7 +296,7 @@ async def list_stocks(call: Call) -> Any:
 
 async def get_stock(call: Call) -> Any:
     _product(call, call.params["product_coupon_id"], _brand(call, query=True))
-    return public(_stock(call, call.params["product_coupon_id"], call.params["stock_id"]))
+    return _entity(_stock(call, call.params["product_coupon_id"], call.params["stock_id"]), STOCK_FIELDS)
 
 
 STOCK_EDITABLE = ("remark", "usage_rule_display_info", "coupon_display_info", "notify_config", "store_scope")
@@ -263,7 +310,7 @@ async def patch_stock(call: Call) -> Any:
             raise invalid_request("批次已失效: the stock is deactivated")
         stock.update({k: call.data[k] for k in STOCK_EDITABLE if k in call.data})
         call.emu.store.put(STOCKS, stock["stock_id"], stock)
-        return public(stock)
+        return _entity(stock, STOCK_FIELDS)
 
     return await _idempotent(call, "patch_stock", "out_request_no", run)
 
@@ -281,7 +328,7 @@ async def deactivate_stock(call: Call) -> Any:
             deactivate_reason=require_str(call.data, "deactivate_reason"),
         )
         call.emu.store.put(STOCKS, stock["stock_id"], stock)
-        return public(stock)
+        return _entity(stock, STOCK_FIELDS)
 
     return await _idempotent(call, "deactivate_stock", "out_request_no", run)
 
@@ -312,7 +359,7 @@ async def update_stock_budget(call: Call) -> Any:
         _product(call, call.params["product_coupon_id"], _brand(call))
         stock = _stock(call, call.params["product_coupon_id"], call.params["stock_id"])
         _apply_budget(call, stock)
-        return public(stock)
+        return _entity(stock, STOCK_FIELDS)
 
     return await _idempotent(call, "stock_budget", "out_request_no", run)
 
@@ -405,7 +452,9 @@ async def associated_stores(call: Call) -> Any:
 
 # -- stock bundles -------------------------------------------------------------------------------
 def _bundle_view(call: Call, bundle: dict[str, Any]) -> dict[str, Any]:
-    stocks = [public(s) for sid in bundle["stock_ids"] if (s := call.emu.store.get(STOCKS, sid)) is not None]
+    stocks = [
+        _entity(s, STOCK_FIELDS) for sid in bundle["stock_ids"] if (s := call.emu.store.get(STOCKS, sid)) is not None
+    ]
     return {"stock_bundle_id": bundle["stock_bundle_id"], "stock_list": stocks}
 
 
@@ -457,14 +506,57 @@ async def update_bundle_budget(call: Call) -> Any:
 
 
 # -- user coupons --------------------------------------------------------------------------------
+def _entity(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {k: doc[k] for k in (*fields, *LEGACY_FIELDS) if doc.get(k) is not None}
+
+
 def _coupon_view(call: Call, coupon: dict[str, Any]) -> dict[str, Any]:
-    view = public(coupon)
+    """``UserProductCouponEntity`` (seed Go model): only its fields, only those that apply.
+
+    ``single_usage_detail`` for non-bundle coupons (the seed's 发放普通券 answer sends ``{}`` before
+    use), ``user_product_coupon_bundle_info`` for PROGRESSIVE_BUNDLE coupons, ``attach`` and
+    ``coupon_tag_info`` when the send carried them.
+    """
     product = call.emu.store.get(PRODUCTS, coupon["product_coupon_id"])
     stock = call.emu.store.get(STOCKS, coupon["stock_id"])
+    view: dict[str, Any] = {
+        k: coupon[k]
+        for k in (
+            "coupon_code",
+            "coupon_state",
+            "valid_begin_time",
+            "valid_end_time",
+            "receive_time",
+            "send_request_no",
+            "send_channel",
+            "confirm_request_no",
+            "confirm_time",
+            "deactivate_request_no",
+            "deactivate_time",
+            "deactivate_reason",
+        )
+        if coupon.get(k) is not None
+    }
+    bundle_id = coupon.get("_bundle_id")
+    if bundle_id is None:
+        view["single_usage_detail"] = dict(coupon.get("single_usage_detail") or {})
+    else:
+        record = call.emu.store.get(USER_BUNDLES, bundle_id) or {"coupons": []}
+        members = [call.emu.store.get(COUPONS, key) for key in record["coupons"]]
+        view["user_product_coupon_bundle_info"] = {
+            "user_coupon_bundle_id": bundle_id,
+            "user_coupon_bundle_index": coupon.get("_bundle_index", 0),
+            "total_count": len(record["coupons"]),
+            "used_count": sum(1 for m in members if m is not None and m["coupon_state"] == "USED"),
+        }
     if product is not None:
-        view["product_coupon"] = public(product)
+        view["product_coupon"] = _entity(product, PRODUCT_FIELDS)
     if stock is not None:
-        view["stock"] = public(stock)
+        view["stock"] = _entity(stock, STOCK_FIELDS)
+    for k in ("attach", "coupon_tag_info"):
+        if coupon.get(k) is not None:
+            view[k] = coupon[k]
+    view["brand_id"] = coupon["brand_id"]
     return view
 
 
@@ -519,15 +611,15 @@ def _issue(call: Call, openid: str, product: dict[str, Any], stock: dict[str, An
         "send_request_no": number,
         "send_channel": "API",
         "single_usage_detail": {},
-        "attach": body.get("attach", ""),
         "brand_id": product["brand_id"],
         "product_coupon_id": product["product_coupon_id"],
         "stock_id": stock["stock_id"],
         "_openid": openid,
         "_appid": body.get("appid"),
     }
-    if "coupon_tag_info" in body:
-        coupon["coupon_tag_info"] = body["coupon_tag_info"]
+    for sent_field in ("attach", "coupon_tag_info"):  # answered back only when the send carried them
+        if sent_field in body:
+            coupon[sent_field] = body[sent_field]
     sent["total_count"] += 1
     user_count["count"] += 1
     emu.store.put(USER_COUNTS, user_key, user_count)
@@ -554,6 +646,11 @@ def _notify_sent(call: Call, coupon: dict[str, Any]) -> None:
     if config is None or merchant is None:
         return
     resource = {**_coupon_view(call, coupon), "openid": coupon["_openid"], "appid": coupon.get("_appid")}
+    # The official page (商品券回调通知, https://pay.weixin.qq.com/doc/v3/partner/4015780862) gives the
+    # envelope (event_type PRODUCT_COUPON_SP.SEND, resource_type encrypt-resource) but its resource
+    # attributes and decrypted example lie past what could be read (FINDINGS-product-coupon.md,
+    # "Notification"): associated_data / original_type "product_coupon" are our documented choice,
+    # following the favor COUPON.USE pattern (original_type "coupon"), not an official statement.
     envelope = call.emu.notifier.envelope(
         event_type="PRODUCT_COUPON_SP.SEND",
         summary="商品券发放通知",
@@ -566,7 +663,7 @@ def _notify_sent(call: Call, coupon: dict[str, Any]) -> None:
 
 
 async def send_coupon(call: Call) -> Any:
-    call.emu.rate_limit(call.mchid, "RATELIMIT_EXCEEDED")
+    call.emu.rate_limit(call.mchid, RATE_LIMIT_CODE)
     openid = call.params["openid"]
     brand_id = _brand(call)
     number = call.data.get("send_request_no", "")
@@ -674,7 +771,7 @@ def _coupon_action(action: str) -> Callable[[Call], Awaitable[Any]]:
 
 
 async def send_bundle(call: Call) -> Any:
-    call.emu.rate_limit(call.mchid, "RATELIMIT_EXCEEDED")
+    call.emu.rate_limit(call.mchid, RATE_LIMIT_CODE)
     openid = call.params["openid"]
     number = call.data.get("send_request_no", "")
     issued: list[dict[str, Any]] = []
@@ -689,6 +786,9 @@ async def send_bundle(call: Call) -> Any:
         coupons = [_issue(call, openid, product, stock, f"{number}#{i}") for i, stock in enumerate(stocks)]
         issued.extend(coupons)
         bundle_id = f"UB{call.emu.store.next_id('pc_user_bundle', 1):010d}"
+        for index, coupon in enumerate(coupons):  # for user_product_coupon_bundle_info
+            coupon.update(_bundle_id=bundle_id, _bundle_index=index)
+            call.emu.store.put(COUPONS, f"{coupon['stock_id']}|{coupon['coupon_code']}", coupon)
         call.emu.store.put(
             USER_BUNDLES,
             bundle_id,
