@@ -494,7 +494,7 @@ class FavorResource(Resource):
     async def stop_stock(
         self, stock_id: str, *, stock_creator_mchid: str, timeout: float | None = None
     ) -> StopStockResponse:
-        """Stop a stock for good.
+        """Terminate a stock that was never activated (officially only an unactivated stock can be stopped).
 
         ``POST /v3/marketing/favor/stocks/{stock_id}/stop``
         """
