@@ -397,7 +397,11 @@ async def test_sigint_finishes_in_flight_rows_flushes_and_resumes(emu: RunningEm
         "--resume",
     ]
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    await asyncio.sleep(1.5)
+    # Interrupt once the batch is under way (a loaded machine may take seconds to start it).
+    for _ in range(300):
+        await asyncio.sleep(0.1)
+        if any(c["stock_id"] == stock_id for c in emu.ledger()["coupons"]) or proc.returncode is not None:
+            break
     proc.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     text = out.decode()
