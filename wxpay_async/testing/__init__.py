@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._compat import missing_response_arguments, mock_response_class, response_shim_needed
+from ._compat import missing_response_arguments, mock_response_class, response_class_for, response_shim_needed
 from ._notifications import SignedNotification, build_notification, signature_headers, tampered_signature
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ __all__ = [
     "build_notification",
     "missing_response_arguments",
     "mock_response_class",
+    "response_class_for",
     "response_shim_needed",
     "signature_headers",
     "tampered_signature",

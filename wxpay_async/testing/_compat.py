@@ -52,10 +52,9 @@ def _placeholder(name: str) -> Any:
     return _SentStreamWriter() if name == "stream_writer" else None
 
 
-@cache
-def mock_response_class() -> type[ClientResponse] | None:
-    """The ClientResponse class to give aioresponses, or None (aioresponses' default) when none is needed."""
-    missing = missing_response_arguments()
+def response_class_for(init: Callable[..., Any] | None = None) -> type[ClientResponse] | None:
+    """The shim class for a ``ClientResponse.__init__`` like ``init``, or None when none is needed."""
+    missing = missing_response_arguments(init)
     if not missing:
         return None
 
@@ -68,3 +67,9 @@ def mock_response_class() -> type[ClientResponse] | None:
             super().__init__(method, url, **kwargs)
 
     return CompatClientResponse
+
+
+@cache
+def mock_response_class() -> type[ClientResponse] | None:
+    """The ClientResponse class to give aioresponses on this aiohttp, or None (its default) when none is needed."""
+    return response_class_for(None)
