@@ -414,3 +414,21 @@ def test_plugin_fixtures_in_auto_mode(pytester: pytest.Pytester) -> None:
 def test_the_example_passes(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(str(EXAMPLE), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
+
+
+async def test_streamed_gzip_download_through_the_aiohttp_transport(wxpay_mock: WeChatPayMock) -> None:
+    """transport.stream() with auto_decompress=False: the SDK inflates the mocked gzip body itself."""
+    import gzip
+    import hashlib
+
+    from wxpay_async.flows import download_flow
+
+    csv = "批次ID,优惠ID\n".encode() + b"9856000,9867041\n" * 2000
+    wxpay_mock.add("/v3/billdownload/file", body=gzip.compress(csv), headers={"Content-Encoding": "gzip"}, sign=False)
+    async with wxpay_mock.client() as wx:
+        got = await download_flow(
+            wx, f"{wxpay_mock.base_url}/v3/billdownload/file?token=T1", hashlib.sha1(csv).hexdigest()
+        )
+    assert got == csv
+    (call,) = wxpay_mock.calls
+    assert call.signed and call.target == "/v3/billdownload/file?token=T1"
