@@ -95,6 +95,7 @@ class ModelWriter:
         required = set(schema.get("required") or ())
         lines_required: list[str] = []
         lines_optional: list[str] = []
+        field_docs: list[str] = []
         for prop, sub in (schema.get("properties") or {}).items():
             py = self.type_for(sub, name + camel(prop), response)
             attr = prop + "_" if keyword.iskeyword(prop) else prop
@@ -102,12 +103,15 @@ class ModelWriter:
             if response and "enum" in sub:
                 doc += (": " if doc else "") + "one of " + ", ".join(map(str, sub["enum"]))
             comment = f"  # {doc}" if doc else ""
+            field_docs.append(f"        {attr}: {doc or py}")
             if prop in required:  # answers: only where an official model guarantees it (spec)
                 lines_required.append(f"    {attr}: {py}{comment}")
             else:
                 lines_optional.append(f"    {attr}: {py} | None = None{comment}")
         for prop, py in (extra_fields or {}).items():
-            lines_optional.append(f"    {prop}: {py} = None  # the request number this call used")
+            # Always filled by the SDK (the request number it sent), hence typed as present.
+            lines_optional.append(f'    {prop}: {py} = ""  # the request number this call used')
+            field_docs.append(f"        {prop}: the request number this call used (filled by the SDK)")
         body = lines_required + lines_optional
         if response:
             body.append(
@@ -116,8 +120,16 @@ class ModelWriter:
             body.append(
                 "    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it"
             )
-        description = schema.get("description", "")
-        doc = f'    """{description}"""\n\n' if description else ""
+            body.append(
+                "    request_id: str | None = attrs.field(default=None, repr=False, eq=False)"
+                "  # the Request-ID header of the answer"
+            )
+            field_docs.append("        extra: fields of the answer this SDK does not know")
+            field_docs.append("        raw: the JSON as WeChat Pay sent it")
+            field_docs.append("        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)")
+        description = schema.get("description", "") or ("An answer of WeChat Pay." if response else "A request object.")
+        attributes = ("\n\n    Attributes:\n" + "\n".join(field_docs) + "\n    ") if field_docs else ""
+        doc = f'    """{description}{attributes}"""\n\n'
         self.classes.append(
             f"@attrs.frozen(kw_only=True)\nclass {name}:\n{doc}" + ("\n".join(body) if body else "    pass") + "\n"
         )
@@ -167,6 +179,8 @@ def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str])
         + f'"""{title}: one coroutine per operation, thin calls into ``Client.request``."""\n\n'
         + "from __future__ import annotations\n\nimport datetime as dt\nfrom collections.abc import Mapping, Sequence\n"
         + "from pathlib import Path\nfrom typing import Any, Literal\n\n"
+        + "from .._raw import to_raw_response\n"
+        + "from ..middleware.retry import RetryPolicy\n"
         + "from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator\n"
         + f"from ..models.{group} import (\n"
         + "".join(f"    {n},\n" for n in sorted(imports))
@@ -174,7 +188,15 @@ def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str])
         + "from ._base import Resource\n\n\n"
         + f"class {cls}(Resource):\n"
         + f'    """{title}."""\n\n'
+        + "    @property\n"
+        + f"    def with_raw_response(self) -> {cls}WithRawResponse:\n"
+        + '        """The same calls answering RawResponse: status, headers, content, request_id, parse()."""\n'
+        + f"        return {cls}WithRawResponse(self)\n\n"
         + "\n".join(methods[name] for name in sorted(methods))
+        + f"\n\nclass {cls}WithRawResponse:\n"
+        + f'    """``{group}.with_raw_response.<operation>(...)``: each call answers a RawResponse."""\n\n'
+        + f"    def __init__(self, resource: {cls}) -> None:\n"
+        + "".join(f"        self.{name} = to_raw_response(resource.{name})\n" for name in sorted(methods))
     )
     return model_src, resource_src
 
@@ -201,11 +223,17 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
     query_map: list[str] = []
     body_map: list[str] = []
     seen: set[str] = set()
+    arg_docs: list[str] = []
+
+    def arg_doc(pn: str, schema: dict[str, Any], required: bool) -> None:
+        text = (schema.get("description") or "").strip() or pn
+        arg_docs.append(f"            {pn}: {text}{'' if required else ' (optional)'}")
 
     for p in op["path_params"]:
         pn = param_name(p["name"])
         seen.add(pn)
         positional.append(f"{pn}: str")
+        arg_doc(pn, p.get("schema") or {}, True)
         path_map.append(f'"{p["name"]}": {pn}')
     for p in op["query_params"]:
         if p["name"] in paging_params:
@@ -219,6 +247,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
             required_kw.append(f"{pn}: {py}")
         else:
             optional_kw.append(f"{pn}: {py} | None = None")
+        arg_doc(pn, p.get("schema") or {}, p["required"])
         query_map.append(f'"{p["name"]}": {pn}')
     if op["kind"] != "upload":
         for prop, sub in body_props.items():
@@ -239,10 +268,14 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
                 required_kw.append(f"{pn}: {py}")
             else:
                 optional_kw.append(f"{pn}: {py} | None = None")
+            if prop == idem:
+                arg_docs.append(f"            {pn}: the request number; filled when omitted, identical on every retry")
+            else:
+                arg_doc(pn, sub, prop in body_required)
             body_map.append(f'"{prop}": {pn}')
 
     response = op.get("response")
-    extra = {idem: "str | None"} if idem and response and idem not in (response.get("properties") or {}) else None
+    extra = {idem: "str"} if idem and response and idem not in (response.get("properties") or {}) else None
     if response and response.get("type") == "object" and response.get("properties"):
         own = stem + "Response"
         is_flow_file = op["kind"] == "flow" and "hash_value" in response["properties"]
@@ -252,7 +285,40 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
     else:
         ret = "dict[str, Any]"
 
-    doc = f'        """{op["description"]}\n\n        ``{op["method"]} {op["path"]}``\n        """\n'
+    per_call = [
+        "timeout: float | None = None",
+        "retry: RetryPolicy | None = None",
+        "extra_headers: Mapping[str, str] | None = None",
+    ]
+    per_call_args = "timeout=timeout, retry=retry, extra_headers=extra_headers"
+    if op["kind"] == "upload":
+        arg_docs.insert(len(positional), "            file: the image, as bytes or a Path")
+        arg_docs.insert(len(positional) + 1, "            filename: the file name (required with bytes)")
+    if pagination:
+        arg_docs.append("            offset / page_token, limit / page_size: where the first page starts and its size")
+        arg_docs.append("            max_items: bound on the items one ``async for`` walk yields")
+    arg_docs += [
+        "            timeout: seconds per attempt (default: the client's)",
+        "            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)",
+        "            extra_headers: headers added to this request",
+    ]
+    returns = (
+        "an AsyncPaginator: ``await`` it for the first Page, ``async for`` for every item"
+        if pagination
+        else "the typed answer; ``.request_id`` is the answer's Request-ID"
+    )
+    doc = (
+        f'        """{op["description"]}\n\n        ``{op["method"]} {op["path"]}``\n\n'
+        + "        Args:\n"
+        + "\n".join(arg_docs)
+        + f"\n\n        Returns:\n            {returns}\n\n"
+        + "        Raises:\n"
+        + "            ValidationError: an argument breaks a documented rule (nothing was sent)\n"
+        + "            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)\n"
+        + "            APIConnectionError: no answer (APITimeoutError when the time ran out)\n"
+        + "            SignatureVerificationError: the answer's signature did not verify\n"
+        + '        """\n'
+    )
     path_arg = "{" + ", ".join(path_map) + "}"
     query_arg = "{" + ", ".join(query_map) + "}"
     body_arg = "{" + ", ".join(body_map) + "}" if op.get("body") is not None else "None"
@@ -267,13 +333,13 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
                 "file: bytes | Path",
                 "*",
                 "filename: str | None = None",
-                "timeout: float | None = None",
+                *per_call,
             ]
         )
         call = (
             f"        return await self._upload({common}, file=file, filename=filename, model={ret},\n"
             f"                                  max_bytes={upload.get('max_bytes')!r},"
-            f" extensions={tuple(upload.get('extensions') or ())!r}, timeout=timeout)\n"
+            f" extensions={tuple(upload.get('extensions') or ())!r}, {per_call_args})\n"
         )
         return f"    async def {name}({params}) -> {ret}:\n{doc}{call}"
 
@@ -292,23 +358,23 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
             start_kw,
             f"{limit_kw}: int = {pagination['max_limit']}",
             "max_items: int = DEFAULT_MAX_ITEMS",
-            "timeout: float | None = None",
+            *per_call,
         ]
         params = ", ".join(["self", *positional, "*", *kwargs])
         start = "(offset, limit)" if pagination["style"] == "offset" else "(page_token, page_size)"
         call = (
             f'        return self._paginate({common}, query={query_arg}, model={ret}, style="{pagination["style"]}",\n'
             f'                              items_field="{items_field}", start={start}, max_limit={pagination["max_limit"]},\n'
-            f"                              max_items=max_items, timeout=timeout)\n"
+            f"                              max_items=max_items, {per_call_args})\n"
         )
         return f"    def {name}({params}) -> AsyncPaginator[{item_type}]:\n{doc}{call}"
 
-    kwargs = [*required_kw, *optional_kw, "timeout: float | None = None"]
-    params = ", ".join(["self", *positional, "*", *kwargs]) if kwargs else ", ".join(["self", *positional])
+    kwargs = [*required_kw, *optional_kw, *per_call]
+    params = ", ".join(["self", *positional, "*", *kwargs])
     idem_arg = f'"{idem}"' if idem else "None"
     call = (
         f"        return await self._call({common}, query={query_arg}, body={body_arg}, model={ret},\n"
-        f"                                idempotency_field={idem_arg}, timeout=timeout)\n"
+        f"                                idempotency_field={idem_arg}, {per_call_args})\n"
     )
     return f"    async def {name}({params}) -> {ret}:\n{doc}{call}"
 

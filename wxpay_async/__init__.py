@@ -1,12 +1,16 @@
 """wxpay_async: the asyncio SDK for WeChat Pay APIv3 marketing coupons."""
 
+from . import _logsetup
 from ._client import Client, render_path, status_error
 from ._config import DEFAULT_BASE_URL, ENV_VARS, Credentials
 from ._converter import CHINA_TZ, converter
+from ._raw import RawResponse
 from ._request import Request, Response
 from ._version import __version__
 from .certificates import CertificateManager, CertificateStore, InMemoryCertificateStore, RefreshSchedule
 from .middleware import Middleware, RetryPolicy
+
+_logsetup.configure_from_env()  # WXPAY_LOG=debug|info; nothing at all without it
 
 __all__ = [
     "CHINA_TZ",
@@ -18,6 +22,7 @@ __all__ = [
     "Credentials",
     "InMemoryCertificateStore",
     "Middleware",
+    "RawResponse",
     "RefreshSchedule",
     "Request",
     "Response",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import re
 import time
@@ -30,6 +31,7 @@ from .certificates import CertificateManager, CertificateStore, RefreshSchedule
 from .crypto import PEMSource, Verifier
 from .errors import APIStatusError, ConfigurationError, ResponseTooLargeError, ValidationError, status_error_class
 from .middleware import (
+    Handler,
     IdempotencyMiddleware,
     KeySource,
     LoggingMiddleware,
@@ -160,6 +162,11 @@ class Client:
             VerifyingMiddleware(self.key_source, clock=clock),
         ]
         self._handler = build_chain(chain, self._send)
+        self._chain = chain  # kept to build the chains of per-call retry policies
+        self._handlers_by_retry: dict[RetryPolicy, Handler] = {retry: self._handler}
+        self._extra_headers: Mapping[str, str] = {}
+        #: The client this one was derived from by with_options() (it owns the shared resources).
+        self._parent: Client | None = None
         self._started = False
         self._start_lock: asyncio.Lock | None = None
         self._closed = False
@@ -200,9 +207,49 @@ class Client:
     ) -> None:
         await self.aclose()
 
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Client:
+        """A lightweight copy with other defaults for every call made through it.
+
+        ``wx.with_options(timeout=5, retry=NO_RETRY).favor.get_stock(...)``: the copy shares this
+        client's transport (connection pool), platform keys, certificate refresh and signing thread
+        pool; closing the copy closes none of them (close the original when done).
+        ``extra_headers`` are added to every request (after the SDK's own headers).
+        """
+        clone = copy.copy(self)
+        clone._parent = self._parent or self
+        if timeout is not None:
+            clone.timeout = timeout
+        if retry is not None:
+            clone.retry_policy = retry
+            clone._handler = self._handler_for(retry)
+        if extra_headers:
+            clone._extra_headers = {**self._extra_headers, **extra_headers}
+        clone._init_resources()
+        return clone
+
+    def _handler_for(self, retry: RetryPolicy) -> Handler:
+        """The middleware chain with ``retry`` as its retry policy (built once per policy)."""
+        handler = self._handlers_by_retry.get(retry)
+        if handler is None:
+            chain = [
+                RetryMiddleware(retry, clock=self._clock) if isinstance(m, RetryMiddleware) else m for m in self._chain
+            ]
+            handler = self._handlers_by_retry[retry] = build_chain(chain, self._send)
+        return handler
+
     async def start(self) -> None:
         """Download platform certificates (certificate mode) and start their background refresh."""
         if self._started:
+            return
+        if self._parent is not None and not self._closed:  # with_options(): the original owns the keys
+            await self._parent.start()
+            self._started = True
             return
         if self._closed:
             raise ConfigurationError("this Client is closed; create a new one")
@@ -216,8 +263,14 @@ class Client:
             self._started = True
 
     async def aclose(self) -> None:
-        """Stop the refresh task, close the session the client created, shut its thread pool."""
+        """Stop the refresh task, close the session the client created, shut its thread pool.
+
+        On a copy made by :meth:`with_options` this closes nothing shared: only the copy.
+        """
         self._closed = True
+        if self._parent is not None:
+            self._started = False
+            return
         if self.certificate_manager is not None:
             await self.certificate_manager.aclose()
         await self.transport.aclose()
@@ -257,6 +310,8 @@ class Client:
         if verify and (serial := self.key_source.preferred_serial()):
             # Names the platform key WeChat Pay should sign the answer with (one we hold).
             all_headers["Wechatpay-Serial"] = serial
+        if self._extra_headers:
+            all_headers.update(self._extra_headers)
         if headers:
             all_headers.update(headers)
         return Request(
@@ -288,13 +343,15 @@ class Client:
         signed_payload: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         raise_for_status: bool = True,
+        retry: RetryPolicy | None = None,
     ) -> Response:
         """Send a signed request, verify the answer, and raise on a non-2xx status.
 
         ``path`` is a template such as ``/v3/marketing/favor/stocks/{stock_id}``; values in
         ``path_params`` are percent-encoded. With ``idempotency_field`` the body field of that
         name is the call's request number: filled when absent, identical on every retry, and
-        reported as ``response.request.idempotency_key`` and on errors.
+        reported as ``response.request.idempotency_key`` and on errors. ``retry`` replaces the
+        client's retry policy for this call (``NO_RETRY``...); ``headers`` are added to the request.
         """
         request = self.build_request(
             method,
@@ -309,13 +366,16 @@ class Client:
             signed_payload=signed_payload,
             headers=headers,
         )
-        return await self.send(request, raise_for_status=raise_for_status)
+        return await self.send(request, raise_for_status=raise_for_status, retry=retry)
 
-    async def send(self, request: Request, *, raise_for_status: bool = True) -> Response:
-        """Run a prepared :class:`Request` through the middleware chain."""
+    async def send(
+        self, request: Request, *, raise_for_status: bool = True, retry: RetryPolicy | None = None
+    ) -> Response:
+        """Run a prepared :class:`Request` through the middleware chain (``retry``: this call's policy)."""
         if not self._started:
             await self.start()
-        response = await self._handler(request)
+        handler = self._handler if retry is None else self._handler_for(retry)
+        response = await handler(request)
         if raise_for_status and not response.is_success:
             raise status_error(response)
         return response

@@ -30,6 +30,8 @@ from .errors import ValidationError
 
 EXTRA_FIELD = "extra"
 RAW_FIELD = "raw"
+#: Set from the answer's headers by the resource layer, never read from or written to JSON.
+REQUEST_ID_FIELD = "request_id"
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 
 
@@ -102,6 +104,8 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
         has_raw = any(a.name == RAW_FIELD for a in attrs.fields(cls))
         if has_raw:
             omitted[RAW_FIELD] = override(omit=True)
+        if any(a.name == REQUEST_ID_FIELD for a in attrs.fields(cls)):
+            omitted[REQUEST_ID_FIELD] = override(omit=True)
         base: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, converter, **omitted)  # type: ignore[arg-type]
         fields = [(a.name, a.alias or a.name, a.type) for a in attrs.fields(cls) if a.name not in omitted]
         known = frozenset(alias for _, alias, _ in fields)
@@ -144,7 +148,11 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
 def _unstructure_omitting_none(converter: cattrs.Converter) -> Callable[[type], Callable[[Any], Any]]:
     def factory(cls: type) -> Callable[[Any], Any]:
         # ``extra`` (unknown fields, re-emitted below) and ``raw`` (what was read) are not fields.
-        names = {a.name for a in attrs.fields(cls)} & {EXTRA_FIELD, RAW_FIELD} if _has_extra(cls) else set()
+        names = (
+            {a.name for a in attrs.fields(cls)} & {EXTRA_FIELD, RAW_FIELD, REQUEST_ID_FIELD}
+            if _has_extra(cls)
+            else set()
+        )
         overrides = {name: override(omit=True) for name in names}
         base: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
             cls,

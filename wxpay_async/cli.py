@@ -106,16 +106,31 @@ def _headers_from(pairs: Sequence[str], headers_file: Path | None) -> dict[str, 
     return headers
 
 
+def _notification_body(arg: str) -> bytes:
+    """The body: ``-`` (stdin), the JSON text itself, or a file holding it."""
+    if arg == "-":
+        return sys.stdin.buffer.read()
+    if arg.lstrip().startswith("{"):
+        return arg.encode("utf-8")
+    path = Path(arg)
+    if not path.is_file():
+        raise CLIError(f"{arg!r} is neither a file nor a JSON notification body (pass the text, a file or -)")
+    return path.read_bytes()
+
+
 async def _notify_decrypt(args: argparse.Namespace) -> int:
     from . import Client
 
-    body = sys.stdin.buffer.read() if str(args.body) == "-" else Path(args.body).read_bytes()
+    body = _notification_body(str(args.body))
     async with Client(**_client_kwargs(args)) as wx:
         if args.no_verify:
             from .notifications import decrypt_resource
 
-            envelope = json.loads(body)
-            resource = decrypt_resource(envelope["resource"], wx.credentials.apiv3_key)
+            try:
+                envelope = json.loads(body)
+                resource = decrypt_resource(envelope["resource"], wx.credentials.apiv3_key)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise CLIError(f"not a notification body: {type(exc).__name__}: {exc}") from None
             result: Any = {**{k: v for k, v in envelope.items() if k != "resource"}, "resource": resource}
         else:
             handler = wx.notification_handler()
@@ -267,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     notify_sub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")
     p = notify_sub.add_parser("decrypt", help="verify and decrypt a notification body")
     _add_credentials(p)
-    p.add_argument("body", help="file with the raw notification body, or - for stdin")
+    p.add_argument("body", help="the raw notification body as JSON text, a file holding it, or - for stdin")
     p.add_argument("-H", "--header", action="append", default=[], help="'Wechatpay-Serial: ...' (repeat)")
     p.add_argument("--headers-file", type=Path, help="JSON object with the notification's headers")
     p.add_argument("--no-verify", action="store_true", help="only decrypt (when the headers were not kept)")

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import attrs
 from multidict import CIMultiDict
@@ -25,6 +25,10 @@ from ._converter import converter, parse_datetime
 from ._redis import redis_client
 from .crypto import SignatureHeaders, Verifier, aead_decrypt, missing_signature_headers
 from .errors import DecryptionError, SignatureVerificationError, WxPayError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request as StarletteRequest
+    from starlette.responses import Response as StarletteResponse
 
 logger = logging.getLogger("wxpay_async.notifications")
 
@@ -472,13 +476,33 @@ ASGIApp = Callable[
 
 
 def asgi_app(handler: NotificationHandler, callback: Callback) -> ASGIApp:
-    """A pure ASGI app (mount it in FastAPI/Starlette: ``app.mount("/wxpay/notify", asgi_app(h, cb))``)."""
+    """A pure ASGI app for the notification URL.
 
-    async def app(
+    Prefer :func:`starlette_endpoint` in FastAPI/Starlette: it answers at exactly the route's
+    path. Mounted (``app.mount("/wxpay/notify", asgi_app(h, cb))``) the app answers at
+    ``/wxpay/notify/`` only, and Starlette redirects ``POST /wxpay/notify`` there with a 307,
+    which WeChat Pay is not documented to follow: register the URL *with* the trailing slash in
+    that case. The returned object is not a plain function, so ``app.add_route(path,
+    asgi_app(h, cb), methods=["POST"])`` and ``Route(path, asgi_app(h, cb))`` use it as an ASGI
+    app too (no redirect).
+    """
+    return _NotificationASGIApp(handler, callback)
+
+
+class _NotificationASGIApp:
+    """The ASGI callable of :func:`asgi_app` (a class instance, so Starlette routes treat it as ASGI)."""
+
+    def __init__(self, handler: NotificationHandler, callback: Callback) -> None:
+        self._handler = handler
+        self._callback = callback
+
+    async def __call__(
+        self,
         scope: dict[str, Any],
         receive: Callable[[], Awaitable[dict[str, Any]]],
         send: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
+        handler = self._handler
         if scope["type"] != "http":
             return
         if scope.get("method") != "POST":
@@ -496,10 +520,37 @@ def asgi_app(handler: NotificationHandler, callback: Callback) -> ASGIApp:
             if len(body) > handler.max_body_bytes:
                 await _asgi_json(send, 413, {"code": "FAIL", "message": "body too large"})
                 return
-        status, payload = await handler.respond(headers, bytes(body), callback)
+        status, payload = await handler.respond(headers, bytes(body), self._callback)
         await _asgi_json(send, status, payload)
 
-    return app
+
+def starlette_endpoint(
+    handler: NotificationHandler, callback: Callback
+) -> Callable[[StarletteRequest], Awaitable[StarletteResponse]]:
+    """A Starlette/FastAPI request handler answering at exactly its route's path (no redirect).
+
+    ``app.add_route("/wxpay/notify", endpoint, methods=["POST"])``, ``app.post("/wxpay/notify")(endpoint)``
+    (FastAPI) or ``Route("/wxpay/notify", endpoint, methods=["POST"])``. Needs ``starlette``
+    (FastAPI brings it). The body is read up to ``handler.max_body_bytes`` (413 beyond).
+    """
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+
+    async def endpoint(request: StarletteRequest) -> StarletteResponse:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > handler.max_body_bytes:
+            return JSONResponse({"code": "FAIL", "message": "body too large"}, status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > handler.max_body_bytes:
+                return JSONResponse({"code": "FAIL", "message": "body too large"}, status_code=413)
+        status, payload = await handler.respond(request.headers, bytes(body), callback)
+        return JSONResponse(payload, status_code=status)
+
+    # Real classes, not strings: FastAPI reads the signature to inject the request.
+    endpoint.__annotations__ = {"request": Request, "return": Response}
+    return endpoint
 
 
 async def _asgi_json(send: Callable[[dict[str, Any]], Awaitable[None]], status: int, payload: dict[str, str]) -> None:

@@ -40,6 +40,8 @@ class Page(Generic[ItemT]):
     page_token: str | None = None
     next_page_token: str | None = None
     response: Any = attrs.field(default=None, repr=False)
+    #: The ``Request-ID`` of the answer this page came from.
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def has_next(self) -> bool:

@@ -6,6 +6,7 @@ from ._redis_journal import RedisJournal
 from ._rows import BatchRow, iter_rows, request_number
 from ._sender import (
     EXHAUSTED_CODES,
+    BatchOptions,
     BatchSender,
     BatchSummary,
     StockStatusFn,
@@ -19,6 +20,7 @@ from ._sender import (
 __all__ = [
     "EXHAUSTED_CODES",
     "AdaptiveTokenBucket",
+    "BatchOptions",
     "BatchRow",
     "BatchSender",
     "BatchSummary",

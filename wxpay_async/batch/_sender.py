@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypedDict, Unpack
 
 import attrs
 
@@ -509,6 +509,26 @@ class BatchSender:
         out.flush()
 
 
+class BatchOptions(TypedDict, total=False):
+    """The :class:`BatchSender` options :func:`send_batch` passes on (a typo fails type checking)."""
+
+    kind: Kind
+    qps: float
+    concurrency: int
+    appid: str | None
+    stock_id: str | None
+    stock_creator_mchid: str | None
+    defaults: Mapping[str, Any] | None
+    send: SendFn | None
+    exhausted_codes: frozenset[str]
+    failure_streak: int
+    status_check_after: int
+    stock_status: StockStatusFn | None
+    progress: TextIO | None
+    progress_interval: float
+    limiter: AdaptiveTokenBucket | None
+
+
 async def send_batch(
     client: Client,
     source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path,
@@ -516,9 +536,13 @@ async def send_batch(
     batch_id: str,
     journal: Path | str | Journal | None = None,
     result_csv: Path | None = None,
-    **options: Any,
+    **options: Unpack[BatchOptions],
 ) -> BatchSummary:
-    """One call: run a batch to the end (or until stopped), write the result CSV, close the journal."""
+    """One call: run a batch to the end (or until stopped), write the result CSV, close the journal.
+
+    ``options`` are :class:`BatchSender`'s (``kind``, ``qps``, ``concurrency``, ``appid``,
+    ``stock_id``, ``stock_creator_mchid``, ``defaults``, ``progress``...; see :class:`BatchOptions`).
+    """
     store = SqliteJournal(journal) if isinstance(journal, str | Path) else journal
     sender = BatchSender(client, batch_id=batch_id, journal=store, **options)
     try:

@@ -2,7 +2,8 @@
 
 A delivery succeeds on a 2xx answer within ``notify_timeout`` seconds; otherwise it is tried
 again every ``notify_retry_interval`` seconds, ``notify_max_attempts`` attempts in all (WeChat Pay:
-every minute, 9 times). The envelope (and its ``id``) stays the same across attempts, only the
+every minute, 9 times). Redirects are not followed (WeChat Pay is not documented to follow them):
+a 3xx answer is a failed delivery, as any other non-2xx. The envelope (and its ``id``) stays the same across attempts, only the
 signature headers are fresh, so receivers can deduplicate by ``id``.
 """
 
@@ -104,7 +105,9 @@ class Notifier:
         headers = self._emu.signer.headers(body, requested_serial=self._emu.notification_serial())
         headers["Content-Type"] = "application/json"
         timeout = aiohttp.ClientTimeout(total=self._emu.config.notify_timeout)
-        async with self._session.post(url, data=body, headers=headers, timeout=timeout) as response:
+        async with self._session.post(
+            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        ) as response:
             await response.read()
             return response.status
 

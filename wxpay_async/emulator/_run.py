@@ -150,6 +150,20 @@ async def run_emulator(
         emu.store.close()
 
 
+def emulator_env(running: RunningEmulator, keys_dir: Path) -> dict[str, str]:
+    """The ``WXPAY_*`` variables that make ``Client.from_env()`` talk to this emulator."""
+    keys_dir = keys_dir.resolve()
+    return {
+        "WXPAY_MCHID": running.mchid,
+        "WXPAY_MERCHANT_SERIAL": running.merchant_serial,
+        "WXPAY_PRIVATE_KEY_PATH": str(keys_dir / "apiclient_key.pem"),
+        "WXPAY_APIV3_KEY": running.apiv3_key,
+        "WXPAY_PUBLIC_KEY_PATH": str(keys_dir / "pub_key.pem"),
+        "WXPAY_PUBLIC_KEY_ID": running.public_key_id,
+        "WXPAY_BASE_URL": running.base_url,
+    }
+
+
 async def serve(host: str, port: int, keys_dir: Path | str, *, admin_token: str | None = None, **options: Any) -> None:
     """Run until interrupted (the ``wxpay-async emulator`` command).
 
@@ -166,6 +180,9 @@ async def serve(host: str, port: int, keys_dir: Path | str, *, admin_token: str 
         print(f"  merchant {running.mchid}, keys and merchant.json in {keys_dir}")
         guard = "loopback only, JSON, token required" if admin_token else "loopback only, JSON"
         print(f"  admin API: {running.base_url}/_emulator/config ({guard})")
+        print("  point a client at it (Client.from_env(), the CLI's --keys-dir alternative):")
+        for name, value in emulator_env(running, keys_dir).items():
+            print(f"    export {name}={value}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

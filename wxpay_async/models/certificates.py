@@ -13,7 +13,17 @@ __all__ = ["DownloadResponse", "DownloadResponseDataItem", "DownloadResponseData
 
 @attrs.frozen(kw_only=True)
 class DownloadResponseDataItemEncryptCertificate:
-    """The certificate, encrypted with the APIv3 key"""
+    """The certificate, encrypted with the APIv3 key
+
+    Attributes:
+        algorithm: Encryption algorithm (AEAD_AES_256_GCM)
+        associated_data: Associated data of the encryption
+        ciphertext: Base64 ciphertext
+        nonce: Nonce of the encryption
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     algorithm: str  # Encryption algorithm (AEAD_AES_256_GCM)
     associated_data: str  # Associated data of the encryption
@@ -21,20 +31,44 @@ class DownloadResponseDataItemEncryptCertificate:
     nonce: str  # Nonce of the encryption
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DownloadResponseDataItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        effective_time: Start of the certificate's validity
+        encrypt_certificate: The certificate, encrypted with the APIv3 key
+        expire_time: End of the certificate's validity
+        serial_no: Certificate serial number
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     effective_time: dt.datetime  # Start of the certificate's validity
     encrypt_certificate: DownloadResponseDataItemEncryptCertificate  # The certificate, encrypted with the APIv3 key
     expire_time: dt.datetime  # End of the certificate's validity
     serial_no: str  # Certificate serial number
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DownloadResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        data: Results
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     data: list[DownloadResponseDataItem] | None = None  # Results
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer

@@ -52,19 +52,42 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class GetCallbacksResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        mchid: Merchant ID
+        notify_url: Notification URL
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     mchid: str  # Merchant ID
     notify_url: str  # Notification URL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class FlowFile:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        hash_type: Hash algorithm (SHA1)
+        hash_value: Hash of the file
+        url: Download URL (valid for about 30 seconds)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     hash_type: str  # Hash algorithm (SHA1)
     hash_value: str  # Hash of the file
     url: str  # Download URL (valid for about 30 seconds)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 GetRefundFlowResponse = FlowFile
@@ -72,15 +95,40 @@ GetRefundFlowResponse = FlowFile
 
 @attrs.frozen(kw_only=True)
 class GetRefundFlowByDayResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        stock_refundflow_count: Number of bill records
+        stock_refundflow_hash: Hash of the bill file
+        url: Download URL (valid for about 30 seconds)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     stock_refundflow_count: str | None = None  # Number of bill records
     stock_refundflow_hash: str | None = None  # Hash of the bill file
     url: str | None = None  # Download URL (valid for about 30 seconds)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseAvailableRegionListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        city: City
+        country: Country
+        district: District
+        province: Province
+        type: Type
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     city: str | None = None  # City
     country: str | None = None  # Country
     district: str | None = None  # District
@@ -88,31 +136,65 @@ class GetStockResponseAvailableRegionListItem:
     type: str | None = None  # Type
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCutToMessage:
-    """Cut-to stock details"""
+    """Cut-to stock details
+
+    Attributes:
+        cut_to_price: Unit price after the cut-to discount (fen)
+        single_price_max: Highest unit price the discount applies to (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     cut_to_price: int  # Unit price after the cut-to discount (fen)
     single_price_max: int  # Highest unit price the discount applies to (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseStockUseRuleFixedNormalCoupon:
-    """Fixed-amount coupon details"""
+    """Fixed-amount coupon details
+
+    Attributes:
+        coupon_amount: Face value (fen)
+        transaction_minimum: Minimum order amount to use the coupon (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_amount: int  # Face value (fen)
     transaction_minimum: int  # Minimum order amount to use the coupon (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseStockUseRule:
-    """Sending rules"""
+    """Sending rules
+
+    Attributes:
+        combine_use: Whether the coupon can be combined with other offers
+        coupon_type: Coupon type: NORMAL (amount off) or CUT_TO (price cut to)
+        fixed_normal_coupon: Fixed-amount coupon details
+        goods_tag: Order goods tags the coupon applies to
+        max_amount: Total budget (fen)
+        max_amount_by_day: Daily budget cap (fen)
+        max_coupons: Maximum number of coupons
+        max_coupons_per_user: Coupons one user may receive
+        trade_type: Payment types the coupon can be used with
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     max_amount: int  # Total budget (fen)
     max_amount_by_day: int  # Daily budget cap (fen)
@@ -125,10 +207,39 @@ class GetStockResponseStockUseRule:
     trade_type: list[str] | None = None  # Payment types the coupon can be used with
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        available_begin_time: Start time
+        available_end_time: End time
+        available_industry_list: Industries where the consumer credit can be used
+        available_region_list: Regions where the consumer credit can be used
+        business_type: Business type: one of MULTIUSE
+        card_id: WeChat card package ID
+        create_time: Creation time
+        cut_to_message: Cut-to stock details
+        description: Usage instructions
+        distributed_coupons: Coupons sent
+        no_cash: Whether the stock has no cash flow (no_cash)
+        singleitem: Whether the discount is per goods item
+        start_time: Time the stock was activated
+        status: Stock status: one of unactivated, audit, running, stoped, paused
+        stock_creator_mchid: Merchant ID that created the stock
+        stock_id: Stock ID
+        stock_name: Stock name
+        stock_type: Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
+        stock_use_rule: Sending rules
+        stop_time: Time the stock was stopped
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     available_begin_time: dt.datetime  # Start time
     available_end_time: dt.datetime  # End time
     create_time: dt.datetime  # Creation time
@@ -153,6 +264,7 @@ class GetStockResponse:
     stop_time: dt.datetime | None = None  # Time the stock was stopped
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 GetUseFlowResponse = FlowFile
@@ -160,16 +272,38 @@ GetUseFlowResponse = FlowFile
 
 @attrs.frozen(kw_only=True)
 class GetUseFlowByDayResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        stock_useflow_count: Number of bill records
+        stock_useflow_hash: Hash of the bill file
+        url: Download URL (valid for about 30 seconds)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     stock_useflow_count: str | None = None  # Number of bill records
     stock_useflow_hash: str | None = None  # Hash of the bill file
     url: str | None = None  # Download URL (valid for about 30 seconds)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseConsumeInformationGoodsDetailItem:
-    """Goods details"""
+    """Goods details
+
+    Attributes:
+        discount_amount: Discount on the goods (fen)
+        goods_id: Goods ID
+        price: Goods price (fen)
+        quantity: Goods quantity
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     discount_amount: int | None = None  # Discount on the goods (fen)
     goods_id: str | None = None  # Goods ID
@@ -177,11 +311,22 @@ class GetUserCouponResponseConsumeInformationGoodsDetailItem:
     quantity: int | None = None  # Goods quantity
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseConsumeInformation:
-    """Redemption details of the cash coupon"""
+    """Redemption details of the cash coupon
+
+    Attributes:
+        consume_mchid: Merchant ID where the coupon was used
+        consume_time: Time of use
+        goods_detail: Goods details
+        transaction_id: Merchant ID where the coupon was used
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     consume_mchid: str | None = None  # Merchant ID where the coupon was used
     consume_time: dt.datetime | None = None  # Time of use
@@ -189,20 +334,57 @@ class GetUserCouponResponseConsumeInformation:
     transaction_id: str | None = None  # Merchant ID where the coupon was used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseNormalCouponInformation:
-    """Fixed-amount coupon rule"""
+    """Fixed-amount coupon rule
+
+    Attributes:
+        coupon_amount: Coupon value (fen)
+        transaction_minimum: Minimum order amount (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_amount: int  # Coupon value (fen)
     transaction_minimum: int  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        available_balance: Remaining balance (fen)
+        available_begin_time: Start of availability
+        available_end_time: End of availability
+        business_type: Business type: one of MULTIUSE
+        consume_information: Redemption details of the cash coupon
+        coupon_id: Cash coupon ID
+        coupon_name: Cash coupon name
+        coupon_type: Coupon type: one of NORMAL, CUT_TO
+        create_time: Receive time
+        cut_to_message: Cut-to stock details
+        description: Usage instructions
+        no_cash: Whether the coupon has no cash flow (no_cash)
+        normal_coupon_information: Fixed-amount coupon rule
+        singleitem: Whether the discount is per goods item
+        start_time: Time the stock was activated
+        status: Cash coupon status: one of SENDED, USED, EXPIRED, RECOVER
+        stock_creator_mchid: Merchant ID that created the stock
+        stock_id: Stock ID
+        stop_time: Time the stock was stopped
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     available_begin_time: dt.datetime  # Start of availability
     available_end_time: dt.datetime  # End of availability
     coupon_name: str  # Cash coupon name
@@ -224,10 +406,24 @@ class GetUserCouponResponse:
     stop_time: dt.datetime | None = None  # Time the stock was stopped
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ListStockItemsResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        data: Results
+        limit: Page size
+        offset: Page offset
+        stock_id: Stock ID
+        total_count: Number of goods IDs
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     limit: int  # Page size
     offset: int  # Page offset
     stock_id: str  # Stock ID
@@ -235,10 +431,24 @@ class ListStockItemsResponse:
     data: list[str] | None = None  # Results
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ListStockMerchantsResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        data: Merchants where the stock can be used
+        limit: Page size
+        offset: Page offset
+        stock_id: Stock ID
+        total_count: Number of merchants
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     limit: int  # Page size
     offset: int  # Page offset
     stock_id: str  # Stock ID
@@ -246,10 +456,39 @@ class ListStockMerchantsResponse:
     data: list[str] | None = None  # Merchants where the stock can be used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ListedStock:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        available_begin_time: Start time
+        available_end_time: End time
+        available_industry_list: Industries where the consumer credit can be used
+        available_region_list: Regions where the consumer credit can be used
+        business_type: Business type: one of MULTIUSE
+        card_id: WeChat card package ID
+        create_time: Creation time
+        cut_to_message: Cut-to stock details
+        description: Usage instructions
+        distributed_coupons: Coupons sent
+        no_cash: Whether the stock has no cash flow (no_cash)
+        singleitem: Whether the discount is per goods item
+        start_time: Time the stock was activated
+        status: Stock status: one of unactivated, audit, running, stoped, paused
+        stock_creator_mchid: Merchant ID that created the stock
+        stock_id: Stock ID
+        stock_name: Stock name
+        stock_type: Stock type: one of NORMAL, DISCOUNT, EXCHAHGE, RANDOM, DISCOUNT_CUT
+        stock_use_rule: Sending rules
+        stop_time: Time the stock was stopped
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     available_begin_time: dt.datetime  # Start time
     available_end_time: dt.datetime  # End time
     create_time: dt.datetime  # Creation time
@@ -274,31 +513,64 @@ class ListedStock:
     stop_time: dt.datetime | None = None  # Time the stock was stopped
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ListStocksResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        data: Stock details
+        limit: Page size
+        offset: Page offset
+        total_count: Number of stocks
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     limit: int  # Page size
     offset: int  # Page offset
     total_count: int  # Number of stocks
     data: list[ListedStock] | None = None  # Stock details
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ListUserCouponsResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        data: Results
+        limit: Page size
+        offset: Page offset
+        total_count: Total count
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     limit: int  # Page size
     offset: int  # Page offset
     total_count: int  # Total count
     data: list[GetUserCouponResponse] | None = None  # Results
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime:
-    """Fixed daily availability"""
+    """Fixed daily availability
+
+    Attributes:
+        available_week_day: Weekdays when it can be used (0 = Sunday)
+        begin_time: Start of the daily window (seconds since midnight)
+        end_time: End of the daily window (seconds since midnight)
+    """
 
     available_week_day: list[Literal[0, 1, 2, 3, 4, 5, 6]] | None = None  # Weekdays when it can be used (0 = Sunday)
     begin_time: int | None = None  # Start of the daily window (seconds since midnight)
@@ -307,7 +579,15 @@ class CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime:
 
 @attrs.frozen(kw_only=True)
 class CreateStockCouponUseRuleCouponAvailableTime:
-    """When the coupon can be redeemed"""
+    """When the coupon can be redeemed
+
+    Attributes:
+        available_begin_time: Start time
+        available_end_time: End time
+        available_time_after_receive: Minutes the coupon stays valid after receipt
+        fix_available_time: Fixed daily availability
+        second_day_available: Takes effect the day after receipt
+    """
 
     available_begin_time: dt.datetime | str | None = None  # Start time
     available_end_time: dt.datetime | str | None = None  # End time
@@ -320,7 +600,13 @@ class CreateStockCouponUseRuleCouponAvailableTime:
 
 @attrs.frozen(kw_only=True)
 class CreateStockCouponUseRuleDiscountCoupon:
-    """Discount coupon rule"""
+    """Discount coupon rule
+
+    Attributes:
+        discount_amount_max: Maximum discount (fen)
+        discount_percent: Discount percentage
+        transaction_minimum: Minimum order amount (fen)
+    """
 
     discount_amount_max: int | None = None  # Maximum discount (fen)
     discount_percent: int | None = None  # Discount percentage
@@ -329,7 +615,12 @@ class CreateStockCouponUseRuleDiscountCoupon:
 
 @attrs.frozen(kw_only=True)
 class CreateStockCouponUseRuleExchangeCoupon:
-    """Exchange coupon rule"""
+    """Exchange coupon rule
+
+    Attributes:
+        exchange_price: Exchange price of the goods (fen)
+        transaction_minimum: Minimum order amount (fen)
+    """
 
     exchange_price: int | None = None  # Exchange price of the goods (fen)
     transaction_minimum: int | None = None  # Minimum order amount (fen)
@@ -337,7 +628,12 @@ class CreateStockCouponUseRuleExchangeCoupon:
 
 @attrs.frozen(kw_only=True)
 class CreateStockCouponUseRuleFixedNormalCoupon:
-    """Fixed-amount coupon rule"""
+    """Fixed-amount coupon rule
+
+    Attributes:
+        coupon_amount: Coupon value (fen)
+        transaction_minimum: Minimum order amount (fen)
+    """
 
     coupon_amount: int  # Coupon value (fen)
     transaction_minimum: int  # Minimum order amount (fen)
@@ -345,7 +641,12 @@ class CreateStockCouponUseRuleFixedNormalCoupon:
 
 @attrs.frozen(kw_only=True)
 class CreateStockCouponUseRuleLimitCard:
-    """Bank card BIN restriction"""
+    """Bank card BIN restriction
+
+    Attributes:
+        bin: Card BIN restriction
+        name: Bank card name
+    """
 
     bin: list[str] | None = None  # Card BIN restriction
     name: str | None = None  # Bank card name
@@ -353,7 +654,22 @@ class CreateStockCouponUseRuleLimitCard:
 
 @attrs.frozen(kw_only=True)
 class CreateStockCouponUseRule:
-    """Usage rules"""
+    """Usage rules
+
+    Attributes:
+        available_items: Goods IDs the coupon can be used on
+        available_merchants: Merchant IDs where the coupon can be used
+        combine_use: Whether it combines with other discounts
+        coupon_available_time: When the coupon can be redeemed
+        discount_coupon: Discount coupon rule
+        exchange_coupon: Exchange coupon rule
+        fixed_normal_coupon: Fixed-amount coupon rule
+        goods_tag: Order goods tags
+        limit_card: Bank card BIN restriction
+        limit_pay: Payment method restriction
+        trade_type: Payment types
+        unavailable_items: Goods IDs excluded from the discount
+    """
 
     available_items: list[str] | None = None  # Goods IDs the coupon can be used on
     available_merchants: list[str] | None = None  # Merchant IDs where the coupon can be used
@@ -371,7 +687,18 @@ class CreateStockCouponUseRule:
 
 @attrs.frozen(kw_only=True)
 class CreateStockPatternInfo:
-    """Display style"""
+    """Display style
+
+    Attributes:
+        background_color: Background color
+        coupon_image: Coupon detail image URL
+        description: Usage instructions
+        jump_target: Where the coupon in the card wallet jumps to
+        merchant_logo: Merchant logo URL
+        merchant_name: Merchant name
+        mini_program_appid: Mini program AppID
+        mini_program_path: Mini program path
+    """
 
     background_color: (
         Literal[
@@ -419,7 +746,16 @@ class CreateStockPatternInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateStockStockUseRule:
-    """Sending rules"""
+    """Sending rules
+
+    Attributes:
+        max_amount: Total budget (fen)
+        max_amount_by_day: Daily budget cap (fen)
+        max_coupons: Maximum number of coupons
+        max_coupons_per_user: Coupons one user may receive
+        natural_person_limit: Whether the per-person limit is on
+        prevent_api_abuse: Anti-abuse check on API sends
+    """
 
     max_amount: int  # Total budget (fen)
     max_coupons: int  # Maximum number of coupons
@@ -431,71 +767,170 @@ class CreateStockStockUseRule:
 
 @attrs.frozen(kw_only=True)
 class CreateStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        create_time: Creation time
+        stock_id: Stock ID
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     create_time: dt.datetime  # Creation time
     stock_id: str  # Stock ID
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ModifyStockGoodsResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        effect_time: Effective time
+        stock_id: Stock ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     effect_time: dt.datetime  # Effective time
     stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class PauseStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        pause_time: Pause time
+        stock_id: Stock ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     pause_time: dt.datetime  # Pause time
     stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class RestartStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        restart_time: Effective time
+        stock_id: Stock ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     restart_time: dt.datetime  # Effective time
     stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        coupon_id: Cash coupon ID
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     coupon_id: str  # Cash coupon ID
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class SetCallbacksResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        notify_url: Notification URL
+        update_time: Time of the last change
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     notify_url: str  # Notification URL
     update_time: str  # Time of the last change
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class StartStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        start_time: Effective time
+        stock_id: Stock ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     start_time: dt.datetime  # Effective time
     stock_id: str  # Stock ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class StopStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        stock_id: Stock ID
+        stop_time: Stop time
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     stock_id: str  # Stock ID
     stop_time: dt.datetime  # Stop time
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UploadImageResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        media_url: URL of the uploaded media file
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     media_url: str  # URL of the uploaded media file
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer

@@ -154,24 +154,54 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class GetImageGenerationTaskResponseCombineImageResult:
-    """Combined image result"""
+    """Combined image result
+
+    Attributes:
+        image_url: Generated image URL
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     image_url: str | None = None  # Generated image URL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetImageGenerationTaskResponseCutOutResult:
-    """Generated goods image result"""
+    """Generated goods image result
+
+    Attributes:
+        image_url: Generated image URL
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     image_url: str | None = None  # Generated image URL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetImageGenerationTaskResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        combine_image_result: Combined image result
+        cut_out_result: Generated goods image result
+        image_generation_type: Image generation type: one of COMBINE_IMAGE, CUT_OUT
+        task_id: Image generation task ID
+        task_state: Task state: one of PROCESSING, FAIL, SUCCESS
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     combine_image_result: GetImageGenerationTaskResponseCombineImageResult | None = None  # Combined image result
     cut_out_result: GetImageGenerationTaskResponseCutOutResult | None = None  # Generated goods image result
@@ -180,18 +210,44 @@ class GetImageGenerationTaskResponse:
     task_state: str | None = None  # Task state: one of PROCESSING, FAIL, SUCCESS
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetNotifyConfigResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        notify_url: Notification URL
+        update_time: Time of the last change
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     notify_url: str | None = None  # Notification URL
     update_time: dt.datetime | None = None  # Time of the last change
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        count: Goods quantity
+        image_url: Goods image URL
+        mini_program_appid: Mini program AppID the goods link to
+        mini_program_path: Mini program path the goods link to
+        name: Goods name
+        price: Goods price (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     count: int | None = None  # Goods quantity
     image_url: str | None = None  # Goods image URL
     mini_program_appid: str | None = None  # Mini program AppID the goods link to
@@ -200,10 +256,22 @@ class GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem:
     price: int | None = None  # Goods price (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseDisplayInfoComboPackageListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        choice_list: Goods to choose from
+        name: Package name
+        pick_count: Number of goods to pick
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     choice_list: list[GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem] | None = (
         None  # Goods to choose from
     )
@@ -211,11 +279,24 @@ class GetProductCouponResponseDisplayInfoComboPackageListItem:
     pick_count: int | None = None  # Number of goods to pick
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseDisplayInfo:
-    """Display information"""
+    """Display information
+
+    Attributes:
+        background_url: Product coupon background image URL
+        combo_package_list: Package combinations
+        detail_image_url_list: Product coupon detail image URLs
+        image_url: Product coupon image URL
+        name: Product coupon name
+        original_price: Original goods price (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     background_url: str | None = None  # Product coupon background image URL
     combo_package_list: list[GetProductCouponResponseDisplayInfoComboPackageListItem] | None = (
@@ -227,21 +308,41 @@ class GetProductCouponResponseDisplayInfo:
     original_price: int | None = None  # Original goods price (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseProgressiveBundleUsageInfo:
-    """Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)"""
+    """Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+
+    Attributes:
+        count: Number of coupons in the bundle (3-15)
+        interval_days: Days between one use and the next coupon (0-7)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     count: int | None = None  # Number of coupons in the bundle (3-15)
     interval_days: int | None = None  # Days between one use and the next coupon (0-7)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseSequentialUsageInfo:
-    """Multi-use mode settings"""
+    """Multi-use mode settings
+
+    Attributes:
+        available_days: Days a multi-use coupon stays valid
+        count: Times the coupon can be used
+        interval_days: Days between uses of a multi-use coupon
+        type: Multi-use rule type: one of INCREMENTAL, EQUAL
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     available_days: int | None = None  # Days a multi-use coupon stays valid
     count: int | None = None  # Times the coupon can be used
@@ -249,40 +350,90 @@ class GetProductCouponResponseSequentialUsageInfo:
     type: str | None = None  # Multi-use rule type: one of INCREMENTAL, EQUAL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseSingleUsageInfoDiscountCoupon:
-    """Discount coupon rule"""
+    """Discount coupon rule
+
+    Attributes:
+        percent_off: Fixed percentage off
+        threshold: Minimum order amount (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     percent_off: int | None = None  # Fixed percentage off
     threshold: int | None = None  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseSingleUsageInfoNormalCoupon:
-    """Amount-off coupon rule"""
+    """Amount-off coupon rule
+
+    Attributes:
+        discount_amount: Fixed discount amount (fen)
+        threshold: Minimum order amount (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     discount_amount: int | None = None  # Fixed discount amount (fen)
     threshold: int | None = None  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponseSingleUsageInfo:
-    """Single-use mode settings"""
+    """Single-use mode settings
+
+    Attributes:
+        discount_coupon: Discount coupon rule
+        normal_coupon: Amount-off coupon rule
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetProductCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        display_info: Display information
+        out_product_no: Merchant's product ID
+        product_coupon_id: Product coupon ID
+        progressive_bundle_usage_info: Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+        scope: Discount scope: one of ALL, SINGLE, CATEGORY
+        sequential_usage_info: Multi-use mode settings
+        single_usage_info: Single-use mode settings
+        state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+        type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+        usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
@@ -301,32 +452,62 @@ class GetProductCouponResponse:
     usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponCodeCountInfo:
-    """Coupon codes uploaded in advance by the brand"""
+    """Coupon codes uploaded in advance by the brand
+
+    Attributes:
+        available_count: Codes currently available
+        total_count: Number of uploaded codes
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     available_count: int | None = None  # Codes currently available
     total_count: int | None = None  # Number of uploaded codes
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponDisplayInfoEntranceFinder:
-    """Channels entrance"""
+    """Channels entrance
+
+    Attributes:
+        finder_id: Channels account ID
+        finder_video_cover_image_url: Channels video cover image URL
+        finder_video_id: Channels video ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     finder_id: str | None = None  # Channels account ID
     finder_video_cover_image_url: str | None = None  # Channels video cover image URL
     finder_video_id: str | None = None  # Channels video ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponDisplayInfoEntranceMiniProgram:
-    """Mini program entrance"""
+    """Mini program entrance
+
+    Attributes:
+        appid: Mini program AppID
+        entrance_wording: Entrance wording
+        guidance_wording: Guidance wording
+        path: Mini program path
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     appid: str | None = None  # Mini program AppID
     entrance_wording: str | None = None  # Entrance wording
@@ -334,20 +515,40 @@ class GetStockResponseCouponDisplayInfoEntranceMiniProgram:
     path: str | None = None  # Mini program path
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponDisplayInfoEntranceOfficialAccount:
-    """Official account entrance"""
+    """Official account entrance
+
+    Attributes:
+        appid: Official account AppID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     appid: str | None = None  # Official account AppID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseCouponDisplayInfo:
-    """Coupon display information"""
+    """Coupon display information
+
+    Attributes:
+        background_color: Background color: one of Color010, Color020, Color030, Color040, Color050, Color060, Color070, Color080, Color090, Color100
+        code_display_mode: How the coupon code is displayed: one of INVISIBLE, BARCODE, QRCODE
+        entrance_finder: Channels entrance
+        entrance_mini_program: Mini program entrance
+        entrance_official_account: Official account entrance
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     background_color: str | None = (
         None  # Background color: one of Color010, Color020, Color030, Color040, Color050, Color060, Color070, Color080, Color090, Color100
@@ -360,46 +561,94 @@ class GetStockResponseCouponDisplayInfo:
     )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseNotifyConfig:
-    """Event notification settings"""
+    """Event notification settings
+
+    Attributes:
+        notify_appid: AppID that receives the event notifications
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     notify_appid: str | None = None  # AppID that receives the event notifications
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSentCountInfo:
-    """Sends so far"""
+    """Sends so far
+
+    Attributes:
+        today_count: Sends today
+        total_count: Total sends
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     today_count: int | None = None  # Sends today
     total_count: int | None = None  # Total sends
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        begin_time: Start time
+        end_time: End time
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     begin_time: dt.datetime | None = None  # Start time
     end_time: dt.datetime | None = None  # End time
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        begin_time: Start of the daily window (seconds since midnight)
+        end_time: End of the daily window (seconds since midnight)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     begin_time: int | None = None  # Start of the daily window (seconds since midnight)
     end_time: int | None = None  # End of the daily window (seconds since midnight)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod:
-    """Weekly availability"""
+    """Weekly availability
+
+    Attributes:
+        day_list: Weekdays when it can be used
+        day_period_list: Daily time windows
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     day_list: list[str] | None = None  # Weekdays when it can be used
     day_period_list: (
@@ -407,11 +656,23 @@ class GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePer
     ) = None  # Daily time windows
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleCouponAvailablePeriod:
-    """When the coupon can be redeemed"""
+    """When the coupon can be redeemed
+
+    Attributes:
+        available_begin_time: Start time
+        available_end_time: End time
+        irregular_available_period_list: Irregular availability periods
+        wait_days_after_receive: Takes effect N days after receipt
+        weekly_available_period: Weekly availability
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     available_begin_time: dt.datetime | None = None  # Start time
     available_end_time: dt.datetime | None = None  # End time
@@ -424,35 +685,80 @@ class GetStockResponseSequentialUsageRuleCouponAvailablePeriod:
     )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleDiscountCouponListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        percent_off: Fixed percentage off
+        threshold: Minimum order amount (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     percent_off: int | None = None  # Fixed percentage off
     threshold: int | None = None  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleExchangeCouponListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        exchange_price: Fixed exchange price (fen)
+        threshold: Minimum order amount (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     exchange_price: int | None = None  # Fixed exchange price (fen)
     threshold: int | None = None  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRuleNormalCouponListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        discount_amount: Fixed discount amount (fen)
+        threshold: Minimum order amount (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     discount_amount: int | None = None  # Fixed discount amount (fen)
     threshold: int | None = None  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSequentialUsageRule:
-    """Multi-use coupon rule"""
+    """Multi-use coupon rule
+
+    Attributes:
+        coupon_available_period: When the coupon can be redeemed
+        discount_coupon_list: Discount coupon rules
+        exchange_coupon_list: Exchange coupon rules
+        normal_coupon_list: Amount-off coupon rule
+        special_first: Whether the first use gets a special discount
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriod | None = (
         None  # When the coupon can be redeemed
@@ -469,11 +775,24 @@ class GetStockResponseSequentialUsageRule:
     special_first: bool | None = None  # Whether the first use gets a special discount
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSingleUsageRuleCouponAvailablePeriod:
-    """When the coupon can be redeemed"""
+    """When the coupon can be redeemed
+
+    Attributes:
+        available_begin_time: Start time
+        available_days: Valid for N days after taking effect
+        available_end_time: End time
+        irregular_available_period_list: Irregular availability periods
+        wait_days_after_receive: Takes effect N days after receipt
+        weekly_available_period: Weekly availability
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     available_begin_time: dt.datetime | None = None  # Start time
     available_days: int | None = None  # Valid for N days after taking effect
@@ -487,21 +806,41 @@ class GetStockResponseSingleUsageRuleCouponAvailablePeriod:
     )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSingleUsageRuleExchangeCoupon:
-    """Exchange coupon rule"""
+    """Exchange coupon rule
+
+    Attributes:
+        exchange_price: Fixed exchange price (fen)
+        threshold: Minimum order amount (fen)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     exchange_price: int | None = None  # Fixed exchange price (fen)
     threshold: int | None = None  # Minimum order amount (fen)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseSingleUsageRule:
-    """Single-use coupon rule"""
+    """Single-use coupon rule
+
+    Attributes:
+        coupon_available_period: When the coupon can be redeemed
+        discount_coupon: Discount coupon rule
+        exchange_coupon: Exchange coupon rule
+        normal_coupon: Amount-off coupon rule
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod | None = (
         None  # When the coupon can be redeemed
@@ -511,33 +850,68 @@ class GetStockResponseSingleUsageRule:
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseStockSendRule:
-    """Sending rules"""
+    """Sending rules
+
+    Attributes:
+        max_count: Maximum number of sends
+        max_count_per_day: Maximum sends per day
+        max_count_per_user: Maximum sends per user
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     max_count: int | None = None  # Maximum number of sends
     max_count_per_day: int | None = None  # Maximum sends per day
     max_count_per_user: int | None = None  # Maximum sends per user
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo:
-    """Stores where the coupon can be used"""
+    """Stores where the coupon can be used
+
+    Attributes:
+        description: Description of the stores where the coupon can be used
+        mini_program_appid: Mini program AppID
+        mini_program_path: Mini program path
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     description: str | None = None  # Description of the stores where the coupon can be used
     mini_program_appid: str | None = None  # Mini program AppID
     mini_program_path: str | None = None  # Mini program path
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponseUsageRuleDisplayInfo:
-    """Displayed usage rules"""
+    """Displayed usage rules
+
+    Attributes:
+        app_jump_type: How the app entrance jumps: one of H5, PASSCODE_LINK, USAGE_GUIDE
+        app_path: H5 path opened from the app
+        coupon_available_store_info: Stores where the coupon can be used
+        coupon_usage_method_list: Ways the coupon can be used
+        mini_program_appid: Mini program AppID
+        mini_program_path: Mini program path
+        passcode_link: Passcode link
+        usage_description: Coupon usage description
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     app_jump_type: str | None = None  # How the app entrance jumps: one of H5, PASSCODE_LINK, USAGE_GUIDE
     app_path: str | None = None  # H5 path opened from the app
@@ -551,10 +925,37 @@ class GetStockResponseUsageRuleDisplayInfo:
     usage_description: str | None = None  # Coupon usage description
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        coupon_code_count_info: Coupon codes uploaded in advance by the brand
+        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+        coupon_display_info: Coupon display information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        notify_config: Event notification settings
+        product_coupon_id: Product coupon ID
+        remark: Remark
+        sent_count_info: Sends so far
+        sequential_usage_rule: Multi-use coupon rule
+        single_usage_rule: Single-use coupon rule
+        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_id: Stock ID
+        stock_send_rule: Sending rules
+        store_scope: Store scope: one of NONE, ALL, SPECIFIC
+        usage_rule_display_info: Displayed usage rules
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
@@ -577,30 +978,68 @@ class GetStockResponse:
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseCouponTagInfoMemberTagInfo:
-    """Member tag details"""
+    """Member tag details
+
+    Attributes:
+        member_card_id: Member card ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     member_card_id: str | None = None  # Member card ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseCouponTagInfo:
-    """Coupon tags"""
+    """Coupon tags
+
+    Attributes:
+        coupon_tag_list: Tags
+        member_tag_info: Member tag details
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_tag_list: list[str] | None = None  # Tags
     member_tag_info: GetUserCouponResponseCouponTagInfoMemberTagInfo | None = None  # Member tag details
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseProductCoupon:
-    """Product coupon"""
+    """Product coupon
+
+    Attributes:
+        brand_id: Brand ID
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        display_info: Display information
+        out_product_no: Merchant's product ID
+        product_coupon_id: Product coupon ID
+        progressive_bundle_usage_info: Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+        scope: Discount scope: one of ALL, SINGLE, CATEGORY
+        sequential_usage_info: Multi-use mode settings
+        single_usage_info: Single-use mode settings
+        state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+        type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+        usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     brand_id: str | None = None  # Brand ID
     deactivate_reason: str | None = None  # Deactivation reason
@@ -620,11 +1059,22 @@ class GetUserCouponResponseProductCoupon:
     usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo:
-    """Associated WeChat Pay order"""
+    """Associated WeChat Pay order
+
+    Attributes:
+        mchid: Merchant ID
+        out_trade_no: Merchant order number
+        sub_mchid: Sub-merchant ID
+        transaction_id: WeChat Pay transaction ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     mchid: str | None = None  # Merchant ID
     out_trade_no: str | None = None  # Merchant order number
@@ -632,11 +1082,22 @@ class GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrde
     transaction_id: str | None = None  # WeChat Pay transaction ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo:
-    """The pay-score order the coupon was used with"""
+    """The pay-score order the coupon was used with
+
+    Attributes:
+        mchid: Merchant ID
+        order_id: Pay-score order ID
+        out_order_no: Merchant pay-score order number
+        sub_mchid: Sub-merchant ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     mchid: str | None = None  # Merchant ID
     order_id: str | None = None  # Pay-score order ID
@@ -644,10 +1105,29 @@ class GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayS
     sub_mchid: str | None = None  # Sub-merchant ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseSequentialUsageDetailDetailItemListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        associated_order_info: Associated WeChat Pay order
+        associated_pay_score_order_info: The pay-score order the coupon was used with
+        delete_time: Deletion time
+        detail_state: Round state: one of PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+        return_request_no: Request number of the return
+        return_time: Return time
+        use_request_no: Request number of the use
+        use_time: Time of use
+        valid_begin_time: Start of validity
+        valid_end_time: End of validity
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
     )
@@ -664,11 +1144,21 @@ class GetUserCouponResponseSequentialUsageDetailDetailItemListItem:
     valid_end_time: dt.datetime | None = None  # End of validity
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseSequentialUsageDetail:
-    """Multi-use coupon details"""
+    """Multi-use coupon details
+
+    Attributes:
+        detail_item_list: Per-round usage details
+        total_count: Total times usable
+        used_count: Times used
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     detail_item_list: list[GetUserCouponResponseSequentialUsageDetailDetailItemListItem] | None = (
         None  # Per-round usage details
@@ -677,11 +1167,24 @@ class GetUserCouponResponseSequentialUsageDetail:
     used_count: int | None = None  # Times used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseSingleUsageDetail:
-    """Single-use coupon details"""
+    """Single-use coupon details
+
+    Attributes:
+        associated_order_info: Associated WeChat Pay order
+        associated_pay_score_order_info: The pay-score order the coupon was used with
+        return_request_no: Request number of the return
+        return_time: Return time
+        use_request_no: Request number of the redemption
+        use_time: Time of use
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
@@ -695,11 +1198,36 @@ class GetUserCouponResponseSingleUsageDetail:
     use_time: dt.datetime | None = None  # Time of use
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseStock:
-    """Stock"""
+    """Stock
+
+    Attributes:
+        brand_id: Brand ID
+        coupon_code_count_info: Coupon codes uploaded in advance by the brand
+        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+        coupon_display_info: Coupon display information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        notify_config: Event notification settings
+        product_coupon_id: Product coupon ID
+        remark: Remark
+        sent_count_info: Sends so far
+        sequential_usage_rule: Multi-use coupon rule
+        single_usage_rule: Single-use coupon rule
+        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_id: Stock ID
+        stock_send_rule: Sending rules
+        store_scope: Store scope: one of NONE, ALL, SPECIFIC
+        usage_rule_display_info: Displayed usage rules
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
@@ -723,11 +1251,22 @@ class GetUserCouponResponseStock:
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponseUserProductCouponBundleInfo:
-    """The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)"""
+    """The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+
+    Attributes:
+        total_count: Coupons in the bundle
+        used_count: Coupons of the bundle used
+        user_coupon_bundle_id: User coupon bundle ID
+        user_coupon_bundle_index: Position of this coupon in the bundle (from 0)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     total_count: int | None = None  # Coupons in the bundle
     used_count: int | None = None  # Coupons of the bundle used
@@ -735,10 +1274,40 @@ class GetUserCouponResponseUserProductCouponBundleInfo:
     user_coupon_bundle_index: int | None = None  # Position of this coupon in the bundle (from 0)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class GetUserCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        attach: Custom attached data
+        brand_id: Brand ID
+        channel_custom_info: Channel custom information
+        confirm_request_no: Request number of the confirmation
+        confirm_time: Time the send was confirmed
+        coupon_code: User product coupon code
+        coupon_state: User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+        coupon_tag_info: Coupon tags
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        product_coupon: Product coupon
+        receive_time: Receive time
+        send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+        send_request_no: Request number of the send
+        sequential_usage_detail: Multi-use coupon details
+        single_usage_detail: Single-use coupon details
+        stock: Stock
+        user_product_coupon_bundle_info: The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+        valid_begin_time: Start of validity
+        valid_end_time: End of validity
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     attach: str | None = None  # Custom attached data
     brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
@@ -768,36 +1337,83 @@ class GetUserCouponResponse:
     valid_end_time: dt.datetime | None = None  # End of validity
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class AssociatedStore:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        store_id: Store ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     store_id: str | None = None  # Store ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ListStockAssociatedStoresResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        next_page_token: Token of the next page (absent on the last page)
+        store_list: Stores
+        total_count: Total count
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
     store_list: list[AssociatedStore] | None = None  # Stores
     total_count: int | None = None  # Total count
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ListStocksResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        next_page_token: Token of the next page (absent on the last page)
+        stock_list: Stocks
+        total_count: Total count
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
     stock_list: list[GetStockResponse] | None = None  # Stocks
     total_count: int | None = None  # Total count
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStockSequentialUsageRuleCouponAvailablePeriod:
-    """When the coupon can be redeemed"""
+    """When the coupon can be redeemed
+
+    Attributes:
+        available_begin_time: Start time
+        available_end_time: End time
+        available_seconds: Valid for N seconds after receipt
+        irregular_available_period_list: Irregular availability periods
+        wait_days_after_receive: Takes effect N days after receipt
+        weekly_available_period: Weekly availability
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     available_begin_time: dt.datetime | None = None  # Start time
     available_end_time: dt.datetime | None = None  # End time
@@ -811,11 +1427,23 @@ class UserCouponStockSequentialUsageRuleCouponAvailablePeriod:
     )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStockSequentialUsageRule:
-    """Multi-use coupon rule"""
+    """Multi-use coupon rule
+
+    Attributes:
+        coupon_available_period: When the coupon can be redeemed
+        discount_coupon_list: Discount coupon rules
+        exchange_coupon_list: Exchange coupon rules
+        normal_coupon_list: Amount-off coupon rule
+        special_first: Whether the first use gets a special discount
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_available_period: UserCouponStockSequentialUsageRuleCouponAvailablePeriod | None = (
         None  # When the coupon can be redeemed
@@ -832,11 +1460,25 @@ class UserCouponStockSequentialUsageRule:
     special_first: bool | None = None  # Whether the first use gets a special discount
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStockSingleUsageRuleCouponAvailablePeriod:
-    """When the coupon can be redeemed"""
+    """When the coupon can be redeemed
+
+    Attributes:
+        available_begin_time: Start time
+        available_days: Valid for N days after taking effect
+        available_end_time: End time
+        available_seconds: Valid for N seconds after receipt
+        irregular_available_period_list: Irregular availability periods
+        wait_days_after_receive: Takes effect N days after receipt
+        weekly_available_period: Weekly availability
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     available_begin_time: dt.datetime | None = None  # Start time
     available_days: int | None = None  # Valid for N days after taking effect
@@ -851,11 +1493,22 @@ class UserCouponStockSingleUsageRuleCouponAvailablePeriod:
     )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStockSingleUsageRule:
-    """Single-use coupon rule"""
+    """Single-use coupon rule
+
+    Attributes:
+        coupon_available_period: When the coupon can be redeemed
+        discount_coupon: Discount coupon rule
+        exchange_coupon: Exchange coupon rule
+        normal_coupon: Amount-off coupon rule
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_available_period: UserCouponStockSingleUsageRuleCouponAvailablePeriod | None = (
         None  # When the coupon can be redeemed
@@ -865,11 +1518,36 @@ class UserCouponStockSingleUsageRule:
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UserCouponStock:
-    """Stock"""
+    """Stock
+
+    Attributes:
+        brand_id: Brand ID
+        coupon_code_count_info: Coupon codes uploaded in advance by the brand
+        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+        coupon_display_info: Coupon display information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        notify_config: Event notification settings
+        product_coupon_id: Product coupon ID
+        remark: Remark
+        sent_count_info: Sends so far
+        sequential_usage_rule: Multi-use coupon rule
+        single_usage_rule: Single-use coupon rule
+        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_id: Stock ID
+        stock_send_rule: Sending rules
+        store_scope: Store scope: one of NONE, ALL, SPECIFIC
+        usage_rule_display_info: Displayed usage rules
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
@@ -893,10 +1571,40 @@ class UserCouponStock:
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UserCoupon:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        attach: Custom attached data
+        brand_id: Brand ID
+        channel_custom_info: Channel custom information
+        confirm_request_no: Request number of the confirmation
+        confirm_time: Time the send was confirmed
+        coupon_code: User product coupon code
+        coupon_state: User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+        coupon_tag_info: Coupon tags
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        product_coupon: Product coupon
+        receive_time: Receive time
+        send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+        send_request_no: Request number of the send
+        sequential_usage_detail: Multi-use coupon details
+        single_usage_detail: Single-use coupon details
+        stock: Stock
+        user_product_coupon_bundle_info: The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+        valid_begin_time: Start of validity
+        valid_end_time: End of validity
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     attach: str | None = None  # Custom attached data
     brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
@@ -926,33 +1634,75 @@ class UserCoupon:
     valid_end_time: dt.datetime | None = None  # End of validity
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ListUserCouponsResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        next_page_token: Token of the next page (absent on the last page)
+        total_count: Total count
+        user_coupon_list: User product coupons
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
     total_count: int | None = None  # Total count
     user_coupon_list: list[UserCoupon] | None = None  # User product coupons
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class AssociateStockBundleStoresStoreListItem:
+    """A request object.
+
+    Attributes:
+        store_id: Store ID
+    """
+
     store_id: str  # Store ID
 
 
 @attrs.frozen(kw_only=True)
 class AssociateStockBundleStoresResponseFailedStoreListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        code: Error code of the failure
+        message: Error message of the failure
+        store_id: Store ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     code: str | None = None  # Error code of the failure
     message: str | None = None  # Error message of the failure
     store_id: str | None = None  # Store ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class AssociateStockBundleStoresResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        failed_store_list: Stores that failed to associate
+        success_store_list: Stores associated successfully
+        total_count: Number of distinct stores
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = (
         None  # Stores that failed to associate
     )
@@ -960,6 +1710,7 @@ class AssociateStockBundleStoresResponse:
     total_count: int | None = None  # Number of distinct stores
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 AssociateStockStoresResponse = AssociateStockBundleStoresResponse
@@ -967,7 +1718,20 @@ AssociateStockStoresResponse = AssociateStockBundleStoresResponse
 
 @attrs.frozen(kw_only=True)
 class ConfirmCouponResponseSingleUsageDetail:
-    """Single-use coupon details"""
+    """Single-use coupon details
+
+    Attributes:
+        associated_order_info: Associated WeChat Pay order
+        associated_pay_score_order_info: The pay-score order the coupon was used with
+        return_request_no: Request number of the return
+        return_time: Return time
+        saved_amount: Discount amount (fen)
+        use_request_no: Request number of the redemption
+        use_time: Time of use
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
@@ -982,10 +1746,41 @@ class ConfirmCouponResponseSingleUsageDetail:
     use_time: dt.datetime | None = None  # Time of use
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class ConfirmCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        attach: Custom attached data
+        brand_id: Brand ID
+        channel_custom_info: Channel custom information
+        confirm_request_no: Request number of the confirmation
+        confirm_time: Time the send was confirmed
+        coupon_code: User product coupon code
+        coupon_state: User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+        coupon_tag_info: Coupon tags
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        product_coupon: Product coupon
+        progressive_bundle_usage_detail: Multi-use coupon details
+        receive_time: Receive time
+        send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+        send_request_no: Request number of the send
+        single_usage_detail: Single-use coupon details
+        stock: Stock
+        user_product_coupon_bundle_info: The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+        valid_begin_time: Start of validity
+        valid_end_time: End of validity
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     attach: str | None = None  # Custom attached data
     brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
@@ -1015,14 +1810,20 @@ class ConfirmCouponResponse:
     )
     valid_begin_time: dt.datetime | None = None  # Start of validity
     valid_end_time: dt.datetime | None = None  # End of validity
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCombineImageDiscountCoupon:
-    """Discount coupon rule"""
+    """Discount coupon rule
+
+    Attributes:
+        percent_off: Fixed percentage off
+        threshold: Minimum order amount (fen)
+    """
 
     percent_off: int  # Fixed percentage off
     threshold: int  # Minimum order amount (fen)
@@ -1030,7 +1831,12 @@ class CreateImageGenerationTaskCombineImageDiscountCoupon:
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCombineImageExchangeCoupon:
-    """Exchange coupon rule"""
+    """Exchange coupon rule
+
+    Attributes:
+        exchange_price: Fixed exchange price (fen)
+        threshold: Minimum order amount (fen)
+    """
 
     exchange_price: int  # Fixed exchange price (fen)
     threshold: int  # Minimum order amount (fen)
@@ -1038,7 +1844,12 @@ class CreateImageGenerationTaskCombineImageExchangeCoupon:
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCombineImageNormalCoupon:
-    """Amount-off coupon rule"""
+    """Amount-off coupon rule
+
+    Attributes:
+        discount_amount: Fixed discount amount (fen)
+        threshold: Minimum order amount (fen)
+    """
 
     discount_amount: int  # Fixed discount amount (fen)
     threshold: int  # Minimum order amount (fen)
@@ -1046,7 +1857,17 @@ class CreateImageGenerationTaskCombineImageNormalCoupon:
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCombineImage:
-    """Combined image input"""
+    """Combined image input
+
+    Attributes:
+        background_color: Background color value
+        discount_coupon: Discount coupon rule
+        exchange_coupon: Exchange coupon rule
+        normal_coupon: Amount-off coupon rule
+        scope: Discount scope
+        type: Product coupon type
+        usage_mode: Usage mode
+    """
 
     scope: Literal["ALL", "SINGLE", "CATEGORY"]  # Discount scope
     type: Literal["NORMAL", "DISCOUNT", "EXCHANGE"]  # Product coupon type
@@ -1059,21 +1880,47 @@ class CreateImageGenerationTaskCombineImage:
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskCutOut:
-    """Cut-out input"""
+    """Cut-out input
+
+    Attributes:
+        image_url: Goods image URL
+    """
 
     image_url: str  # Goods image URL
 
 
 @attrs.frozen(kw_only=True)
 class CreateImageGenerationTaskResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        task_id: Image generation task ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     task_id: str | None = None  # Image generation task ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem:
+    """A request object.
+
+    Attributes:
+        count: Goods quantity
+        image_url: Goods image URL
+        mini_program_appid: Mini program AppID the goods link to
+        mini_program_path: Mini program path the goods link to
+        name: Goods name
+        price: Goods price (fen)
+    """
+
     count: int  # Goods quantity
     name: str  # Goods name
     price: int  # Goods price (fen)
@@ -1084,6 +1931,14 @@ class CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponDisplayInfoComboPackageListItem:
+    """A request object.
+
+    Attributes:
+        choice_list: Goods to choose from
+        name: Package name
+        pick_count: Number of goods to pick
+    """
+
     choice_list: list[CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem]  # Goods to choose from
     name: str  # Package name
     pick_count: int  # Number of goods to pick
@@ -1091,7 +1946,16 @@ class CreateProductCouponDisplayInfoComboPackageListItem:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponDisplayInfo:
-    """Display information"""
+    """Display information
+
+    Attributes:
+        background_url: Product coupon background image URL
+        combo_package_list: Package combinations
+        detail_image_url_list: Product coupon detail image URLs
+        image_url: Product coupon image URL
+        name: Product coupon name
+        original_price: Original goods price (fen)
+    """
 
     background_url: str  # Product coupon background image URL
     image_url: str  # Product coupon image URL
@@ -1103,7 +1967,12 @@ class CreateProductCouponDisplayInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponProgressiveBundleUsageInfo:
-    """Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)"""
+    """Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+
+    Attributes:
+        count: Number of coupons in the bundle (3-15)
+        interval_days: Days between one use and the next coupon (0-7)
+    """
 
     count: int | None = None  # Number of coupons in the bundle (3-15)
     interval_days: int | None = None  # Days between one use and the next coupon (0-7)
@@ -1111,7 +1980,14 @@ class CreateProductCouponProgressiveBundleUsageInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponSequentialUsageInfo:
-    """Multi-use mode settings"""
+    """Multi-use mode settings
+
+    Attributes:
+        available_days: Days a multi-use coupon stays valid
+        count: Times the coupon can be used
+        interval_days: Days between uses of a multi-use coupon
+        type: Multi-use rule type
+    """
 
     available_days: int  # Days a multi-use coupon stays valid
     count: int  # Times the coupon can be used
@@ -1121,7 +1997,12 @@ class CreateProductCouponSequentialUsageInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponSingleUsageInfo:
-    """Single-use mode settings"""
+    """Single-use mode settings
+
+    Attributes:
+        discount_coupon: Discount coupon rule
+        normal_coupon: Amount-off coupon rule
+    """
 
     discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # Discount coupon rule
     normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # Amount-off coupon rule
@@ -1129,7 +2010,13 @@ class CreateProductCouponSingleUsageInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockCouponDisplayInfoEntranceFinder:
-    """Channels entrance"""
+    """Channels entrance
+
+    Attributes:
+        finder_id: Channels account ID
+        finder_video_cover_image_url: Channels video cover image URL
+        finder_video_id: Channels video ID
+    """
 
     finder_id: str  # Channels account ID
     finder_video_cover_image_url: str  # Channels video cover image URL
@@ -1138,7 +2025,14 @@ class CreateProductCouponStockCouponDisplayInfoEntranceFinder:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram:
-    """Mini program entrance"""
+    """Mini program entrance
+
+    Attributes:
+        appid: Mini program AppID
+        entrance_wording: Entrance wording
+        guidance_wording: Guidance wording
+        path: Mini program path
+    """
 
     appid: str  # Mini program AppID
     entrance_wording: str  # Entrance wording
@@ -1148,14 +2042,26 @@ class CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount:
-    """Official account entrance"""
+    """Official account entrance
+
+    Attributes:
+        appid: Official account AppID
+    """
 
     appid: str  # Official account AppID
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockCouponDisplayInfo:
-    """Coupon display information"""
+    """Coupon display information
+
+    Attributes:
+        background_color: Background color
+        code_display_mode: How the coupon code is displayed
+        entrance_finder: Channels entrance
+        entrance_mini_program: Mini program entrance
+        entrance_official_account: Official account entrance
+    """
 
     code_display_mode: Literal["INVISIBLE", "BARCODE", "QRCODE"]  # How the coupon code is displayed
     background_color: (
@@ -1184,26 +2090,49 @@ class CreateProductCouponStockCouponDisplayInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockNotifyConfig:
-    """Event notification settings"""
+    """Event notification settings
+
+    Attributes:
+        notify_appid: AppID that receives the event notifications
+    """
 
     notify_appid: str | None = None  # AppID that receives the event notifications
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem:
+    """A request object.
+
+    Attributes:
+        begin_time: Start time
+        end_time: End time
+    """
+
     begin_time: dt.datetime | str  # Start time
     end_time: dt.datetime | str  # End time
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem:
+    """A request object.
+
+    Attributes:
+        begin_time: Start of the daily window (seconds since midnight)
+        end_time: End of the daily window (seconds since midnight)
+    """
+
     begin_time: int  # Start of the daily window (seconds since midnight)
     end_time: int  # End of the daily window (seconds since midnight)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod:
-    """Weekly availability"""
+    """Weekly availability
+
+    Attributes:
+        day_list: Weekdays when it can be used
+        day_period_list: Daily time windows
+    """
 
     day_list: list[Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]] | None = (
         None  # Weekdays when it can be used
@@ -1216,7 +2145,15 @@ class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvai
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod:
-    """When the coupon can be redeemed"""
+    """When the coupon can be redeemed
+
+    Attributes:
+        available_begin_time: Start time
+        available_end_time: End time
+        irregular_available_period_list: Irregular availability periods
+        wait_days_after_receive: Takes effect N days after receipt
+        weekly_available_period: Weekly availability
+    """
 
     available_begin_time: dt.datetime | str  # Start time
     available_end_time: dt.datetime | str  # End time
@@ -1231,25 +2168,54 @@ class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem:
+    """A request object.
+
+    Attributes:
+        percent_off: Fixed percentage off
+        threshold: Minimum order amount (fen)
+    """
+
     percent_off: int  # Fixed percentage off
     threshold: int  # Minimum order amount (fen)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem:
+    """A request object.
+
+    Attributes:
+        exchange_price: Fixed exchange price (fen)
+        threshold: Minimum order amount (fen)
+    """
+
     exchange_price: int  # Fixed exchange price (fen)
     threshold: int  # Minimum order amount (fen)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRuleNormalCouponListItem:
+    """A request object.
+
+    Attributes:
+        discount_amount: Fixed discount amount (fen)
+        threshold: Minimum order amount (fen)
+    """
+
     discount_amount: int  # Fixed discount amount (fen)
     threshold: int  # Minimum order amount (fen)
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSequentialUsageRule:
-    """Multi-use coupon rule"""
+    """Multi-use coupon rule
+
+    Attributes:
+        coupon_available_period: When the coupon can be redeemed
+        discount_coupon_list: Discount coupon rules
+        exchange_coupon_list: Exchange coupon rules
+        normal_coupon_list: Amount-off coupon rule
+        special_first: Whether the first use gets a special discount
+    """
 
     coupon_available_period: (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
@@ -1268,7 +2234,17 @@ class CreateProductCouponStockSequentialUsageRule:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod:
-    """When the coupon can be redeemed"""
+    """When the coupon can be redeemed
+
+    Attributes:
+        available_begin_time: Start time
+        available_days: Valid for N days after taking effect
+        available_end_time: End time
+        available_seconds: Valid for N seconds after receipt
+        irregular_available_period_list: Irregular availability periods
+        wait_days_after_receive: Takes effect N days after receipt
+        weekly_available_period: Weekly availability
+    """
 
     available_begin_time: dt.datetime | str  # Start time
     available_end_time: dt.datetime | str  # End time
@@ -1285,7 +2261,14 @@ class CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockSingleUsageRule:
-    """Single-use coupon rule"""
+    """Single-use coupon rule
+
+    Attributes:
+        coupon_available_period: When the coupon can be redeemed
+        discount_coupon: Discount coupon rule
+        exchange_coupon: Exchange coupon rule
+        normal_coupon: Amount-off coupon rule
+    """
 
     coupon_available_period: (
         CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
@@ -1297,7 +2280,13 @@ class CreateProductCouponStockSingleUsageRule:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockStockSendRule:
-    """Sending rules"""
+    """Sending rules
+
+    Attributes:
+        max_count: Maximum number of sends
+        max_count_per_day: Maximum sends per day
+        max_count_per_user: Maximum sends per user
+    """
 
     max_count: int  # Maximum number of sends
     max_count_per_day: int | None = None  # Maximum sends per day
@@ -1306,7 +2295,13 @@ class CreateProductCouponStockStockSendRule:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo:
-    """Stores where the coupon can be used"""
+    """Stores where the coupon can be used
+
+    Attributes:
+        description: Description of the stores where the coupon can be used
+        mini_program_appid: Mini program AppID
+        mini_program_path: Mini program path
+    """
 
     description: str  # Description of the stores where the coupon can be used
     mini_program_appid: str | None = None  # Mini program AppID
@@ -1315,7 +2310,18 @@ class CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStockUsageRuleDisplayInfo:
-    """Displayed usage rules"""
+    """Displayed usage rules
+
+    Attributes:
+        app_jump_type: How the app entrance jumps
+        app_path: H5 path opened from the app
+        coupon_available_store_info: Stores where the coupon can be used
+        coupon_usage_method_list: Ways the coupon can be used
+        mini_program_appid: Mini program AppID
+        mini_program_path: Mini program path
+        passcode_link: Passcode link
+        usage_description: Coupon usage description
+    """
 
     coupon_usage_method_list: list[
         Literal["OFFLINE", "MINI_PROGRAM", "APP", "PAYMENT_CODE"]
@@ -1333,7 +2339,19 @@ class CreateProductCouponStockUsageRuleDisplayInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponStock:
-    """Stock"""
+    """Stock
+
+    Attributes:
+        coupon_code_mode: How coupon codes are assigned
+        coupon_display_info: Coupon display information
+        notify_config: Event notification settings
+        remark: Remark
+        sequential_usage_rule: Multi-use coupon rule
+        single_usage_rule: Single-use coupon rule
+        stock_send_rule: Sending rules
+        store_scope: Store scope
+        usage_rule_display_info: Displayed usage rules
+    """
 
     coupon_code_mode: Literal["WECHATPAY", "UPLOAD", "API_ASSIGN"]  # How coupon codes are assigned
     coupon_display_info: CreateProductCouponStockCouponDisplayInfo  # Coupon display information
@@ -1348,7 +2366,30 @@ class CreateProductCouponStock:
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponResponseStock:
-    """Stock"""
+    """Stock
+
+    Attributes:
+        brand_id: Brand ID
+        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+        coupon_display_info: Coupon display information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        notify_config: Event notification settings
+        product_coupon_id: Product coupon ID
+        remark: Remark
+        sent_count_info: Sends so far
+        sequential_usage_rule: Multi-use coupon rule
+        single_usage_rule: Single-use coupon rule
+        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_id: Stock ID
+        stock_send_rule: Sending rules
+        store_scope: Store scope: one of NONE, ALL, SPECIFIC
+        usage_rule_display_info: Displayed usage rules
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     brand_id: str | None = None  # Brand ID
     coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
@@ -1369,10 +2410,32 @@ class CreateProductCouponResponseStock:
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateProductCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        display_info: Display information
+        out_product_no: Merchant's product ID
+        product_coupon_id: Product coupon ID
+        progressive_bundle_usage_info: Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+        scope: Discount scope: one of ALL, SINGLE, CATEGORY
+        sequential_usage_info: Multi-use mode settings
+        single_usage_info: Single-use mode settings
+        state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+        stock: Stock
+        type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+        usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
@@ -1387,14 +2450,22 @@ class CreateProductCouponResponse:
     stock: CreateProductCouponResponseStock | None = None  # Stock
     type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
     usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockStockCouponDisplayInfoEntranceMiniProgram:
-    """Mini program entrance"""
+    """Mini program entrance
+
+    Attributes:
+        appid: Mini program AppID
+        entrance_wording: Entrance wording
+        guidance_wording: Guidance wording
+        path: Mini program path
+    """
 
     appid: str  # Mini program AppID
     entrance_wording: str  # Entrance wording
@@ -1404,7 +2475,15 @@ class CreateStockStockCouponDisplayInfoEntranceMiniProgram:
 
 @attrs.frozen(kw_only=True)
 class CreateStockStockCouponDisplayInfo:
-    """Coupon display information"""
+    """Coupon display information
+
+    Attributes:
+        background_color: Background color
+        code_display_mode: How the coupon code is displayed
+        entrance_finder: Channels entrance
+        entrance_mini_program: Mini program entrance
+        entrance_official_account: Official account entrance
+    """
 
     background_color: (
         Literal[
@@ -1431,7 +2510,19 @@ class CreateStockStockCouponDisplayInfo:
 
 @attrs.frozen(kw_only=True)
 class CreateStockStock:
-    """Stock"""
+    """Stock
+
+    Attributes:
+        coupon_code_mode: How coupon codes are assigned
+        coupon_display_info: Coupon display information
+        notify_config: Event notification settings
+        remark: Remark
+        sequential_usage_rule: Multi-use coupon rule
+        single_usage_rule: Single-use coupon rule
+        stock_send_rule: Sending rules
+        store_scope: Store scope
+        usage_rule_display_info: Displayed usage rules
+    """
 
     coupon_code_mode: Literal["WECHATPAY", "UPLOAD", "API_ASSIGN"]  # How coupon codes are assigned
     coupon_display_info: CreateStockStockCouponDisplayInfo  # Coupon display information
@@ -1446,7 +2537,19 @@ class CreateStockStock:
 
 @attrs.frozen(kw_only=True)
 class CreateStockResponseUsageRuleDisplayInfo:
-    """Displayed usage rules"""
+    """Displayed usage rules
+
+    Attributes:
+        app_path: Path opened in the app
+        coupon_available_store_info: Stores where the coupon can be used
+        coupon_usage_method_list: Ways the coupon can be used
+        mini_program_appid: Mini program AppID
+        mini_program_path: Mini program path
+        usage_description: Coupon usage description
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     app_path: str | None = None  # Path opened in the app
     coupon_available_store_info: GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo | None = (
@@ -1458,10 +2561,38 @@ class CreateStockResponseUsageRuleDisplayInfo:
     usage_description: str | None = None  # Coupon usage description
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        coupon_code_count_info: Coupon codes uploaded in advance by the brand
+        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+        coupon_display_info: Coupon display information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        notify_config: Event notification settings
+        product_coupon_id: Product coupon ID
+        remark: Remark
+        sent_count_info: Sends so far
+        sequential_usage_rule: Multi-use coupon rule
+        single_usage_rule: Single-use coupon rule
+        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_id: Stock ID
+        stock_send_rule: Sending rules
+        store_scope: Store scope: one of NONE, ALL, SPECIFIC
+        usage_rule_display_info: Displayed usage rules
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
@@ -1482,14 +2613,22 @@ class CreateStockResponse:
     stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
     store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
     usage_rule_display_info: CreateStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleStockBundleProgressiveBundleUsageRule:
-    """Multi-use coupon rule"""
+    """Multi-use coupon rule
+
+    Attributes:
+        coupon_available_period: When the coupon can be redeemed
+        discount_coupon_list: Discount coupon rule
+        exchange_coupon_list: Exchange coupon rule
+        normal_coupon_list: Amount-off coupon rule
+    """
 
     coupon_available_period: (
         CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod  # When the coupon can be redeemed
@@ -1507,7 +2646,13 @@ class CreateStockBundleStockBundleProgressiveBundleUsageRule:
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleStockBundleStockSendRule:
-    """Sending rules"""
+    """Sending rules
+
+    Attributes:
+        max_count: Maximum number of sends
+        max_count_per_day: Maximum sends per day
+        max_count_per_user: Maximum sends per user
+    """
 
     max_count: int  # Maximum number of sends
     max_count_per_user: int  # Maximum sends per user
@@ -1516,7 +2661,18 @@ class CreateStockBundleStockBundleStockSendRule:
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleStockBundle:
-    """Stock bundle"""
+    """Stock bundle
+
+    Attributes:
+        coupon_code_mode: How coupon codes are assigned
+        coupon_display_info: Coupon display information
+        notify_config: Event notification settings
+        progressive_bundle_usage_rule: Multi-use coupon rule
+        remark: Remark
+        stock_send_rule: Sending rules
+        store_scope: Store scope
+        usage_rule_display_info: Displayed usage rules
+    """
 
     coupon_code_mode: Literal["WECHATPAY", "UPLOAD"]  # How coupon codes are assigned
     coupon_display_info: CreateStockStockCouponDisplayInfo  # Coupon display information
@@ -1532,7 +2688,17 @@ class CreateStockBundleStockBundle:
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItemProgressiveBundleUsageRule:
-    """Multi-use coupon rule"""
+    """Multi-use coupon rule
+
+    Attributes:
+        coupon_available_period: When the coupon can be redeemed
+        discount_coupon: Discount coupon rule
+        exchange_coupon: Exchange coupon rule
+        normal_coupon: Amount-off coupon rule
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod | None = (
         None  # When the coupon can be redeemed
@@ -1542,20 +2708,56 @@ class CreateStockBundleResponseStockListItemProgressiveBundleUsageRule:
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItemStockBundleInfo:
-    """Stock bundle"""
+    """Stock bundle
+
+    Attributes:
+        stock_bundle_id: Stock bundle ID
+        stock_bundle_index: Position of the stock in its bundle
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     stock_bundle_id: str | None = None  # Stock bundle ID
     stock_bundle_index: int | None = None  # Position of the stock in its bundle
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponseStockListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        coupon_code_count_info: Coupon codes uploaded in advance by the brand
+        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD
+        coupon_display_info: Coupon display information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        notify_config: Event notification settings
+        product_coupon_id: Product coupon ID
+        progressive_bundle_usage_rule: Multi-use coupon rule
+        remark: Remark
+        sent_count_info: Sends so far
+        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_bundle_info: Stock bundle
+        stock_id: Stock ID
+        stock_send_rule: Sending rules
+        store_scope: Store scope: one of NONE, ALL, SPECIFIC
+        usage_rule_display_info: Displayed usage rules
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
@@ -1580,19 +2782,62 @@ class CreateStockBundleResponseStockListItem:
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class CreateStockBundleResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        stock_bundle_id: Stock bundle ID
+        stock_list: Stocks
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     stock_bundle_id: str | None = None  # Stock bundle ID
     stock_list: list[CreateStockBundleResponseStockListItem] | None = None  # Stocks
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        attach: Custom attached data
+        brand_id: Brand ID
+        channel_custom_info: Channel custom information
+        confirm_request_no: Request number of the confirmation
+        confirm_time: Time the send was confirmed
+        coupon_code: User product coupon code
+        coupon_state: User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+        coupon_tag_info: Coupon tags
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        product_coupon: Product coupon
+        receive_time: Receive time
+        send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+        send_request_no: Request number of the send
+        sequential_usage_detail: Multi-use coupon details
+        single_usage_detail: Single-use coupon details
+        stock: Stock
+        user_product_coupon_bundle_info: The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
+        valid_begin_time: Start of validity
+        valid_end_time: End of validity
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     attach: str | None = None  # Custom attached data
     brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
@@ -1620,23 +2865,40 @@ class DeactivateCouponResponse:
     )
     valid_begin_time: dt.datetime | None = None  # Start of validity
     valid_end_time: dt.datetime | None = None  # End of validity
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfoMemberTagInfo:
-    """Membership tag information"""
+    """Membership tag information
+
+    Attributes:
+        member_card_id: Membership card template ID
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     member_card_id: str | None = None  # Membership card template ID
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo:
-    """Coupon tag information"""
+    """Coupon tag information
+
+    Attributes:
+        coupon_tag_list: Coupon tags
+        member_tag_info: Membership tag information
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     coupon_tag_list: list[str] | None = None  # Coupon tags
     member_tag_info: DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfoMemberTagInfo | None = (
@@ -1644,11 +2906,31 @@ class DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo:
     )
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon:
-    """Product coupon"""
+    """Product coupon
+
+    Attributes:
+        brand_id: Brand ID
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        display_info: Display information
+        out_product_no: Merchant's product ID
+        product_coupon_id: Product coupon ID
+        progressive_bundle_usage_info: Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+        scope: Discount scope: one of ALL, SINGLE, CATEGORY
+        single_usage_info: Single-use mode settings
+        state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+        type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+        usage_mode: Usage mode: one of SINGLE, PROGRESSIVE_BUNDLE
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     brand_id: str | None = None  # Brand ID
     deactivate_reason: str | None = None  # Deactivation reason
@@ -1667,11 +2949,24 @@ class DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon:
     usage_mode: str | None = None  # Usage mode: one of SINGLE, PROGRESSIVE_BUNDLE
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUsageDetail:
-    """Multi-use coupon details"""
+    """Multi-use coupon details
+
+    Attributes:
+        associated_order_info: Associated WeChat Pay order
+        associated_pay_score_order_info: The pay-score order the coupon was used with
+        return_request_no: Request number of the return
+        return_time: Return time
+        use_request_no: Request number of the redemption
+        use_time: Time of use
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
@@ -1685,11 +2980,36 @@ class DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUs
     use_time: dt.datetime | None = None  # Time of use
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemStock:
-    """Stock"""
+    """Stock
+
+    Attributes:
+        brand_id: Brand ID
+        coupon_code_count_info: Coupon codes uploaded in advance by the brand
+        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD
+        coupon_display_info: Coupon display information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        notify_config: Event notification settings
+        product_coupon_id: Product coupon ID
+        progressive_bundle_usage_rule: Multi-use coupon rule
+        remark: Remark
+        sent_count_info: Sends so far
+        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_bundle_info: Stock bundle
+        stock_id: Stock ID
+        stock_send_rule: Sending rules
+        store_scope: Store scope: one of NONE, ALL, SPECIFIC
+        usage_rule_display_info: Displayed usage rules
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
@@ -1715,11 +3035,22 @@ class DeactivateCouponBundleResponseUserProductCouponListItemStock:
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo:
-    """User coupon bundle"""
+    """User coupon bundle
+
+    Attributes:
+        total_count: Total times usable
+        used_count: Times used
+        user_coupon_bundle_id: User coupon bundle ID
+        user_coupon_bundle_index: Index within the user coupon bundle
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
 
     total_count: int | None = None  # Total times usable
     used_count: int | None = None  # Times used
@@ -1727,10 +3058,39 @@ class DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBu
     user_coupon_bundle_index: int | None = None  # Index within the user coupon bundle
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponseUserProductCouponListItem:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        attach: Custom attached data
+        brand_id: Brand ID
+        channel_custom_info: Channel custom information
+        confirm_request_no: Request number of the confirmation
+        confirm_time: Time the send was confirmed
+        coupon_code: User product coupon code
+        coupon_state: User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
+        coupon_tag_info: Coupon tag information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        product_coupon: Product coupon
+        progressive_bundle_usage_detail: Multi-use coupon details
+        receive_time: Receive time
+        send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
+        send_request_no: Request number of the send
+        stock: Stock
+        user_product_coupon_bundle_info: User coupon bundle
+        valid_begin_time: Start of validity
+        valid_end_time: End of validity
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     attach: str | None = None  # Custom attached data
     brand_id: str | None = None  # Brand ID
     channel_custom_info: str | None = None  # Channel custom information
@@ -1763,21 +3123,57 @@ class DeactivateCouponBundleResponseUserProductCouponListItem:
     valid_end_time: dt.datetime | None = None  # End of validity
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateCouponBundleResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        user_coupon_bundle_id: User coupon bundle ID
+        user_product_coupon_list: User product coupons
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     user_coupon_bundle_id: str | None = None  # User coupon bundle ID
     user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem] | None = (
         None  # User product coupons
     )
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateProductCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        display_info: Display information
+        out_product_no: Merchant's product ID
+        product_coupon_id: Product coupon ID
+        progressive_bundle_usage_info: Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
+        scope: Discount scope: one of ALL, SINGLE, CATEGORY
+        sequential_usage_info: Multi-use mode settings
+        single_usage_info: Single-use mode settings
+        state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
+        type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
+        usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
@@ -1794,13 +3190,41 @@ class DeactivateProductCouponResponse:
     state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
     type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
     usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DeactivateStockResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        brand_id: Brand ID
+        coupon_code_count_info: Coupon codes uploaded in advance by the brand
+        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
+        coupon_display_info: Coupon display information
+        deactivate_reason: Deactivation reason
+        deactivate_request_no: Request number of the deactivation
+        deactivate_time: Deactivation time
+        notify_config: Event notification settings
+        product_coupon_id: Product coupon ID
+        remark: Remark
+        sent_count_info: Sends so far
+        sequential_usage_rule: Multi-use coupon rule
+        single_usage_rule: Single-use coupon rule
+        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_id: Stock ID
+        stock_send_rule: Sending rules
+        store_scope: Store scope: one of NONE, ALL, SPECIFIC
+        usage_rule_display_info: Displayed usage rules
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     brand_id: str | None = None  # Brand ID
     coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
         None  # Coupon codes uploaded in advance by the brand
@@ -1821,13 +3245,25 @@ class DeactivateStockResponse:
     stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
     store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
     usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class DisassociateStockBundleStoresResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        failed_store_list: Stores that failed to disassociate
+        success_store_list: Stores disassociated successfully
+        total_count: Number of distinct stores
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     failed_store_list: list[AssociateStockBundleStoresResponseFailedStoreListItem] | None = (
         None  # Stores that failed to disassociate
     )
@@ -1835,6 +3271,7 @@ class DisassociateStockBundleStoresResponse:
     total_count: int | None = None  # Number of distinct stores
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 DisassociateStockStoresResponse = DisassociateStockBundleStoresResponse
@@ -1842,10 +3279,21 @@ DisassociateStockStoresResponse = DisassociateStockBundleStoresResponse
 
 @attrs.frozen(kw_only=True)
 class PreSendCouponResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        token: Pre-send token
+        send_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     token: str | None = None  # Pre-send token
-    send_request_no: str | None = None  # the request number this call used
+    send_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 PreSendCouponBundleResponse = PreSendCouponResponse
@@ -1856,14 +3304,23 @@ ReturnCouponResponse = DeactivateCouponResponse
 
 @attrs.frozen(kw_only=True)
 class SendCouponCouponTagInfoMemberTagInfo:
-    """Membership tag information"""
+    """Membership tag information
+
+    Attributes:
+        member_card_id: Membership card template ID
+    """
 
     member_card_id: str | None = None  # Membership card template ID
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponCouponTagInfo:
-    """Coupon tag information"""
+    """Coupon tag information
+
+    Attributes:
+        coupon_tag_list: Coupon tags
+        member_tag_info: Membership tag information
+    """
 
     coupon_tag_list: list[Literal["MEMBER"]] | None = None  # Coupon tags
     member_tag_info: SendCouponCouponTagInfoMemberTagInfo | None = None  # Membership tag information
@@ -1874,14 +3331,23 @@ SendCouponResponse = UserCoupon
 
 @attrs.frozen(kw_only=True)
 class SendCouponBundleCouponTagInfoMemberTagInfo:
-    """Membership tag information"""
+    """Membership tag information
+
+    Attributes:
+        member_card_id: Membership card template ID
+    """
 
     member_card_id: str  # Membership card template ID
 
 
 @attrs.frozen(kw_only=True)
 class SendCouponBundleCouponTagInfo:
-    """Coupon tag information"""
+    """Coupon tag information
+
+    Attributes:
+        coupon_tag_list: Coupon tags
+        member_tag_info: Membership tag information
+    """
 
     coupon_tag_list: list[str] | None = None  # Coupon tags
     member_tag_info: SendCouponBundleCouponTagInfoMemberTagInfo | None = None  # Membership tag information
@@ -1889,13 +3355,25 @@ class SendCouponBundleCouponTagInfo:
 
 @attrs.frozen(kw_only=True)
 class SendCouponBundleResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        user_coupon_bundle_id: User coupon bundle ID
+        user_product_coupon_list: User product coupons
+        send_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     user_coupon_bundle_id: str | None = None  # User coupon bundle ID
     user_product_coupon_list: list[DeactivateCouponBundleResponseUserProductCouponListItem] | None = (
         None  # User product coupons
     )
-    send_request_no: str | None = None  # the request number this call used
+    send_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 SetNotifyConfigResponse = GetNotifyConfigResponse
@@ -1918,26 +3396,58 @@ UpdateStockBundleBudgetResponse = CreateStockBundleResponse
 
 @attrs.frozen(kw_only=True)
 class UploadCouponCodesResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        already_exist_code_list: Coupon codes that already existed
+        duplicate_code_list: Duplicate coupon codes
+        failed_code_list: Coupon codes that failed to upload
+        success_code_list: Coupon codes uploaded successfully
+        total_count: Number of distinct coupon codes
+        out_request_no: the request number this call used (filled by the SDK)
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     already_exist_code_list: list[str] | None = None  # Coupon codes that already existed
     duplicate_code_list: list[str] | None = None  # Duplicate coupon codes
     failed_code_list: list[str] | None = None  # Coupon codes that failed to upload
     success_code_list: list[str] | None = None  # Coupon codes uploaded successfully
     total_count: int | None = None  # Number of distinct coupon codes
-    out_request_no: str | None = None  # the request number this call used
+    out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UploadImageResponse:
+    """An answer of WeChat Pay.
+
+    Attributes:
+        media_url: URL of the uploaded media file
+        extra: fields of the answer this SDK does not know
+        raw: the JSON as WeChat Pay sent it
+        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
+    """
+
     media_url: str | None = None  # URL of the uploaded media file
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
+    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 @attrs.frozen(kw_only=True)
 class UseCouponAssociatedOrderInfo:
-    """Associated WeChat Pay order"""
+    """Associated WeChat Pay order
+
+    Attributes:
+        mchid: Merchant ID
+        out_trade_no: Merchant order number
+        sub_mchid: Sub-merchant ID
+        transaction_id: WeChat Pay transaction ID
+    """
 
     mchid: str | None = None  # Merchant ID
     out_trade_no: str | None = None  # Merchant order number
@@ -1947,7 +3457,14 @@ class UseCouponAssociatedOrderInfo:
 
 @attrs.frozen(kw_only=True)
 class UseCouponAssociatedPayScoreOrderInfo:
-    """Associated WeChat Pay Score order"""
+    """Associated WeChat Pay Score order
+
+    Attributes:
+        mchid: Merchant ID
+        order_id: WeChat Pay service order ID
+        out_order_no: Merchant service order number
+        sub_mchid: Sub-merchant ID
+    """
 
     mchid: str | None = None  # Merchant ID
     order_id: str | None = None  # WeChat Pay service order ID

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 import attrs
 import cattrs
 
+from .._context import current_operation
 from .._converter import format_datetime
+from .._raw import active_capture
 from .._request import Response
 from ..errors import APIResponseValidationError, ValidationError
 from ..flows import download_flow
@@ -29,6 +31,7 @@ from ..validation import validate_request
 
 if TYPE_CHECKING:
     from .._client import Client
+    from ..middleware.retry import RetryPolicy
 
 ModelT = TypeVar("ModelT")
 
@@ -56,7 +59,19 @@ class Requester(Protocol):
         content: bytes | None = None,
         content_type: str | None = None,
         signed_payload: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Response: ...
+
+
+def _call_options(retry: RetryPolicy | None, extra_headers: Mapping[str, str] | None) -> dict[str, Any]:
+    """Per-call options for ``request()``, passed only when given (test fakes need not know them)."""
+    options: dict[str, Any] = {}
+    if retry is not None:
+        options["retry"] = retry
+    if extra_headers:
+        options["headers"] = extra_headers
+    return options
 
 
 #: Content types of the image formats WeChat Pay accepts.
@@ -116,6 +131,8 @@ class Resource:
             structured: ModelT = self._client.converter.structure(data, model)
             if data is not sent:
                 object.__setattr__(structured, "raw", sent)  # .raw is what WeChat Pay sent
+            if hasattr(structured, "request_id"):
+                object.__setattr__(structured, "request_id", response.request_id)
         except Exception as exc:
             detail = "; ".join(str(e) for e in getattr(exc, "exceptions", [exc]))[:300]
             raise APIResponseValidationError(
@@ -138,21 +155,32 @@ class Resource:
         model: type[ModelT],
         idempotency_field: str | None,
         timeout: float | None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> ModelT:
         q = self._compact(query)
         b = self._compact(body) if body is not None else None
         if self._client.validate:
             skip = (idempotency_field,) if idempotency_field else ()
             validate_request(operation, path=path_params, query=q, body=b, skip_required=skip)
-        response = await self._client.request(
-            method,
-            template,
-            path_params=path_params,
-            query=q or None,
-            json=b,
-            idempotency_field=idempotency_field,
-            timeout=timeout,
-        )
+        token = current_operation.set(operation)
+        try:
+            response = await self._client.request(
+                method,
+                template,
+                path_params=path_params,
+                query=q or None,
+                json=b,
+                idempotency_field=idempotency_field,
+                timeout=timeout,
+                **_call_options(retry, extra_headers),
+            )
+        finally:
+            current_operation.reset(token)
+        capture = active_capture()
+        if capture is not None:  # with_raw_response: the caller parses (or not) later
+            capture.set(response, lambda: self._structure(response, model, idempotency_field))
+            return cast(ModelT, None)
         return self._structure(response, model, idempotency_field)
 
     def _paginate(
@@ -170,6 +198,8 @@ class Resource:
         max_limit: int,
         max_items: int,
         timeout: float | None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncPaginator[Any]:
         size = start[1]
         if self._client.validate and not 1 <= size <= max_limit:
@@ -192,7 +222,17 @@ class Resource:
                 model=model,
                 idempotency_field=None,
                 timeout=timeout,
+                retry=retry,
+                extra_headers=extra_headers,
             )
+            capture = active_capture()
+            if capture is not None:  # with_raw_response: parse() builds the page
+                capture.wrap(lambda parsed: page(parsed, cursor))
+                return Page(items=[])
+            return page(answer, cursor)
+
+        def page(answer: Any, cursor: tuple[Any, int]) -> Page[Any]:
+            request_id = getattr(answer, "request_id", None)
             total = getattr(answer, "total_count", None)
             if style == "offset":
                 offset = getattr(answer, "offset", None)
@@ -203,6 +243,7 @@ class Resource:
                     offset=cursor[0] if offset is None else offset,
                     limit=cursor[1] if limit is None else limit,
                     response=answer,
+                    request_id=request_id,
                 )
             return Page(
                 items=list(getattr(answer, items_field, None) or []),
@@ -211,6 +252,7 @@ class Resource:
                 page_token=cursor[0],
                 next_page_token=getattr(answer, "next_page_token", None) or None,
                 response=answer,
+                request_id=request_id,
             )
 
         return AsyncPaginator(fetch, style=style, first_cursor=start, max_items=max_items)
@@ -228,6 +270,8 @@ class Resource:
         max_bytes: int | None,
         extensions: tuple[str, ...],
         timeout: float | None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> ModelT:
         """multipart/form-data with ``meta`` = ``{"filename","sha256"}``; the signature covers meta only."""
         if isinstance(file, Path):
@@ -262,15 +306,24 @@ class Resource:
             + content
             + f"\r\n--{boundary}--\r\n".encode()
         )
-        response = await self._client.request(
-            method,
-            template,
-            path_params=path_params,
-            content=body,
-            content_type=f"multipart/form-data; boundary={boundary}",
-            signed_payload=meta,
-            timeout=timeout,
-        )
+        token = current_operation.set(operation)
+        try:
+            response = await self._client.request(
+                method,
+                template,
+                path_params=path_params,
+                content=body,
+                content_type=f"multipart/form-data; boundary={boundary}",
+                signed_payload=meta,
+                timeout=timeout,
+                **_call_options(retry, extra_headers),
+            )
+        finally:
+            current_operation.reset(token)
+        capture = active_capture()
+        if capture is not None:
+            capture.set(response, lambda: self._structure(response, model, None))
+            return cast(ModelT, None)
         return self._structure(response, model, None)
 
     @overload

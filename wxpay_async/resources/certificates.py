@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
+from .._raw import to_raw_response
+from ..middleware.retry import RetryPolicy
 from ..models.certificates import (
     DownloadResponse,
 )
@@ -14,12 +17,37 @@ from ._base import Resource
 class CertificatesResource(Resource):
     """Platform certificates (/v3/certificates)."""
 
+    @property
+    def with_raw_response(self) -> CertificatesResourceWithRawResponse:
+        """The same calls answering RawResponse: status, headers, content, request_id, parse()."""
+        return CertificatesResourceWithRawResponse(self)
+
     async def download(
-        self, *, algorithm_type: Literal["SM2", "RSA", "ALL"] | None = None, timeout: float | None = None
+        self,
+        *,
+        algorithm_type: Literal["SM2", "RSA", "ALL"] | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> DownloadResponse:
         """Download the platform certificates (encrypted with the APIv3 key).
 
         ``GET /v3/certificates``
+
+        Args:
+            algorithm_type: Certificate algorithm (optional)
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "certificates.download",
@@ -31,4 +59,13 @@ class CertificatesResource(Resource):
             model=DownloadResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
+
+
+class CertificatesResourceWithRawResponse:
+    """``certificates.with_raw_response.<operation>(...)``: each call answers a RawResponse."""
+
+    def __init__(self, resource: CertificatesResource) -> None:
+        self.download = to_raw_response(resource.download)

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from .._raw import to_raw_response
+from ..middleware.retry import RetryPolicy
 from ..models.favor import (
     CreateStockCouponUseRule,
     CreateStockPatternInfo,
@@ -41,6 +43,11 @@ from ._base import Resource
 class FavorResource(Resource):
     """Cash coupons (代金券, /v3/marketing/favor)."""
 
+    @property
+    def with_raw_response(self) -> FavorResourceWithRawResponse:
+        """The same calls answering RawResponse: status, headers, content, request_id, parse()."""
+        return FavorResourceWithRawResponse(self)
+
     async def create_stock(
         self,
         *,
@@ -57,10 +64,38 @@ class FavorResource(Resource):
         out_request_no: str | None = None,
         pattern_info: CreateStockPatternInfo | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> CreateStockResponse:
         """Create a cash-coupon stock.
 
         ``POST /v3/marketing/favor/coupon-stocks``
+
+        Args:
+            available_begin_time: Start time
+            available_end_time: End time
+            belong_merchant: Merchant ID the stock belongs to
+            comment: Stock remark (optional)
+            coupon_use_rule: Usage rules
+            ext_info: Extended attributes (JSON string) (optional)
+            no_cash: Whether the stock has no cash flow (no_cash)
+            out_request_no: the request number; filled when omitted, identical on every retry
+            pattern_info: Display style (optional)
+            stock_name: Stock name
+            stock_type: Stock type
+            stock_use_rule: Sending rules
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.create_stock",
@@ -85,12 +120,36 @@ class FavorResource(Resource):
             model=CreateStockResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
-    async def get_callbacks(self, *, mchid: str, timeout: float | None = None) -> GetCallbacksResponse:
+    async def get_callbacks(
+        self,
+        *,
+        mchid: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> GetCallbacksResponse:
         """Query the cash-coupon notification URL.
 
         ``GET /v3/marketing/favor/callbacks``
+
+        Args:
+            mchid: Merchant ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.get_callbacks",
@@ -102,12 +161,36 @@ class FavorResource(Resource):
             model=GetCallbacksResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
-    async def get_refund_flow(self, stock_id: str, *, timeout: float | None = None) -> GetRefundFlowResponse:
+    async def get_refund_flow(
+        self,
+        stock_id: str,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> GetRefundFlowResponse:
         """Get the download URL of a stock's refund flow.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/refund-flow``
+
+        Args:
+            stock_id: Stock ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.get_refund_flow",
@@ -119,14 +202,38 @@ class FavorResource(Resource):
             model=GetRefundFlowResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def get_refund_flow_by_day(
-        self, stock_id: str, *, bill_date: str, timeout: float | None = None
+        self,
+        stock_id: str,
+        *,
+        bill_date: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GetRefundFlowByDayResponse:
         """Get the download URL of a stock's refund flow for one day.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/refund-flow-by-day``
+
+        Args:
+            stock_id: Stock ID
+            bill_date: Bill date (YYYY-MM-DD)
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.get_refund_flow_by_day",
@@ -138,14 +245,38 @@ class FavorResource(Resource):
             model=GetRefundFlowByDayResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def get_stock(
-        self, stock_id: str, *, stock_creator_mchid: str, timeout: float | None = None
+        self,
+        stock_id: str,
+        *,
+        stock_creator_mchid: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GetStockResponse:
         """Query one cash-coupon stock.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}``
+
+        Args:
+            stock_id: Stock ID
+            stock_creator_mchid: Merchant ID that created the stock
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.get_stock",
@@ -157,12 +288,36 @@ class FavorResource(Resource):
             model=GetStockResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
-    async def get_use_flow(self, stock_id: str, *, timeout: float | None = None) -> GetUseFlowResponse:
+    async def get_use_flow(
+        self,
+        stock_id: str,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> GetUseFlowResponse:
         """Get the download URL of a stock's use flow.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/use-flow``
+
+        Args:
+            stock_id: Stock ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.get_use_flow",
@@ -174,14 +329,38 @@ class FavorResource(Resource):
             model=GetUseFlowResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def get_use_flow_by_day(
-        self, stock_id: str, *, bill_date: str, timeout: float | None = None
+        self,
+        stock_id: str,
+        *,
+        bill_date: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GetUseFlowByDayResponse:
         """Get the download URL of a stock's use flow for one day.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/use-flow-by-day``
+
+        Args:
+            stock_id: Stock ID
+            bill_date: Bill date (YYYY-MM-DD)
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.get_use_flow_by_day",
@@ -193,14 +372,40 @@ class FavorResource(Resource):
             model=GetUseFlowByDayResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def get_user_coupon(
-        self, openid: str, coupon_id: str, *, appid: str, timeout: float | None = None
+        self,
+        openid: str,
+        coupon_id: str,
+        *,
+        appid: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GetUserCouponResponse:
         """Query one cash coupon of a user.
 
         ``GET /v3/marketing/favor/users/{openid}/coupons/{coupon_id}``
+
+        Args:
+            openid: User OpenID
+            coupon_id: Cash coupon ID
+            appid: Official account AppID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.get_user_coupon",
@@ -212,6 +417,8 @@ class FavorResource(Resource):
             model=GetUserCouponResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     def list_stock_items(
@@ -223,10 +430,30 @@ class FavorResource(Resource):
         limit: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncPaginator[str]:
         """List the goods a stock applies to.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/items``
+
+        Args:
+            stock_id: Stock ID
+            stock_creator_mchid: Merchant ID that created the stock
+            offset / page_token, limit / page_size: where the first page starts and its size
+            max_items: bound on the items one ``async for`` walk yields
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            an AsyncPaginator: ``await`` it for the first Page, ``async for`` for every item
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return self._paginate(
             "favor.list_stock_items",
@@ -241,6 +468,8 @@ class FavorResource(Resource):
             max_limit=50,
             max_items=max_items,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     def list_stock_merchants(
@@ -252,10 +481,30 @@ class FavorResource(Resource):
         limit: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncPaginator[str]:
         """List the merchants where a stock can be used.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/merchants``
+
+        Args:
+            stock_id: Stock ID
+            stock_creator_mchid: Merchant ID that created the stock
+            offset / page_token, limit / page_size: where the first page starts and its size
+            max_items: bound on the items one ``async for`` walk yields
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            an AsyncPaginator: ``await`` it for the first Page, ``async for`` for every item
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return self._paginate(
             "favor.list_stock_merchants",
@@ -270,6 +519,8 @@ class FavorResource(Resource):
             max_limit=50,
             max_items=max_items,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     def list_stocks(
@@ -283,10 +534,32 @@ class FavorResource(Resource):
         limit: int = 10,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncPaginator[ListedStock]:
         """List the merchant's cash-coupon stocks.
 
         ``GET /v3/marketing/favor/stocks``
+
+        Args:
+            stock_creator_mchid: Merchant ID that created the stock
+            create_start_time: Start of the creation-time range (optional)
+            create_end_time: End of the creation-time range (optional)
+            status: Stock status (optional)
+            offset / page_token, limit / page_size: where the first page starts and its size
+            max_items: bound on the items one ``async for`` walk yields
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            an AsyncPaginator: ``await`` it for the first Page, ``async for`` for every item
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return self._paginate(
             "favor.list_stocks",
@@ -306,6 +579,8 @@ class FavorResource(Resource):
             max_limit=10,
             max_items=max_items,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     def list_user_coupons(
@@ -323,10 +598,36 @@ class FavorResource(Resource):
         limit: int = 100,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncPaginator[GetUserCouponResponse]:
         """List the cash coupons a user holds.
 
         ``GET /v3/marketing/favor/users/{openid}/coupons``
+
+        Args:
+            openid: User OpenID
+            appid: Official account AppID
+            stock_id: Stock ID (optional)
+            status: Coupon status (optional)
+            creator_mchid: Merchant ID that created the stock (optional)
+            sender_mchid: Merchant ID that sends the stock (optional)
+            available_mchid: Merchant ID where the coupon can be used (optional)
+            business_type: Business type (optional)
+            offset / page_token, limit / page_size: where the first page starts and its size
+            max_items: bound on the items one ``async for`` walk yields
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            an AsyncPaginator: ``await`` it for the first Page, ``async for`` for every item
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return self._paginate(
             "favor.list_user_coupons",
@@ -349,6 +650,8 @@ class FavorResource(Resource):
             max_limit=100,
             max_items=max_items,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def modify_stock_goods(
@@ -359,10 +662,30 @@ class FavorResource(Resource):
         add_goods_id_list: Sequence[str] | None = None,
         delete_goods_id_list: Sequence[str] | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> ModifyStockGoodsResponse:
         """Change the goods a single-item stock applies to.
 
         ``POST /v3/marketing/favor/stocks/{stock_id}/modify-goods-id``
+
+        Args:
+            stock_id: Stock ID
+            add_goods_id_list: Goods IDs to add (optional)
+            delete_goods_id_list: Goods IDs to remove (optional)
+            stock_creator_mchid: Merchant ID that created the stock
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.modify_stock_goods",
@@ -378,14 +701,38 @@ class FavorResource(Resource):
             model=ModifyStockGoodsResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def pause_stock(
-        self, stock_id: str, *, stock_creator_mchid: str, timeout: float | None = None
+        self,
+        stock_id: str,
+        *,
+        stock_creator_mchid: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> PauseStockResponse:
         """Pause a running stock (no coupons can be sent).
 
         ``POST /v3/marketing/favor/stocks/{stock_id}/pause``
+
+        Args:
+            stock_id: Stock ID
+            stock_creator_mchid: Merchant ID that created the stock
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.pause_stock",
@@ -397,14 +744,38 @@ class FavorResource(Resource):
             model=PauseStockResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def restart_stock(
-        self, stock_id: str, *, stock_creator_mchid: str, timeout: float | None = None
+        self,
+        stock_id: str,
+        *,
+        stock_creator_mchid: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> RestartStockResponse:
         """Restart a paused stock.
 
         ``POST /v3/marketing/favor/stocks/{stock_id}/restart``
+
+        Args:
+            stock_id: Stock ID
+            stock_creator_mchid: Merchant ID that created the stock
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.restart_stock",
@@ -416,6 +787,8 @@ class FavorResource(Resource):
             model=RestartStockResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def send_coupon(
@@ -429,10 +802,33 @@ class FavorResource(Resource):
         coupon_value: int | None = None,
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> SendCouponResponse:
         """Send a cash coupon to a user.
 
         ``POST /v3/marketing/favor/users/{openid}/coupons``
+
+        Args:
+            openid: User OpenID
+            appid: Official account AppID
+            coupon_minimum: Minimum order for a coupon sent with its own value (fen) (optional)
+            coupon_value: Value of a coupon sent with its own value (fen) (optional)
+            out_request_no: the request number; filled when omitted, identical on every retry
+            stock_creator_mchid: Merchant ID that created the stock
+            stock_id: Stock ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.send_coupon",
@@ -451,14 +847,40 @@ class FavorResource(Resource):
             model=SendCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def set_callbacks(
-        self, *, mchid: str, notify_url: str, switch: bool | None = None, timeout: float | None = None
+        self,
+        *,
+        mchid: str,
+        notify_url: str,
+        switch: bool | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> SetCallbacksResponse:
         """Set the URL that receives cash-coupon notifications (COUPON.USE).
 
         ``POST /v3/marketing/favor/callbacks``
+
+        Args:
+            mchid: Merchant ID
+            notify_url: Notification URL
+            switch: Callback switch (optional)
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.set_callbacks",
@@ -470,14 +892,38 @@ class FavorResource(Resource):
             model=SetCallbacksResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def start_stock(
-        self, stock_id: str, *, stock_creator_mchid: str, timeout: float | None = None
+        self,
+        stock_id: str,
+        *,
+        stock_creator_mchid: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> StartStockResponse:
         """Activate a new stock so coupons can be sent.
 
         ``POST /v3/marketing/favor/stocks/{stock_id}/start``
+
+        Args:
+            stock_id: Stock ID
+            stock_creator_mchid: Merchant ID that created the stock
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.start_stock",
@@ -489,14 +935,38 @@ class FavorResource(Resource):
             model=StartStockResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def stop_stock(
-        self, stock_id: str, *, stock_creator_mchid: str, timeout: float | None = None
+        self,
+        stock_id: str,
+        *,
+        stock_creator_mchid: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> StopStockResponse:
         """Terminate a stock that was never activated (officially only an unactivated stock can be stopped).
 
         ``POST /v3/marketing/favor/stocks/{stock_id}/stop``
+
+        Args:
+            stock_id: Stock ID
+            stock_creator_mchid: Merchant ID that created the stock
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "favor.stop_stock",
@@ -508,14 +978,38 @@ class FavorResource(Resource):
             model=StopStockResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def upload_image(
-        self, file: bytes | Path, *, filename: str | None = None, timeout: float | None = None
+        self,
+        file: bytes | Path,
+        *,
+        filename: str | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UploadImageResponse:
         """Upload an image for marketing use; returns its media URL.
 
         ``POST /v3/marketing/favor/media/image-upload``
+
+        Args:
+            file: the image, as bytes or a Path
+            filename: the file name (required with bytes)
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._upload(
             "favor.upload_image",
@@ -528,4 +1022,32 @@ class FavorResource(Resource):
             max_bytes=2097152,
             extensions=(".bmp", ".jpeg", ".jpg", ".png"),
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
+
+
+class FavorResourceWithRawResponse:
+    """``favor.with_raw_response.<operation>(...)``: each call answers a RawResponse."""
+
+    def __init__(self, resource: FavorResource) -> None:
+        self.create_stock = to_raw_response(resource.create_stock)
+        self.get_callbacks = to_raw_response(resource.get_callbacks)
+        self.get_refund_flow = to_raw_response(resource.get_refund_flow)
+        self.get_refund_flow_by_day = to_raw_response(resource.get_refund_flow_by_day)
+        self.get_stock = to_raw_response(resource.get_stock)
+        self.get_use_flow = to_raw_response(resource.get_use_flow)
+        self.get_use_flow_by_day = to_raw_response(resource.get_use_flow_by_day)
+        self.get_user_coupon = to_raw_response(resource.get_user_coupon)
+        self.list_stock_items = to_raw_response(resource.list_stock_items)
+        self.list_stock_merchants = to_raw_response(resource.list_stock_merchants)
+        self.list_stocks = to_raw_response(resource.list_stocks)
+        self.list_user_coupons = to_raw_response(resource.list_user_coupons)
+        self.modify_stock_goods = to_raw_response(resource.modify_stock_goods)
+        self.pause_stock = to_raw_response(resource.pause_stock)
+        self.restart_stock = to_raw_response(resource.restart_stock)
+        self.send_coupon = to_raw_response(resource.send_coupon)
+        self.set_callbacks = to_raw_response(resource.set_callbacks)
+        self.start_stock = to_raw_response(resource.start_stock)
+        self.stop_stock = to_raw_response(resource.stop_stock)
+        self.upload_image = to_raw_response(resource.upload_image)

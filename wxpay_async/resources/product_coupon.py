@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from .._raw import to_raw_response
+from ..middleware.retry import RetryPolicy
 from ..models.product_coupon import (
     AssociatedStore,
     AssociateStockBundleStoresResponse,
@@ -71,6 +73,11 @@ from ._base import Resource
 class ProductCouponResource(Resource):
     """Product coupons (商品券, /v3/marketing/partner/product-coupon)."""
 
+    @property
+    def with_raw_response(self) -> ProductCouponResourceWithRawResponse:
+        """The same calls answering RawResponse: status, headers, content, request_id, parse()."""
+        return ProductCouponResourceWithRawResponse(self)
+
     async def associate_stock_bundle_stores(
         self,
         product_coupon_id: str,
@@ -79,10 +86,30 @@ class ProductCouponResource(Resource):
         brand_id: str,
         store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AssociateStockBundleStoresResponse:
         """Associate stores with a stock bundle.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stock-bundles/{stock_bundle_id}/associate-stores``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_bundle_id: Stock bundle ID
+            brand_id: Brand ID
+            store_list: Stores
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.associate_stock_bundle_stores",
@@ -94,6 +121,8 @@ class ProductCouponResource(Resource):
             model=AssociateStockBundleStoresResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def associate_stock_stores(
@@ -104,10 +133,30 @@ class ProductCouponResource(Resource):
         brand_id: str,
         store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AssociateStockStoresResponse:
         """Associate stores with a stock.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/associate-stores``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            brand_id: Brand ID
+            store_list: Stores
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.associate_stock_stores",
@@ -119,6 +168,8 @@ class ProductCouponResource(Resource):
             model=AssociateStockStoresResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def confirm_coupon(
@@ -132,10 +183,33 @@ class ProductCouponResource(Resource):
         stock_id: str,
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> ConfirmCouponResponse:
         """Confirm a sent coupon (required after PRODUCT_COUPON_SP.SEND).
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons/{coupon_code}/confirm``
+
+        Args:
+            openid: User OpenID
+            coupon_code: User product coupon code
+            appid: Official account AppID
+            brand_id: Brand ID
+            out_request_no: the request number; filled when omitted, identical on every retry
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.confirm_coupon",
@@ -153,6 +227,8 @@ class ProductCouponResource(Resource):
             model=ConfirmCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def create_image_generation_task(
@@ -164,10 +240,31 @@ class ProductCouponResource(Resource):
         combine_image: CreateImageGenerationTaskCombineImage | Mapping[str, Any] | None = None,
         cut_out: CreateImageGenerationTaskCutOut | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> CreateImageGenerationTaskResponse:
         """Start an image generation task.
 
         ``POST /v3/marketing/partner/product-coupon/image-generation-tasks``
+
+        Args:
+            brand_id: Brand ID
+            combine_image: Combined image input (optional)
+            cut_out: Cut-out input (optional)
+            image_generation_type: Image generation type
+            task_id: Image generation task ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.create_image_generation_task",
@@ -185,6 +282,8 @@ class ProductCouponResource(Resource):
             model=CreateImageGenerationTaskResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def create_product_coupon(
@@ -202,10 +301,37 @@ class ProductCouponResource(Resource):
         single_usage_info: CreateProductCouponSingleUsageInfo | Mapping[str, Any] | None = None,
         stock: CreateProductCouponStock | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> CreateProductCouponResponse:
         """Create a product coupon with its first stock.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons``
+
+        Args:
+            brand_id: Brand ID
+            display_info: Display information
+            out_product_no: Merchant's product ID (optional)
+            out_request_no: the request number; filled when omitted, identical on every retry
+            progressive_bundle_usage_info: Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE) (optional)
+            scope: Discount scope
+            sequential_usage_info: Multi-use mode settings (optional)
+            single_usage_info: Single-use mode settings (optional)
+            stock: Stock (optional)
+            type: Product coupon type
+            usage_mode: Usage mode
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.create_product_coupon",
@@ -229,6 +355,8 @@ class ProductCouponResource(Resource):
             model=CreateProductCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def create_stock(
@@ -239,10 +367,30 @@ class ProductCouponResource(Resource):
         stock: CreateStockStock | Mapping[str, Any],
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> CreateStockResponse:
         """Create a stock for a product coupon.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            brand_id: Brand ID
+            out_request_no: the request number; filled when omitted, identical on every retry
+            stock: Stock
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.create_stock",
@@ -254,6 +402,8 @@ class ProductCouponResource(Resource):
             model=CreateStockResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def create_stock_bundle(
@@ -264,10 +414,30 @@ class ProductCouponResource(Resource):
         stock_bundle: CreateStockBundleStockBundle | Mapping[str, Any],
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> CreateStockBundleResponse:
         """Create a bundle of stocks for a product coupon.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stock-bundles``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            brand_id: Brand ID
+            out_request_no: the request number; filled when omitted, identical on every retry
+            stock_bundle: Stock bundle
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.create_stock_bundle",
@@ -279,6 +449,8 @@ class ProductCouponResource(Resource):
             model=CreateStockBundleResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def deactivate_coupon(
@@ -293,10 +465,34 @@ class ProductCouponResource(Resource):
         stock_id: str,
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> DeactivateCouponResponse:
         """Deactivate a user's product coupon.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons/{coupon_code}/deactivate``
+
+        Args:
+            openid: User OpenID
+            coupon_code: User product coupon code
+            appid: Official account AppID
+            brand_id: Brand ID
+            deactivate_reason: Deactivation reason
+            out_request_no: the request number; filled when omitted, identical on every retry
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.deactivate_coupon",
@@ -315,6 +511,8 @@ class ProductCouponResource(Resource):
             model=DeactivateCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def deactivate_coupon_bundle(
@@ -329,10 +527,34 @@ class ProductCouponResource(Resource):
         stock_bundle_id: str,
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> DeactivateCouponBundleResponse:
         """Deactivate a user's coupon bundle.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupon-bundles/{user_coupon_bundle_id}/deactivate``
+
+        Args:
+            openid: User OpenID
+            user_coupon_bundle_id: User coupon bundle ID
+            appid: Official account AppID
+            brand_id: Brand ID
+            deactivate_reason: Deactivation reason
+            out_request_no: the request number; filled when omitted, identical on every retry
+            product_coupon_id: Product coupon ID
+            stock_bundle_id: Stock bundle ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.deactivate_coupon_bundle",
@@ -351,6 +573,8 @@ class ProductCouponResource(Resource):
             model=DeactivateCouponBundleResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def deactivate_product_coupon(
@@ -361,10 +585,30 @@ class ProductCouponResource(Resource):
         deactivate_reason: str,
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> DeactivateProductCouponResponse:
         """Deactivate a product coupon.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/deactivate``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            brand_id: Brand ID
+            deactivate_reason: Deactivation reason
+            out_request_no: the request number; filled when omitted, identical on every retry
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.deactivate_product_coupon",
@@ -376,6 +620,8 @@ class ProductCouponResource(Resource):
             model=DeactivateProductCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def deactivate_stock(
@@ -387,10 +633,31 @@ class ProductCouponResource(Resource):
         deactivate_reason: str,
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> DeactivateStockResponse:
         """Deactivate a product-coupon stock.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/deactivate``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            brand_id: Brand ID
+            deactivate_reason: Deactivation reason
+            out_request_no: the request number; filled when omitted, identical on every retry
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.deactivate_stock",
@@ -402,6 +669,8 @@ class ProductCouponResource(Resource):
             model=DeactivateStockResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def disassociate_stock_bundle_stores(
@@ -412,10 +681,30 @@ class ProductCouponResource(Resource):
         brand_id: str,
         store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> DisassociateStockBundleStoresResponse:
         """Disassociate stores from a stock bundle.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stock-bundles/{stock_bundle_id}/disassociate-stores``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_bundle_id: Stock bundle ID
+            brand_id: Brand ID
+            store_list: Stores
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.disassociate_stock_bundle_stores",
@@ -427,6 +716,8 @@ class ProductCouponResource(Resource):
             model=DisassociateStockBundleStoresResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def disassociate_stock_stores(
@@ -437,10 +728,30 @@ class ProductCouponResource(Resource):
         brand_id: str,
         store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> DisassociateStockStoresResponse:
         """Disassociate stores from a stock.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/disassociate-stores``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            brand_id: Brand ID
+            store_list: Stores
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.disassociate_stock_stores",
@@ -452,6 +763,8 @@ class ProductCouponResource(Resource):
             model=DisassociateStockStoresResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def get_image_generation_task(
@@ -461,10 +774,29 @@ class ProductCouponResource(Resource):
         brand_id: str,
         image_generation_type: Literal["COMBINE_IMAGE", "CUT_OUT"],
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GetImageGenerationTaskResponse:
         """Query an image generation task.
 
         ``GET /v3/marketing/partner/product-coupon/image-generation-tasks/{task_id}``
+
+        Args:
+            task_id: Image generation task ID
+            brand_id: Brand ID
+            image_generation_type: Image generation type
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.get_image_generation_task",
@@ -476,12 +808,34 @@ class ProductCouponResource(Resource):
             model=GetImageGenerationTaskResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
-    async def get_notify_config(self, *, timeout: float | None = None) -> GetNotifyConfigResponse:
+    async def get_notify_config(
+        self,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> GetNotifyConfigResponse:
         """Query the product-coupon notification URL.
 
         ``GET /v3/marketing/partner/product-coupon/notify-configs``
+
+        Args:
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.get_notify_config",
@@ -493,14 +847,38 @@ class ProductCouponResource(Resource):
             model=GetNotifyConfigResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def get_product_coupon(
-        self, product_coupon_id: str, *, brand_id: str, timeout: float | None = None
+        self,
+        product_coupon_id: str,
+        *,
+        brand_id: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GetProductCouponResponse:
         """Query a product coupon.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            brand_id: Brand ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.get_product_coupon",
@@ -512,14 +890,40 @@ class ProductCouponResource(Resource):
             model=GetProductCouponResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def get_stock(
-        self, product_coupon_id: str, stock_id: str, *, brand_id: str, timeout: float | None = None
+        self,
+        product_coupon_id: str,
+        stock_id: str,
+        *,
+        brand_id: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GetStockResponse:
         """Query a product-coupon stock.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            brand_id: Brand ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.get_stock",
@@ -531,6 +935,8 @@ class ProductCouponResource(Resource):
             model=GetStockResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def get_user_coupon(
@@ -543,10 +949,32 @@ class ProductCouponResource(Resource):
         stock_id: str,
         appid: str,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> GetUserCouponResponse:
         """Query one product coupon of a user.
 
         ``GET /v3/marketing/partner/product-coupon/users/{openid}/coupons/{coupon_code}``
+
+        Args:
+            openid: User OpenID
+            coupon_code: User product coupon code
+            brand_id: Brand ID
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            appid: Official account AppID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.get_user_coupon",
@@ -558,6 +986,8 @@ class ProductCouponResource(Resource):
             model=GetUserCouponResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     def list_stock_associated_stores(
@@ -570,10 +1000,31 @@ class ProductCouponResource(Resource):
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncPaginator[AssociatedStore]:
         """List the stores associated with a stock.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/associated-stores``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            brand_id: Brand ID
+            offset / page_token, limit / page_size: where the first page starts and its size
+            max_items: bound on the items one ``async for`` walk yields
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            an AsyncPaginator: ``await`` it for the first Page, ``async for`` for every item
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return self._paginate(
             "product_coupon.list_stock_associated_stores",
@@ -588,6 +1039,8 @@ class ProductCouponResource(Resource):
             max_limit=50,
             max_items=max_items,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     def list_stocks(
@@ -601,10 +1054,32 @@ class ProductCouponResource(Resource):
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncPaginator[GetStockResponse]:
         """List a product coupon's stocks.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            state: Stock status (optional)
+            brand_id: Brand ID
+            stock_bundle_id: Only the stocks of this stock bundle (optional)
+            offset / page_token, limit / page_size: where the first page starts and its size
+            max_items: bound on the items one ``async for`` walk yields
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            an AsyncPaginator: ``await`` it for the first Page, ``async for`` for every item
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return self._paginate(
             "product_coupon.list_stocks",
@@ -619,6 +1094,8 @@ class ProductCouponResource(Resource):
             max_limit=50,
             max_items=max_items,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     def list_user_coupons(
@@ -636,10 +1113,35 @@ class ProductCouponResource(Resource):
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> AsyncPaginator[UserCoupon]:
         """List the product coupons a user holds.
 
         ``GET /v3/marketing/partner/product-coupon/users/{openid}/coupons``
+
+        Args:
+            openid: User OpenID
+            product_coupon_id: Product coupon ID (optional)
+            stock_id: Stock ID (optional)
+            appid: Official account AppID
+            coupon_state: User product coupon state (optional)
+            brand_id: Brand ID
+            user_coupon_bundle_id: Only the coupons of this user coupon bundle (optional)
+            offset / page_token, limit / page_size: where the first page starts and its size
+            max_items: bound on the items one ``async for`` walk yields
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            an AsyncPaginator: ``await`` it for the first Page, ``async for`` for every item
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return self._paginate(
             "product_coupon.list_user_coupons",
@@ -661,6 +1163,8 @@ class ProductCouponResource(Resource):
             max_limit=50,
             max_items=max_items,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def pre_send_coupon(
@@ -675,10 +1179,34 @@ class ProductCouponResource(Resource):
         coupon_code: str | None = None,
         send_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> PreSendCouponResponse:
         """Prepare a coupon send; returns a token for the front end.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/pre-send-coupon``
+
+        Args:
+            openid: User OpenID
+            appid: Official account AppID
+            attach: Custom attached data (optional)
+            brand_id: Brand ID
+            coupon_code: User product coupon code (optional)
+            product_coupon_id: Product coupon ID
+            send_request_no: the request number; filled when omitted, identical on every retry
+            stock_id: Stock ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.pre_send_coupon",
@@ -698,6 +1226,8 @@ class ProductCouponResource(Resource):
             model=PreSendCouponResponse,
             idempotency_field="send_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def pre_send_coupon_bundle(
@@ -711,10 +1241,33 @@ class ProductCouponResource(Resource):
         attach: str | None = None,
         send_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> PreSendCouponBundleResponse:
         """Prepare a coupon-bundle send; returns a token for the front end.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/pre-send-coupon-bundle``
+
+        Args:
+            openid: User OpenID
+            appid: Official account AppID
+            attach: Custom attached data (optional)
+            brand_id: Brand ID
+            product_coupon_id: Product coupon ID
+            send_request_no: the request number; filled when omitted, identical on every retry
+            stock_bundle_id: Stock bundle ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.pre_send_coupon_bundle",
@@ -733,6 +1286,8 @@ class ProductCouponResource(Resource):
             model=PreSendCouponBundleResponse,
             idempotency_field="send_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def return_coupon(
@@ -747,10 +1302,34 @@ class ProductCouponResource(Resource):
         out_request_no: str | None = None,
         sequential_coupon_index: int | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> ReturnCouponResponse:
         """Return a used product coupon to the user.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons/{coupon_code}/return``
+
+        Args:
+            openid: User OpenID
+            coupon_code: User product coupon code
+            appid: Official account AppID
+            brand_id: Brand ID
+            out_request_no: the request number; filled when omitted, identical on every retry
+            product_coupon_id: Product coupon ID
+            sequential_coupon_index: Index within the multi-use sequence (optional)
+            stock_id: Stock ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.return_coupon",
@@ -769,6 +1348,8 @@ class ProductCouponResource(Resource):
             model=ReturnCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def send_coupon(
@@ -784,10 +1365,35 @@ class ProductCouponResource(Resource):
         coupon_tag_info: SendCouponCouponTagInfo | Mapping[str, Any] | None = None,
         send_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> SendCouponResponse:
         """Send a product coupon to a user.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons``
+
+        Args:
+            openid: User OpenID
+            appid: Official account AppID
+            attach: Custom attached data (optional)
+            brand_id: Brand ID
+            coupon_code: User product coupon code (optional)
+            coupon_tag_info: Coupon tag information (optional)
+            product_coupon_id: Product coupon ID
+            send_request_no: the request number; filled when omitted, identical on every retry
+            stock_id: Stock ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.send_coupon",
@@ -808,6 +1414,8 @@ class ProductCouponResource(Resource):
             model=SendCouponResponse,
             idempotency_field="send_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def send_coupon_bundle(
@@ -822,10 +1430,34 @@ class ProductCouponResource(Resource):
         coupon_tag_info: SendCouponBundleCouponTagInfo | Mapping[str, Any] | None = None,
         send_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> SendCouponBundleResponse:
         """Send a bundle of product coupons to a user.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupon-bundles``
+
+        Args:
+            openid: User OpenID
+            appid: Official account AppID
+            attach: Custom attached data (optional)
+            brand_id: Brand ID
+            coupon_tag_info: Coupon tag information (optional)
+            product_coupon_id: Product coupon ID
+            send_request_no: the request number; filled when omitted, identical on every retry
+            stock_bundle_id: Stock bundle ID
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.send_coupon_bundle",
@@ -845,12 +1477,36 @@ class ProductCouponResource(Resource):
             model=SendCouponBundleResponse,
             idempotency_field="send_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
-    async def set_notify_config(self, *, notify_url: str, timeout: float | None = None) -> SetNotifyConfigResponse:
+    async def set_notify_config(
+        self,
+        *,
+        notify_url: str,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> SetNotifyConfigResponse:
         """Set the URL that receives product-coupon notifications.
 
         ``POST /v3/marketing/partner/product-coupon/notify-configs``
+
+        Args:
+            notify_url: Notification URL
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.set_notify_config",
@@ -862,6 +1518,8 @@ class ProductCouponResource(Resource):
             model=SetNotifyConfigResponse,
             idempotency_field=None,
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def update_product_coupon(
@@ -872,10 +1530,30 @@ class ProductCouponResource(Resource):
         display_info: CreateProductCouponDisplayInfo | Mapping[str, Any],
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpdateProductCouponResponse:
         """Update a product coupon's display information.
 
         ``PATCH /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            brand_id: Brand ID
+            display_info: Display information
+            out_request_no: the request number; filled when omitted, identical on every retry
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.update_product_coupon",
@@ -887,6 +1565,8 @@ class ProductCouponResource(Resource):
             model=UpdateProductCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def update_stock(
@@ -902,10 +1582,35 @@ class ProductCouponResource(Resource):
         store_scope: Literal["NONE", "ALL", "SPECIFIC"] | None = None,
         usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpdateStockResponse:
         """Update a product-coupon stock.
 
         ``PATCH /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            brand_id: Brand ID
+            coupon_display_info: Coupon display information (optional)
+            notify_config: Event notification settings (optional)
+            out_request_no: the request number; filled when omitted, identical on every retry
+            remark: Remark (optional)
+            store_scope: Store scope (optional)
+            usage_rule_display_info: Displayed usage rules (optional)
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.update_stock",
@@ -925,6 +1630,8 @@ class ProductCouponResource(Resource):
             model=UpdateStockResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def update_stock_budget(
@@ -940,10 +1647,35 @@ class ProductCouponResource(Resource):
         target_max_count: int | None = None,
         target_max_count_per_day: int | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpdateStockBudgetResponse:
         """Change a stock's sending budget.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/update-budget``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            brand_id: Brand ID
+            current_max_count: Current maximum number of sends (optional)
+            current_max_count_per_day: Current maximum number of sends per day (optional)
+            out_request_no: the request number; filled when omitted, identical on every retry
+            target_max_count: Target maximum number of sends (optional)
+            target_max_count_per_day: Target maximum number of sends per day (optional)
+            update_mode: Update mode
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.update_stock_budget",
@@ -963,6 +1695,8 @@ class ProductCouponResource(Resource):
             model=UpdateStockBudgetResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def update_stock_bundle(
@@ -978,10 +1712,35 @@ class ProductCouponResource(Resource):
         store_scope: Literal["NONE", "ALL", "SPECIFIC"] | None = None,
         usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo | Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpdateStockBundleResponse:
         """Update a stock bundle.
 
         ``PATCH /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stock-bundles/{stock_bundle_id}``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_bundle_id: Stock bundle ID
+            brand_id: Brand ID
+            coupon_display_info: Coupon display information (optional)
+            notify_config: Event notification settings (optional)
+            out_request_no: the request number; filled when omitted, identical on every retry
+            remark: Remark (optional)
+            store_scope: Store scope (optional)
+            usage_rule_display_info: Displayed usage rules (optional)
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.update_stock_bundle",
@@ -1001,6 +1760,8 @@ class ProductCouponResource(Resource):
             model=UpdateStockBundleResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def update_stock_bundle_budget(
@@ -1016,10 +1777,35 @@ class ProductCouponResource(Resource):
         target_max_count: int | None = None,
         target_max_count_per_day: int | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UpdateStockBundleBudgetResponse:
         """Change a stock bundle's budget.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stock-bundles/{stock_bundle_id}/update-budget``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_bundle_id: Stock bundle ID
+            brand_id: Brand ID
+            current_max_count: Current maximum number of sends (optional)
+            current_max_count_per_day: Current maximum number of sends per day (optional)
+            out_request_no: the request number; filled when omitted, identical on every retry
+            target_max_count: Target maximum number of sends (optional)
+            target_max_count_per_day: Target maximum number of sends per day (optional)
+            update_mode: Update mode
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.update_stock_bundle_budget",
@@ -1039,6 +1825,8 @@ class ProductCouponResource(Resource):
             model=UpdateStockBundleBudgetResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def upload_coupon_codes(
@@ -1050,10 +1838,31 @@ class ProductCouponResource(Resource):
         code_list: Sequence[str],
         out_request_no: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UploadCouponCodesResponse:
         """Upload coupon codes for an UPLOAD-mode stock.
 
         ``POST /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/upload-coupon-codes``
+
+        Args:
+            product_coupon_id: Product coupon ID
+            stock_id: Stock ID
+            brand_id: Brand ID
+            code_list: Coupon codes
+            out_request_no: the request number; filled when omitted, identical on every retry
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.upload_coupon_codes",
@@ -1065,14 +1874,38 @@ class ProductCouponResource(Resource):
             model=UploadCouponCodesResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def upload_image(
-        self, file: bytes | Path, *, filename: str | None = None, timeout: float | None = None
+        self,
+        file: bytes | Path,
+        *,
+        filename: str | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UploadImageResponse:
         """Upload an image for product coupons; returns its media URL.
 
         ``POST /v3/marketing/partner/product-coupon/media/upload-image``
+
+        Args:
+            file: the image, as bytes or a Path
+            filename: the file name (required with bytes)
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._upload(
             "product_coupon.upload_image",
@@ -1085,6 +1918,8 @@ class ProductCouponResource(Resource):
             max_bytes=2097152,
             extensions=(".bmp", ".jpeg", ".jpg", ".png"),
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
 
     async def use_coupon(
@@ -1104,10 +1939,39 @@ class ProductCouponResource(Resource):
         sequential_coupon_index: int | None = None,
         store_id: str | None = None,
         timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> UseCouponResponse:
         """Mark a product coupon as used.
 
         ``POST /v3/marketing/partner/product-coupon/users/{openid}/coupons/{coupon_code}/use``
+
+        Args:
+            openid: User OpenID
+            coupon_code: User product coupon code
+            appid: Official account AppID
+            associated_order_info: Associated WeChat Pay order (optional)
+            associated_pay_score_order_info: Associated WeChat Pay Score order (optional)
+            brand_id: Brand ID
+            out_request_no: the request number; filled when omitted, identical on every retry
+            product_coupon_id: Product coupon ID
+            saved_amount: Discount amount (fen) (optional)
+            sequential_coupon_index: Index within the multi-use sequence (optional)
+            stock_id: Stock ID
+            store_id: Store ID where the coupon was used (optional)
+            use_time: Time of use
+            timeout: seconds per attempt (default: the client's)
+            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
+            extra_headers: headers added to this request
+
+        Returns:
+            the typed answer; ``.request_id`` is the answer's Request-ID
+
+        Raises:
+            ValidationError: an argument breaks a documented rule (nothing was sent)
+            APIStatusError: WeChat Pay answered non-2xx (BadRequestError, NotFoundError, RateLimitError...)
+            APIConnectionError: no answer (APITimeoutError when the time ran out)
+            SignatureVerificationError: the answer's signature did not verify
         """
         return await self._call(
             "product_coupon.use_coupon",
@@ -1131,4 +1995,47 @@ class ProductCouponResource(Resource):
             model=UseCouponResponse,
             idempotency_field="out_request_no",
             timeout=timeout,
+            retry=retry,
+            extra_headers=extra_headers,
         )
+
+
+class ProductCouponResourceWithRawResponse:
+    """``product_coupon.with_raw_response.<operation>(...)``: each call answers a RawResponse."""
+
+    def __init__(self, resource: ProductCouponResource) -> None:
+        self.associate_stock_bundle_stores = to_raw_response(resource.associate_stock_bundle_stores)
+        self.associate_stock_stores = to_raw_response(resource.associate_stock_stores)
+        self.confirm_coupon = to_raw_response(resource.confirm_coupon)
+        self.create_image_generation_task = to_raw_response(resource.create_image_generation_task)
+        self.create_product_coupon = to_raw_response(resource.create_product_coupon)
+        self.create_stock = to_raw_response(resource.create_stock)
+        self.create_stock_bundle = to_raw_response(resource.create_stock_bundle)
+        self.deactivate_coupon = to_raw_response(resource.deactivate_coupon)
+        self.deactivate_coupon_bundle = to_raw_response(resource.deactivate_coupon_bundle)
+        self.deactivate_product_coupon = to_raw_response(resource.deactivate_product_coupon)
+        self.deactivate_stock = to_raw_response(resource.deactivate_stock)
+        self.disassociate_stock_bundle_stores = to_raw_response(resource.disassociate_stock_bundle_stores)
+        self.disassociate_stock_stores = to_raw_response(resource.disassociate_stock_stores)
+        self.get_image_generation_task = to_raw_response(resource.get_image_generation_task)
+        self.get_notify_config = to_raw_response(resource.get_notify_config)
+        self.get_product_coupon = to_raw_response(resource.get_product_coupon)
+        self.get_stock = to_raw_response(resource.get_stock)
+        self.get_user_coupon = to_raw_response(resource.get_user_coupon)
+        self.list_stock_associated_stores = to_raw_response(resource.list_stock_associated_stores)
+        self.list_stocks = to_raw_response(resource.list_stocks)
+        self.list_user_coupons = to_raw_response(resource.list_user_coupons)
+        self.pre_send_coupon = to_raw_response(resource.pre_send_coupon)
+        self.pre_send_coupon_bundle = to_raw_response(resource.pre_send_coupon_bundle)
+        self.return_coupon = to_raw_response(resource.return_coupon)
+        self.send_coupon = to_raw_response(resource.send_coupon)
+        self.send_coupon_bundle = to_raw_response(resource.send_coupon_bundle)
+        self.set_notify_config = to_raw_response(resource.set_notify_config)
+        self.update_product_coupon = to_raw_response(resource.update_product_coupon)
+        self.update_stock = to_raw_response(resource.update_stock)
+        self.update_stock_budget = to_raw_response(resource.update_stock_budget)
+        self.update_stock_bundle = to_raw_response(resource.update_stock_bundle)
+        self.update_stock_bundle_budget = to_raw_response(resource.update_stock_bundle_budget)
+        self.upload_coupon_codes = to_raw_response(resource.upload_coupon_codes)
+        self.upload_image = to_raw_response(resource.upload_image)
+        self.use_coupon = to_raw_response(resource.use_coupon)

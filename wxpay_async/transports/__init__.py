@@ -5,9 +5,14 @@ A transport turns a :class:`~wxpay_async.Request` into a fully read
 :class:`~wxpay_async.errors.APIConnectionError` / :class:`~wxpay_async.errors.APITimeoutError`.
 """
 
+from typing import TYPE_CHECKING
+
 from ._aiohttp import AiohttpTransport
 from ._base import DEFAULT_TIMEOUT, ByteStream, Transport
 from ._inprocess import InProcessTransport
+
+if TYPE_CHECKING:  # the real class for type checkers; imported lazily at run time (httpx extra)
+    from ._httpx import HttpxTransport
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -19,7 +24,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> type:
     # httpx is an optional extra: import it only when asked for.
     if name == "HttpxTransport":
         from ._httpx import HttpxTransport
