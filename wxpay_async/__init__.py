@@ -3,6 +3,7 @@
 from ._client import Client, render_path, status_error
 from ._config import DEFAULT_BASE_URL, ENV_VARS, Credentials
 from ._converter import CHINA_TZ, converter
+from ._redis_certificates import RedisCertificateStore
 from ._request import Request, Response
 from ._version import __version__
 from .certificates import CertificateManager, CertificateStore, InMemoryCertificateStore, RefreshSchedule
@@ -18,6 +19,7 @@ __all__ = [
     "Credentials",
     "InMemoryCertificateStore",
     "Middleware",
+    "RedisCertificateStore",
     "RefreshSchedule",
     "Request",
     "Response",
