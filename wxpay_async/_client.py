@@ -75,6 +75,7 @@ class Client:
         platform_public_key_id: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         transport: Transport | None = None,
+        close_transport: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
         middleware: Sequence[Middleware] = (),
@@ -112,6 +113,9 @@ class Client:
         self.transport: Transport = transport or AiohttpTransport(
             timeout=timeout, max_response_bytes=max_response_bytes
         )
+        # A transport passed in may serve many clients (many merchants): closed only when it is
+        # ours, or handed over with close_transport=True. The same holds for a signing Executor.
+        self._owns_transport = transport is None or close_transport
 
         self._own_executor: ThreadPoolExecutor | None = None
         executor: Executor | None = None
@@ -220,7 +224,8 @@ class Client:
         self._closed = True
         if self.certificate_manager is not None:
             await self.certificate_manager.aclose()
-        await self.transport.aclose()
+        if self._owns_transport:
+            await self.transport.aclose()
         if self._own_executor is not None:
             self._own_executor.shutdown(wait=False, cancel_futures=True)
         self._started = False
