@@ -165,7 +165,7 @@ async def test_discarded_responses_release_connections(fake: FakeWeChat, server:
     # One pooled connection: a leaked retry response would block the next attempt until timeout.
     fake.queue(*[Reply(status=502, body={"code": "SYSTEM_ERROR", "message": "x"}) for _ in range(3)])
     transport = AiohttpTransport(limit=1, timeout=2)
-    async with Client(**client_kwargs(fake, server, transport=transport)) as wx:
+    async with Client(**client_kwargs(fake, server, transport=transport, close_transport=True)) as wx:
         r = await wx.request("GET", "/v3/marketing/favor/stocks/1")
         assert r.status == 200
 
@@ -290,7 +290,8 @@ async def test_every_transport_sends_the_same_bytes(fake: FakeWeChat, server: Te
         "httpx": lambda: HttpxTransport(),
         "inprocess": lambda: InProcessTransport(fake.app()),
     }
-    async with Client(**client_kwargs(fake, server, mode="public_key", transport=transports[transport_name]())) as wx:
+    kwargs = client_kwargs(fake, server, mode="public_key", transport=transports[transport_name]())
+    async with Client(**kwargs, close_transport=True) as wx:
         r = await wx.request(
             "POST", SEND_PATH, path_params={"openid": "o 1"}, json={"名": "值"}, idempotency_field="out_request_no"
         )

@@ -68,7 +68,8 @@ def hostile_client(fake: FakeWeChat, hostile: TestServer, kind: str, **extra: An
     extra.setdefault("retry", NO_RETRY)
     timeout = extra.get("timeout", 30.0)
     return Client(
-        **client_kwargs(fake, hostile, mode="public_key", transport=make_transport(kind, timeout=timeout), **extra)
+        **client_kwargs(fake, hostile, mode="public_key", transport=make_transport(kind, timeout=timeout), **extra),
+        close_transport=True,
     )
 
 

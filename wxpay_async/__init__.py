@@ -5,6 +5,7 @@ from ._client import Client, render_path, status_error
 from ._config import DEFAULT_BASE_URL, ENV_VARS, Credentials
 from ._converter import CHINA_TZ, converter
 from ._raw import RawResponse
+from ._redis_certificates import RedisCertificateStore
 from ._request import Request, Response
 from ._version import __version__
 from .certificates import CertificateManager, CertificateStore, InMemoryCertificateStore, RefreshSchedule
@@ -23,6 +24,7 @@ __all__ = [
     "InMemoryCertificateStore",
     "Middleware",
     "RawResponse",
+    "RedisCertificateStore",
     "RefreshSchedule",
     "Request",
     "Response",

@@ -77,6 +77,9 @@ class Client:
         platform_public_key_id: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         transport: Transport | None = None,
+        close_transport: bool = False,
+        proxy: str | None = None,
+        trust_env: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
         middleware: Sequence[Middleware] = (),
@@ -111,9 +114,14 @@ class Client:
         self.converter: cattrs.Converter = default_converter
         self._clock = clock
         self._user_agent = user_agent
+        if transport is not None and (proxy or trust_env):
+            raise ConfigurationError("proxy= and trust_env= configure the default transport; set them on yours")
         self.transport: Transport = transport or AiohttpTransport(
-            timeout=timeout, max_response_bytes=max_response_bytes
+            timeout=timeout, max_response_bytes=max_response_bytes, proxy=proxy, trust_env=trust_env
         )
+        # A transport passed in may serve many clients (many merchants): closed only when it is
+        # ours, or handed over with close_transport=True. The same holds for a signing Executor.
+        self._owns_transport = transport is None or close_transport
 
         self._own_executor: ThreadPoolExecutor | None = None
         executor: Executor | None = None
@@ -273,7 +281,8 @@ class Client:
             return
         if self.certificate_manager is not None:
             await self.certificate_manager.aclose()
-        await self.transport.aclose()
+        if self._owns_transport:
+            await self.transport.aclose()
         if self._own_executor is not None:
             self._own_executor.shutdown(wait=False, cancel_futures=True)
         self._started = False

@@ -73,6 +73,22 @@ class CertificateStore(Protocol):
     async def save(self, certificates: Sequence[PlatformCertificate]) -> None: ...
 
 
+#: Downloads, verifies and installs certificates; returns the set to share (a manager's own step).
+DownloadFn = Callable[[], Awaitable[Sequence[PlatformCertificate]]]
+
+
+class SingleFlightCertificateStore(CertificateStore, Protocol):
+    """A shared store that also runs one download for many workers (``RedisCertificateStore``).
+
+    ``single_flight(download, max_age)`` returns certificates that some worker downloaded less
+    than ``max_age`` seconds ago, or that finished downloading after this call began (waiting for
+    the worker downloading now), else runs ``download`` itself and shares its result. The manager
+    uses it instead of ``load``/``save`` around a download when the store has it.
+    """
+
+    async def single_flight(self, download: DownloadFn, max_age: float) -> Sequence[PlatformCertificate]: ...
+
+
 class InMemoryCertificateStore:
     def __init__(self) -> None:
         self._certificates: tuple[PlatformCertificate, ...] = ()
@@ -199,6 +215,9 @@ class RefreshSchedule:
     retry_max: float = HOUR
     #: One global cooldown: unknown serials (any number of them) trigger at most one download per gap.
     on_demand_min_gap: float = 60.0
+    #: With a single-flight shared store: a scheduled refresh reuses certificates another worker
+    #: downloaded less than this ago (covers the jitter window, so N workers make one download).
+    shared_max_age: float = 3 * HOUR
 
 
 class CertificateManager:
@@ -355,10 +374,10 @@ class CertificateManager:
             return cert
         return attrs.evolve(cert, effective_time=effective, expire_time=expire)
 
-    async def _refresh_once(self) -> Verifier:
+    async def _refresh_once(self, *, max_age: float = 0.0) -> Verifier:
         self._check_open()
         if self._refreshing is None:
-            self._refreshing = asyncio.create_task(self._download(), name="wxpay_async certificate download")
+            self._refreshing = asyncio.create_task(self._download(max_age), name="wxpay_async certificate download")
         task = self._refreshing
         try:
             return await asyncio.shield(task)
@@ -371,14 +390,24 @@ class CertificateManager:
             if task.done() and self._refreshing is task:
                 self._refreshing = None
 
-    async def _download(self) -> Verifier:
+    async def _download(self, max_age: float = 0.0) -> Verifier:
+        single_flight = getattr(self._store, "single_flight", None)
+        if single_flight is None:
+            await self._store.save(await self._download_and_install())
+        else:
+            # One download for every worker sharing the store; the others install its result.
+            shared = await single_flight(self._download_and_install, max_age)
+            self._check_open()
+            self._install(shared)
+        logger.info("platform certificates refreshed: %s", ", ".join(sorted(self._certificates)))
+        return self._verifier
+
+    async def _download_and_install(self) -> tuple[PlatformCertificate, ...]:
         response = await self._fetch()
         self._check_open()
         certificates = decrypt_certificates(response, self._apiv3_key, clock=self._clock)
         self._install(certificates)
-        await self._store.save(self.certificates)
-        logger.info("platform certificates refreshed: %s", ", ".join(sorted(self._certificates)))
-        return self._verifier
+        return self.certificates
 
     def next_refresh_in(self) -> float:
         """Seconds until the next scheduled refresh: the jittered interval, sooner near expiry."""
@@ -401,7 +430,7 @@ class CertificateManager:
         while True:
             await self._sleep(delay)
             try:
-                await self._refresh_once()
+                await self._refresh_once(max_age=self._schedule.shared_max_age)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -201,6 +201,7 @@ async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str, 
             kind=args.kind,
             journal=journal,
             qps=args.qps,
+            shared_rate_redis=args.redis if args.redis and not args.local_rate else None,
             concurrency=args.concurrency,
             appid=args.appid,
             stock_id=args.stock_id,
@@ -310,7 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qps", type=float, default=500.0, help="send rate limit (default 500/s)")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--journal", type=Path, default=Path("batch.db"), help="SQLite journal (default batch.db)")
-    p.add_argument("--redis", help="redis://... journal shared by several workers (instead of SQLite)")
+    p.add_argument(
+        "--redis",
+        help="redis://... journal shared by several workers (instead of SQLite); --qps is then the merchant's "
+        "rate shared by all of them",
+    )
+    p.add_argument("--local-rate", action="store_true", help="with --redis: --qps per worker, not shared")
     p.add_argument("--batch-id", help="default: the input file name without extension")
     p.add_argument("--resume", action="store_true", help="continue the batch recorded in the journal")
     p.add_argument("--result", type=Path, help="result CSV (default INPUT.result.csv)")

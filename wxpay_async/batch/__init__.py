@@ -1,8 +1,9 @@
 """Resumable, exactly-once bulk coupon issuance (cash coupons and product coupons)."""
 
 from ._journal import Journal, JournalError, RowOutcome, SqliteJournal, file_sha256
-from ._ratelimit import AdaptiveTokenBucket
+from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_journal import RedisJournal
+from ._redis_ratelimit import RedisRateLimiter
 from ._rows import BatchRow, iter_rows, request_number
 from ._sender import (
     EXHAUSTED_CODES,
@@ -26,7 +27,9 @@ __all__ = [
     "BatchSummary",
     "Journal",
     "JournalError",
+    "RateLimiter",
     "RedisJournal",
+    "RedisRateLimiter",
     "RowOutcome",
     "SqliteJournal",
     "StockStatusFn",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 
 class AdaptiveTokenBucket:
@@ -71,3 +72,16 @@ class AdaptiveTokenBucket:
         self.rate = max(self.min_rate, self.rate * self._decrease)
         self._tokens = min(self._tokens, 0.0)
         self.decreases += 1
+
+
+class RateLimiter(Protocol):
+    """What the batch sender paces with: :class:`AdaptiveTokenBucket` (one process) or
+    :class:`~wxpay_async.batch.RedisRateLimiter` (one rate shared by every worker of a merchant)."""
+
+    rate: float
+    waited: float
+    decreases: int
+
+    async def acquire(self) -> None: ...
+
+    def on_rate_limited(self) -> None: ...

@@ -18,7 +18,8 @@ import attrs
 from ..errors import APIConnectionError, APIStatusError, SignatureVerificationError, ValidationError
 from ..middleware import observe_retries
 from ._journal import Journal, RowOutcome, SqliteJournal
-from ._ratelimit import AdaptiveTokenBucket
+from ._ratelimit import AdaptiveTokenBucket, RateLimiter
+from ._redis_ratelimit import RedisRateLimiter
 from ._rows import BatchRow, Kind, count_csv_rows, iter_rows, request_number
 
 if TYPE_CHECKING:
@@ -191,7 +192,8 @@ class BatchSender:
         stock_status: StockStatusFn | None = None,
         progress: TextIO | None = None,
         progress_interval: float = 1.0,
-        limiter: AdaptiveTokenBucket | None = None,
+        limiter: RateLimiter | None = None,
+        shared_rate_redis: str | None = None,
     ) -> None:
         if not batch_id or len(batch_id) > 64:
             raise ValidationError("batch_id", "required, at most 64 characters")
@@ -202,7 +204,12 @@ class BatchSender:
         self.kind = kind
         self.journal: Journal = journal or SqliteJournal(Path(f"{batch_id}.journal.db"))
         self.concurrency = concurrency
-        self.limiter = limiter or AdaptiveTokenBucket(qps)
+        #: ``shared_rate_redis`` (a redis:// URL): ``qps`` is the merchant's rate summed over every
+        #: worker using the same Redis, not this process's own (see RedisRateLimiter).
+        self._own_limiter: RedisRateLimiter | None = None
+        if limiter is None and shared_rate_redis:
+            limiter = self._own_limiter = RedisRateLimiter(shared_rate_redis, mchid=client.mchid, rate=qps)
+        self.limiter: RateLimiter = limiter or AdaptiveTokenBucket(qps)
         self.defaults = {**(defaults or {}), **({"stock_id": stock_id} if stock_id else {})}
         if send is None:
             send = (
@@ -283,7 +290,11 @@ class BatchSender:
         return count
 
     async def aclose(self) -> None:
-        await self.journal.close()
+        try:
+            await self.journal.close()
+        finally:
+            if self._own_limiter is not None:
+                await self._own_limiter.aclose()
 
     # -- internals -----------------------------------------------------------------------------
     async def _produce(

@@ -24,6 +24,7 @@ from ._base import (
     decoded_chunks,
     foreign_reason,
 )
+from ._proxy import redact_userinfo, shown_proxy, split_proxy
 
 _CHUNK = 64 * 1024
 
@@ -37,7 +38,7 @@ def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIC
     """
     if isinstance(exc, TimeoutError):
         return APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
-    return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
+    return APIConnectionError(f"{request.method} {request.target} failed: {redact_userinfo(foreign_reason(exc))}")
 
 
 _FAILURES = (TimeoutError, aiohttp.ClientError)
@@ -52,6 +53,11 @@ class AiohttpTransport:
     bounds each whole exchange, body included, whatever the server does; answers are read
     incrementally and refused past ``request.max_response_bytes`` (default
     ``max_response_bytes``), measured after decompression.
+
+    ``proxy`` (``http://[user:pass@]host:port``) sends every request through that proxy; its
+    credentials go in ``Proxy-Authorization`` and are never shown (reprs and errors say ``***``).
+    ``trust_env=True`` lets a session made here follow ``HTTP(S)_PROXY``/``NO_PROXY`` (and
+    ``.netrc``); by default the environment is ignored. An explicit ``proxy`` wins over both.
     """
 
     def __init__(
@@ -62,7 +68,11 @@ class AiohttpTransport:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         limit: int = 256,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        proxy: str | URL | None = None,
+        trust_env: bool = False,
     ) -> None:
+        self._proxy, self._proxy_headers = split_proxy(proxy)
+        self._trust_env = trust_env
         self._session = session
         self._owns_session = session is None
         self._timeout = timeout
@@ -70,6 +80,9 @@ class AiohttpTransport:
         self._limit = limit
         self._max_response_bytes = max_response_bytes
         self._closed = False
+
+    def __repr__(self) -> str:
+        return f"AiohttpTransport(proxy={shown_proxy(self._proxy, self._proxy_headers)!r}, trust_env={self._trust_env})"
 
     def _get_session(self, request: Request) -> aiohttp.ClientSession:
         if self._closed or (not self._owns_session and self._session is not None and self._session.closed):
@@ -80,6 +93,7 @@ class AiohttpTransport:
                 timeout=aiohttp.ClientTimeout(total=self._timeout, connect=self._connect_timeout),
                 # Decoded here, in bounded steps: a compressed bomb never inflates in one go.
                 auto_decompress=False,
+                trust_env=self._trust_env,
             )
         return self._session
 
@@ -93,6 +107,11 @@ class AiohttpTransport:
             merged = CIMultiDict(headers)
             merged["Accept-Encoding"] = ACCEPT_ENCODING  # only codings BodyDecoder knows
             headers = CIMultiDictProxy(merged)
+        if self._proxy_headers and request.url.startswith("http://"):
+            # A plain-HTTP request goes to the proxy as is; https ones get it on CONNECT instead.
+            merged = CIMultiDict(headers)
+            merged.update(self._proxy_headers)
+            headers = CIMultiDictProxy(merged)
         return session.request(
             request.method,
             URL(request.url, encoded=True),  # never re-encode: the signed target is what we send
@@ -100,6 +119,8 @@ class AiohttpTransport:
             data=request.content if request.content or request.method not in ("GET", "HEAD") else None,
             timeout=aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total)),
             allow_redirects=False,
+            proxy=self._proxy,
+            proxy_headers=self._proxy_headers,
         )
 
     async def send(self, request: Request) -> Response:

@@ -1,0 +1,181 @@
+"""RedisRateLimiter: one per-merchant rate for every batch worker, with the AIMD of the local bucket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .._redis import redis_client
+from ._ratelimit import AdaptiveTokenBucket
+
+logger = logging.getLogger("wxpay_async.batch")
+
+# A shared token bucket as reservations (the GCRA view): each call takes one token, letting the
+# balance go negative, and answers how long the caller waits for its slot at the shared rate.
+# One script call is atomic, so workers can neither double-spend a token nor race the refill.
+# Time is Redis' own (TIME): one clock for every host. The rate recovers additively
+# (``increase`` per second, after ``cooldown`` since the last halving) up to the configured rate.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local max_rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local increase = tonumber(ARGV[3])
+local cooldown = tonumber(ARGV[4])
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'updated', 'rate', 'last_decrease')
+local tokens = tonumber(s[1]) or burst
+local updated = tonumber(s[2]) or now
+local rate = tonumber(s[3]) or max_rate
+local last_decrease = tonumber(s[4])
+if rate > max_rate then rate = max_rate end
+local elapsed = math.max(0, now - updated)
+tokens = math.min(burst, tokens + elapsed * rate)
+if rate < max_rate and (last_decrease == nil or now - last_decrease > cooldown) then
+  rate = math.min(max_rate, rate + elapsed * increase)
+end
+tokens = tokens - 1
+local wait = 0
+if tokens < 0 then wait = -tokens / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now), 'rate', tostring(rate))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {tostring(wait), tostring(rate)}
+"""
+
+# Multiplicative decrease, at most once per cooldown for all workers together: the first 429
+# any worker sees halves the rate every worker paces with; the ones right after it do nothing.
+_DECREASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local max_rate = tonumber(ARGV[1])
+local min_rate = tonumber(ARGV[2])
+local decrease = tonumber(ARGV[3])
+local cooldown = tonumber(ARGV[4])
+local s = redis.call('HMGET', KEYS[1], 'rate', 'last_decrease', 'tokens')
+local rate = tonumber(s[1]) or max_rate
+local last_decrease = tonumber(s[2])
+if last_decrease ~= nil and now - last_decrease < cooldown then return {0, tostring(rate)} end
+rate = math.max(min_rate, rate * decrease)
+local tokens = math.min(tonumber(s[3]) or 0, 0)
+redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'last_decrease', tostring(now), 'tokens', tostring(tokens))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {1, tostring(rate)}
+"""
+
+
+class RedisRateLimiter:
+    """At most ``rate`` acquisitions per second for one merchant, summed over every process.
+
+    The bucket lives in Redis under ``<prefix><mchid>`` (one atomic Lua script per acquisition),
+    so three workers started with ``--qps 500`` send 500/s together, not 1,500/s. A 429 seen by
+    any worker halves the shared rate (at most once per ``cooldown``) and it climbs back by
+    ``increase_per_second`` (default a tenth of ``rate``), exactly as :class:`AdaptiveTokenBucket`
+    does for one process. Give every worker the same ``rate``.
+
+    Should Redis become unreachable, the limiter logs it and paces this process alone with a
+    local bucket at ``rate / fallback_share`` (set ``fallback_share`` to the number of workers).
+    A client passed as ``client`` is never closed here.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        mchid: str,
+        rate: float,
+        client: Any = None,
+        prefix: str = "wxpay:ratelimit:",
+        burst: float | None = None,
+        min_rate: float = 1.0,
+        decrease: float = 0.5,
+        increase_per_second: float | None = None,
+        cooldown: float = 1.0,
+        fallback_share: int = 1,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        if not mchid:
+            raise ValueError("mchid is required: the rate is per merchant")
+        self._redis, self._owns_client = redis_client(url, client)
+        self.key = prefix + mchid
+        self.max_rate = float(rate)
+        self.rate = float(rate)  # the shared rate as last seen by this process
+        self.burst = float(burst if burst is not None else max(1.0, rate / 10))
+        self.min_rate = min(min_rate, self.max_rate)
+        self._decrease = decrease
+        self._increase = increase_per_second if increase_per_second is not None else self.max_rate / 10
+        self._cooldown = cooldown
+        self._sleep = sleep
+        self._ttl_ms = max(60_000, int(cooldown * 1000) * 10)
+        self._fallback_share = max(1, fallback_share)
+        self._fallback: AdaptiveTokenBucket | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self.waited = 0.0
+        self.decreases = 0  # halvings this process triggered
+
+    def __repr__(self) -> str:
+        return f"RedisRateLimiter(key={self.key!r}, rate={self.max_rate})"
+
+    async def acquire(self) -> None:
+        from redis.exceptions import RedisError
+
+        if self._fallback is None:
+            try:
+                wait, rate = await self._redis.eval(
+                    _ACQUIRE, 1, self.key, self.max_rate, self.burst, self._increase, self._cooldown, self._ttl_ms
+                )
+            except (RedisError, OSError) as exc:
+                self._use_fallback(exc)
+            else:
+                self.rate = float(rate)
+                seconds = float(wait)
+                if seconds > 0:
+                    self.waited += seconds
+                    await self._sleep(seconds)
+                return
+        assert self._fallback is not None
+        before = self._fallback.waited
+        await self._fallback.acquire()
+        self.waited += self._fallback.waited - before
+
+    def on_rate_limited(self) -> None:
+        """Halve the shared rate (the script runs in the background: callers are synchronous)."""
+        if self._fallback is not None:
+            self._fallback.on_rate_limited()
+            return
+        task = asyncio.get_running_loop().create_task(self._decrease_shared())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _decrease_shared(self) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            applied, rate = await self._redis.eval(
+                _DECREASE, 1, self.key, self.max_rate, self.min_rate, self._decrease, self._cooldown, self._ttl_ms
+            )
+        except (RedisError, OSError) as exc:
+            self._use_fallback(exc)
+            assert self._fallback is not None
+            self._fallback.on_rate_limited()
+            return
+        self.rate = float(rate)
+        if int(applied):
+            self.decreases += 1
+
+    def _use_fallback(self, exc: BaseException) -> None:
+        if self._fallback is None:
+            share = self.max_rate / self._fallback_share
+            logger.warning(
+                "shared rate limiter %s unreachable (%s); pacing this worker alone at %g/s", self.key, exc, share
+            )
+            self._fallback = AdaptiveTokenBucket(share, min_rate=self.min_rate, sleep=self._sleep)
+            self.rate = share
+
+    async def aclose(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._owns_client:
+            await self._redis.aclose()
