@@ -10,7 +10,7 @@ from __future__ import annotations
 import json as _json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import attrs
@@ -150,16 +150,19 @@ class Request:
         return self.method in ("GET", "HEAD") or self.idempotency_key is not None
 
     def replace(self, **changes: Any) -> Request:
-        return attrs.evolve(self, **changes)
+        """A copy with ``changes`` (what ``attrs.evolve`` does, without its per-call introspection)."""
+        if "headers" in changes:
+            changes["headers"] = _frozen_headers(changes["headers"])
+        return _replaced(self, _REQUEST_FIELDS, changes)
 
     def with_headers(self, **headers: str) -> Request:
         merged = CIMultiDict(self.headers)
         for name, value in headers.items():
             merged[name.replace("_", "-")] = value
-        return attrs.evolve(self, headers=CIMultiDictProxy(merged))
+        return _replaced(self, _REQUEST_FIELDS, {"headers": CIMultiDictProxy(merged)})
 
     def with_json(self, value: Any) -> Request:
-        return attrs.evolve(self, json=value, content=encode_json(value))
+        return _replaced(self, _REQUEST_FIELDS, {"json": value, "content": encode_json(value)})
 
 
 @attrs.frozen(kw_only=True)
@@ -172,6 +175,12 @@ class Response:
     request: Request = attrs.field(repr=False)
     #: True once the verifier checked the WeChat Pay signature of this response.
     verified: bool = False
+
+    def replace(self, **changes: Any) -> Response:
+        """A copy with ``changes`` (``verified=True`` once the signature was checked...)."""
+        if "headers" in changes:
+            changes["headers"] = _frozen_headers(changes["headers"])
+        return _replaced(self, _RESPONSE_FIELDS, changes)
 
     def __repr__(self) -> str:
         return (
@@ -217,3 +226,25 @@ class Response:
             return None
         code = body.get("code") if isinstance(body, dict) else None
         return str(code) if code is not None else None
+
+
+_T = TypeVar("_T")
+_REQUEST_FIELDS = tuple(a.name for a in attrs.fields(Request))
+_RESPONSE_FIELDS = tuple(a.name for a in attrs.fields(Response))
+_FIELD_SETS = {names: frozenset(names) for names in (_REQUEST_FIELDS, _RESPONSE_FIELDS)}
+_set = object.__setattr__
+
+
+def _replaced(obj: _T, names: tuple[str, ...], changes: dict[str, Any]) -> _T:
+    """A copy of a frozen, slotted Request/Response with ``changes`` applied (values already converted).
+
+    ``attrs.evolve`` looks the fields up and runs ``__init__`` on every call; the hot path does
+    this two or three times per call, so the field names are computed once instead.
+    """
+    if not changes.keys() <= _FIELD_SETS[names]:
+        unknown = changes.keys() - _FIELD_SETS[names]
+        raise TypeError(f"{type(obj).__name__} has no field(s) {', '.join(sorted(unknown))}")
+    new = object.__new__(type(obj))
+    for name in names:
+        _set(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
