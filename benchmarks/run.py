@@ -413,6 +413,8 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds at c=64 (medians are reported)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", help="comma-separated substrings: run just the matching clients, no extras")
+    parser.add_argument("--ops", default="send_coupon,get_stock")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     tail_calls, proc_seconds, profile_calls = 4000, 5.0, 2000
@@ -487,10 +489,14 @@ def main() -> None:
                 ),
             )
 
+        if args.only:
+            wanted = args.only.split(",")
+            clients = [c for c in clients if any(w in c[0] for w in wanted) or c[0] in (MINIMAL, PLAIN_HTTPX)]
+
         def calls(concurrency: int) -> int:
             return min(args.calls, max(200, args.calls // 4)) if concurrency == 1 else args.calls
 
-        for op in ("send_coupon", "get_stock"):
+        for op in args.ops.split(","):
             for conc in levels:
                 samples: dict[str, list[dict[str, float]]] = {}
                 rounds = args.rounds if conc == 64 else 1
@@ -516,6 +522,8 @@ def main() -> None:
                         flush=True,
                     )
 
+        if args.only:
+            return
         # Tails at c=1,024 with the default pool: waiting calls queue for a connection.
         tails = []
         for name, runner in (

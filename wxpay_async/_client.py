@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+", re.ASCII)
 
 
 class Client:
@@ -396,8 +397,11 @@ def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
         value = values.get(name)
         if value is None or str(value) == "":
             raise ValidationError(name, "required path parameter is missing or empty")
-        check_path_param(name, str(value))
-        return quote_path_param(str(value))
+        text = str(value)
+        if _PLAIN_SEGMENT.fullmatch(text):  # letters, digits, - and _: nothing to check or encode
+            return text
+        check_path_param(name, text)
+        return quote_path_param(text)
 
     return _PLACEHOLDER.sub(fill, template)
 

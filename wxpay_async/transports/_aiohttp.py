@@ -70,6 +70,7 @@ class AiohttpTransport:
         self._limit = limit
         self._max_response_bytes = max_response_bytes
         self._closed = False
+        self._timeouts: aiohttp.ClientTimeout | None = None
 
     def _get_session(self, request: Request) -> aiohttp.ClientSession:
         if self._closed or (not self._owns_session and self._session is not None and self._session.closed):
@@ -98,9 +99,17 @@ class AiohttpTransport:
             URL(request.url, encoded=True),  # never re-encode: the signed target is what we send
             headers=headers,
             data=request.content if request.content or request.method not in ("GET", "HEAD") else None,
-            timeout=aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total)),
+            timeout=self._client_timeout(total),
             allow_redirects=False,
         )
+
+    def _client_timeout(self, total: float) -> aiohttp.ClientTimeout:
+        """aiohttp's own timeouts: connect only; the caller's ``asyncio.timeout`` bounds the whole attempt."""
+        connect = min(self._connect_timeout, total)
+        cached = self._timeouts
+        if cached is None or cached.connect != connect:
+            cached = self._timeouts = aiohttp.ClientTimeout(total=None, connect=connect)
+        return cached
 
     async def send(self, request: Request) -> Response:
         session = self._get_session(request)
@@ -109,10 +118,18 @@ class AiohttpTransport:
         try:
             # One deadline for the whole attempt: connect, headers and every body byte.
             async with asyncio.timeout(total), self._open(request, session) as resp:
-                body = BoundedBody(request, resp.headers, limit, decode=not _decompresses(session))
-                async for chunk in resp.content.iter_chunked(_CHUNK):
-                    body.feed(chunk)
-                return Response(status=resp.status, headers=resp.headers, content=body.value(), request=request)
+                headers = resp.headers
+                length = headers.get("Content-Length", "")
+                if length.isdigit() and int(length) <= limit and _identity(headers.get("Content-Encoding")):
+                    # The common answer: its announced length is within the cap and nothing needs
+                    # decoding; aiohttp reads no more than Content-Length, so one read() is bounded.
+                    content = await resp.read()
+                else:
+                    body = BoundedBody(request, headers, limit, decode=not _decompresses(session))
+                    async for chunk in resp.content.iter_chunked(_CHUNK):
+                        body.feed(chunk)
+                    content = body.value()
+                return Response(status=resp.status, headers=headers, content=content, request=request)
         except _FAILURES as exc:
             error = _mapped(request, total, exc)
         raise error  # outside the except block: nothing of aiohttp's is chained
@@ -157,3 +174,7 @@ class AiohttpTransport:
 def _decompresses(session: aiohttp.ClientSession) -> bool:
     """Whether aiohttp itself undoes Content-Encoding (a caller's session may ask it to)."""
     return bool(getattr(session, "auto_decompress", True))
+
+
+def _identity(encoding: str | None) -> bool:
+    return encoding is None or encoding.strip().lower() in ("", "identity")
