@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json as _json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
@@ -153,16 +153,16 @@ class Request:
         """A copy with ``changes`` (what ``attrs.evolve`` does, without its per-call introspection)."""
         if "headers" in changes:
             changes["headers"] = _frozen_headers(changes["headers"])
-        return _replaced(self, _REQUEST_FIELDS, changes)
+        return _replaced(self, changes)
 
     def with_headers(self, **headers: str) -> Request:
         merged = CIMultiDict(self.headers)
         for name, value in headers.items():
             merged[name.replace("_", "-")] = value
-        return _replaced(self, _REQUEST_FIELDS, {"headers": CIMultiDictProxy(merged)})
+        return _replaced(self, {"headers": CIMultiDictProxy(merged)})
 
     def with_json(self, value: Any) -> Request:
-        return _replaced(self, _REQUEST_FIELDS, {"json": value, "content": encode_json(value)})
+        return _replaced(self, {"json": value, "content": encode_json(value)})
 
 
 @attrs.frozen(kw_only=True)
@@ -180,7 +180,7 @@ class Response:
         """A copy with ``changes`` (``verified=True`` once the signature was checked...)."""
         if "headers" in changes:
             changes["headers"] = _frozen_headers(changes["headers"])
-        return _replaced(self, _RESPONSE_FIELDS, changes)
+        return _replaced(self, changes)
 
     def __repr__(self) -> str:
         return (
@@ -229,22 +229,37 @@ class Response:
 
 
 _T = TypeVar("_T")
-_REQUEST_FIELDS = tuple(a.name for a in attrs.fields(Request))
-_RESPONSE_FIELDS = tuple(a.name for a in attrs.fields(Response))
-_FIELD_SETS = {names: frozenset(names) for names in (_REQUEST_FIELDS, _RESPONSE_FIELDS)}
-_set = object.__setattr__
 
 
-def _replaced(obj: _T, names: tuple[str, ...], changes: dict[str, Any]) -> _T:
-    """A copy of a frozen, slotted Request/Response with ``changes`` applied (values already converted).
+def _copier(cls: type[_T]) -> tuple[frozenset[str], Callable[[_T], _T]]:
+    """The field names of a frozen, slotted attrs class and a function copying an instance.
 
-    ``attrs.evolve`` looks the fields up and runs ``__init__`` on every call; the hot path does
-    this two or three times per call, so the field names are computed once instead.
+    Generated once per class: a straight run of slot copies, which is what ``attrs.evolve``
+    costs several times over when it looks the fields up and runs ``__init__`` on every call.
     """
-    if not changes.keys() <= _FIELD_SETS[names]:
-        unknown = changes.keys() - _FIELD_SETS[names]
+    names = tuple(a.name for a in attrs.fields(cls))  # type: ignore[arg-type]
+    body = "".join(f"    _set(new, {name!r}, obj.{name})\n" for name in names)
+    namespace: dict[str, Any] = {"_set": object.__setattr__, "_new": object.__new__, "cls": cls}
+    exec(f"def copy(obj):\n    new = _new(cls)\n{body}    return new\n", namespace)
+    return frozenset(names), namespace["copy"]
+
+
+_COPIERS: dict[type, tuple[frozenset[str], Callable[[Any], Any]]] = {
+    Request: _copier(Request),
+    Response: _copier(Response),
+}
+
+
+def _replaced(obj: _T, changes: dict[str, Any]) -> _T:
+    """A copy of a Request/Response with ``changes`` applied (values already converted)."""
+    entry = _COPIERS.get(type(obj))
+    if entry is None:  # a subclass: the general way
+        return attrs.evolve(obj, **changes)  # type: ignore[misc]
+    names, copy = entry
+    if not changes.keys() <= names:
+        unknown = changes.keys() - names
         raise TypeError(f"{type(obj).__name__} has no field(s) {', '.join(sorted(unknown))}")
-    new = object.__new__(type(obj))
-    for name in names:
-        _set(new, name, changes[name] if name in changes else getattr(obj, name))
+    new: _T = copy(obj)
+    for name, value in changes.items():
+        object.__setattr__(new, name, value)
     return new

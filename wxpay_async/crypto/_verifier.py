@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import cast
 
 import attrs
 from cryptography import x509
@@ -126,7 +127,7 @@ class SignatureHeaders:
             if not isinstance(value, str) or _HEADER_FORMATS[name].fullmatch(value) is None:
                 shown = value[:40] if isinstance(value, str) else type(value).__name__
                 raise SignatureVerificationError(f"malformed {name} header {shown!r}")
-        return cls(*values)
+        return cls(*cast("list[str]", values))
 
     def check_fresh(self, now: float, max_skew: float, *, context: str = "") -> None:
         """Refuse signature probes and timestamps outside the replay window."""
