@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import time
@@ -44,10 +45,11 @@ from .middleware import (
     new_request_number,
 )
 from .transports import DEFAULT_TIMEOUT, AiohttpTransport, Transport
-from .transports._base import ACCEPT_ENCODING
+from .transports._base import ACCEPT_ENCODING, DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
     from .notifications import NotificationHandler
+    from .resources import CertificatesResource, FavorResource, ProductCouponResource
 
 USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -61,6 +63,11 @@ class Client:
     keeping platform certificates fresh (certificate mode) and, optionally, a signing thread pool.
     ``request()`` is the documented escape hatch for any endpoint; the typed resources
     (``wx.favor``, ``wx.product_coupon``, ``wx.certificates``) are thin calls into it.
+
+    ``pool_size`` (default 256) is how many calls may be on the wire at once through the default
+    transport; more wait their turn (first come, first served) within their timeout, and one
+    that waited in vain raises :class:`~wxpay_async.errors.PoolTimeoutError`: nothing was sent,
+    and the retry layer sends it again even without a request number.
 
     Modes: with ``platform_public_key`` only, nothing is downloaded (public-key mode); without
     it, platform certificates are downloaded and refreshed; with both and
@@ -78,6 +85,7 @@ class Client:
         platform_public_key_id: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         transport: Transport | None = None,
+        pool_size: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
         middleware: Sequence[Middleware] = (),
@@ -112,8 +120,14 @@ class Client:
         self.converter: cattrs.Converter = default_converter
         self._clock = clock
         self._user_agent = user_agent
+        if pool_size is not None and (transport is not None or pool_size < 1):
+            raise ConfigurationError(
+                f"pool_size must be a positive number, got {pool_size!r}"
+                if transport is None
+                else "pool_size is for the default transport; pass limit= to your transport instead"
+            )
         self.transport: Transport = transport or AiohttpTransport(
-            timeout=timeout, max_response_bytes=max_response_bytes
+            timeout=timeout, max_response_bytes=max_response_bytes, limit=pool_size or DEFAULT_POOL_SIZE
         )
 
         self._own_executor: ThreadPoolExecutor | None = None
@@ -171,12 +185,34 @@ class Client:
         self._init_resources()
 
     def _init_resources(self) -> None:
-        """Attach the generated resource groups: thin typed calls into :meth:`request`."""
-        from .resources import CertificatesResource, FavorResource, ProductCouponResource
+        """(Re)bind the generated resource groups: thin typed calls into :meth:`request`.
 
-        self.favor = FavorResource(self)
-        self.product_coupon = ProductCouponResource(self)
-        self.certificates = CertificatesResource(self)
+        Each group is built, and its models imported, on first use (``client.favor``...): a
+        client that only sends cash coupons never imports the product-coupon models.
+        """
+        for name in ("favor", "product_coupon", "certificates"):
+            self.__dict__.pop(name, None)
+
+    @functools.cached_property
+    def favor(self) -> FavorResource:
+        """Cash coupons (代金券, /v3/marketing/favor)."""
+        from .resources.favor import FavorResource
+
+        return FavorResource(self)
+
+    @functools.cached_property
+    def product_coupon(self) -> ProductCouponResource:
+        """Product coupons (商品券, /v3/marketing/partner/product-coupon)."""
+        from .resources.product_coupon import ProductCouponResource
+
+        return ProductCouponResource(self)
+
+    @functools.cached_property
+    def certificates(self) -> CertificatesResource:
+        """Platform certificates (/v3/certificates)."""
+        from .resources.certificates import CertificatesResource
+
+        return CertificatesResource(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Client:
