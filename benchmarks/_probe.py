@@ -43,6 +43,23 @@ def startup(keys: dict[str, str], base_url: str) -> dict[str, float]:
     }
 
 
+def deps() -> dict[str, float]:
+    """The floor under ``import wxpay_async``: importing the libraries it is built on."""
+    t0 = time.perf_counter()
+    import asyncio  # noqa: F401
+    import concurrent.futures  # noqa: F401
+
+    import aiohttp  # noqa: F401
+    import attrs  # noqa: F401
+    import cattrs  # noqa: F401
+    import cryptography.hazmat.primitives.asymmetric.rsa
+    import cryptography.x509  # noqa: F401
+
+    return {
+        "import dependencies only (aiohttp, cattrs, attrs, cryptography, asyncio)": (time.perf_counter() - t0) * 1000
+    }
+
+
 def rss_kb() -> float:
     with open("/proc/self/status") as handle:
         for line in handle:
@@ -126,6 +143,8 @@ def main() -> None:
         keys = json.load(handle)
     if mode == "startup":
         result = startup(keys, base_url)
+    elif mode == "deps":
+        result = deps()
     elif mode == "idle":
         result = idle(keys, base_url)
     elif mode == "worker":

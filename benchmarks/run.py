@@ -331,7 +331,7 @@ def probe(mode: str, keys_file: Path, base_url: str, *extra: str, timeout: float
 
 def startup(keys_file: Path, base_url: str, runs: int = 5) -> dict[str, float]:
     """Fresh interpreter: import wxpay_async + construct a Client + first typed call; medians."""
-    samples = [probe("startup", keys_file, base_url) for _ in range(runs)]
+    samples = [{**probe("startup", keys_file, base_url), **probe("deps", keys_file, base_url)} for _ in range(runs)]
     return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
 
 
@@ -391,7 +391,7 @@ def profile_summary(base_url: str, keys: BenchKeys, calls: int, top: int = 14) -
     stats = pstats.Stats(profiler)
     entries = stats.stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in entries.values())
-    ranked = sorted(entries.items(), key=lambda kv: -kv[1][2])[:top]
+    ranked = sorted(((k, v) for k, v in entries.items() if "gc.collect" not in k[2]), key=lambda kv: -kv[1][2])[:top]
     rows = []
     for (file, line, name), (_cc, _nc, tt, ct, _callers) in ranked:
         where = Path(file).name if file != "~" else "builtin"
@@ -501,7 +501,8 @@ def main() -> None:
                 samples: dict[str, list[dict[str, float]]] = {}
                 rounds = args.rounds if conc == 64 else 1
                 for r in range(rounds):
-                    for name, run, _, interleave in clients:
+                    # Each round starts one client later: no client always runs right after another.
+                    for name, run, _, interleave in clients[r:] + clients[:r]:
                         if r > 0 and not interleave:
                             continue
                         samples.setdefault(name, []).append(run(op, conc, calls(conc)))

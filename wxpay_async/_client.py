@@ -364,7 +364,13 @@ class Client:
             signed_payload=signed_payload,
             headers=headers,
         )
-        return await self.send(request, raise_for_status=raise_for_status)
+        # What send() does, without one more coroutine per call.
+        if not self._started:
+            await self.start()
+        response = await self._handler(request)
+        if raise_for_status and not response.is_success:
+            raise status_error(response)
+        return response
 
     async def send(self, request: Request, *, raise_for_status: bool = True) -> Response:
         """Run a prepared :class:`Request` through the middleware chain."""
@@ -393,13 +399,19 @@ class Client:
     async def _exchange(self, request: Request) -> Response:
         """SigningMiddleware, then VerifyingMiddleware, then the transport, as one step."""
         request = self._verifier.prepare(await self._signer.sign(request))
-        response = await self._send(request)
+        response = await self.transport.send(request)
+        self._check_size(request, response)
         if not request.verify:
             return response
         return await self._verifier.check(response)
 
     async def _send(self, request: Request) -> Response:
         response = await self.transport.send(request)
+        self._check_size(request, response)
+        return response
+
+    @staticmethod
+    def _check_size(request: Request, response: Response) -> None:
         # The built-in transports stop reading at the cap; this also holds for any other transport.
         limit = request.max_response_bytes
         if limit is not None and len(response.content) > limit:
@@ -409,7 +421,6 @@ class Client:
                 limit=limit,
                 idempotency_key=request.idempotency_key,
             )
-        return response
 
     async def _fetch_certificates(self) -> Response:
         # Verified by the CertificateManager with the certificates the answer itself carries.
