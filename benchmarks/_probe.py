@@ -137,6 +137,51 @@ def worker(keys: dict[str, str], base_url: str, start_at: float, seconds: float,
     return asyncio.run(main())
 
 
+class FileKeys:
+    """BenchKeys read back from the JSON file (run.py's load functions take either)."""
+
+    def __init__(self, data: dict[str, str]) -> None:
+        from types import SimpleNamespace
+
+        from cryptography.hazmat.primitives import serialization
+
+        self.data = data
+        self.mchid = data["mchid"]
+        self.public_key_id = data["platform_public_key_id"]
+        private = serialization.load_pem_private_key(data["private_key"].encode(), password=None)
+        public = serialization.load_pem_public_key(data["platform_public_key"].encode())
+        self.merchant = SimpleNamespace(private_key=private, serial=data["merchant_serial"])
+        self.platform = SimpleNamespace(public_key=public)
+
+    def client_kwargs(self, base_url: str) -> dict[str, object]:
+        return {**self.data, "base_url": base_url}
+
+
+def load(keys: dict[str, str], base_url: str, op: str, calls: int, conc: int, client: str) -> dict[str, float]:
+    """One load run of run.py's clients, with whichever wxpay_async is first on sys.path."""
+    import asyncio
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+    import run
+
+    bench_keys = FileKeys(keys)
+    if client == "minimal":
+        coro = run.run_minimal_aiohttp(base_url, bench_keys, op, calls, conc, 30)  # type: ignore[arg-type]
+    else:
+        coro = run.run_wxpay(
+            base_url,
+            bench_keys,
+            op,
+            calls,
+            conc,
+            30,
+            transport="aiohttp",
+            threads=False,
+            typed=client == "typed",  # type: ignore[arg-type]
+        )
+    return asyncio.run(coro)
+
+
 def main() -> None:
     mode, keys_file, base_url = sys.argv[1:4]
     with open(keys_file) as handle:
@@ -145,6 +190,9 @@ def main() -> None:
         result = startup(keys, base_url)
     elif mode == "deps":
         result = deps()
+    elif mode == "load":
+        op, calls, conc, client = sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+        result = load(keys, base_url, op, calls, conc, client)
     elif mode == "idle":
         result = idle(keys, base_url)
     elif mode == "worker":

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import secrets
 import statistics
 import subprocess
@@ -335,6 +336,67 @@ def startup(keys_file: Path, base_url: str, runs: int = 5) -> dict[str, float]:
     return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
 
 
+def before_after(keys_file: Path, base_url: str, before: str, calls: int, rounds: int) -> list[dict[str, Any]]:
+    """Typed and request() calls of commit ``before`` and of this tree, next to the minimal loop.
+
+    Every configuration runs in a fresh interpreter (the same way for all), interleaved, with
+    the order rotated each round; medians of the rounds.
+    """
+    root = HERE.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        old_tree = Path(tmp) / "before"
+        old_tree.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", before, "wxpay_async"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+        configs = [
+            (MINIMAL, None, "minimal"),
+            (f"request() before ({before})", old_tree, "request"),
+            ("request() after", None, "request"),
+            (f"typed before ({before})", old_tree, "typed"),
+            ("typed after", None, "typed"),
+        ]
+        rows = []
+        for op in ("send_coupon", "get_stock"):
+            samples: dict[str, list[dict[str, float]]] = {}
+            for r in range(rounds):
+                for name, tree, client in configs[r % len(configs) :] + configs[: r % len(configs)]:
+                    env = dict(os.environ)
+                    if tree is not None:
+                        env["PYTHONPATH"] = str(tree)
+                    out = subprocess.run(
+                        [
+                            sys.executable,
+                            str(HERE / "_probe.py"),
+                            "load",
+                            str(keys_file),
+                            base_url,
+                            op,
+                            str(calls),
+                            "64",
+                            client,
+                        ],
+                        capture_output=True,
+                        text=True,
+                        timeout=120,
+                        check=True,
+                        env=env,
+                    )
+                    samples.setdefault(name, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+            base_cpu = statistics.median(s["CPU µs/call"] for s in samples[MINIMAL])
+            for name, _, _ in configs:
+                result = {k: statistics.median(s[k] for s in samples[name]) for k in samples[name][0]}
+                rows.append(
+                    {"operation": op, "client": name, **result, "× minimal loop": result["CPU µs/call"] / base_cpu}
+                )
+                print(
+                    f"before/after {op:12} {name:36} {result['CPU µs/call']:6.0f} µs/call  {rows[-1]['× minimal loop']:.3f}×",
+                    flush=True,
+                )
+    return rows
+
+
 def processes(keys_file: Path, base_url: str, seconds: float) -> list[dict[str, Any]]:
     """calls/s of N processes (each one Client, typed send_coupon, c=64) over the same time window."""
     rows = []
@@ -415,6 +477,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only", help="comma-separated substrings: run just the matching clients, no extras")
     parser.add_argument("--ops", default="send_coupon,get_stock")
+    parser.add_argument("--before", help="also measure this git revision's wxpay_async (before/after table)")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     tail_calls, proc_seconds, profile_calls = 4000, 5.0, 2000
@@ -542,6 +605,7 @@ def main() -> None:
             tails.append({"client": name, "operation": "get_stock", "concurrency": 1024, **result})
             print(f"tails c=1024 {name:50} p50 {result['p50 ms']:.0f} ms  p99 {result['p99 ms']:.0f} ms", flush=True)
 
+        compared = before_after(keys_file, base_url, args.before, args.calls, args.rounds) if args.before else []
         cores = processes(keys_file, base_url, proc_seconds)
         for row in cores:
             print(f"cores {row['setup']:32} {row['calls/s']:7.0f}/s", flush=True)
@@ -593,6 +657,18 @@ def main() -> None:
             "CPU µs/call is this process's CPU per call; × baseline: against the minimal signed aiohttp loop "
             "(aiohttp clients) or the plain httpx loop (httpx clients); c=64 rows are medians of interleaved rounds.",
             markdown_table(rows, columns),
+            *(
+                [
+                    f"Before/after (c=64, aiohttp, inline signing; each in a fresh interpreter, {args.rounds} "
+                    "interleaved rounds, medians):",
+                    markdown_table(
+                        compared,
+                        ["operation", "client", "calls/s", "p50 ms", "p99 ms", "CPU µs/call", "× minimal loop"],
+                    ),
+                ]
+                if compared
+                else []
+            ),
             "Tails (c=1,024, get_stock):",
             markdown_table(tails, ["client", "calls/s", "p50 ms", "p99 ms", "CPU µs/call"]),
             "All cores (typed send_coupon, c=64 per process, the same time window):",
@@ -609,6 +685,7 @@ def main() -> None:
                 "machine": machine_line(),
                 "crypto_floor_us": floor,
                 "rows": rows,
+                "before_after": compared,
                 "tails": tails,
                 "cores": cores,
                 "extras": extras,

@@ -21,9 +21,9 @@ from ._base import (
     BodyDecoder,
     BoundedBody,
     ByteStream,
+    PoolGate,
     closed_error,
     decoded_chunks,
-    PoolGate,
     foreign_reason,
     pool_timeout,
 )

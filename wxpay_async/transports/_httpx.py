@@ -20,9 +20,9 @@ from ._base import (
     BodyDecoder,
     BoundedBody,
     ByteStream,
+    PoolGate,
     closed_error,
     decoded_chunks,
-    PoolGate,
     foreign_reason,
     pool_timeout,
 )
