@@ -1,11 +1,20 @@
-"""One command: wxpay_async vs the community wechatpayv3 vs the crypto floor, side by side.
+"""One command: wxpay_async vs the floors under it and vs the community wechatpayv3, side by side.
 
-    python benchmarks/run.py [--quick] [--calls N] [--max-seconds S] [--concurrency 1,16,64,256]
+    python benchmarks/run.py [--quick] [--before REV] [--calls N] [--max-seconds S]
+                             [--concurrency 1,16,64,256] [--rounds 3] [--only NAMES] [--ops ...]
 
 A benchmark-only signing server runs in another process on 127.0.0.1 (see _signing_server.py),
 so the client's process CPU time is the client's alone. Every configuration runs in this one
-process and this one run, so ratios are comparable even on a noisy shared machine.
-Writes benchmarks/results/latest.{md,json,png}.
+run, so ratios are comparable even on a noisy shared machine; at c=64 the clients run in
+interleaved rounds (order rotated each round) and medians are reported.
+
+Reported: the crypto floor; a minimal signed aiohttp loop and a plain httpx loop (the same
+exchange with nothing else); our typed and request() calls on both transports (signing threads,
+uvloop); wechatpayv3 async and sync; p50/p99 at c=1,024 with the default pool; 1 vs 2 processes
+next to signing threads; memory per 1,000 in-flight calls and per idle client; start-up in a
+fresh interpreter (import + construct + first call); a cProfile summary; with --before REV, the
+typed/request() calls of that revision next to this tree's. --quick: a ~1 minute smoke run.
+Writes benchmarks/results/latest.{md,json,png} (--quick: results/quick/).
 """
 
 from __future__ import annotations
