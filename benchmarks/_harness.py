@@ -42,6 +42,21 @@ class BenchKeys:
             kwargs["platform_public_key_id"] = self.public_key_id
         return kwargs
 
+    def write_client_keys(self, path: Path) -> None:
+        """The client's credentials as PEM text in JSON, for probes in fresh interpreters (_probe.py)."""
+        path.write_text(
+            json.dumps(
+                {
+                    "mchid": self.mchid,
+                    "merchant_serial": self.merchant.serial,
+                    "private_key": self.merchant.private_pem().decode(),
+                    "apiv3_key": self.apiv3_key,
+                    "platform_public_key": self.platform.public_pem().decode(),
+                    "platform_public_key_id": self.public_key_id,
+                }
+            )
+        )
+
 
 @contextmanager
 def signing_server(keys: BenchKeys) -> Iterator[str]:

@@ -389,6 +389,40 @@ def readme_table(ops: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def lazy_package(doc: str, names: dict[str, str | None]) -> str:
+    """An ``__init__.py`` whose names are imported on first use (module ``__getattr__``).
+
+    ``names`` maps each public name to the submodule defining it, or to None for a submodule
+    itself. Importing the package costs nothing; a client that only sends cash coupons never
+    builds the product-coupon model classes (most of the import time of the models).
+    """
+    checking = "".join(
+        f"    from . import {name}\n" if module is None else f"    from .{module} import {name}\n"
+        for name, module in names.items()
+    )
+    table = "".join(f"    {name!r}: {module!r},\n" for name, module in names.items())
+    return (
+        HEADER
+        + f'"""{doc}\n\nThe submodules are imported on first use: importing the package stays cheap."""\n\n'
+        + "from __future__ import annotations\n\nimport importlib\nfrom typing import TYPE_CHECKING, Any\n\n"
+        + f"if TYPE_CHECKING:\n{checking}\n"
+        + f"_LAZY: dict[str, str | None] = {{\n{table}}}\n\n"
+        + "__all__ = ["
+        + ", ".join(f'"{name}"' for name in sorted(names))
+        + "]\n\n\n"
+        + "def __getattr__(name: str) -> Any:\n"
+        + "    if name not in _LAZY:\n"
+        + '        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")\n'
+        + "    module = _LAZY[name]\n"
+        + '    loaded = importlib.import_module(f".{module or name}", __name__)\n'
+        + "    value = loaded if module is None else getattr(loaded, name)\n"
+        + "    globals()[name] = value  # once imported, a plain module attribute\n"
+        + "    return value\n\n\n"
+        + "def __dir__() -> list[str]:\n"
+        + "    return sorted(set(globals()) | set(_LAZY))\n"
+    )
+
+
 def render() -> dict[Path, str]:
     ops = json.loads((PKG / "spec" / "operations.json").read_text(encoding="utf-8"))
     names = json.loads((PKG / "spec" / "overrides.json").read_text(encoding="utf-8")).get("model_names", {})
@@ -398,17 +432,13 @@ def render() -> dict[Path, str]:
         model_src, resource_src = generate_group(group, group_ops, names.get(group, {}))
         files[PKG / "models" / f"{group}.py"] = model_src
         files[PKG / "resources" / f"{group}.py"] = resource_src
-    files[PKG / "models" / "__init__.py"] = (
-        HEADER + '"""Typed request and response models, one module per resource group."""\n\n'
-        'from . import certificates, favor, product_coupon\n\n__all__ = ["certificates", "favor", "product_coupon"]\n'
+    files[PKG / "models" / "__init__.py"] = lazy_package(
+        "Typed request and response models, one module per resource group.",
+        {g: None for g in sorted(GROUP_CLASS)},
     )
-    files[PKG / "resources" / "__init__.py"] = (
-        HEADER
-        + '"""Resource groups: ``client.favor``, ``client.product_coupon``, ``client.certificates``."""\n\n'
-        + "".join(f"from .{g} import {c}\n" for g, c in GROUP_CLASS.items())
-        + "\n__all__ = ["
-        + ", ".join(f'"{c}"' for c in sorted(GROUP_CLASS.values()))
-        + "]\n"
+    files[PKG / "resources" / "__init__.py"] = lazy_package(
+        "Resource groups: ``client.favor``, ``client.product_coupon``, ``client.certificates``.",
+        {c: g for g, c in sorted(GROUP_CLASS.items(), key=lambda gc: gc[1])},
     )
     formatted = ruff_format(files)
     readme = ROOT / "README.md"

@@ -416,3 +416,69 @@ async def test_sigint_finishes_in_flight_rows_flushes_and_resumes(emu: RunningEm
     second = out.decode()
     assert f"done before:      {sent_first}" in second
     assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_send_batch_workers_n_processes_exactly_once(emu: RunningEmulator, tmp_path: Path) -> None:
+    """``send-batch --workers 3`` through the real CLI: 3 processes, one Redis journal, one result file."""
+    import csv
+
+    from .redis_server import redis_server
+
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "workers", 450)
+    result = tmp_path / "result.csv"
+    with redis_server(tmp_path) as url:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wxpay_async.cli",
+            "send-batch",
+            str(source),
+            "--keys-dir",
+            str(keys_dir),
+            "--stock-id",
+            stock_id,
+            "--appid",
+            APPID,
+            "--redis",
+            url,
+            "--workers",
+            "3",
+            "--qps",
+            "600",
+            "--concurrency",
+            "8",
+            "-q",
+            "--result",
+            str(result),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
+    text = out.decode()
+    assert proc.returncode == 0, text + err.decode()
+    assert "3 workers:" in text
+    assert "sent now:         450" in text, text
+    assert "not sent yet:     0" in text, text
+    assert_exactly_once(emu, stock_id, openids)
+    with result.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 450 and {r["state"] for r in rows} == {"sent"}
+    assert sorted(r["key"].rsplit(":", 1)[-1] for r in rows) == sorted(openids)
+
+
+async def test_send_batch_workers_needs_a_shared_journal(tmp_path: Path) -> None:
+    source = tmp_path / "users.csv"
+    source.write_text("openid\nu1\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wxpay_async.cli",
+        "send-batch",
+        str(source),
+        "--workers",
+        "2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 2 and b"--redis" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import os
 import re
 import time
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import cattrs
 from cryptography.hazmat.primitives.asymmetric import rsa
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import DEFAULT_BASE_URL, Credentials, env_settings
 from ._converter import converter as default_converter
@@ -45,12 +47,15 @@ from .middleware import (
     new_request_number,
 )
 from .transports import DEFAULT_TIMEOUT, AiohttpTransport, Transport
+from .transports._base import ACCEPT_ENCODING, DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
     from .notifications import NotificationHandler
+    from .resources import CertificatesResource, FavorResource, ProductCouponResource
 
 USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+", re.ASCII)
 
 
 class Client:
@@ -60,6 +65,11 @@ class Client:
     keeping platform certificates fresh (certificate mode) and, optionally, a signing thread pool.
     ``request()`` is the documented escape hatch for any endpoint; the typed resources
     (``wx.favor``, ``wx.product_coupon``, ``wx.certificates``) are thin calls into it.
+
+    ``pool_size`` (default 256) is how many calls may be on the wire at once through the default
+    transport; more wait their turn (first come, first served) within their timeout, and one
+    that waited in vain raises :class:`~wxpay_async.errors.PoolTimeoutError`: nothing was sent,
+    and the retry layer sends it again even without a request number.
 
     Modes: with ``platform_public_key`` only, nothing is downloaded (public-key mode); without
     it, platform certificates are downloaded and refreshed; with both and
@@ -80,6 +90,7 @@ class Client:
         close_transport: bool = False,
         proxy: str | None = None,
         trust_env: bool = False,
+        pool_size: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy = RetryPolicy(),
         middleware: Sequence[Middleware] = (),
@@ -116,8 +127,18 @@ class Client:
         self._user_agent = user_agent
         if transport is not None and (proxy or trust_env):
             raise ConfigurationError("proxy= and trust_env= configure the default transport; set them on yours")
+        if pool_size is not None and (transport is not None or pool_size < 1):
+            raise ConfigurationError(
+                f"pool_size must be a positive number, got {pool_size!r}"
+                if transport is None
+                else "pool_size is for the default transport; pass limit= to your transport instead"
+            )
         self.transport: Transport = transport or AiohttpTransport(
-            timeout=timeout, max_response_bytes=max_response_bytes, proxy=proxy, trust_env=trust_env
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+            limit=pool_size or DEFAULT_POOL_SIZE,
+            proxy=proxy,
+            trust_env=trust_env,
         )
         # A transport passed in may serve many clients (many merchants): closed only when it is
         # ours, or handed over with close_transport=True. The same holds for a signing Executor.
@@ -161,15 +182,17 @@ class Client:
         self._signer = SigningMiddleware(
             creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, clock=clock
         )
+        self._verifier = VerifyingMiddleware(self.key_source, clock=clock)
+        self._idempotency = IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix)))
         chain: list[Middleware] = [
-            IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix))),
+            self._idempotency,
             RetryMiddleware(retry, clock=clock),
             *middleware,
             LoggingMiddleware(),
-            self._signer,
-            VerifyingMiddleware(self.key_source, clock=clock),
         ]
-        self._handler = build_chain(chain, self._send)
+        # Signing → verifying → transport always sit together at the bottom of the chain: they
+        # run as one function (the same steps as the two middlewares, two coroutines fewer).
+        self._handler = build_chain(chain, self._exchange)
         self._chain = chain  # kept to build the chains of per-call retry policies
         self._handlers_by_retry: dict[RetryPolicy, Handler] = {retry: self._handler}
         self._extra_headers: Mapping[str, str] = {}
@@ -181,12 +204,34 @@ class Client:
         self._init_resources()
 
     def _init_resources(self) -> None:
-        """Attach the generated resource groups: thin typed calls into :meth:`request`."""
-        from .resources import CertificatesResource, FavorResource, ProductCouponResource
+        """(Re)bind the generated resource groups: thin typed calls into :meth:`request`.
 
-        self.favor = FavorResource(self)
-        self.product_coupon = ProductCouponResource(self)
-        self.certificates = CertificatesResource(self)
+        Each group is built, and its models imported, on first use (``client.favor``...): a
+        client that only sends cash coupons never imports the product-coupon models.
+        """
+        for name in ("favor", "product_coupon", "certificates"):
+            self.__dict__.pop(name, None)
+
+    @functools.cached_property
+    def favor(self) -> FavorResource:
+        """Cash coupons (代金券, /v3/marketing/favor)."""
+        from .resources.favor import FavorResource
+
+        return FavorResource(self)
+
+    @functools.cached_property
+    def product_coupon(self) -> ProductCouponResource:
+        """Product coupons (商品券, /v3/marketing/partner/product-coupon)."""
+        from .resources.product_coupon import ProductCouponResource
+
+        return ProductCouponResource(self)
+
+    @functools.cached_property
+    def certificates(self) -> CertificatesResource:
+        """Platform certificates (/v3/certificates)."""
+        from .resources.certificates import CertificatesResource
+
+        return CertificatesResource(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Client:
@@ -248,7 +293,7 @@ class Client:
             chain = [
                 RetryMiddleware(retry, clock=self._clock) if isinstance(m, RetryMiddleware) else m for m in self._chain
             ]
-            handler = self._handlers_by_retry[retry] = build_chain(chain, self._send)
+            handler = self._handlers_by_retry[retry] = build_chain(chain, self._exchange)
         return handler
 
     async def start(self) -> None:
@@ -309,11 +354,24 @@ class Client:
         target = render_path(path, path_params) + encode_query(query)
         if json is not None and content is not None:
             raise ValidationError("content", "give either json or content, not both")
+        key = None
+        if idempotency_field and isinstance(json, Mapping):
+            # The request number goes into the body before it is encoded (once): every attempt
+            # and any manual re-send of this Request carry the same number and the same bytes.
+            value = json.get(idempotency_field)
+            if value is None or value == "":
+                value = self._idempotency.generate()
+                json = {**json, idempotency_field: value}
+            key = str(value)
         body = encode_json(json) if json is not None else (content or b"")
-        all_headers = {
-            "Accept": "application/json",
-            "User-Agent": self._user_agent,
-        }
+        all_headers = CIMultiDict(
+            (
+                ("Accept", "application/json"),
+                ("User-Agent", self._user_agent),
+                # Only the codings the transports decode themselves, bounded (they add it too).
+                ("Accept-Encoding", ACCEPT_ENCODING),
+            )
+        )
         if body or method not in ("GET", "HEAD", "DELETE"):
             all_headers["Content-Type"] = content_type or "application/json"
         if verify and (serial := self.key_source.preferred_serial()):
@@ -327,11 +385,12 @@ class Client:
             method=method,
             base_url=base_url or self.base_url,
             target=target,
-            headers=all_headers,
+            headers=CIMultiDictProxy(all_headers),
             content=body,
             json=json,
             signed_payload=signed_payload,
             idempotency_field=idempotency_field,
+            idempotency_key=key,
             timeout=self.timeout if timeout is None else timeout,
             verify=verify,
             max_response_bytes=self.max_response_bytes,
@@ -375,7 +434,14 @@ class Client:
             signed_payload=signed_payload,
             headers=headers,
         )
-        return await self.send(request, raise_for_status=raise_for_status, retry=retry)
+        # What send() does, without one more coroutine per call.
+        if not self._started:
+            await self.start()
+        handler = self._handler if retry is None else self._handler_for(retry)
+        response = await handler(request)
+        if raise_for_status and not response.is_success:
+            raise status_error(response)
+        return response
 
     async def send(
         self, request: Request, *, raise_for_status: bool = True, retry: RetryPolicy | None = None
@@ -404,8 +470,17 @@ class Client:
         """Sign a prepared request outside the chain (file downloads stream past it)."""
         return await self._signer.sign(request)
 
-    async def _send(self, request: Request) -> Response:
+    async def _exchange(self, request: Request) -> Response:
+        """SigningMiddleware, then VerifyingMiddleware, then the transport, as one step."""
+        request = self._verifier.prepare(await self._signer.sign(request))
         response = await self.transport.send(request)
+        self._check_size(request, response)
+        if not request.verify:
+            return response
+        return await self._verifier.check(response)
+
+    @staticmethod
+    def _check_size(request: Request, response: Response) -> None:
         # The built-in transports stop reading at the cap; this also holds for any other transport.
         limit = request.max_response_bytes
         if limit is not None and len(response.content) > limit:
@@ -415,7 +490,6 @@ class Client:
                 limit=limit,
                 idempotency_key=request.idempotency_key,
             )
-        return response
 
     async def _fetch_certificates(self) -> Response:
         # Verified by the CertificateManager with the certificates the answer itself carries.
@@ -439,8 +513,11 @@ def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
         value = values.get(name)
         if value is None or str(value) == "":
             raise ValidationError(name, "required path parameter is missing or empty")
-        check_path_param(name, str(value))
-        return quote_path_param(str(value))
+        text = str(value)
+        if _PLAIN_SEGMENT.fullmatch(text):  # letters, digits, - and _: nothing to check or encode
+            return text
+        check_path_param(name, text)
+        return quote_path_param(text)
 
     return _PLACEHOLDER.sub(fill, template)
 

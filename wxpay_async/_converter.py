@@ -112,15 +112,20 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
         # Fields an official model guarantees: typed as present, yet None when an answer lacks one.
         required = {a.name: None for a in attrs.fields(cls) if a.default is attrs.NOTHING and a.name not in omitted}
 
+        required_aliases = frozenset(a.alias or a.name for a in attrs.fields(cls) if a.name in required)
+        hooks: list[tuple[str, str, Callable[[Any, Any], Any], Any]] = []
+
         def one_by_one(obj: Mapping[str, Any]) -> Any:
-            """The slow path: each field on its own; what does not fit becomes None."""
+            """The lenient path: each field on its own; what does not fit becomes None."""
+            if not hooks:  # resolved once, on first use (models may refer to each other)
+                hooks.extend((name, alias, converter.get_structure_hook(kind), kind) for name, alias, kind in fields)
             values: dict[str, Any] = dict(required)
-            for name, alias, kind in fields:
+            for name, alias, hook, kind in hooks:
                 value = obj.get(alias)
                 if value is None:
                     continue
                 try:
-                    values[name] = converter.structure(value, kind)
+                    values[name] = hook(value, kind)
                 except Exception:
                     values[name] = None
             return cls(**values)
@@ -128,6 +133,8 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
         def structure(obj: Any, _: Any) -> Any:
             if type(obj) is not dict and not isinstance(obj, Mapping):
                 inst = cls(**required)  # not an object at all: every field None, the value kept as raw
+            elif not required_aliases.issubset(obj):
+                inst = one_by_one(obj)  # a guaranteed field is missing: the generated function would fail
             else:
                 try:
                     inst = base(obj, cls)  # hot path: the answer fits

@@ -8,19 +8,24 @@ Credentials for commands that call WeChat Pay come from ``WXPAY_*`` environment 
 from __future__ import annotations
 
 import argparse
+import importlib
 import asyncio
+import csv
 import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import WxPayError
 
 if TYPE_CHECKING:
     from .batch import Journal
+
+
+_T = TypeVar("_T")
 
 
 class CLIError(Exception):
@@ -163,6 +168,127 @@ async def _flow_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_async(coro: Coroutine[Any, Any, _T], loop: str = "auto") -> _T:
+    """``asyncio.run``, on uvloop when it is installed (``loop="auto"``) or asked for.
+
+    Only the command line does this: the library never sets an event loop or a loop policy.
+    """
+    if loop != "asyncio":
+        try:
+            uvloop = importlib.import_module("uvloop")  # optional: not a dependency, no stubs needed
+        except ImportError:
+            if loop == "uvloop":
+                coro.close()
+                raise CLIError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(coro)
+    return asyncio.run(coro)
+
+
+def _send_batch_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``send-batch --workers N``: N processes (one per core) share the batch through Redis.
+
+    Each worker is this same command with ``--workers 1``, a Nth of ``--qps``, and its own
+    summary file; rows are claimed in the shared Redis journal, so each is sent by exactly one
+    worker. This process waits for them, then writes the one result file from the journal.
+    """
+    import signal
+    import subprocess
+    import tempfile
+
+    if not args.redis:
+        raise CLIError("--workers N shares the batch through a Redis journal: pass --redis redis://...")
+    if not args.input.exists():
+        raise CLIError(f"input file {args.input} does not exist")
+    _client_kwargs(args)  # a credentials mistake is reported once, here, before any worker starts
+    batch_id = args.batch_id or args.input.stem
+    with tempfile.TemporaryDirectory(prefix="wxpay-batch-") as tmp:
+        procs = []
+        for worker in range(args.workers):
+            child = _worker_argv(argv, args, batch_id, Path(tmp), worker)
+            procs.append(subprocess.Popen([sys.executable, "-m", "wxpay_async.cli", *child]))
+        # Ctrl-C reaches every worker (same process group); each finishes its in-flight rows.
+        # This process only waits for them, then reports.
+        previous = signal.signal(signal.SIGINT, lambda *_: None)
+        try:
+            codes = [proc.wait() for proc in procs]
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        summaries = []
+        for worker in range(args.workers):
+            path = Path(tmp) / f"summary-{worker}.json"
+            if path.exists():
+                summaries.append(json.loads(path.read_text()))
+    if not summaries:
+        print("wxpay-async: no worker finished", file=sys.stderr)
+        return 1
+    total: dict[str, Any] = {"batch_id": batch_id, "failures_by_code": {}}
+    for summary in summaries:
+        for key in ("sent", "failed", "duplicates", "limiter_wait", "rate_decreases"):
+            total[key] = total.get(key, 0) + summary[key]
+        for key in ("rows_read", "already_done", "elapsed"):
+            total[key] = max(total.get(key, 0), summary[key])
+        for code, count in summary["failures_by_code"].items():
+            total["failures_by_code"][code] = total["failures_by_code"].get(code, 0) + count
+        total["interrupted"] = total.get("interrupted", False) or summary["interrupted"]
+        total["stopped_early"] = total.get("stopped_early") or summary["stopped_early"]
+    result = args.result or args.input.with_name(args.input.stem + ".result.csv")
+    written, not_sent = run_async(_write_journal_results(args, batch_id, result, total["rows_read"]), args.loop)
+    from .batch import BatchSummary
+
+    combined = BatchSummary(**total, not_sent=not_sent)
+    print(f"{args.workers} workers:")
+    print(combined.describe())
+    print(f"  result file:      {result} ({written} rows)")
+    ok = all(code == 0 for code in codes) and combined.failed == 0 and not combined.interrupted
+    return 0 if ok else 1
+
+
+def _worker_argv(argv: Sequence[str], args: argparse.Namespace, batch_id: str, tmp: Path, worker: int) -> list[str]:
+    """The parent's command line for one worker: one process, its share of the rate."""
+    out: list[str] = []
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        name = item.split("=", 1)[0]
+        if name in ("--workers", "--qps", "--result", "--batch-id", "--summary-json"):
+            skip = "=" not in item
+            continue
+        if name in ("-q", "--quiet"):
+            continue
+        out.append(item)
+    out += ["--workers", "1", "--qps", repr(args.qps / args.workers), "--batch-id", batch_id]
+    out += ["--result", str(tmp / f"result-{worker}.csv"), "--summary-json", str(tmp / f"summary-{worker}.json")]
+    if args.quiet or worker > 0:
+        out.append("-q")  # one progress bar (the first worker's) at most
+    return out
+
+
+async def _write_journal_results(args: argparse.Namespace, batch_id: str, path: Path, rows: int) -> tuple[int, int]:
+    """The result CSV from the shared journal, and how many rows it does not cover yet."""
+    from .batch import RedisJournal, file_sha256
+
+    fingerprint = await asyncio.to_thread(file_sha256, args.input)
+    journal = RedisJournal(args.redis, input_sha256=fingerprint, resume=True)
+    await journal.open(batch_id)
+    try:
+        count = 0
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["row", "key", "request_no", "state", "coupon_id", "code", "message"])
+            async for o in journal.outcomes():
+                writer.writerow(
+                    [o.index, o.key, o.request_no, o.state, o.coupon_id or "", o.code or "", o.message or ""]
+                )
+                count += 1
+    finally:
+        await journal.close()
+    return count, max(0, rows - count)
+
+
 async def _send_batch(args: argparse.Namespace) -> int:
     from .batch import JournalError, RedisJournal, SqliteJournal, file_sha256
 
@@ -191,6 +317,8 @@ async def _send_batch(args: argparse.Namespace) -> int:
 
 
 async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str, client_kwargs: dict[str, Any]) -> int:
+    import attrs
+
     from . import Client
     from .batch import BatchSender
 
@@ -217,6 +345,8 @@ async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str, 
             written = await sender.write_results(result)
         finally:
             await sender.aclose()
+    if args.summary_json is not None:  # for the parent of --workers N
+        args.summary_json.write_text(json.dumps(attrs.asdict(summary)))
     print(summary.describe())
     print(f"  result file:      {result} ({written} rows)")
     return 0 if summary.failed == 0 and not summary.interrupted else 1
@@ -228,7 +358,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     except ImportError as exc:  # pragma: no cover - the emulator ships with the package
         raise CLIError(f"the emulator is not available: {exc}") from None
     token = args.admin_token or os.environ.get("WXPAY_EMULATOR_ADMIN_TOKEN") or None
-    asyncio.run(serve(args.host, args.port, args.keys_dir, admin_token=token))
+    run_async(serve(args.host, args.port, args.keys_dir, admin_token=token), args.loop)
     return 0
 
 
@@ -237,7 +367,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from .demo import run_demo
     except ImportError:
         return cmd_selfcheck(args)
-    return asyncio.run(run_demo(coupons=args.coupons, out=sys.stdout))
+    return run_async(run_demo(coupons=args.coupons, out=sys.stdout), args.loop)
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -253,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Credentials: WXPAY_* environment variables, or --keys-dir DIR for the local emulator.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each HTTP attempt")
+    parser.add_argument(
+        "--loop",
+        choices=["auto", "uvloop", "asyncio"],
+        default="auto",
+        help="event loop: uvloop when installed (auto, the default), or asyncio's own",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run an end-to-end demo against the built-in emulator (no credentials)")
@@ -277,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = certs_sub.add_parser("download", help="download, decrypt and verify the platform certificates")
     _add_credentials(p)
     p.add_argument("-o", "--output", type=Path, help="directory for wechatpay_<serial>.pem (default: JSON to stdout)")
-    p.set_defaults(run=lambda a: asyncio.run(_certificates_download(a)))
+    p.set_defaults(run=lambda a: run_async(_certificates_download(a), a.loop))
 
     notify = sub.add_parser("notify", help="notifications")
     notify_sub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")
@@ -287,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-H", "--header", action="append", default=[], help="'Wechatpay-Serial: ...' (repeat)")
     p.add_argument("--headers-file", type=Path, help="JSON object with the notification's headers")
     p.add_argument("--no-verify", action="store_true", help="only decrypt (when the headers were not kept)")
-    p.set_defaults(run=lambda a: asyncio.run(_notify_decrypt(a)))
+    p.set_defaults(run=lambda a: run_async(_notify_decrypt(a), a.loop))
 
     flow = sub.add_parser("flow", help="coupon use/refund flow files")
     flow_sub = flow.add_subparsers(dest="flow_command", required=True, metavar="ACTION")
@@ -297,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=["use", "refund"], default="use")
     p.add_argument("--date", help="bill_date YYYY-MM-DD for the by-day flow")
     p.add_argument("-o", "--output", type=Path)
-    p.set_defaults(run=lambda a: asyncio.run(_flow_download(a)))
+    p.set_defaults(run=lambda a: run_async(_flow_download(a), a.loop))
 
     p = sub.add_parser("send-batch", help="send one coupon per CSV row, exactly once, resumable")
     _add_credentials(p)
@@ -321,13 +457,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the batch recorded in the journal")
     p.add_argument("--result", type=Path, help="result CSV (default INPUT.result.csv)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=lambda a: asyncio.run(_send_batch(a)))
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="N processes, one per core, sharing the batch through --redis (each gets a Nth of --qps)",
+    )
+    p.add_argument("--summary-json", type=Path, help=argparse.SUPPRESS)
+    p.set_defaults(run=lambda a: run_async(_send_batch(a), a.loop))
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if getattr(args, "workers", 1) > 1:
+        args.run = lambda a: _send_batch_workers(a, argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

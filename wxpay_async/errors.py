@@ -24,7 +24,9 @@ __all__ = [
     "FlowIntegrityError",
     "InternalServerError",
     "NotFoundError",
+    "NotSentError",
     "PermissionDeniedError",
+    "PoolTimeoutError",
     "RateLimitError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
@@ -71,7 +73,11 @@ class APIConnectionError(WxPayError):
     """The request could not be delivered or its answer could not be read.
 
     Whether WeChat Pay acted on it is unknown: retry with the same ``idempotency_key``.
+    ``sent`` is False on :class:`NotSentError` (nothing went on the wire), None (unknown) here.
     """
+
+    #: False: the request never left this process, so sending it again cannot act twice.
+    sent: bool | None = None
 
     def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
         self.idempotency_key = idempotency_key
@@ -80,6 +86,25 @@ class APIConnectionError(WxPayError):
 
 class APITimeoutError(APIConnectionError):
     """No answer arrived within the timeout (or the call's overall deadline passed)."""
+
+
+class NotSentError(APIConnectionError):
+    """The request was never sent (no connection could be had): ``sent`` is False.
+
+    Safe to send again, even for a call without a request number: the retry layer retries it
+    like a GET. Not an :class:`APITimeoutError`, whose outcome is unknown.
+    """
+
+    sent = False
+
+
+class PoolTimeoutError(NotSentError):
+    """The call waited for a free connection of the transport's pool until its timeout ran out.
+
+    Nothing was sent. The pool (``Client(pool_size=...)``, or the transport's ``limit``) was
+    full for the whole wait: more calls in flight than connections. Raise the pool size, or
+    bound the caller's concurrency.
+    """
 
 
 class SignatureVerificationError(WxPayError):

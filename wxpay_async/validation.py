@@ -95,6 +95,13 @@ def _check_value(field: str, schema: Mapping[str, Any], value: Any) -> None:
 
 
 @cache
+def _body_schema(operation: str, skip_required: tuple[str, ...]) -> Mapping[str, Any]:
+    """The body schema without the ``skip_required`` fields among its required ones (built once)."""
+    schema: Mapping[str, Any] = operations()[operation]["body"]
+    return {**schema, "required": [r for r in schema.get("required") or () if r not in skip_required]}
+
+
+@cache
 def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
@@ -133,9 +140,7 @@ def validate_request(
             value = str(value)  # a query string carries text; the YAML types some numbers as strings
         _check_value(param["name"], param["schema"], value)
     if op["body"] is not None:
-        schema = op["body"]
-        if skip_required:
-            schema = {**schema, "required": [r for r in schema.get("required") or () if r not in skip_required]}
+        schema = _body_schema(operation, skip_required) if skip_required else op["body"]
         _check_object("", schema, body or {})
     for rule in op.get("rules") or ():
         if isinstance(rule, str):

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TypeAlias
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..errors import ConfigurationError
 
@@ -49,7 +49,10 @@ def load_private_key(src: PEMSource, password: bytes | None = None) -> rsa.RSAPr
     """Load the merchant API private key (``apiclient_key.pem``, PKCS#8 or PKCS#1)."""
     data = _read(src, "private key")
     try:
-        key = serialization.load_pem_private_key(data, password=password)
+        # OpenSSL's full RSA key check tests p and q for primality (~25 ms at start-up). This is
+        # the merchant's own key, not attacker input, and the signature self-test below catches
+        # any inconsistent key (wrong d, CRT values...) that would sign wrongly.
+        key = serialization.load_pem_private_key(data, password=password, unsafe_skip_rsa_key_validation=True)
     except TypeError as exc:
         # cryptography raises TypeError for "encrypted but no password" and the reverse.
         raise ConfigurationError(f"private key: {exc} (pass password=...)") from None
@@ -58,7 +61,18 @@ def load_private_key(src: PEMSource, password: bytes | None = None) -> rsa.RSAPr
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ConfigurationError(f"private key must be RSA, got {type(key).__name__}")
     _check_rsa_size(key, "private key")
+    _self_test(key)
     return key
+
+
+def _self_test(key: rsa.RSAPrivateKey) -> None:
+    """Sign once and verify with the public half: an inconsistent key never signs a request."""
+    pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+    message = b"wxpay_async private key self-test"
+    try:
+        key.public_key().verify(key.sign(message, pkcs1, sha256), message, pkcs1, sha256)
+    except (InvalidSignature, ValueError) as exc:
+        raise ConfigurationError(f"private key is inconsistent (its signatures do not verify): {exc!r}") from None
 
 
 def load_certificate(src: PEMSource) -> x509.Certificate:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import cast
 
 import attrs
 from cryptography import x509
@@ -119,16 +120,14 @@ class SignatureHeaders:
         a non-numeric timestamp) raises :class:`SignatureVerificationError`: it is the protocol
         error, never a ``ValueError``/``UnicodeEncodeError`` from deeper down.
         """
-        if missing_signature_headers(headers):
+        values = [headers.get(name) for name in SIGNATURE_HEADERS]
+        if not all(values):
             return None
-        values = []
-        for name in SIGNATURE_HEADERS:
-            value = headers[name]
+        for name, value in zip(SIGNATURE_HEADERS, values, strict=True):
             if not isinstance(value, str) or _HEADER_FORMATS[name].fullmatch(value) is None:
                 shown = value[:40] if isinstance(value, str) else type(value).__name__
                 raise SignatureVerificationError(f"malformed {name} header {shown!r}")
-            values.append(value)
-        return cls(*values)
+        return cls(*cast("list[str]", values))
 
     def check_fresh(self, now: float, max_skew: float, *, context: str = "") -> None:
         """Refuse signature probes and timestamps outside the replay window."""

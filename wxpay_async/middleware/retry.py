@@ -125,9 +125,12 @@ class RetryMiddleware:
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         policy = self.policy
-        if not request.retry_safe or policy.max_attempts == 1:
-            return await call_next(self._bounded(request, None))
-        deadline = None if policy.deadline is None else self._monotonic() + policy.deadline
+        if policy.max_attempts == 1:
+            return await call_next(request)
+        # Calls that are not safe to repeat are sent again only when nothing went on the wire
+        # (NotSentError: no pool connection...), and keep their own timeout as before.
+        safe = request.retry_safe
+        deadline = None if policy.deadline is None or not safe else self._monotonic() + policy.deadline
         attempt = 0
         while True:
             attempt += 1
@@ -135,7 +138,7 @@ class RetryMiddleware:
             try:
                 response = await call_next(self._bounded(request, deadline))
             except APIConnectionError as exc:
-                delay = self._next_delay(attempt, deadline, None)
+                delay = self._next_delay(attempt, deadline, None) if safe or exc.sent is False else None
                 if delay is None:
                     raise
                 logger.info(
@@ -148,7 +151,7 @@ class RetryMiddleware:
                     policy.max_attempts,
                 )
             else:
-                if not policy.should_retry_response(response):
+                if not safe or not policy.should_retry_response(response):
                     return response
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), self._clock())
                 delay = self._next_delay(attempt, deadline, retry_after)

@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import attrs
-
 from .._request import Request, Response
 from ..crypto import SignatureHeaders, Verifier
 from ..errors import SignatureVerificationError
@@ -49,32 +47,45 @@ class VerifyingMiddleware:
         self._max_skew = max_skew
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
-        if request.verify and "Wechatpay-Serial" not in request.headers:
-            serial = self._keys.preferred_serial()
-            if serial:
-                request = request.with_headers(Wechatpay_Serial=serial)
+        request = self.prepare(request)
         response = await call_next(request)
         if not request.verify:
             return response
         return await self.check(response)
 
+    def prepare(self, request: Request) -> Request:
+        """Name the platform key WeChat Pay should sign the answer with, when the request does not."""
+        if request.verify and "Wechatpay-Serial" not in request.headers:
+            serial = self._keys.preferred_serial()
+            if serial:
+                request = request.with_headers(Wechatpay_Serial=serial)
+        return request
+
     async def check(self, response: Response) -> Response:
-        where = f"{response.request.method} {response.request.target} (HTTP {response.status}, Request-ID {response.request_id})"
         signed = SignatureHeaders.read(response.headers)
         if signed is None:
             if not response.is_success:
                 return response
-            raise SignatureVerificationError(f"{where}: response carries no WeChat Pay signature headers")
-        signed.check_fresh(self._clock(), self._max_skew, context=where)
+            raise SignatureVerificationError(f"{_where(response)}: response carries no WeChat Pay signature headers")
+        try:
+            signed.check_fresh(self._clock(), self._max_skew)
+        except SignatureVerificationError as exc:
+            raise SignatureVerificationError(f"{_where(response)}: {exc}") from None
         verifier = self._keys.current_verifier()
         if not verifier.knows(signed.serial):
             logger.info("unknown platform serial %s; refreshing platform keys", signed.serial)
             verifier = await self._keys.refresh_for(signed.serial)
             if not verifier.knows(signed.serial):
-                raise SignatureVerificationError(f"{where}: no platform key with serial {signed.serial}")
+                raise SignatureVerificationError(f"{_where(response)}: no platform key with serial {signed.serial}")
         if not signed.matches(verifier, response.content):
-            raise SignatureVerificationError(f"{where}: signature does not match (serial {signed.serial})")
-        return attrs.evolve(response, verified=True)
+            raise SignatureVerificationError(f"{_where(response)}: signature does not match (serial {signed.serial})")
+        return response.replace(verified=True)
+
+
+def _where(response: Response) -> str:
+    """The call an error message is about (built only when there is an error to report)."""
+    request = response.request
+    return f"{request.method} {request.target} (HTTP {response.status}, Request-ID {response.request_id})"
 
 
 class StaticKeySource:

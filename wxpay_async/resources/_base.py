@@ -78,9 +78,12 @@ def _call_options(retry: RetryPolicy | None, extra_headers: Mapping[str, str] | 
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp"}
 
 
+_SCALARS = frozenset({str, int, bool, float})
+
+
 def _plain(value: Any, converter: Any) -> Any:
-    if value is None:
-        return None
+    if value is None or type(value) in _SCALARS:  # most arguments: nothing to convert
+        return value
     if attrs.has(type(value)):
         return converter.unstructure(value)
     if isinstance(value, dt.datetime):

@@ -8,13 +8,14 @@ A transport turns a :class:`~wxpay_async.Request` into a fully read
 from typing import TYPE_CHECKING
 
 from ._aiohttp import AiohttpTransport
-from ._base import DEFAULT_TIMEOUT, ByteStream, Transport
-from ._inprocess import InProcessTransport
+from ._base import DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, ByteStream, Transport
 
-if TYPE_CHECKING:  # the real class for type checkers; imported lazily at run time (httpx extra)
+if TYPE_CHECKING:
     from ._httpx import HttpxTransport
+    from ._inprocess import InProcessTransport
 
 __all__ = [
+    "DEFAULT_POOL_SIZE",
     "DEFAULT_TIMEOUT",
     "AiohttpTransport",
     "ByteStream",
@@ -24,10 +25,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> type:
-    # httpx is an optional extra: import it only when asked for.
+def __getattr__(name: str) -> object:
+    # httpx is an optional extra, and the in-process transport (tests, the emulator) pulls in
+    # aiohttp.web: both are imported only when asked for.
     if name == "HttpxTransport":
         from ._httpx import HttpxTransport
 
         return HttpxTransport
+    if name == "InProcessTransport":
+        from ._inprocess import InProcessTransport
+
+        return InProcessTransport
     raise AttributeError(name)

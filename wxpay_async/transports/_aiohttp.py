@@ -11,18 +11,21 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._request import Request, Response
-from ..errors import APIConnectionError, APITimeoutError
+from ..errors import APIConnectionError, APITimeoutError, NotSentError
 from ._base import (
     ACCEPT_ENCODING,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_POOL_SIZE,
     DEFAULT_TIMEOUT,
     BodyDecoder,
     BoundedBody,
     ByteStream,
+    PoolGate,
     closed_error,
     decoded_chunks,
     foreign_reason,
+    pool_timeout,
 )
 from ._proxy import redact_userinfo, shown_proxy, split_proxy
 
@@ -36,9 +39,16 @@ def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIC
     their ``except`` block: aiohttp's exceptions carry the request headers, Authorization
     included, so they are neither embedded in the text nor kept as ``__cause__``/``__context__``.
     """
+    if isinstance(exc, aiohttp.ClientConnectorError | _CONNECT_TIMEOUT):
+        # No connection was made: nothing went on the wire.
+        return NotSentError(f"{request.method} {request.target}: could not connect: {foreign_reason(exc)}")
     if isinstance(exc, TimeoutError):
         return APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
     return APIConnectionError(f"{request.method} {request.target} failed: {redact_userinfo(foreign_reason(exc))}")
+
+
+# aiohttp >= 3.10 tells a connect timeout apart from a read timeout.
+_CONNECT_TIMEOUT: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ClientConnectorError)
 
 
 _FAILURES = (TimeoutError, aiohttp.ClientError)
@@ -58,6 +68,11 @@ class AiohttpTransport:
     credentials go in ``Proxy-Authorization`` and are never shown (reprs and errors say ``***``).
     ``trust_env=True`` lets a session made here follow ``HTTP(S)_PROXY``/``NO_PROXY`` (and
     ``.netrc``); by default the environment is ignored. An explicit ``proxy`` wins over both.
+
+    ``limit`` is the pool size (default 256): at most that many calls are on the wire at once;
+    the others wait their turn, first come first served, within their own timeout. A call whose
+    timeout runs out while waiting raises :class:`~wxpay_async.errors.PoolTimeoutError` (never
+    sent, safe to retry), a failed connect :class:`~wxpay_async.errors.NotSentError`.
     """
 
     def __init__(
@@ -66,7 +81,7 @@ class AiohttpTransport:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        limit: int = 256,
+        limit: int = DEFAULT_POOL_SIZE,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         proxy: str | URL | None = None,
         trust_env: bool = False,
@@ -80,6 +95,8 @@ class AiohttpTransport:
         self._limit = limit
         self._max_response_bytes = max_response_bytes
         self._closed = False
+        self._timeouts: aiohttp.ClientTimeout | None = None
+        self._gate: PoolGate | None = None
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(proxy={shown_proxy(self._proxy, self._proxy_headers)!r}, trust_env={self._trust_env})"
@@ -88,6 +105,7 @@ class AiohttpTransport:
         if self._closed or (not self._owns_session and self._session is not None and self._session.closed):
             raise closed_error(request, "AiohttpTransport" if self._closed else "caller's aiohttp session")
         if self._session is None or (self._owns_session and self._session.closed):
+            self._gate = PoolGate(self._limit)  # first come, first served; the connector never queues
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._limit),
                 timeout=aiohttp.ClientTimeout(total=self._timeout, connect=self._connect_timeout),
@@ -117,25 +135,53 @@ class AiohttpTransport:
             URL(request.url, encoded=True),  # never re-encode: the signed target is what we send
             headers=headers,
             data=request.content if request.content or request.method not in ("GET", "HEAD") else None,
-            timeout=aiohttp.ClientTimeout(total=total, connect=min(self._connect_timeout, total)),
+            timeout=self._client_timeout(total),
             allow_redirects=False,
             proxy=self._proxy,
             proxy_headers=self._proxy_headers,
         )
 
+    def _client_timeout(self, total: float) -> aiohttp.ClientTimeout:
+        """aiohttp's own timeouts: connect only; the caller's ``asyncio.timeout`` bounds the whole attempt."""
+        connect = min(self._connect_timeout, total)
+        cached = self._timeouts
+        if cached is None or cached.connect != connect:
+            cached = self._timeouts = aiohttp.ClientTimeout(total=None, connect=connect)
+        return cached
+
     async def send(self, request: Request) -> Response:
         session = self._get_session(request)
         total = self._total(request)
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
+        gate = self._gate
+        admitted = gate is None
         try:
-            # One deadline for the whole attempt: connect, headers and every body byte.
-            async with asyncio.timeout(total), self._open(request, session) as resp:
-                body = BoundedBody(request, resp.headers, limit, decode=not _decompresses(session))
-                async for chunk in resp.content.iter_chunked(_CHUNK):
-                    body.feed(chunk)
-                return Response(status=resp.status, headers=resp.headers, content=body.value(), request=request)
+            # One deadline for the whole attempt: the wait for a pool connection, connect,
+            # headers and every body byte.
+            async with asyncio.timeout(total):
+                if gate is not None:
+                    await gate.acquire()
+                    admitted = True
+                try:
+                    async with self._open(request, session) as resp:
+                        headers = resp.headers
+                        length = headers.get("Content-Length", "")
+                        if length.isdigit() and int(length) <= limit and _identity(headers.get("Content-Encoding")):
+                            # The common answer: announced within the cap, nothing to decode;
+                            # aiohttp reads no more than Content-Length, so one read() is bounded.
+                            content = await resp.read()
+                        else:
+                            body = BoundedBody(request, headers, limit, decode=not _decompresses(session))
+                            async for chunk in resp.content.iter_chunked(_CHUNK):
+                                body.feed(chunk)
+                            content = body.value()
+                        return Response(status=resp.status, headers=headers, content=content, request=request)
+                finally:
+                    if gate is not None:
+                        gate.release()
         except _FAILURES as exc:
-            error = _mapped(request, total, exc)
+            waited = not admitted and isinstance(exc, TimeoutError)
+            error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)
         raise error  # outside the except block: nothing of aiohttp's is chained
 
     @asynccontextmanager
@@ -143,13 +189,25 @@ class AiohttpTransport:
         session = self._get_session(request)
         total = self._total(request)
         deadline = asyncio.get_running_loop().time() + total  # the whole download, like send()
+        gate = self._gate
+        admitted = gate is None
         try:
             async with asyncio.timeout_at(deadline):
+                if gate is not None:
+                    await gate.acquire()
+                    admitted = True
                 resp = await self._open(request, session)
         except _FAILURES as exc:
-            error = _mapped(request, total, exc)
+            waited = not admitted and isinstance(exc, TimeoutError)
+            error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)
             resp = None
+        except BaseException:
+            if admitted and gate is not None:
+                gate.release()
+            raise
         if resp is None:
+            if admitted and gate is not None:
+                gate.release()
             raise error
         try:
             try:
@@ -168,6 +226,8 @@ class AiohttpTransport:
             yield ByteStream(status=resp.status, headers=resp.headers, chunks=chunks)
         finally:
             resp.release()
+            if gate is not None:
+                gate.release()
 
     async def aclose(self) -> None:
         self._closed = True
@@ -178,3 +238,7 @@ class AiohttpTransport:
 def _decompresses(session: aiohttp.ClientSession) -> bool:
     """Whether aiohttp itself undoes Content-Encoding (a caller's session may ask it to)."""
     return bool(getattr(session, "auto_decompress", True))
+
+
+def _identity(encoding: str | None) -> bool:
+    return encoding is None or encoding.strip().lower() in ("", "identity")

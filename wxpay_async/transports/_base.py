@@ -11,12 +11,14 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from .._request import DEFAULT_MAX_RESPONSE_BYTES, Headers, Request, Response, redact_text, redacted_headers
-from ..errors import APIConnectionError, ResponseTooLargeError, TransportClosedError
+from ..errors import APIConnectionError, PoolTimeoutError, ResponseTooLargeError, TransportClosedError
 
 #: Seconds for one HTTP exchange when neither the client nor the call says otherwise.
 DEFAULT_TIMEOUT = 30.0
 #: Seconds to establish a connection.
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Connections a transport keeps to WeChat Pay (calls beyond it wait, first come first served).
+DEFAULT_POOL_SIZE = 256
 #: The content codings the transports decode themselves (incrementally, bounded).
 ACCEPT_ENCODING = "gzip, deflate"
 #: Most bytes one decompression step may produce: a bomb never inflates in one go.
@@ -26,6 +28,7 @@ __all__ = [
     "ACCEPT_ENCODING",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_POOL_SIZE",
     "DEFAULT_TIMEOUT",
     "BodyDecoder",
     "BoundedBody",
@@ -56,6 +59,36 @@ def closed_error(request: Request, transport: str) -> TransportClosedError:
     return TransportClosedError(
         f"{request.method} {request.target}: the {transport} is closed (aclose() was called); nothing was sent"
     )
+
+
+def pool_timeout(request: Request, timeout: float | None, size: int | None) -> PoolTimeoutError:
+    pool = f"the pool of {size}" if size is not None else "the pool"
+    return PoolTimeoutError(
+        f"{request.method} {request.target}: no free connection in {pool} within {timeout}s; "
+        "nothing was sent (safe to retry; raise pool_size or lower the concurrency)"
+    )
+
+
+class PoolGate:
+    """Admission to a transport's own connection pool: first come, first served.
+
+    The transport holds a slot from before it asks its HTTP library for a connection until the
+    answer is read, so the library never queues; a call that times out while waiting here was
+    never sent, and says so (:class:`PoolTimeoutError`), unlike a timeout on the wire.
+    """
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"pool size must be at least 1, got {size}")
+        self.size = size
+        self._slots = asyncio.Semaphore(size)
+
+    async def acquire(self) -> None:
+        """Wait for a slot (run it under the attempt's deadline; a timeout here: never sent)."""
+        await self._slots.acquire()
+
+    def release(self) -> None:
+        self._slots.release()
 
 
 def too_large(request: Request, limit: int, what: str = "answer") -> ResponseTooLargeError:

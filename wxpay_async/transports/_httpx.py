@@ -10,23 +10,30 @@ import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._request import Headers, Request, Response
-from ..errors import APIConnectionError, APITimeoutError
+from ..errors import APIConnectionError, APITimeoutError, NotSentError
 from ._base import (
     ACCEPT_ENCODING,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_POOL_SIZE,
     DEFAULT_TIMEOUT,
     BodyDecoder,
     BoundedBody,
     ByteStream,
+    PoolGate,
     closed_error,
     decoded_chunks,
     foreign_reason,
+    pool_timeout,
 )
 
 
 def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIConnectionError:
     """httpx's failure as the SDK's, with our own redacted text; callers raise it after ``except``."""
+    if isinstance(exc, httpx.PoolTimeout):  # a caller's client with its own pool
+        return pool_timeout(request, timeout, None)
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return NotSentError(f"{request.method} {request.target}: could not connect: {foreign_reason(exc)}")
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return APITimeoutError(f"{request.method} {request.target} timed out after {timeout}s")
     return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
@@ -49,7 +56,7 @@ class HttpxTransport:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        limit: int = 256,
+        limit: int = DEFAULT_POOL_SIZE,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._owns_client = client is None
@@ -57,6 +64,11 @@ class HttpxTransport:
         self._connect_timeout = connect_timeout
         self._max_response_bytes = max_response_bytes
         self._closed = False
+        self._limit = limit
+        self._timeouts: tuple[float, httpx.Timeout] | None = None
+        # Our own client: calls wait for a connection here, first come first served, so a
+        # timeout while waiting is known to have sent nothing (PoolTimeoutError).
+        self._gate: PoolGate | None = PoolGate(limit) if client is None else None
         self._client = client or httpx.AsyncClient(
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
@@ -77,26 +89,43 @@ class HttpxTransport:
             request.url,
             headers=headers,
             content=request.content if request.content else None,
-            timeout=httpx.Timeout(total, connect=min(self._connect_timeout, total)),
+            timeout=self._httpx_timeout(total),
         )
+
+    def _httpx_timeout(self, total: float) -> httpx.Timeout:
+        """httpx's own timeouts (reused while the attempt's timeout is the same)."""
+        cached = self._timeouts
+        if cached is None or cached[0] != total:
+            cached = self._timeouts = (total, httpx.Timeout(total, connect=min(self._connect_timeout, total)))
+        return cached[1]
 
     async def send(self, request: Request) -> Response:
         built = self._build(request)
         total = self._total(request)
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
+        gate = self._gate
+        admitted = gate is None
         try:
             async with asyncio.timeout(total):  # the whole attempt, not each read
-                resp = await self._client.send(built, stream=True)
+                if gate is not None:
+                    await gate.acquire()
+                    admitted = True
                 try:
-                    headers = _headers(resp)
-                    body = BoundedBody(request, headers, limit, decode=True)
-                    async for chunk in resp.aiter_raw():
-                        body.feed(chunk)
+                    resp = await self._client.send(built, stream=True)
+                    try:
+                        headers = _headers(resp)
+                        body = BoundedBody(request, headers, limit, decode=True)
+                        async for chunk in resp.aiter_raw():
+                            body.feed(chunk)
+                    finally:
+                        await resp.aclose()
                 finally:
-                    await resp.aclose()
+                    if gate is not None:
+                        gate.release()
             return Response(status=resp.status_code, headers=headers, content=body.value(), request=request)
         except _FAILURES as exc:
-            error = _mapped(request, total, exc)
+            waited = not admitted and isinstance(exc, TimeoutError)
+            error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)
         raise error  # outside the except block: nothing of httpx's is chained
 
     @asynccontextmanager
