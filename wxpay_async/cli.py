@@ -8,9 +8,9 @@ Credentials for commands that call WeChat Pay come from ``WXPAY_*`` environment 
 from __future__ import annotations
 
 import argparse
-import importlib
 import asyncio
 import csv
+import importlib
 import json
 import logging
 import os
