@@ -102,7 +102,11 @@ def worker(keys: dict[str, str], base_url: str, start_at: float, seconds: float,
 
     async def main() -> dict[str, float]:
         async with Client(
-            **keys, base_url=base_url, transport=AiohttpTransport(limit=64), sign_in_thread=threads
+            **keys,
+            base_url=base_url,
+            transport=AiohttpTransport(limit=64),
+            close_transport=True,
+            sign_in_thread=threads,
         ) as wx:
             counter = 0
 

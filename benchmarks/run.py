@@ -187,7 +187,7 @@ async def run_wxpay(
         kwargs["transport"] = HttpxTransport(limit=max(conc, 16))
     else:
         kwargs["transport"] = AiohttpTransport(limit=max(conc, 16))
-    async with Client(**kwargs, sign_in_thread=threads) as wx:
+    async with Client(**kwargs, close_transport=True, sign_in_thread=threads) as wx:
         if typed:
 
             async def call(i: int) -> None:
@@ -306,7 +306,9 @@ def in_loop(factory: Callable[[], Awaitable[dict[str, float]]], *, uvloop: bool 
 # -- extra measurements --------------------------------------------------------------------------
 async def memory_per_1000_inflight(base_url: str, keys: BenchKeys) -> float:
     """RSS growth while 1,000 calls wait on a slow server (MB per 1,000 in-flight calls)."""
-    async with Client(**keys.client_kwargs(base_url), transport=AiohttpTransport(limit=1000)) as wx:
+    async with Client(
+        **keys.client_kwargs(base_url), transport=AiohttpTransport(limit=1000), close_transport=True
+    ) as wx:
         await wx.request("GET", "/v3/marketing/favor/stocks/1")
         gc.collect()
         before = rss_mb()
