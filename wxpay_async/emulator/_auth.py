@@ -164,22 +164,7 @@ def certificates_payload(emu: Emulator, apiv3_key: str) -> dict[str, Any]:
             "RESOURCE_NOT_EXISTS",
             "无可用的平台证书：this merchant uses the WeChat Pay public key (PUB_KEY_ID_...) instead",
         )
-    data = []
-    for platform in emu.listed_certificates():
-        nonce = make_nonce(12)
-        data.append(
-            {
-                "serial_no": platform.serial,
-                "effective_time": rfc3339(platform.effective_time),
-                "expire_time": rfc3339(platform.expire_time),
-                "encrypt_certificate": {
-                    "algorithm": "AEAD_AES_256_GCM",
-                    "nonce": nonce,
-                    "associated_data": "certificate",
-                    "ciphertext": aead_encrypt(apiv3_key, nonce, "certificate", platform.pair.certificate_pem()),
-                },
-            }
-        )
+    data = [certificate_entry(apiv3_key, platform) for platform in emu.listed_certificates()]
     return {"data": data}
 
 
@@ -196,3 +181,19 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, list):
         return [_canonical(v) for v in value]
     return value
+
+
+def certificate_entry(apiv3_key: str, platform: Any) -> dict[str, Any]:
+    """One ``data`` item of a ``/v3/certificates`` answer: the certificate AES-GCM encrypted."""
+    nonce = make_nonce(12)
+    return {
+        "serial_no": platform.serial,
+        "effective_time": rfc3339(platform.effective_time),
+        "expire_time": rfc3339(platform.expire_time),
+        "encrypt_certificate": {
+            "algorithm": "AEAD_AES_256_GCM",
+            "nonce": nonce,
+            "associated_data": "certificate",
+            "ciphertext": aead_encrypt(apiv3_key, nonce, "certificate", platform.pair.certificate_pem()),
+        },
+    }

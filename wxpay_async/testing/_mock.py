@@ -31,16 +31,15 @@ from .._request import encode_json, quote_path_param
 from ..crypto import (
     PEMSource,
     Verifier,
-    aead_encrypt,
     certificate_serial,
     load_certificate,
     load_public_key,
-    make_nonce,
     parse_authorization,
     request_message,
     rsa_verify,
 )
-from ..emulator import EmulatorKeys, rfc3339
+from ..emulator import EmulatorKeys
+from ..emulator._auth import certificate_entry
 from ..emulator._samples import sample_from_schema
 from ..errors import ConfigurationError
 from ..middleware import RetryPolicy
@@ -501,27 +500,8 @@ class WeChatPayMock:
         return None
 
     def _certificates_body(self) -> dict[str, Any]:
-        platform = self.keys.platform[0]
-        nonce = make_nonce(12)
-        return {
-            "data": [
-                {
-                    "serial_no": platform.serial,
-                    "effective_time": rfc3339(platform.effective_time),
-                    "expire_time": rfc3339(platform.expire_time),
-                    "encrypt_certificate": {
-                        "algorithm": "AEAD_AES_256_GCM",
-                        "nonce": nonce,
-                        "associated_data": "certificate",
-                        "ciphertext": aead_encrypt(
-                            self.apiv3_key, nonce, "certificate", platform.pair.certificate_pem()
-                        ),
-                    },
-                }
-            ]
-        }
+        return {"data": [certificate_entry(self.apiv3_key, self.keys.platform[0])]}
 
-    # -- assertions ---------------------------------------------------------------------------
     def calls_for(self, route: str) -> list[Call]:
         """The calls answered by registrations for ``route`` (operation name or path template)."""
         return [c for c in self.calls if c.route == route]
