@@ -196,6 +196,7 @@ class Client:
         self._chain = chain  # kept to build the chains of per-call retry policies
         self._handlers_by_retry: dict[RetryPolicy, Handler] = {retry: self._handler}
         self._extra_headers: Mapping[str, str] = {}
+        self._base_headers: dict[tuple[str | None, str | None], CIMultiDict[str]] = {}
         #: The client this one was derived from by with_options() (it owns the shared resources).
         self._parent: Client | None = None
         self._started = False
@@ -364,19 +365,13 @@ class Client:
                 json = {**json, idempotency_field: value}
             key = str(value)
         body = encode_json(json) if json is not None else (content or b"")
-        all_headers = CIMultiDict(
-            (
-                ("Accept", "application/json"),
-                ("User-Agent", self._user_agent),
-                # Only the codings the transports decode themselves, bounded (they add it too).
-                ("Accept-Encoding", ACCEPT_ENCODING),
-            )
-        )
-        if body or method not in ("GET", "HEAD", "DELETE"):
-            all_headers["Content-Type"] = content_type or "application/json"
-        if verify and (serial := self.key_source.preferred_serial()):
-            # Names the platform key WeChat Pay should sign the answer with (one we hold).
-            all_headers["Wechatpay-Serial"] = serial
+        ctype = (content_type or "application/json") if body or method not in ("GET", "HEAD", "DELETE") else None
+        # Names the platform key WeChat Pay should sign the answer with (one we hold).
+        serial = self.key_source.preferred_serial() if verify else None
+        base = self._base_headers.get((ctype, serial))
+        if base is None:
+            base = self._new_base_headers(ctype, serial)
+        all_headers = base.copy()
         if self._extra_headers:
             all_headers.update(self._extra_headers)
         if headers:
@@ -395,6 +390,26 @@ class Client:
             verify=verify,
             max_response_bytes=self.max_response_bytes,
         )
+
+    def _new_base_headers(self, content_type: str | None, serial: str | None) -> CIMultiDict[str]:
+        """The SDK's own headers of a request (copied per call; kept for the usual few combinations)."""
+        base = CIMultiDict(
+            (
+                ("Accept", "application/json"),
+                ("User-Agent", self._user_agent),
+                # Only the codings the transports decode themselves, bounded (they add it too).
+                ("Accept-Encoding", ACCEPT_ENCODING),
+            )
+        )
+        if content_type is not None:
+            base["Content-Type"] = content_type
+        if serial:
+            base["Wechatpay-Serial"] = serial
+        if content_type in (None, "application/json"):  # not multipart boundaries, unique per call
+            if len(self._base_headers) >= 16:  # platform keys rotated many times: start over
+                self._base_headers.clear()
+            self._base_headers[(content_type, serial)] = base
+        return base
 
     async def request(
         self,
@@ -506,20 +521,31 @@ def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
     Missing, empty, ``.``/``..`` (also percent-encoded) and control characters are refused with
     :class:`ValidationError` before anything is sent: a value can never change the route.
     """
+    literals, names = _template(template)
+    if not names:
+        return template
     values = params or {}
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
+    parts = [literals[0]]
+    for name, literal in zip(names, literals[1:], strict=True):
         value = values.get(name)
-        if value is None or str(value) == "":
+        if value is None:
             raise ValidationError(name, "required path parameter is missing or empty")
-        text = str(value)
-        if _PLAIN_SEGMENT.fullmatch(text):  # letters, digits, - and _: nothing to check or encode
-            return text
-        check_path_param(name, text)
-        return quote_path_param(text)
+        text = value if type(value) is str else str(value)
+        if not _PLAIN_SEGMENT.fullmatch(text):  # letters, digits, - and _: nothing to check or encode
+            if text == "":
+                raise ValidationError(name, "required path parameter is missing or empty")
+            check_path_param(name, text)
+            text = quote_path_param(text)
+        parts.append(text)
+        parts.append(literal)
+    return "".join(parts)
 
-    return _PLACEHOLDER.sub(fill, template)
+
+@functools.lru_cache(maxsize=1024)
+def _template(template: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``/a/{x}/b`` as its literal pieces ``("/a/", "/b")`` and placeholder names ``("x",)``."""
+    pieces = _PLACEHOLDER.split(template)
+    return tuple(pieces[0::2]), tuple(pieces[1::2])
 
 
 def status_error(response: Response) -> APIStatusError:

@@ -53,9 +53,13 @@ def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+_ENCODER = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped)."""
-    return _json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # What json.dumps(value, ensure_ascii=False, separators=...) does, without a new encoder per call.
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def check_path_param(name: str, value: str) -> None:
@@ -248,6 +252,8 @@ _COPIERS: dict[type, tuple[frozenset[str], Callable[[Any], Any]]] = {
     Request: _copier(Request),
     Response: _copier(Response),
 }
+_copy_request: Callable[[Request], Request] = _COPIERS[Request][1]
+_copy_response: Callable[[Response], Response] = _COPIERS[Response][1]
 
 
 def _replaced(obj: _T, changes: dict[str, Any]) -> _T:
@@ -262,4 +268,24 @@ def _replaced(obj: _T, changes: dict[str, Any]) -> _T:
     new: _T = copy(obj)
     for name, value in changes.items():
         object.__setattr__(new, name, value)
+    return new
+
+
+def with_header(request: Request, name: str, value: str) -> Request:
+    """``request.with_headers(...)`` for one header, in one step (the signer's, once per attempt)."""
+    merged = request.headers.copy()
+    merged[name] = value
+    if type(request) is not Request:
+        return _replaced(request, {"headers": CIMultiDictProxy(merged)})
+    new = _copy_request(request)
+    object.__setattr__(new, "headers", CIMultiDictProxy(merged))
+    return new
+
+
+def verified(response: Response) -> Response:
+    """``response.replace(verified=True)`` in one step (the verifier's, once per answer)."""
+    if type(response) is not Response:
+        return _replaced(response, {"verified": True})
+    new = _copy_response(response)
+    object.__setattr__(new, "verified", True)
     return new

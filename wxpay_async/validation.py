@@ -125,28 +125,173 @@ def validate_request(
     skip_required: tuple[str, ...] = (),
 ) -> None:
     """Check one call against the spec and the developer guide; ``operation`` is ``group.name``."""
-    op = operations()[operation]
-    for param in op["path_params"]:
-        value = (path or {}).get(param["name"])
-        if value is None or str(value) == "":
-            raise ValidationError(param["name"], "required path parameter")
-    for param in op["query_params"]:
-        value = (query or {}).get(param["name"])
+    _compiled(operation, skip_required)(path, query, body)
+
+
+# -- checkers compiled once per operation --------------------------------------------------------
+# The same rules as _check_value/_check_object, with every schema lookup done once: a call
+# runs a few closures instead of walking the spec's dicts (this was ~10 % of a typed call).
+_ValueCheck = Callable[[str, Any], None]
+_ObjectCheck = Callable[[str, Mapping[str, Any]], None]
+
+
+def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
+    """``check(field, value)``: what ``_check_value(field, schema, value)`` does."""
+    kind = schema.get("type")
+    kind_check: _ValueCheck | None = None
+    if kind == "object":
+        check_object = _object_checker(schema)
+
+        def kind_check(field: str, value: Any) -> None:
+            if not isinstance(value, Mapping):
+                raise ValidationError(field, "must be an object")
+            check_object(field + ".", value)
+
+    elif kind == "array":
+        max_items = schema.get("maxItems")
+        check_item = _value_checker(schema.get("items") or {})
+
+        def kind_check(field: str, value: Any) -> None:
+            if not isinstance(value, list | tuple):
+                raise ValidationError(field, "must be a list")
+            if max_items is not None and len(value) > max_items:
+                raise ValidationError(field, f"at most {max_items} items")
+            for i, item in enumerate(value):
+                check_item(f"{field}[{i}]", item)
+
+    elif kind == "integer":
+        minimum = schema.get("minimum")
+        maximum = schema.get("maximum")
+
+        def kind_check(field: str, value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValidationError(field, "must be an integer")
+            if minimum is not None and value < minimum:
+                raise ValidationError(field, f"must be >= {minimum}")
+            if maximum is not None and value > maximum:
+                raise ValidationError(field, f"must be <= {maximum}")
+
+    elif kind == "boolean":
+
+        def kind_check(field: str, value: Any) -> None:
+            if not isinstance(value, bool):
+                raise ValidationError(field, "must be true or false")
+
+    elif kind == "string":
+        max_length = schema.get("maxLength")
+        min_length = schema.get("minLength")
+        rule = schema.get("x-rule")
+
+        def kind_check(field: str, value: Any) -> None:
+            if not isinstance(value, str):
+                raise ValidationError(field, "must be a string")
+            if max_length is not None and len(value) > max_length:
+                raise ValidationError(field, rule or f"at most {max_length} characters")
+            if min_length is not None and len(value) < min_length:
+                raise ValidationError(field, rule or f"at least {min_length} characters")
+
+    enum = schema.get("enum")
+    pattern = _pattern(schema["pattern"]) if "pattern" in schema else None
+    if enum is None and pattern is None:
+        if kind_check is None:
+            return _nothing
+        return _skipping_none(kind_check)
+    source = schema.get("pattern")
+    x_rule = schema.get("x-rule")
+
+    def check(field: str, value: Any) -> None:
         if value is None:
-            if param["required"]:
-                raise ValidationError(param["name"], "required")
-            continue
-        if param["schema"].get("type") == "string" and isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)  # a query string carries text; the YAML types some numbers as strings
-        _check_value(param["name"], param["schema"], value)
+            return
+        if kind_check is not None:
+            kind_check(field, value)
+        if enum is not None and value not in enum:
+            raise ValidationError(field, f"must be one of {', '.join(map(str, enum))}")
+        if pattern is not None and isinstance(value, str) and not pattern.match(value):
+            if x_rule is not None:
+                raise ValidationError(field, x_rule)
+            if field.rsplit(".", 1)[-1].endswith("request_no"):
+                raise ValidationError(field, "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *")
+            raise ValidationError(field, f"must match {source}")
+
+    return check
+
+
+def _nothing(field: str, value: Any) -> None:
+    return None
+
+
+def _skipping_none(kind_check: _ValueCheck) -> _ValueCheck:
+    def check(field: str, value: Any) -> None:
+        if value is not None:
+            kind_check(field, value)
+
+    return check
+
+
+def _object_checker(schema: Mapping[str, Any]) -> _ObjectCheck:
+    """``check(prefix, value)``: what ``_check_object(prefix, schema, value)`` does."""
+    checkers = {name: _value_checker(item) for name, item in (schema.get("properties") or {}).items()}
+    required = tuple(schema.get("required") or ())
+
+    def check(prefix: str, value: Mapping[str, Any]) -> None:
+        for name in required:
+            present = value.get(name)
+            if present is None or present == "":
+                raise ValidationError(prefix + name, "required")
+        for name, item in value.items():
+            if item is not None:
+                checker = checkers.get(name)
+                if checker is not None:
+                    checker(prefix + name, item)
+
+    return check
+
+
+_RequestCheck = Callable[[Mapping[str, Any] | None, Mapping[str, Any] | None, Mapping[str, Any] | None], None]
+
+
+@cache
+def _compiled(operation: str, skip_required: tuple[str, ...]) -> _RequestCheck:
+    """The whole of ``validate_request`` for one operation, its schema lookups done once."""
+    op = operations()[operation]
+    path_names = tuple(param["name"] for param in op["path_params"])
+    query_checks = tuple(
+        (
+            param["name"],
+            bool(param["required"]),
+            param["schema"].get("type") == "string",
+            _value_checker(param["schema"]),
+        )
+        for param in op["query_params"]
+    )
+    check_body: _ObjectCheck | None = None
     if op["body"] is not None:
-        schema = _body_schema(operation, skip_required) if skip_required else op["body"]
-        _check_object("", schema, body or {})
-    for rule in op.get("rules") or ():
-        if isinstance(rule, str):
-            RULES[rule](body or {})
-        else:  # a parameterised rule: {"rule": "exactly_one_of", "fields": [...]}
-            PARAMETERISED_RULES[rule["rule"]](body or {}, rule)
+        check_body = _object_checker(_body_schema(operation, skip_required) if skip_required else op["body"])
+    rules = tuple(op.get("rules") or ())
+
+    def check(path: Mapping[str, Any] | None, query: Mapping[str, Any] | None, body: Mapping[str, Any] | None) -> None:
+        for name in path_names:
+            value = (path or {}).get(name)
+            if value is None or str(value) == "":
+                raise ValidationError(name, "required path parameter")
+        for name, required, textual, check_value in query_checks:
+            value = (query or {}).get(name)
+            if value is None:
+                if required:
+                    raise ValidationError(name, "required")
+                continue
+            if textual and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)  # a query string carries text; the YAML types some numbers as strings
+            check_value(name, value)
+        if check_body is not None:
+            check_body("", body or {})
+        for rule in rules:
+            if isinstance(rule, str):
+                RULES[rule](body or {})
+            else:  # a parameterised rule: {"rule": "exactly_one_of", "fields": [...]}
+                PARAMETERISED_RULES[rule["rule"]](body or {}, rule)
+
+    return check
 
 
 # -- the developer guide's cash-coupon rules --------------------------------------------------

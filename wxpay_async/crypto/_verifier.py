@@ -102,6 +102,8 @@ _HEADER_FORMATS: dict[str, re.Pattern[str]] = {
     "Wechatpay-Serial": re.compile(r"[A-Za-z0-9_]{1,64}", re.ASCII),
 }
 
+_ALL_FORMATS = re.compile("\n".join(pattern.pattern for pattern in _HEADER_FORMATS.values()), re.ASCII)
+
 
 @attrs.frozen
 class SignatureHeaders:
@@ -120,9 +122,24 @@ class SignatureHeaders:
         a non-numeric timestamp) raises :class:`SignatureVerificationError`: it is the protocol
         error, never a ``ValueError``/``UnicodeEncodeError`` from deeper down.
         """
-        values = [headers.get(name) for name in SIGNATURE_HEADERS]
-        if not all(values):
+        get = headers.get
+        timestamp, nonce, signature, serial = values = (
+            get("Wechatpay-Timestamp"),
+            get("Wechatpay-Nonce"),
+            get("Wechatpay-Signature"),
+            get("Wechatpay-Serial"),
+        )
+        if not (timestamp and nonce and signature and serial):
             return None
+        if (
+            type(timestamp) is str
+            and type(nonce) is str
+            and type(signature) is str
+            and type(serial) is str
+            and _ALL_FORMATS.fullmatch(f"{timestamp}\n{nonce}\n{signature}\n{serial}") is not None
+        ):
+            # The common answer: all four well-formed, checked in one match (no format admits "\n").
+            return cls(timestamp, nonce, signature, serial)
         for name, value in zip(SIGNATURE_HEADERS, values, strict=True):
             if not isinstance(value, str) or _HEADER_FORMATS[name].fullmatch(value) is None:
                 shown = value[:40] if isinstance(value, str) else type(value).__name__

@@ -9,7 +9,7 @@ from concurrent.futures import Executor
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .._request import Request, Response
+from .._request import Request, Response, with_header
 from ..crypto import authorization_header, make_nonce, request_message, rsa_sign
 from ._base import Handler
 
@@ -58,4 +58,4 @@ class SigningMiddleware:
             loop = asyncio.get_running_loop()
             signature = await loop.run_in_executor(self._executor, rsa_sign, self._key, message)
         header = authorization_header(self._mchid, self._serial, timestamp, nonce, signature)
-        return request.with_headers(Authorization=header)
+        return with_header(request, "Authorization", header)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from .._request import Request, Response
+from .._request import Request, Response, verified
 from ..crypto import SignatureHeaders, Verifier
 from ..errors import SignatureVerificationError
 from ._base import Handler
@@ -79,7 +79,7 @@ class VerifyingMiddleware:
                 raise SignatureVerificationError(f"{_where(response)}: no platform key with serial {signed.serial}")
         if not signed.matches(verifier, response.content):
             raise SignatureVerificationError(f"{_where(response)}: signature does not match (serial {signed.serial})")
-        return response.replace(verified=True)
+        return verified(response)
 
 
 def _where(response: Response) -> str:

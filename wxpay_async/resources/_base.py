@@ -120,7 +120,10 @@ class Resource:
         self._client = client
 
     def _compact(self, values: Mapping[str, Any] | None) -> dict[str, Any]:
-        return {k: _plain(v, self._client.converter) for k, v in (values or {}).items() if v is not None}
+        if not values:
+            return {}
+        converter = self._client.converter
+        return {k: v if type(v) in _SCALARS else _plain(v, converter) for k, v in values.items() if v is not None}
 
     def _structure(self, response: Response, model: type[ModelT], idempotency_field: str | None) -> ModelT:
         key = response.request.idempotency_key
@@ -161,23 +164,35 @@ class Resource:
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> ModelT:
-        q = self._compact(query)
+        client = self._client
+        q = self._compact(query) if query else {}
         b = self._compact(body) if body is not None else None
-        if self._client.validate:
+        if client.validate:
             skip = (idempotency_field,) if idempotency_field else ()
             validate_request(operation, path=path_params, query=q, body=b, skip_required=skip)
         token = current_operation.set(operation)
         try:
-            response = await self._client.request(
-                method,
-                template,
-                path_params=path_params,
-                query=q or None,
-                json=b,
-                idempotency_field=idempotency_field,
-                timeout=timeout,
-                **_call_options(retry, extra_headers),
-            )
+            if retry is None and not extra_headers:
+                response = await client.request(
+                    method,
+                    template,
+                    path_params=path_params,
+                    query=q or None,
+                    json=b,
+                    idempotency_field=idempotency_field,
+                    timeout=timeout,
+                )
+            else:
+                response = await client.request(
+                    method,
+                    template,
+                    path_params=path_params,
+                    query=q or None,
+                    json=b,
+                    idempotency_field=idempotency_field,
+                    timeout=timeout,
+                    **_call_options(retry, extra_headers),
+                )
         finally:
             current_operation.reset(token)
         capture = active_capture()
