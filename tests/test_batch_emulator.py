@@ -47,6 +47,24 @@ async def cli_batch(emu: RunningEmulator, tmp_path: Path, prefix: str, rows: int
     return keys_dir, stock_id, openids, source
 
 
+def send_batch_argv(source: Path, keys_dir: Path, stock_id: str, *extra: str) -> list[str]:
+    """The ``wxpay-async send-batch`` command line every subprocess test runs (plus its own flags)."""
+    return [
+        sys.executable,
+        "-m",
+        "wxpay_async.cli",
+        "send-batch",
+        str(source),
+        "--keys-dir",
+        str(keys_dir),
+        "--stock-id",
+        stock_id,
+        "--appid",
+        APPID,
+        *extra,
+    ]
+
+
 def issued_for(emu: RunningEmulator, stock_id: str) -> list[dict[str, Any]]:
     return [c for c in emu.ledger()["coupons"] if c["kind"] == "cash" and c["stock_id"] == stock_id]
 
@@ -116,18 +134,10 @@ async def test_stock_exhausted_mid_batch_stops_early(emu: RunningEmulator, tmp_p
 async def test_sigkill_at_random_moments_then_resume(emu: RunningEmulator, tmp_path: Path) -> None:
     keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "crash", 1200)
     journal = tmp_path / "batch.db"
-    args = [
-        sys.executable,
-        "-m",
-        "wxpay_async.cli",
-        "send-batch",
-        str(source),
-        "--keys-dir",
-        str(keys_dir),
-        "--stock-id",
+    args = send_batch_argv(
+        source,
+        keys_dir,
         stock_id,
-        "--appid",
-        APPID,
         "--journal",
         str(journal),
         "--batch-id",
@@ -138,7 +148,7 @@ async def test_sigkill_at_random_moments_then_resume(emu: RunningEmulator, tmp_p
         "16",
         "-q",
         "--resume",
-    ]
+    )
     rng = random.Random(5)
     kills = 0
     for _ in range(8):
@@ -278,17 +288,7 @@ async def test_two_worker_processes_share_one_redis_journal(emu: RunningEmulator
         for worker in range(2):
             procs.append(
                 await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "wxpay_async.cli",
-                    "send-batch",
-                    str(source),
-                    "--keys-dir",
-                    str(keys_dir),
-                    "--stock-id",
-                    stock_id,
-                    "--appid",
-                    APPID,
+                    *send_batch_argv(source, keys_dir, stock_id),
                     "--redis",
                     url,
                     "--batch-id",
@@ -377,25 +377,17 @@ async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator
 
 async def test_sigint_finishes_in_flight_rows_flushes_and_resumes(emu: RunningEmulator, tmp_path: Path) -> None:
     keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "int", 800)
-    args = [
-        sys.executable,
-        "-m",
-        "wxpay_async.cli",
-        "send-batch",
-        str(source),
-        "--keys-dir",
-        str(keys_dir),
-        "--stock-id",
+    args = send_batch_argv(
+        source,
+        keys_dir,
         stock_id,
-        "--appid",
-        APPID,
         "--journal",
         str(tmp_path / "j.db"),
         "--qps",
         "200",
         "-q",
         "--resume",
-    ]
+    )
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     # Interrupt once the batch is under way (a loaded machine may take seconds to start it).
     for _ in range(300):
@@ -428,17 +420,7 @@ async def test_send_batch_workers_n_processes_exactly_once(emu: RunningEmulator,
     result = tmp_path / "result.csv"
     with redis_server(tmp_path) as url:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "wxpay_async.cli",
-            "send-batch",
-            str(source),
-            "--keys-dir",
-            str(keys_dir),
-            "--stock-id",
-            stock_id,
-            "--appid",
-            APPID,
+            *send_batch_argv(source, keys_dir, stock_id),
             "--redis",
             url,
             "--workers",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from wxpay_async.batch import AdaptiveTokenBucket, RedisRateLimiter
 from wxpay_async.emulator import RunningEmulator, run_emulator
 
 from .redis_server import redis_server
-from .test_batch_emulator import APPID, assert_exactly_once, cli_batch
+from .test_batch_emulator import APPID, assert_exactly_once, cli_batch, send_batch_argv
 
 
 @pytest.fixture
@@ -102,17 +101,7 @@ async def test_three_cli_workers_hold_one_shared_rate(emu: RunningEmulator, tmp_
     with redis_server(tmp_path) as url:
         procs = [
             await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "wxpay_async.cli",
-                "send-batch",
-                str(source),
-                "--keys-dir",
-                str(keys_dir),
-                "--stock-id",
-                stock_id,
-                "--appid",
-                APPID,
+                *send_batch_argv(source, keys_dir, stock_id),
                 "--redis",
                 url,
                 "--batch-id",
