@@ -236,6 +236,10 @@ async def test_answer_of_another_shape_is_read_leniently(wx: Client, fake: FakeW
     assert stock.raw["create_time"] == "not a time"
 
     # A field official models guarantee (typed as present) that an answer lacks is None, not an error.
+    fake.queue(Reply(body={"stock_id": "9856000", "zz_new": 1}))  # create_time (guaranteed) is absent
+    created = await wx.favor.get_stock("9856000", stock_creator_mchid="1900000001")
+    assert created.stock_id == "9856000" and created.create_time is None and created.extra == {"zz_new": 1}
+
     fake.queue(Reply(body={"total_count": 1}))
     page = await wx.favor.list_stocks(stock_creator_mchid="1900000001")
     assert page.total == 1 and page.items == [] and page.response.offset is None

@@ -32,6 +32,8 @@ EXTRA_FIELD = "extra"
 RAW_FIELD = "raw"
 #: Set from the answer's headers by the resource layer, never read from or written to JSON.
 REQUEST_ID_FIELD = "request_id"
+#: Attributes answer models carry that are not read from nor written to the JSON.
+_NOT_FROM_JSON = frozenset({EXTRA_FIELD, RAW_FIELD, REQUEST_ID_FIELD})
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 
 
@@ -100,12 +102,8 @@ def structure_bool(value: Any, _: Any = None) -> bool:
 def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Callable[[Any, Any], Any]]:
     def factory(cls: type) -> Callable[[Any, Any], Any]:
         attrs.resolve_types(cls)
-        omitted = {EXTRA_FIELD: override(omit=True)}
-        has_raw = any(a.name == RAW_FIELD for a in attrs.fields(cls))
-        if has_raw:
-            omitted[RAW_FIELD] = override(omit=True)
-        if any(a.name == REQUEST_ID_FIELD for a in attrs.fields(cls)):
-            omitted[REQUEST_ID_FIELD] = override(omit=True)
+        omitted = {a.name: override(omit=True) for a in attrs.fields(cls) if a.name in _NOT_FROM_JSON}
+        has_raw = RAW_FIELD in omitted
         base: Callable[[Any, Any], Any] = make_dict_structure_fn(cls, converter, **omitted)  # type: ignore[arg-type]
         fields = [(a.name, a.alias or a.name, a.type) for a in attrs.fields(cls) if a.name not in omitted]
         known = frozenset(alias for _, alias, _ in fields)
@@ -133,13 +131,14 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
         def structure(obj: Any, _: Any) -> Any:
             if type(obj) is not dict and not isinstance(obj, Mapping):
                 inst = cls(**required)  # not an object at all: every field None, the value kept as raw
-            elif not required_aliases.issubset(obj):
-                inst = one_by_one(obj)  # a guaranteed field is missing: the generated function would fail
             else:
-                try:
-                    inst = base(obj, cls)  # hot path: the answer fits
-                except Exception:
-                    inst = one_by_one(obj)
+                if not required_aliases.issubset(obj):
+                    inst = one_by_one(obj)  # a guaranteed field is missing: the generated function would fail
+                else:
+                    try:
+                        inst = base(obj, cls)  # hot path: the answer fits
+                    except Exception:
+                        inst = one_by_one(obj)
                 if not known.issuperset(obj):  # most answers carry no unknown field
                     extra = {k: v for k, v in obj.items() if k not in known}
                     object.__setattr__(inst, EXTRA_FIELD, extra)
@@ -155,11 +154,7 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
 def _unstructure_omitting_none(converter: cattrs.Converter) -> Callable[[type], Callable[[Any], Any]]:
     def factory(cls: type) -> Callable[[Any], Any]:
         # ``extra`` (unknown fields, re-emitted below) and ``raw`` (what was read) are not fields.
-        names = (
-            {a.name for a in attrs.fields(cls)} & {EXTRA_FIELD, RAW_FIELD, REQUEST_ID_FIELD}
-            if _has_extra(cls)
-            else set()
-        )
+        names = {a.name for a in attrs.fields(cls)} & _NOT_FROM_JSON if _has_extra(cls) else set()
         overrides = {name: override(omit=True) for name in names}
         base: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
             cls,
