@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +262,7 @@ def _outcome(check: Any) -> str:
 
 def test_compiled_checkers_agree_with_the_schema_walk() -> None:
     """The per-operation compiled checkers give exactly the reference walk's verdicts and messages."""
-    from wxpay_async.validation import _check_object, _object_checker, operations
+    from wxpay_async.validation import _object_checker, operations
 
     odd_values: list[Any] = [None, "", "x", "x" * 300, 0, -1, 10**12, True, 1.5, [], ["x"], [{}], {}, {"a": 1}]
     compared = 0
@@ -272,7 +274,60 @@ def test_compiled_checkers_agree_with_the_schema_walk() -> None:
         for name in schema.get("properties") or {}:
             for value in odd_values:
                 body = {**{r: "1" for r in schema.get("required") or ()}, name: value}
-                expected = _outcome(lambda b=body, s=schema: _check_object("", s, b))
+                expected = _outcome(lambda b=body, s=schema: _walk_object("", s, b))
                 assert _outcome(lambda b=body, c=check: c("", b)) == expected, (op["name"], name, value)
                 compared += 1
     assert compared > 1000
+
+
+# -- the reference: the schema walk validation used before checkers were compiled ------------
+def _walk_value(field: str, schema: Mapping[str, Any], value: Any) -> None:
+    kind = schema.get("type")
+    if value is None:
+        return
+    if kind == "object":
+        if not isinstance(value, Mapping):
+            raise ValidationError(field, "must be an object")
+        _walk_object(field + ".", schema, value)
+    elif kind == "array":
+        if not isinstance(value, list | tuple):
+            raise ValidationError(field, "must be a list")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise ValidationError(field, f"at most {schema['maxItems']} items")
+        for i, item in enumerate(value):
+            _walk_value(f"{field}[{i}]", schema.get("items") or {}, item)
+    elif kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(field, "must be an integer")
+        if "minimum" in schema and value < schema["minimum"]:
+            raise ValidationError(field, f"must be >= {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            raise ValidationError(field, f"must be <= {schema['maximum']}")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValidationError(field, "must be true or false")
+    elif kind == "string":
+        if not isinstance(value, str):
+            raise ValidationError(field, "must be a string")
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            raise ValidationError(field, schema.get("x-rule") or f"at most {schema['maxLength']} characters")
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            raise ValidationError(field, schema.get("x-rule") or f"at least {schema['minLength']} characters")
+    if "enum" in schema and value not in schema["enum"]:
+        raise ValidationError(field, f"must be one of {', '.join(map(str, schema['enum']))}")
+    if "pattern" in schema and isinstance(value, str) and not re.compile(schema["pattern"]).match(value):
+        if "x-rule" in schema:
+            raise ValidationError(field, schema["x-rule"])
+        if field.rsplit(".", 1)[-1].endswith("request_no"):
+            raise ValidationError(field, "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *")
+        raise ValidationError(field, f"must match {schema['pattern']}")
+
+
+def _walk_object(prefix: str, schema: Mapping[str, Any], value: Mapping[str, Any]) -> None:
+    properties = schema.get("properties") or {}
+    for name in schema.get("required") or ():
+        if value.get(name) is None or value.get(name) == "":
+            raise ValidationError(prefix + name, "required")
+    for name, item in value.items():
+        if name in properties:
+            _walk_value(prefix + name, properties[name], item)

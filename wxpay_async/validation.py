@@ -52,48 +52,6 @@ def check_notify_url(field: str, value: Any) -> None:
         raise ValidationError(field, "must not carry query parameters")
 
 
-def _check_value(field: str, schema: Mapping[str, Any], value: Any) -> None:
-    kind = schema.get("type")
-    if value is None:
-        return
-    if kind == "object":
-        if not isinstance(value, Mapping):
-            raise ValidationError(field, "must be an object")
-        _check_object(field + ".", schema, value)
-    elif kind == "array":
-        if not isinstance(value, list | tuple):
-            raise ValidationError(field, "must be a list")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise ValidationError(field, f"at most {schema['maxItems']} items")
-        for i, item in enumerate(value):
-            _check_value(f"{field}[{i}]", schema.get("items") or {}, item)
-    elif kind == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(field, "must be an integer")
-        if "minimum" in schema and value < schema["minimum"]:
-            raise ValidationError(field, f"must be >= {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise ValidationError(field, f"must be <= {schema['maximum']}")
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            raise ValidationError(field, "must be true or false")
-    elif kind == "string":
-        if not isinstance(value, str):
-            raise ValidationError(field, "must be a string")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            raise ValidationError(field, schema.get("x-rule") or f"at most {schema['maxLength']} characters")
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            raise ValidationError(field, schema.get("x-rule") or f"at least {schema['minLength']} characters")
-    if "enum" in schema and value not in schema["enum"]:
-        raise ValidationError(field, f"must be one of {', '.join(map(str, schema['enum']))}")
-    if "pattern" in schema and isinstance(value, str) and not _pattern(schema["pattern"]).match(value):
-        if "x-rule" in schema:
-            raise ValidationError(field, schema["x-rule"])
-        if field.rsplit(".", 1)[-1].endswith("request_no"):
-            raise ValidationError(field, "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *")
-        raise ValidationError(field, f"must match {schema['pattern']}")
-
-
 @cache
 def _body_schema(operation: str, skip_required: tuple[str, ...]) -> Mapping[str, Any]:
     """The body schema without the ``skip_required`` fields among its required ones (built once)."""
@@ -104,16 +62,6 @@ def _body_schema(operation: str, skip_required: tuple[str, ...]) -> Mapping[str,
 @cache
 def _pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
-
-
-def _check_object(prefix: str, schema: Mapping[str, Any], value: Mapping[str, Any]) -> None:
-    properties = schema.get("properties") or {}
-    for name in schema.get("required") or ():
-        if value.get(name) is None or value.get(name) == "":
-            raise ValidationError(prefix + name, "required")
-    for name, item in value.items():
-        if name in properties:
-            _check_value(prefix + name, properties[name], item)
 
 
 def validate_request(
@@ -129,14 +77,14 @@ def validate_request(
 
 
 # -- checkers compiled once per operation --------------------------------------------------------
-# The same rules as _check_value/_check_object, with every schema lookup done once: a call
-# runs a few closures instead of walking the spec's dicts (this was ~10 % of a typed call).
+# Every schema lookup is done once: a call runs a few closures instead of walking the spec's
+# dicts (that walk was ~10 % of a typed call; tests/test_validation.py keeps it as the reference).
 _ValueCheck = Callable[[str, Any], None]
 _ObjectCheck = Callable[[str, Mapping[str, Any]], None]
 
 
 def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
-    """``check(field, value)``: what ``_check_value(field, schema, value)`` does."""
+    """``check(field, value)``: every rule of ``schema`` for one value."""
     kind = schema.get("type")
     kind_check: _ValueCheck | None = None
     if kind == "object":
@@ -229,7 +177,7 @@ def _skipping_none(kind_check: _ValueCheck) -> _ValueCheck:
 
 
 def _object_checker(schema: Mapping[str, Any]) -> _ObjectCheck:
-    """``check(prefix, value)``: what ``_check_object(prefix, schema, value)`` does."""
+    """``check(prefix, value)``: required fields, then every known field of ``value``."""
     checkers = {name: _value_checker(item) for name, item in (schema.get("properties") or {}).items()}
     required = tuple(schema.get("required") or ())
 
