@@ -21,6 +21,7 @@ from .errors import ValidationError
 
 #: WeChat Pay's request-number charset: digits, letters, ``_ - | *``; at most 128 characters.
 REQUEST_NUMBER = re.compile(r"^[0-9A-Za-z_\-|*]{1,128}$")
+REQUEST_NUMBER_RULE = "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *"
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 MAX_STOCK_DAYS = 90
 MAX_START_AHEAD_DAYS = 365
@@ -35,7 +36,7 @@ def operations() -> dict[str, dict[str, Any]]:
 
 def check_request_number(field: str, value: Any) -> None:
     if not isinstance(value, str) or not REQUEST_NUMBER.match(value):
-        raise ValidationError(field, "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *")
+        raise ValidationError(field, REQUEST_NUMBER_RULE)
 
 
 def check_notify_url(field: str, value: Any) -> None:
@@ -158,7 +159,7 @@ def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
             if x_rule is not None:
                 raise ValidationError(field, x_rule)
             if field.rsplit(".", 1)[-1].endswith("request_no"):
-                raise ValidationError(field, "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *")
+                raise ValidationError(field, REQUEST_NUMBER_RULE)
             raise ValidationError(field, f"must match {source}")
 
     return check
