@@ -226,11 +226,7 @@ def _constrain(op: dict[str, Any], where: str, rule: dict[str, Any]) -> None:
     if part == "query":
         target = next(p["schema"] for p in op["query_params"] if p["name"] == dotted)
     elif part == "body":
-        target = op["body"]
-        for name in dotted.split("."):
-            target = target["properties"][name]
-            while target.get("type") == "array":
-                target = target["items"]
+        target = _node(op, where)
     else:
         raise SystemExit(f"{op['key']}: unknown constraint target {where}")
     target.update(rule)
