@@ -16,16 +16,18 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._request import Response
 from .crypto import SignatureHeaders, Verifier, aead_decrypt, certificate_serial, load_certificate
 from .errors import DecryptionError, SignatureVerificationError, WxPayError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 logger = logging.getLogger("wxpay_async.certificates")
 

@@ -7,17 +7,19 @@ file name, so a misplaced path cannot be mistaken for a key (the error says so).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..errors import ConfigurationError
 
+if TYPE_CHECKING:  # cryptography.x509 costs ~20 ms to import; public-key mode never needs it
+    from cryptography import x509
+
 PEMSource: TypeAlias = str | bytes | Path
-PublicKeySource: TypeAlias = rsa.RSAPublicKey | x509.Certificate
+PublicKeySource: TypeAlias = "rsa.RSAPublicKey | x509.Certificate"
 
 MIN_RSA_BITS = 2048
 
@@ -77,9 +79,11 @@ def _self_test(key: rsa.RSAPrivateKey) -> None:
 
 def load_certificate(src: PEMSource) -> x509.Certificate:
     """Load an X.509 certificate (a platform certificate or the merchant API certificate)."""
+    from cryptography.x509 import load_pem_x509_certificate
+
     data = _read(src, "certificate")
     try:
-        cert = x509.load_pem_x509_certificate(data)
+        cert = load_pem_x509_certificate(data)
     except ValueError as exc:
         raise ConfigurationError(f"certificate could not be parsed: {_first_line(exc)}") from None
     pub = cert.public_key()
@@ -110,7 +114,7 @@ def certificate_serial(cert: x509.Certificate) -> str:
 
 
 def _rsa_public(key_or_cert: PublicKeySource) -> rsa.RSAPublicKey:
-    key = key_or_cert.public_key() if isinstance(key_or_cert, x509.Certificate) else key_or_cert
+    key = key_or_cert if isinstance(key_or_cert, rsa.RSAPublicKey) else key_or_cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise ConfigurationError(f"expected an RSA public key or certificate, got {type(key).__name__}")
     return key

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import attrs
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import ConfigurationError, SignatureVerificationError
 from ._keys import certificate_serial
 from ._rsa import rsa_verify
 from ._signing import response_message
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
 PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
