@@ -1,6 +1,6 @@
 """Generate typed models and resource coroutines from wxpay_async/spec/operations.json.
 
-    python scripts/generate.py           # write wxpay_async/models/*.py, resources/*.py, README table
+    python scripts/generate.py           # write wxpay_async/models/<group>/*.py, resources/*.py, README table
     python scripts/generate.py --check   # exit 1 if that would change anything (CI runs this)
 
 Output is deterministic and ruff-formatted, so regeneration is a no-op when the spec is unchanged.
@@ -48,7 +48,9 @@ class ModelWriter:
     """Attrs classes for one group, deduplicated by structure."""
 
     def __init__(self, names: dict[str, str] | None = None) -> None:
-        self.classes: list[str] = []
+        self.classes: dict[str, str] = {}  # class name -> its source
+        self.uses: dict[str, set[str]] = {}  # class name -> the model classes its fields name
+        self.aliases: dict[str, str] = {}  # an operation's own answer name -> the class it shares
         self._by_shape: dict[str, str] = {}
         self._names: set[str] = set()
         self._preferred = names or {}
@@ -96,8 +98,10 @@ class ModelWriter:
         lines_required: list[str] = []
         lines_optional: list[str] = []
         field_docs: list[str] = []
+        uses: set[str] = set()
         for prop, sub in (schema.get("properties") or {}).items():
             py = self.type_for(sub, name + camel(prop), response)
+            uses |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", py)) & self._names
             attr = prop + "_" if keyword.iskeyword(prop) else prop
             doc = sub.get("description", "")
             if response and "enum" in sub:
@@ -130,9 +134,10 @@ class ModelWriter:
         description = schema.get("description", "") or ("An answer of WeChat Pay." if response else "A request object.")
         attributes = ("\n\n    Attributes:\n" + "\n".join(field_docs) + "\n    ") if field_docs else ""
         doc = f'    """{description}{attributes}"""\n\n'
-        self.classes.append(
+        self.classes[name] = (
             f"@attrs.frozen(kw_only=True)\nclass {name}:\n{doc}" + ("\n".join(body) if body else "    pass") + "\n"
         )
+        self.uses[name] = uses - {name}
         return name
 
     def alias(self, name: str, target: str) -> str:
@@ -142,15 +147,50 @@ class ModelWriter:
         if name in self._names:
             return target
         self._names.add(name)
-        self.classes.append(f"{name} = {target}\n")
+        self.aliases[name] = target
         return name
+
+    def modules(self, group: str) -> dict[str, str]:
+        """One module per class (its aliases beside it), importing the classes its fields name.
+
+        Building an attrs class costs ~0.5 ms; a module per class lets a call build only the
+        classes of its own answer on first use, not the group's dozens.
+        """
+        sources: dict[str, str] = {}
+        for name, src in self.classes.items():
+            imports = "".join(f"from .{module_name(dep)} import {dep}\n" for dep in sorted(self.uses[name]))
+            aliases = "".join(
+                f"\n\n{alias} = {name}\n" for alias, target in sorted(self.aliases.items()) if target == name
+            )
+            sources[module_name(name)] = (
+                HEADER
+                + f'"""``{name}``: a typed model of the {group.replace("_", "-")} operations."""\n\n'
+                + "from __future__ import annotations\n\nimport datetime as dt\nfrom typing import Any, Literal\n\n"
+                + "import attrs\n\n"
+                + imports
+                + "\n\n"
+                + src
+                + aliases
+            )
+        return sources
+
+    def lazy_names(self) -> dict[str, str | None]:
+        """Every public name of the group -> the module defining it."""
+        table: dict[str, str | None] = {name: module_name(name) for name in self.classes}
+        table.update({alias: module_name(target) for alias, target in self.aliases.items()})
+        return dict(sorted(table.items()))
+
+
+def module_name(class_name: str) -> str:
+    """``GetStockResponse`` -> ``_get_stock_response`` (private: import names from the package)."""
+    return "_" + re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
 
 
 def param_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
 
-def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str]) -> tuple[str, str]:
+def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str]) -> tuple[ModelWriter, str]:
     models = ModelWriter(names)
     methods: dict[str, str] = {}
     imports: set[str] = set()
@@ -159,15 +199,6 @@ def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str])
         ops, key=lambda o: (not o["name"].startswith("get_"), not o["name"].startswith("list_"), o["name"])
     ):
         methods[op["name"]] = generate_method(op, models, imports)
-    model_src = (
-        HEADER
-        + f'"""Typed models for the {group.replace("_", "-")} operations."""\n\n'
-        + "from __future__ import annotations\n\nimport datetime as dt\nfrom typing import Any, Literal\n\nimport attrs\n\n"
-        + "__all__ = ["
-        + ", ".join(f'"{n}"' for n in sorted(models._names))
-        + "]\n\n\n"
-        + "\n\n".join(models.classes)
-    )
     cls = GROUP_CLASS[group]
     title = {
         "favor": "Cash coupons (代金券, /v3/marketing/favor)",
@@ -178,14 +209,15 @@ def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str])
         HEADER
         + f'"""{title}: one coroutine per operation, thin calls into ``Client.request``."""\n\n'
         + "from __future__ import annotations\n\nimport datetime as dt\nfrom collections.abc import Mapping, Sequence\n"
-        + "from pathlib import Path\nfrom typing import Any, Literal\n\n"
+        + "from pathlib import Path\nfrom typing import TYPE_CHECKING, Any, Literal\n\n"
         + "from .._raw import to_raw_response\n"
         + "from ..middleware.retry import RetryPolicy\n"
         + "from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator\n"
-        + f"from ..models.{group} import (\n"
-        + "".join(f"    {n},\n" for n in sorted(imports))
-        + ")\n"
-        + "from ._base import Resource\n\n\n"
+        + f"from ..models import {group} as _models  # each class is built on first use\n"
+        + "from ._base import Resource\n\n"
+        + f"if TYPE_CHECKING:\n    from ..models.{group} import (\n"
+        + "".join(f"        {n},\n" for n in sorted(imports))
+        + "    )\n\n\n"
         + f"class {cls}(Resource):\n"
         + f'    """{title}."""\n\n'
         + "    @property\n"
@@ -198,7 +230,7 @@ def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str])
         + f"    def __init__(self, resource: {cls}) -> None:\n"
         + "".join(f"        self.{name} = to_raw_response(resource.{name})\n" for name in sorted(methods))
     )
-    return model_src, resource_src
+    return models, resource_src
 
 
 def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) -> str:
@@ -284,6 +316,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
         imports.add(ret)
     else:
         ret = "dict[str, Any]"
+    model_ref = f"_models.{ret}" if ret in models._names else ret  # resolved at call time: lazy
 
     per_call = [
         "timeout: float | None = None",
@@ -337,7 +370,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
             ]
         )
         call = (
-            f"        return await self._upload({common}, file=file, filename=filename, model={ret},\n"
+            f"        return await self._upload({common}, file=file, filename=filename, model={model_ref},\n"
             f"                                  max_bytes={upload.get('max_bytes')!r},"
             f" extensions={tuple(upload.get('extensions') or ())!r}, {per_call_args})\n"
         )
@@ -363,7 +396,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
         params = ", ".join(["self", *positional, "*", *kwargs])
         start = "(offset, limit)" if pagination["style"] == "offset" else "(page_token, page_size)"
         call = (
-            f'        return self._paginate({common}, query={query_arg}, model={ret}, style="{pagination["style"]}",\n'
+            f'        return self._paginate({common}, query={query_arg}, model={model_ref}, style="{pagination["style"]}",\n'
             f'                              items_field="{items_field}", start={start}, max_limit={pagination["max_limit"]},\n'
             f"                              max_items=max_items, {per_call_args})\n"
         )
@@ -373,7 +406,7 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
     params = ", ".join(["self", *positional, "*", *kwargs])
     idem_arg = f'"{idem}"' if idem else "None"
     call = (
-        f"        return await self._call({common}, query={query_arg}, body={body_arg}, model={ret},\n"
+        f"        return await self._call({common}, query={query_arg}, body={body_arg}, model={model_ref},\n"
         f"                                idempotency_field={idem_arg}, {per_call_args})\n"
     )
     return f"    async def {name}({params}) -> {ret}:\n{doc}{call}"
@@ -423,14 +456,50 @@ def lazy_package(doc: str, names: dict[str, str | None]) -> str:
     )
 
 
+_ANNOTATIONS = frozenset({"description", "description_zh", "example", "x-source"})
+
+
+def _schema_only(node: Any) -> Any:
+    """A schema without its prose: what validation reads, nothing more."""
+    if isinstance(node, list):
+        return [_schema_only(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in _ANNOTATIONS:
+            continue
+        if key == "properties" and isinstance(value, dict):  # field names, not schema keywords
+            out[key] = {name: _schema_only(sub) for name, sub in value.items()}
+        else:
+            out[key] = _schema_only(value)
+    return out
+
+
+def request_spec(ops: list[dict[str, Any]]) -> str:
+    """spec/requests.json: the request half of operations.json, which validation loads.
+
+    operations.json is ~850 KB (answers, prose, sources); parsing it on the first call cost
+    ~12 ms of start-up. This is the ~120 KB validation reads.
+    """
+    keep = ("path_params", "query_params", "body", "rules")
+    slim = {f"{op['group']}.{op['name']}": {k: _schema_only(op.get(k)) for k in keep} for op in ops}
+    return json.dumps(slim, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"
+
+
 def render() -> dict[Path, str]:
     ops = json.loads((PKG / "spec" / "operations.json").read_text(encoding="utf-8"))
     names = json.loads((PKG / "spec" / "overrides.json").read_text(encoding="utf-8")).get("model_names", {})
     files: dict[Path, str] = {}
     for group in GROUP_CLASS:
         group_ops = [o for o in ops if o["group"] == group]
-        model_src, resource_src = generate_group(group, group_ops, names.get(group, {}))
-        files[PKG / "models" / f"{group}.py"] = model_src
+        models, resource_src = generate_group(group, group_ops, names.get(group, {}))
+        for module, model_src in models.modules(group).items():
+            files[PKG / "models" / group / f"{module}.py"] = model_src
+        files[PKG / "models" / group / "__init__.py"] = lazy_package(
+            f"Typed models of the {group.replace('_', '-')} operations: ``from wxpay_async.models.{group} import ...``.",
+            models.lazy_names(),
+        )
         files[PKG / "resources" / f"{group}.py"] = resource_src
     files[PKG / "models" / "__init__.py"] = lazy_package(
         "Typed request and response models, one module per resource group.",
@@ -441,6 +510,7 @@ def render() -> dict[Path, str]:
         {c: g for g, c in sorted(GROUP_CLASS.items(), key=lambda gc: gc[1])},
     )
     formatted = ruff_format(files)
+    formatted[PKG / "spec" / "requests.json"] = request_spec(ops)
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
     table = f"{README_START}\n{readme_table(ops)}\n{README_END}"
@@ -473,12 +543,18 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when regenerating would change a file")
     args = parser.parse_args()
     changed = []
-    for path, text in render().items():
+    rendered = render()
+    for path, text in rendered.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             changed.append(path)
             if not args.check:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
+    for path in sorted((PKG / "models").rglob("*.py")):  # generated once, no longer: removed
+        if path not in rendered and path.read_text(encoding="utf-8").startswith(HEADER):
+            changed.append(path)
+            if not args.check:
+                path.unlink()
     if args.check and changed:
         print(
             "generated files are out of date: " + ", ".join(str(p.relative_to(ROOT)) for p in changed), file=sys.stderr

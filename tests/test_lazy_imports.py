@@ -50,15 +50,45 @@ def test_a_client_imports_the_models_of_the_groups_it_uses_only() -> None:
     assert out.split() == ["False", "True", "False", "True"]
 
 
+def test_a_typed_call_builds_the_classes_of_its_own_answer_only() -> None:
+    out = run_fresh(
+        """
+        import asyncio, sys
+        from wxpay_async import Client
+        from wxpay_async.emulator import EmulatorKeys, create_running_stock, run_emulator
+        async def main():
+            async with run_emulator(keys=EmulatorKeys.generate()) as emu, Client(**emu.client_kwargs()) as wx:
+                stock_id = await create_running_stock(wx, max_coupons=10)
+                before = set(sys.modules)
+                await wx.favor.get_stock(stock_id, stock_creator_mchid=wx.mchid)
+                print(sorted(m.rsplit(".", 1)[1] for m in set(sys.modules) - before if m.startswith("wxpay_async.")))
+        asyncio.run(main())
+        """
+    )
+    assert out.strip() == str(
+        [
+            "_get_stock_response",
+            "_get_stock_response_available_region_list_item",
+            "_get_stock_response_cut_to_message",
+            "_get_stock_response_stock_use_rule",
+            "_get_stock_response_stock_use_rule_fixed_normal_coupon",
+        ]
+    )
+
+
 def test_lazy_packages_give_the_same_public_names() -> None:
     assert models.__all__ == ["certificates", "favor", "product_coupon"]
     for name in models.__all__:
         module = getattr(models, name)
         assert module.__name__ == f"wxpay_async.models.{name}"
-        assert any(attrs.has(v) for v in vars(module).values())
+        assert module.__all__ and all(attrs.has(getattr(module, n)) for n in module.__all__)
+        assert set(module.__all__) <= set(dir(module))
     from wxpay_async.models import favor, product_coupon
+    from wxpay_async.models.favor import GetUseFlowResponse, SendCouponResponse
 
-    assert favor.SendCouponResponse.__module__ == "wxpay_async.models.favor"
+    assert SendCouponResponse is favor.SendCouponResponse
+    assert SendCouponResponse.__module__ == "wxpay_async.models.favor._send_coupon_response"
+    assert GetUseFlowResponse is favor.FlowFile  # an answer shaped like another's shares its class
     assert product_coupon is models.product_coupon
     assert set(resources.__all__) == {"CertificatesResource", "FavorResource", "ProductCouponResource"}
     from wxpay_async.resources import FavorResource

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
-from ..models.certificates import (
-    DownloadResponse,
-)
+from ..models import certificates as _models  # each class is built on first use
 from ._base import Resource
+
+if TYPE_CHECKING:
+    from ..models.certificates import (
+        DownloadResponse,
+    )
 
 
 class CertificatesResource(Resource):
@@ -56,7 +59,7 @@ class CertificatesResource(Resource):
             path_params={},
             query={"algorithm_type": algorithm_type},
             body=None,
-            model=DownloadResponse,
+            model=_models.DownloadResponse,
             idempotency_field=None,
             timeout=timeout,
             retry=retry,
