@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as dt
-import email.utils
 import logging
 import math
 import random
@@ -94,6 +93,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if _DELTA_SECONDS.match(value):
         seconds = float(value)
         return seconds if seconds > 0 else None
+    import email.utils  # an HTTP-date Retry-After is rare: not imported at start-up
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -25,7 +25,6 @@ from .._converter import format_datetime
 from .._raw import active_capture
 from .._request import Response
 from ..errors import APIResponseValidationError, ValidationError
-from ..flows import download_flow
 from ..pagination import AsyncPaginator, Page
 from ..validation import validate_request
 
@@ -373,6 +372,8 @@ class Resource:
         hash_type = getattr(flow, "hash_type", None) or "SHA1"
         if not hasattr(self._client, "sign"):
             raise TypeError("download_flow needs a wxpay_async.Client (it streams past the middleware chain)")
+        from ..flows import download_flow  # only flow downloads need it: not imported at start-up
+
         client = cast("Client", self._client)
         if to is None:
             return await download_flow(client, flow.url, digest, hash_type, timeout=timeout, max_bytes=max_bytes)
