@@ -5,6 +5,7 @@
     python benchmarks/_probe.py worker KEYS_JSON BASE_URL START_AT SECONDS THREADS
 
 ``startup``: import wxpay_async, construct a Client from PEM text, first typed call (ms each).
+``deps``, ``startup-minimal``, ``startup-wechatpayv3``: the floors and the community client, the same way.
 ``idle``: RSS per idle client, 100 clients in this process, each after one call.
 ``worker``: typed send_coupon at c=64 from wall-clock START_AT for SECONDS (calls, CPU seconds).
 """
@@ -44,20 +45,78 @@ def startup(keys: dict[str, str], base_url: str) -> dict[str, float]:
 
 
 def deps() -> dict[str, float]:
-    """The floor under ``import wxpay_async``: importing the libraries it is built on."""
+    """The floor under ``import wxpay_async``: importing what a public-key-mode call needs."""
     t0 = time.perf_counter()
     import asyncio  # noqa: F401
-    import concurrent.futures  # noqa: F401
 
     import aiohttp  # noqa: F401
     import attrs  # noqa: F401
     import cattrs  # noqa: F401
     import cryptography.hazmat.primitives.asymmetric.rsa
-    import cryptography.x509  # noqa: F401
+    import cryptography.hazmat.primitives.serialization  # noqa: F401
 
     return {
-        "import dependencies only (aiohttp, cattrs, attrs, cryptography, asyncio)": (time.perf_counter() - t0) * 1000
+        "import dependencies only (asyncio, aiohttp, attrs, cattrs, cryptography rsa)": (time.perf_counter() - t0)
+        * 1000
     }
+
+
+def startup_minimal(keys: dict[str, str], base_url: str) -> dict[str, float]:
+    """The same first call hand-written on aiohttp + cryptography: the floor for an aiohttp client."""
+    import asyncio
+    import base64
+    import secrets
+
+    import aiohttp
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = serialization.load_pem_private_key(
+        keys["private_key"].encode(), password=None, unsafe_skip_rsa_key_validation=True
+    )
+    public = serialization.load_pem_public_key(keys["platform_public_key"].encode())
+
+    async def first() -> None:
+        target = "/v3/marketing/favor/stocks/9856000?stock_creator_mchid=1900000001"
+        ts, nonce = str(int(time.time())), secrets.token_hex(16)
+        message = f"GET\n{target}\n{ts}\n{nonce}\n\n".encode()
+        signature = base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()  # type: ignore[union-attr,call-arg]
+        auth = (
+            f'WECHATPAY2-SHA256-RSA2048 mchid="{keys["mchid"]}",nonce_str="{nonce}",signature="{signature}",'
+            f'timestamp="{ts}",serial_no="{keys["merchant_serial"]}"'
+        )
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(base_url + target, headers={"Authorization": auth, "Accept": "application/json"}) as resp,
+        ):
+            body = await resp.read()
+            h = resp.headers
+            signed = f"{h['Wechatpay-Timestamp']}\n{h['Wechatpay-Nonce']}\n".encode() + body + b"\n"
+            public.verify(base64.b64decode(h["Wechatpay-Signature"]), signed, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr,call-arg]
+            json.loads(body)
+
+    asyncio.run(first())
+    return {"minimal signed aiohttp call: total": (time.perf_counter() - T0) * 1000}
+
+
+def startup_wechatpayv3(keys: dict[str, str], base_url: str) -> dict[str, float]:
+    """wechatpayv3 (sync, requests): import + construct + the same first call."""
+    from wechatpayv3 import WeChatPay, WeChatPayType
+
+    wp = WeChatPay(
+        wechatpay_type=WeChatPayType.NATIVE,
+        mchid=keys["mchid"],
+        private_key=keys["private_key"],
+        cert_serial_no=keys["merchant_serial"],
+        appid="wx233544546545989",
+        apiv3_key=keys["apiv3_key"],
+        public_key=keys["platform_public_key"],
+        public_key_id=keys["platform_public_key_id"],
+    )
+    wp._core._gate_way = base_url
+    code, _ = wp._core.request("/v3/marketing/favor/stocks/9856000?stock_creator_mchid=1900000001")
+    assert code == 200
+    return {"wechatpayv3 sync: total": (time.perf_counter() - T0) * 1000}
 
 
 def rss_kb() -> float:
@@ -194,6 +253,10 @@ def main() -> None:
         result = startup(keys, base_url)
     elif mode == "deps":
         result = deps()
+    elif mode == "startup-minimal":
+        result = startup_minimal(keys, base_url)
+    elif mode == "startup-wechatpayv3":
+        result = startup_wechatpayv3(keys, base_url)
     elif mode == "load":
         op, calls, conc, client = sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
         result = load(keys, base_url, op, calls, conc, client)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
 import os
 import secrets
@@ -342,9 +343,30 @@ def probe(mode: str, keys_file: Path, base_url: str, *extra: str, timeout: float
 
 
 def startup(keys_file: Path, base_url: str, runs: int = 5) -> dict[str, float]:
-    """Fresh interpreter: import wxpay_async + construct a Client + first typed call; medians."""
-    samples = [{**probe("startup", keys_file, base_url), **probe("deps", keys_file, base_url)} for _ in range(runs)]
-    return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+    """Fresh interpreter: import wxpay_async + construct a Client + first typed call; medians.
+
+    Next to it, interleaved: the same first call hand-written on aiohttp + cryptography (the
+    floor for an aiohttp client), wechatpayv3's, and importing the dependencies alone. The
+    package is byte-compiled first, as ``pip install`` does (this machine sets
+    PYTHONDONTWRITEBYTECODE, which would make every probe compile our sources again).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "wxpay_async")], env=env, check=True)
+    modes = ["startup", "startup-minimal", "deps"]
+    if importlib.util.find_spec("wechatpayv3") is not None:
+        modes.append("startup-wechatpayv3")
+    samples: list[dict[str, float]] = []
+    for _ in range(runs):
+        sample: dict[str, float] = {}
+        for mode in modes:
+            sample.update(probe(mode, keys_file, base_url))
+        samples.append(sample)
+    result = {k: statistics.median(s[k] for s in samples) for k in samples[0]}
+    ours = result["total (import + construct + first call)"]
+    result["wxpay_async total ÷ minimal signed aiohttp call total"] = (
+        ours / result["minimal signed aiohttp call: total"]
+    )
+    return result
 
 
 def before_after(keys_file: Path, base_url: str, before: str, calls: int, rounds: int) -> list[dict[str, Any]]:
