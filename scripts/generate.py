@@ -437,22 +437,14 @@ def lazy_package(doc: str, names: dict[str, str | None]) -> str:
     return (
         HEADER
         + f'"""{doc}\n\nThe submodules are imported on first use: importing the package stays cheap."""\n\n'
-        + "from __future__ import annotations\n\nimport importlib\nfrom typing import TYPE_CHECKING, Any\n\n"
+        + "from __future__ import annotations\n\nfrom typing import TYPE_CHECKING\n\n"
+        + "from wxpay_async._lazy import lazy_attributes\n\n"
         + f"if TYPE_CHECKING:\n{checking}\n"
         + f"_LAZY: dict[str, str | None] = {{\n{table}}}\n\n"
         + "__all__ = ["
         + ", ".join(f'"{name}"' for name in sorted(names))
-        + "]\n\n\n"
-        + "def __getattr__(name: str) -> Any:\n"
-        + "    if name not in _LAZY:\n"
-        + '        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")\n'
-        + "    module = _LAZY[name]\n"
-        + '    loaded = importlib.import_module(f".{module or name}", __name__)\n'
-        + "    value = loaded if module is None else getattr(loaded, name)\n"
-        + "    globals()[name] = value  # once imported, a plain module attribute\n"
-        + "    return value\n\n\n"
-        + "def __dir__() -> list[str]:\n"
-        + "    return sorted(set(globals()) | set(_LAZY))\n"
+        + "]\n\n"
+        + "__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)\n"
     )
 
 

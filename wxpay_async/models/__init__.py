@@ -5,8 +5,9 @@ The submodules are imported on first use: importing the package stays cheap."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wxpay_async._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from . import certificates, favor, product_coupon
@@ -19,16 +20,4 @@ _LAZY: dict[str, str | None] = {
 
 __all__ = ["certificates", "favor", "product_coupon"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = _LAZY[name]
-    loaded = importlib.import_module(f".{module or name}", __name__)
-    value = loaded if module is None else getattr(loaded, name)
-    globals()[name] = value  # once imported, a plain module attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)
