@@ -95,6 +95,7 @@ class Client:
         retry: RetryPolicy = RetryPolicy(),
         middleware: Sequence[Middleware] = (),
         sign_in_thread: bool | Executor = False,
+        batch_signing: bool = True,
         download_certificates: bool | None = None,
         certificate_store: CertificateStore | None = None,
         certificate_schedule: RefreshSchedule = RefreshSchedule(),
@@ -180,7 +181,7 @@ class Client:
         self.retry_policy = retry
         prefix = creds.mchid
         self._signer = SigningMiddleware(
-            creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, clock=clock
+            creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, batch=batch_signing, clock=clock
         )
         self._verifier = VerifyingMiddleware(self.key_source, clock=clock)
         self._idempotency = IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix)))
@@ -325,6 +326,7 @@ class Client:
         if self._parent is not None:
             self._started = False
             return
+        self._signer.close()  # calls still waiting for a signature fail now, none is left pending
         if self.certificate_manager is not None:
             await self.certificate_manager.aclose()
         if self._owns_transport:
