@@ -80,6 +80,17 @@ async def test_concurrent_signatures_reach_their_own_callers(merchant_keys: KeyP
     assert pool.jobs < 200 // 4  # handed over in batches, not one job per call
 
 
+def test_one_signer_serves_one_event_loop_after_another(merchant_keys: KeyPair) -> None:
+    async def sign_some(signer: BatchSigner) -> list[str]:
+        return await asyncio.gather(*(signer.sign(merchant_keys.private_key, b"m%d" % i) for i in range(10)))
+
+    with ThreadPoolExecutor(2) as pool:
+        signer = BatchSigner(pool)
+        for _ in range(2):  # e.g. two asyncio.run() calls with one client
+            signatures = asyncio.run(sign_some(signer))
+            assert all(rsa_verify(merchant_keys.public_key, b"m%d" % i, s) for i, s in enumerate(signatures))
+
+
 async def test_an_error_in_signing_reaches_only_its_caller(merchant_keys: KeyPair) -> None:
     messages = [f"message {i}".encode() for i in range(30)]
     key = cast(rsa.RSAPrivateKey, FailingKey(merchant_keys.private_key, messages[17]))

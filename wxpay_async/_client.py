@@ -71,6 +71,12 @@ class Client:
     that waited in vain raises :class:`~wxpay_async.errors.PoolTimeoutError`: nothing was sent,
     and the retry layer sends it again even without a request number.
 
+    ``sign_in_thread=True`` (or your own ``Executor``) runs RSA signing on threads.
+    ``batch_signing`` (default True) hands calls to those threads in batches, one thread job
+    and one loop wake-up per batch instead of per call: measured fewer CPU µs per call and more
+    calls/s at c=64, no measurable difference at c=1 or 16. ``batch_signing=False`` hands each
+    call over alone. Without signing threads it changes nothing.
+
     Modes: with ``platform_public_key`` only, nothing is downloaded (public-key mode); without
     it, platform certificates are downloaded and refreshed; with both and
     ``download_certificates=True``, the combined mode of merchants migrating between the two.

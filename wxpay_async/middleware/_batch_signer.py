@@ -65,7 +65,9 @@ class BatchSigner:
             raise ConfigurationError("this signer is closed (its Client was closed); nothing was sent")
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            if self._queue or self._in_flight:  # still busy for another loop: no mixing
+            if self._loop is not None and self._loop.is_closed():  # its waiters died with it
+                self._queue, self._in_flight = [], {}
+            elif self._queue or self._in_flight:  # still busy for another loop: no mixing
                 return await loop.run_in_executor(self._executor, rsa_sign, key, message)
             self._loop = loop
         waiter: asyncio.Future[str] = loop.create_future()
