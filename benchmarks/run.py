@@ -14,6 +14,8 @@ uvloop); wechatpayv3 async and sync; p50/p99 at c=1,024 with the default pool; 1
 next to signing threads; memory per 1,000 in-flight calls and per idle client; start-up in a
 fresh interpreter (import + construct + first call); a cProfile summary; with --before REV, the
 typed/request() calls of that revision next to this tree's. --quick: a ~1 minute smoke run.
+`--only threads --quick --rounds 3`: just the signing-thread clients (batched and unbatched
+hand-off side by side, interleaved) and the minimal aiohttp loop.
 Writes benchmarks/results/latest.{md,json,png} (--quick: results/quick/).
 """
 
@@ -180,6 +182,7 @@ async def run_wxpay(
     transport: str,
     threads: bool,
     typed: bool = False,
+    batch: bool = True,
 ) -> dict[str, float]:
     kwargs = keys.client_kwargs(base_url)
     if transport == "httpx":
@@ -188,7 +191,7 @@ async def run_wxpay(
         kwargs["transport"] = HttpxTransport(limit=max(conc, 16))
     else:
         kwargs["transport"] = AiohttpTransport(limit=max(conc, 16))
-    async with Client(**kwargs, close_transport=True, sign_in_thread=threads) as wx:
+    async with Client(**kwargs, close_transport=True, sign_in_thread=threads, batch_signing=batch) as wx:
         if typed:
 
             async def call(i: int) -> None:
@@ -506,16 +509,21 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1500, help="calls per configuration (default 1500)")
     parser.add_argument("--max-seconds", type=float, default=6.0, help="time bound per configuration")
     parser.add_argument("--concurrency", default="1,16,64,256")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds at c=64 (medians are reported)")
+    parser.add_argument(
+        "--rounds", type=int, help="interleaved rounds at c=64, medians reported (default 3; --quick: 1)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only", help="comma-separated substrings: run just the matching clients, no extras")
     parser.add_argument("--ops", default="send_coupon,get_stock")
     parser.add_argument("--before", help="also measure this git revision's wxpay_async (before/after table)")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    if args.rounds is None and not args.quick:
+        args.rounds = 3
     tail_calls, proc_seconds, profile_calls = 4000, 5.0, 2000
     if args.quick:
-        args.calls, args.max_seconds, levels, args.rounds = 300, 2.0, [64], 1
+        args.calls, args.max_seconds, levels = 300, 2.0, [64]
+        args.rounds = args.rounds or 1
         tail_calls, proc_seconds, profile_calls = 1500, 2.0, 300
         if args.out == RESULTS:
             args.out = RESULTS / "quick"  # smoke runs never replace the published results
@@ -534,10 +542,19 @@ def main() -> None:
         keys_file = Path(tmp) / "client-keys.json"
         keys.write_client_keys(keys_file)
 
-        def wx(transport: str, *, typed: bool, threads: bool = False, uv: bool = False) -> Runner:
+        def wx(transport: str, *, typed: bool, threads: bool = False, uv: bool = False, batch: bool = True) -> Runner:
             return lambda op, c, n: in_loop(
                 lambda: run_wxpay(
-                    base_url, keys, op, n, c, args.max_seconds, transport=transport, threads=threads, typed=typed
+                    base_url,
+                    keys,
+                    op,
+                    n,
+                    c,
+                    args.max_seconds,
+                    transport=transport,
+                    threads=threads,
+                    typed=typed,
+                    batch=batch,
                 ),
                 uvloop=uv,
             )
@@ -552,7 +569,15 @@ def main() -> None:
             ),
             ("wxpay_async request() aiohttp", wx("aiohttp", typed=False), MINIMAL, True),
             ("wxpay_async typed aiohttp", wx("aiohttp", typed=True), MINIMAL, True),
-            ("wxpay_async typed aiohttp+threads", wx("aiohttp", typed=True, threads=True), MINIMAL, False),
+            # Signing threads with and without the batched hand-off, interleaved: the pair that
+            # decides the batch_signing default (`--only threads --quick --rounds 3` runs just it).
+            ("wxpay_async typed aiohttp+threads batched", wx("aiohttp", typed=True, threads=True), MINIMAL, True),
+            (
+                "wxpay_async typed aiohttp+threads unbatched",
+                wx("aiohttp", typed=True, threads=True, batch=False),
+                MINIMAL,
+                True,
+            ),
             (
                 PLAIN_HTTPX,
                 lambda op, c, n: in_loop(lambda: run_plain_httpx(base_url, keys, op, n, c, args.max_seconds)),

@@ -71,6 +71,12 @@ class Client:
     that waited in vain raises :class:`~wxpay_async.errors.PoolTimeoutError`: nothing was sent,
     and the retry layer sends it again even without a request number.
 
+    ``sign_in_thread=True`` (or your own ``Executor``) runs RSA signing on threads.
+    ``batch_signing`` (default True) hands calls to those threads in batches, one thread job
+    and one loop wake-up per batch instead of per call: measured fewer CPU µs per call and more
+    calls/s at c=64, no measurable difference at c=1 or 16. ``batch_signing=False`` hands each
+    call over alone. Without signing threads it changes nothing.
+
     Modes: with ``platform_public_key`` only, nothing is downloaded (public-key mode); without
     it, platform certificates are downloaded and refreshed; with both and
     ``download_certificates=True``, the combined mode of merchants migrating between the two.
@@ -95,6 +101,7 @@ class Client:
         retry: RetryPolicy = RetryPolicy(),
         middleware: Sequence[Middleware] = (),
         sign_in_thread: bool | Executor = False,
+        batch_signing: bool = True,
         download_certificates: bool | None = None,
         certificate_store: CertificateStore | None = None,
         certificate_schedule: RefreshSchedule = RefreshSchedule(),
@@ -180,7 +187,7 @@ class Client:
         self.retry_policy = retry
         prefix = creds.mchid
         self._signer = SigningMiddleware(
-            creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, clock=clock
+            creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, batch=batch_signing, clock=clock
         )
         self._verifier = VerifyingMiddleware(self.key_source, clock=clock)
         self._idempotency = IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix)))
@@ -325,6 +332,7 @@ class Client:
         if self._parent is not None:
             self._started = False
             return
+        self._signer.close()  # calls still waiting for a signature fail now, none is left pending
         if self.certificate_manager is not None:
             await self.certificate_manager.aclose()
         if self._owns_transport:

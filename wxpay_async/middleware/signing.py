@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .._request import Request, Response, with_header
 from ..crypto import authorization_header, make_nonce, request_message, rsa_sign
 from ._base import Handler
+from ._batch_signer import BatchSigner
 
 
 class SigningMiddleware:
@@ -19,6 +20,8 @@ class SigningMiddleware:
 
     RSA signing is the one CPU-heavy step per call. With an ``executor`` it runs in a thread
     pool: OpenSSL releases the GIL, so signing scales with cores while the loop stays free.
+    With ``batch`` (the default) calls are handed over in batches, one thread job and one loop
+    wake-up per batch instead of per call (see :class:`BatchSigner`).
     """
 
     def __init__(
@@ -28,6 +31,7 @@ class SigningMiddleware:
         private_key: rsa.RSAPrivateKey,
         *,
         executor: Executor | None = None,
+        batch: bool = True,
         clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] = make_nonce,
     ) -> None:
@@ -35,11 +39,17 @@ class SigningMiddleware:
         self._serial = merchant_serial
         self._key = private_key
         self._executor = executor
+        self._batcher = BatchSigner(executor) if executor is not None and batch else None
         self._clock = clock
         self._nonce = nonce
 
     def __repr__(self) -> str:
         return f"SigningMiddleware(mchid={self._mchid!r}, merchant_serial={self._serial!r})"
+
+    def close(self) -> None:
+        """Fail the calls still waiting for a batched signature; later calls raise."""
+        if self._batcher is not None:
+            self._batcher.close()
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         return await call_next(await self.sign(request))
@@ -54,6 +64,8 @@ class SigningMiddleware:
         message = request_message(request.method, request.target, timestamp, nonce, payload)
         if self._executor is None:
             signature = rsa_sign(self._key, message)
+        elif self._batcher is not None:
+            signature = await self._batcher.sign(self._key, message)
         else:
             loop = asyncio.get_running_loop()
             signature = await loop.run_in_executor(self._executor, rsa_sign, self._key, message)
