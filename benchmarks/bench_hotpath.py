@@ -1,11 +1,15 @@
 """The SDK's own Python per call, without RSA or sockets; and a cProfile diff against the minimal loop.
 
     python benchmarks/bench_hotpath.py fake [--calls 3000] [--rounds 5]
+    python benchmarks/bench_hotpath.py wire [--calls 3000] [--rounds 5]
+    python benchmarks/bench_hotpath.py transport [--calls 3000] [--rounds 5]
     python benchmarks/bench_hotpath.py profile [--calls 3000] [--top 40]
 
 ``fake``: a transport answering in memory and RSA sign/verify replaced by constants, so what is
 left is the SDK's own work (best of ``rounds``, µs per call, sequential calls): precise enough to
 measure savings of a few µs that the real benchmark's ±5 % noise hides.
+``wire``: the same against the benchmark signing server through the real AiohttpTransport.
+``transport``: AiohttpTransport.send alone, sequentially, against an in-process canned server.
 ``profile``: typed calls and the minimal signed aiohttp loop against the benchmark signing
 server under cProfile; per-function tottime per call, the biggest differences first.
 """
@@ -98,26 +102,79 @@ def _calls(wx: Client) -> dict[str, Callable[[int], Awaitable[Any]]]:
     }
 
 
-def fake(calls: int, rounds: int) -> None:
-    from _harness import BenchKeys
+def fake(calls: int, rounds: int, *, wire: bool = False) -> None:
+    from _harness import BenchKeys, signing_server
+
+    from wxpay_async.transports import AiohttpTransport
 
     keys = BenchKeys()
     _signing_module.rsa_sign = lambda key, message: "c2lnbmF0dXJl"  # type: ignore[assignment]
     _verifier_module.rsa_verify = lambda key, message, signature: True  # type: ignore[assignment]
 
-    async def main() -> None:
-        kwargs = keys.client_kwargs("https://api.mch.weixin.qq.com")
-        async with Client(**kwargs, transport=FakeTransport(keys.public_key_id)) as wx:
+    async def main(base_url: str) -> None:
+        kwargs = keys.client_kwargs(base_url)
+        transport = AiohttpTransport(limit=64) if wire else FakeTransport(keys.public_key_id)
+        async with Client(**kwargs, transport=transport, close_transport=True) as wx:
             for name, call in _calls(wx).items():
                 for i in range(200):
                     await call(i)
                 best = float("inf")
                 for _ in range(rounds):
                     t0 = time.process_time()
-                    for i in range(calls):
-                        await call(i)
-                    best = min(best, (time.process_time() - t0) / calls * 1e6)
+                    await asyncio.gather(*(_worker(call, w, calls // 16) for w in range(16)))
+                    best = min(best, (time.process_time() - t0) / (calls // 16 * 16) * 1e6)
                 print(f"{name:24s} {best:7.2f} µs/call")
+
+    if wire:  # the real transport to the benchmark server: client CPU includes aiohttp and sockets
+        with signing_server(keys) as base_url:
+            asyncio.run(main(base_url))
+    else:
+        asyncio.run(main("https://api.mch.weixin.qq.com"))
+
+
+class _CannedHTTP(asyncio.Protocol):
+    """The cheapest possible HTTP/1.1 server: one fixed answer per request head (bodies are tiny)."""
+
+    ANSWER = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        b"Request-ID: bench\r\n\r\n%s" % (len(SEND_BODY), SEND_BODY)
+    )
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport: Any = transport
+
+    def data_received(self, data: bytes) -> None:
+        for _ in range(data.count(b"\r\n\r\n")):
+            self._transport.write(self.ANSWER)
+
+
+def transport_only(calls: int, rounds: int) -> None:
+    """AiohttpTransport.send alone against an in-process canned server (its CPU is the same before/after)."""
+    from wxpay_async.transports import AiohttpTransport
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(_CannedHTTP, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport = AiohttpTransport(limit=64)
+        request = Request(
+            method="POST",
+            base_url=f"http://127.0.0.1:{port}",
+            target="/v3/marketing/favor/users/o1/coupons",
+            headers={"Content-Type": "application/json", "Authorization": "x"},
+            content=b'{"a":1}',
+            timeout=10.0,
+        )
+        for _ in range(200):
+            await transport.send(request)
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.process_time()
+            for _ in range(calls):
+                await transport.send(request)
+            best = min(best, (time.process_time() - t0) / calls * 1e6)
+        print(f"{'transport.send':24s} {best:7.2f} µs/call (server included)")
+        await transport.aclose()
+        server.close()
 
     asyncio.run(main())
 
@@ -171,13 +228,15 @@ async def _worker(call: Callable[[int], Awaitable[Any]], w: int, n: int) -> None
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("fake", "profile"))
+    parser.add_argument("mode", choices=("fake", "wire", "transport", "profile"))
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
-    if args.mode == "fake":
-        fake(args.calls, args.rounds)
+    if args.mode == "transport":
+        transport_only(args.calls, args.rounds)
+    elif args.mode in ("fake", "wire"):
+        fake(args.calls, args.rounds, wire=args.mode == "wire")
     else:
         profile(args.calls, args.top)
 

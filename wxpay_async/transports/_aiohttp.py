@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -52,6 +54,7 @@ _CONNECT_TIMEOUT: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError
 
 
 _FAILURES = (TimeoutError, aiohttp.ClientError)
+_NO_DEADLINE: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 class AiohttpTransport:
@@ -95,7 +98,7 @@ class AiohttpTransport:
         self._limit = limit
         self._max_response_bytes = max_response_bytes
         self._closed = False
-        self._timeouts: aiohttp.ClientTimeout | None = None
+        self._timeouts: dict[tuple[float | None, float], aiohttp.ClientTimeout] = {}
         self._gate: PoolGate | None = None
 
     def __repr__(self) -> str:
@@ -118,8 +121,9 @@ class AiohttpTransport:
     def _total(self, request: Request) -> float:
         return request.timeout if request.timeout is not None else self._timeout
 
-    def _open(self, request: Request, session: aiohttp.ClientSession) -> aiohttp.client._RequestContextManager:
-        total = self._total(request)
+    def _open(
+        self, request: Request, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
+    ) -> aiohttp.client._RequestContextManager:
         headers = request.headers
         if "Accept-Encoding" not in headers and not _decompresses(session):
             merged = CIMultiDict(headers)
@@ -135,18 +139,26 @@ class AiohttpTransport:
             URL(request.url, encoded=True),  # never re-encode: the signed target is what we send
             headers=headers,
             data=request.content if request.content or request.method not in ("GET", "HEAD") else None,
-            timeout=self._client_timeout(total),
+            timeout=timeout,
             allow_redirects=False,
             proxy=self._proxy,
             proxy_headers=self._proxy_headers,
         )
 
-    def _client_timeout(self, total: float) -> aiohttp.ClientTimeout:
-        """aiohttp's own timeouts: connect only; the caller's ``asyncio.timeout`` bounds the whole attempt."""
+    def _client_timeout(self, total: float, *, whole: bool = False) -> aiohttp.ClientTimeout:
+        """aiohttp's own timeouts: connect, and with ``whole`` the attempt's total too.
+
+        Without ``whole`` the caller's ``asyncio.timeout`` bounds the whole attempt. A total here
+        covers everything up to the release of the connection, body reads included; it is never
+        rounded up to a whole second (``ceil_threshold``), like the ``asyncio.timeout`` it replaces.
+        """
         connect = min(self._connect_timeout, total)
-        cached = self._timeouts
-        if cached is None or cached.connect != connect:
-            cached = self._timeouts = aiohttp.ClientTimeout(total=None, connect=connect)
+        key = (total if whole else None, connect)
+        cached = self._timeouts.get(key)
+        if cached is None:
+            if len(self._timeouts) >= 16:  # per-attempt timeouts shortened by a retry deadline vary
+                self._timeouts.clear()
+            cached = self._timeouts[key] = aiohttp.ClientTimeout(total=key[0], connect=connect, ceil_threshold=math.inf)
         return cached
 
     async def send(self, request: Request) -> Response:
@@ -155,15 +167,18 @@ class AiohttpTransport:
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
         gate = self._gate
         admitted = gate is None
+        # One deadline for the whole attempt: the wait for a pool connection, connect, headers
+        # and every body byte. With a free slot (acquire() does not wait) aiohttp's own total
+        # timeout is that deadline (it runs until the connection is released, body reads
+        # included), so no asyncio.timeout of ours is made per call.
+        whole = (gate is None or not gate.locked()) and 0 < total < math.inf
         try:
-            # One deadline for the whole attempt: the wait for a pool connection, connect,
-            # headers and every body byte.
-            async with asyncio.timeout(total):
+            async with _NO_DEADLINE if whole else asyncio.timeout(total):
                 if gate is not None:
                     await gate.acquire()
                     admitted = True
                 try:
-                    async with self._open(request, session) as resp:
+                    async with self._open(request, session, self._client_timeout(total, whole=whole)) as resp:
                         headers = resp.headers
                         length = headers.get("Content-Length", "")
                         if length.isdigit() and int(length) <= limit and _identity(headers.get("Content-Encoding")):
@@ -196,7 +211,7 @@ class AiohttpTransport:
                 if gate is not None:
                     await gate.acquire()
                     admitted = True
-                resp = await self._open(request, session)
+                resp = await self._open(request, session, self._client_timeout(total))
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)

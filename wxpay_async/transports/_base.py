@@ -83,6 +83,10 @@ class PoolGate:
         self.size = size
         self._slots = asyncio.Semaphore(size)
 
+    def locked(self) -> bool:
+        """True when :meth:`acquire` would wait (no free slot, or others already waiting)."""
+        return self._slots.locked()
+
     async def acquire(self) -> None:
         """Wait for a slot (run it under the attempt's deadline; a timeout here: never sent)."""
         await self._slots.acquire()
