@@ -91,17 +91,28 @@ def quote_path_param(value: str) -> str:
     return quote(str(value), safe="-_.~")
 
 
+#: RFC 3986 unreserved characters: what ``quote(..., safe="-_.~")`` leaves as it is.
+_UNRESERVED = re.compile(r"[A-Za-z0-9\-_.~]*", re.ASCII)
+
+
 def encode_query(query: Mapping[str, Any] | None) -> str:
     """``?a=1&b=x`` with RFC 3986 escaping; None values are omitted, bools become true/false."""
     if not query:
         return ""
     parts = []
+    plain = _UNRESERVED.fullmatch
     for key, value in query.items():
         if value is None:
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
-        parts.append(f"{quote(str(key), safe='-_.~')}={quote(str(value), safe='-_.~')}")
+        key = key if type(key) is str and plain(key) else quote(str(key), safe="-_.~")
+        # Most values (ids, numbers, dates without offsets) need no escaping: quote() is skipped.
+        if type(value) is int:
+            value = str(value)  # digits and "-": nothing to escape
+        elif not (type(value) is str and plain(value)):
+            value = quote(str(value), safe="-_.~")
+        parts.append(f"{key}={value}")
     return "?" + "&".join(parts) if parts else ""
 
 
