@@ -31,12 +31,18 @@ from ._request import (
 from ._version import __version__
 from .certificates import CertificateManager, CertificateStore, RefreshSchedule
 from .crypto import PEMSource, Verifier
-from .errors import APIStatusError, ConfigurationError, ResponseTooLargeError, ValidationError, status_error_class
+from .errors import (
+    APIStatusError,
+    ConfigurationError,
+    ResponseTooLargeError,
+    ValidationError,
+    WxPayError,
+    status_error_class,
+)
 from .middleware import (
     Handler,
     IdempotencyMiddleware,
     KeySource,
-    LoggingMiddleware,
     Middleware,
     RetryMiddleware,
     RetryPolicy,
@@ -46,6 +52,7 @@ from .middleware import (
     build_chain,
     new_request_number,
 )
+from .middleware.logging import log_failure, log_response
 from .transports import DEFAULT_TIMEOUT, AiohttpTransport, Transport
 from .transports._base import ACCEPT_ENCODING, DEFAULT_POOL_SIZE
 
@@ -183,15 +190,11 @@ class Client:
             creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, clock=clock
         )
         self._verifier = VerifyingMiddleware(self.key_source, clock=clock)
+        # Idempotency (outermost) runs in request()/send() themselves, and logging → signing →
+        # verifying → transport, always together at the bottom of the chain, as one function:
+        # the same steps as those four middlewares, four coroutines fewer per call.
         self._idempotency = IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix)))
-        chain: list[Middleware] = [
-            self._idempotency,
-            RetryMiddleware(retry, clock=clock),
-            *middleware,
-            LoggingMiddleware(),
-        ]
-        # Signing → verifying → transport always sit together at the bottom of the chain: they
-        # run as one function (the same steps as the two middlewares, two coroutines fewer).
+        chain: list[Middleware] = [RetryMiddleware(retry, clock=clock), *middleware]
         self._handler = build_chain(chain, self._exchange)
         self._chain = chain  # kept to build the chains of per-call retry policies
         self._handlers_by_retry: dict[RetryPolicy, Handler] = {retry: self._handler}
@@ -449,11 +452,18 @@ class Client:
             signed_payload=signed_payload,
             headers=headers,
         )
-        # What send() does, without one more coroutine per call.
+        # What send() does, without one more coroutine per call (the request number is filled).
         if not self._started:
             await self.start()
         handler = self._handler if retry is None else self._handler_for(retry)
-        response = await handler(request)
+        key = request.idempotency_key
+        try:
+            response = await handler(request)
+        except WxPayError as exc:
+            # IdempotencyMiddleware's step: the caller needs the number to learn the outcome.
+            if key is not None and exc.idempotency_key is None:
+                exc.idempotency_key = key
+            raise
         if raise_for_status and not response.is_success:
             raise status_error(response)
         return response
@@ -465,7 +475,14 @@ class Client:
         if not self._started:
             await self.start()
         handler = self._handler if retry is None else self._handler_for(retry)
-        response = await handler(request)
+        request = self._idempotency.fill(request)
+        key = request.idempotency_key
+        try:
+            response = await handler(request)
+        except WxPayError as exc:
+            if key is not None and exc.idempotency_key is None:
+                exc.idempotency_key = key
+            raise
         if raise_for_status and not response.is_success:
             raise status_error(response)
         return response
@@ -486,13 +503,19 @@ class Client:
         return await self._signer.sign(request)
 
     async def _exchange(self, request: Request) -> Response:
-        """SigningMiddleware, then VerifyingMiddleware, then the transport, as one step."""
-        request = self._verifier.prepare(await self._signer.sign(request))
-        response = await self.transport.send(request)
-        self._check_size(request, response)
-        if not request.verify:
-            return response
-        return await self._verifier.check(response)
+        """LoggingMiddleware, SigningMiddleware, VerifyingMiddleware, then the transport, as one step."""
+        start = time.perf_counter()
+        try:
+            signed = self._verifier.prepare(await self._signer.sign(request))
+            response = await self.transport.send(signed)
+            self._check_size(signed, response)
+            if signed.verify:
+                response = await self._verifier.check(response)
+        except WxPayError as exc:
+            log_failure(request, start, exc)
+            raise
+        log_response(request, response, start)
+        return response
 
     @staticmethod
     def _check_size(request: Request, response: Response) -> None:
