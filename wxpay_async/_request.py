@@ -54,12 +54,30 @@ def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 _ENCODER = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_C_ENCODER: Any = getattr(_json.encoder, "c_make_encoder", None)
+_DECODER = _json.JSONDecoder()
 
 
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped)."""
-    # What json.dumps(value, ensure_ascii=False, separators=...) does, without a new encoder per call.
-    return _ENCODER.encode(value).encode("utf-8")
+    if _C_ENCODER is None:  # an interpreter without the C accelerator
+        return _ENCODER.encode(value).encode("utf-8")
+    # What json.dumps(value, ensure_ascii=False, separators=...) runs in the end, without the
+    # Python layers around it (JSONEncoder.encode/iterencode): a fresh markers dict per call keeps
+    # its circular-reference check and makes concurrent calls from other threads safe.
+    iterencode = _C_ENCODER({}, _ENCODER.default, _json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return "".join(iterencode(value, 0)).encode("utf-8")
+
+
+def decode_json(content: bytes) -> Any:
+    """``json.loads(content)``; an object's bytes go straight to the decoder as UTF-8.
+
+    json.loads would detect that encoding from the first bytes (UTF-16/32 and BOMs start with
+    a NUL or a byte above 0x7F, never with ``{`` followed by a non-NUL byte).
+    """
+    if content[:1] == b"{" and content[1:2] != b"\0":
+        return _DECODER.decode(content.decode("utf-8", "surrogatepass"))
+    return _json.loads(content)
 
 
 def check_path_param(name: str, value: str) -> None:
@@ -220,7 +238,7 @@ class Response:
         if not self.content:
             return None
         try:
-            return _json.loads(self.content)
+            return decode_json(self.content)
         except (ValueError, RecursionError) as exc:
             reason = f"{type(exc).__name__}: {exc}"[:200]
         raise ResponseDecodeError(
@@ -236,7 +254,7 @@ class Response:
         if not self.content or self.is_success:
             return None
         try:
-            body = _json.loads(self.content)
+            body = decode_json(self.content)
         except (ValueError, RecursionError):
             return None
         code = body.get("code") if isinstance(body, dict) else None
