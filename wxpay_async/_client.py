@@ -199,7 +199,7 @@ class Client:
         self._chain = chain  # kept to build the chains of per-call retry policies
         self._handlers_by_retry: dict[RetryPolicy, Handler] = {retry: self._handler}
         self._extra_headers: Mapping[str, str] = {}
-        self._base_headers: dict[tuple[str | None, str | None], CIMultiDict[str]] = {}
+        self._base_headers: dict[tuple[str | None, str | None], CIMultiDictProxy[str]] = {}
         #: The client this one was derived from by with_options() (it owns the shared resources).
         self._parent: Client | None = None
         self._started = False
@@ -374,16 +374,18 @@ class Client:
         base = self._base_headers.get((ctype, serial))
         if base is None:
             base = self._new_base_headers(ctype, serial)
-        all_headers = base.copy()
-        if self._extra_headers:
-            all_headers.update(self._extra_headers)
-        if headers:
-            all_headers.update(headers)
+        if self._extra_headers or headers:
+            all_headers = base.copy()
+            if self._extra_headers:
+                all_headers.update(self._extra_headers)
+            if headers:
+                all_headers.update(headers)
+            base = CIMultiDictProxy(all_headers)
         return Request(
             method=method,
             base_url=base_url or self.base_url,
             target=target,
-            headers=CIMultiDictProxy(all_headers),
+            headers=base,  # read-only: the cached proxy itself when nothing is added
             content=body,
             json=json,
             signed_payload=signed_payload,
@@ -394,8 +396,11 @@ class Client:
             max_response_bytes=self.max_response_bytes,
         )
 
-    def _new_base_headers(self, content_type: str | None, serial: str | None) -> CIMultiDict[str]:
-        """The SDK's own headers of a request (copied per call; kept for the usual few combinations)."""
+    def _new_base_headers(self, content_type: str | None, serial: str | None) -> CIMultiDictProxy[str]:
+        """The SDK's own headers of a request, read-only (kept for the usual few combinations).
+
+        Requests share the cached proxy (nothing can change it); the signer copies it once.
+        """
         base = CIMultiDict(
             (
                 ("Accept", "application/json"),
@@ -408,11 +413,12 @@ class Client:
             base["Content-Type"] = content_type
         if serial:
             base["Wechatpay-Serial"] = serial
+        proxy = CIMultiDictProxy(base)
         if content_type in (None, "application/json"):  # not multipart boundaries, unique per call
             if len(self._base_headers) >= 16:  # platform keys rotated many times: start over
                 self._base_headers.clear()
-            self._base_headers[(content_type, serial)] = base
-        return base
+            self._base_headers[(content_type, serial)] = proxy
+        return proxy
 
     async def request(
         self,
