@@ -26,6 +26,7 @@ from ._request import (
     check_path_param,
     encode_json,
     encode_query,
+    make_request,
     quote_path_param,
 )
 from ._version import __version__
@@ -381,7 +382,8 @@ class Client:
             if headers:
                 all_headers.update(headers)
             base = CIMultiDictProxy(all_headers)
-        return Request(
+        # Request(...) without attrs' __init__ (every field given, headers already read-only).
+        return make_request(
             method=method,
             base_url=base_url or self.base_url,
             target=target,
@@ -392,7 +394,9 @@ class Client:
             idempotency_field=idempotency_field,
             idempotency_key=key,
             timeout=self.timeout if timeout is None else timeout,
+            sign=True,
             verify=verify,
+            extensions={},
             max_response_bytes=self.max_response_bytes,
         )
 

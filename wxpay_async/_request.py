@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json as _json
 import re
+import types
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
@@ -264,25 +265,39 @@ class Response:
 _T = TypeVar("_T")
 
 
-def _copier(cls: type[_T]) -> tuple[frozenset[str], Callable[[_T], _T]]:
-    """The field names of a frozen, slotted attrs class and a function copying an instance.
+def _generated(cls: type[_T]) -> tuple[frozenset[str], Callable[[_T], _T], Callable[..., _T]]:
+    """The field names of a frozen, slotted attrs class, a function copying an instance, and a
+    constructor taking every field by keyword (no defaults, no converters: values as stored).
 
-    Generated once per class: a straight run of slot copies, which is what ``attrs.evolve``
-    costs several times over when it looks the fields up and runs ``__init__`` on every call.
+    Generated once per class: straight runs of slot stores through the slots' own descriptors,
+    which is what ``attrs.evolve``/``__init__`` cost several times over on every call.
     """
     names = tuple(a.name for a in attrs.fields(cls))  # type: ignore[arg-type]
-    body = "".join(f"    _set(new, {name!r}, obj.{name})\n" for name in names)
-    namespace: dict[str, Any] = {"_set": object.__setattr__, "_new": object.__new__, "cls": cls}
-    exec(f"def copy(obj):\n    new = _new(cls)\n{body}    return new\n", namespace)
-    return frozenset(names), namespace["copy"]
+    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls}
+    for name in names:
+        slot = cls.__dict__.get(name)
+        if isinstance(slot, types.MemberDescriptorType):
+            namespace[f"_set_{name}"] = slot.__set__
+        else:  # not slotted after all: the general (slower) store
+            namespace[f"_set_{name}"] = lambda obj, value, _name=name: object.__setattr__(obj, _name, value)
+    copy_body = "".join(f"    _set_{name}(new, obj.{name})\n" for name in names)
+    make_body = "".join(f"    _set_{name}(new, {name})\n" for name in names)
+    exec(
+        f"def copy(obj):\n    new = _new(cls)\n{copy_body}    return new\n"
+        f"def make(*, {', '.join(names)}):\n    new = _new(cls)\n{make_body}    return new\n",
+        namespace,
+    )
+    return frozenset(names), namespace["copy"], namespace["make"]
 
 
+_REQUEST_FIELDS, _copy_request, make_request = _generated(Request)
+_RESPONSE_FIELDS, _copy_response, make_response = _generated(Response)
 _COPIERS: dict[type, tuple[frozenset[str], Callable[[Any], Any]]] = {
-    Request: _copier(Request),
-    Response: _copier(Response),
+    Request: (_REQUEST_FIELDS, _copy_request),
+    Response: (_RESPONSE_FIELDS, _copy_response),
 }
-_copy_request: Callable[[Request], Request] = _COPIERS[Request][1]
-_copy_response: Callable[[Response], Response] = _COPIERS[Response][1]
+# make_request: ``Request(...)`` for the client's own hot path (every field given, headers
+# already read-only); make_response: ``Response(...)`` for transports, likewise.
 
 
 def _replaced(obj: _T, changes: dict[str, Any]) -> _T:

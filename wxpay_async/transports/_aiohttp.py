@@ -12,7 +12,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._request import Request, Response
+from .._request import Request, Response, make_response
 from ..errors import APIConnectionError, APITimeoutError, NotSentError
 from ._base import (
     ACCEPT_ENCODING,
@@ -190,7 +190,9 @@ class AiohttpTransport:
                             async for chunk in resp.content.iter_chunked(_CHUNK):
                                 body.feed(chunk)
                             content = body.value()
-                        return Response(status=resp.status, headers=headers, content=content, request=request)
+                        return make_response(
+                            status=resp.status, headers=headers, content=content, request=request, verified=False
+                        )
                 finally:
                     if gate is not None:
                         gate.release()
