@@ -72,6 +72,18 @@ class Verifier:
         """True when a key named ``serial`` is held and (for a certificate) valid right now."""
         return serial in self._keys and self._in_force(serial)
 
+    def key_in_force(self, serial: str) -> rsa.RSAPublicKey | x509.Certificate | None:
+        """The key named ``serial`` when :meth:`knows` it, else None (one lookup for both steps)."""
+        key = self._keys.get(serial)
+        if key is None or (serial in self._windows and not self._in_force(serial)):
+            return None
+        return key
+
+    @staticmethod
+    def verify_with(key: rsa.RSAPublicKey | x509.Certificate, message: bytes, signature: str) -> bool:
+        """:meth:`verify` with the key :meth:`key_in_force` gave (signature probes refused before)."""
+        return rsa_verify(key, message, signature)
+
     def verify(self, serial: str, message: bytes, signature: str) -> bool:
         """True only for a genuine signature by the key named ``serial``; probes always fail."""
         if signature.startswith(SIGNTEST_PREFIX):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .._request import Request, Response, verified
-from ..crypto import SignatureHeaders, Verifier
+from ..crypto import SignatureHeaders, Verifier, response_message
 from ..errors import SignatureVerificationError
 from ._base import Handler
 
@@ -71,13 +71,17 @@ class VerifyingMiddleware:
             signed.check_fresh(self._clock(), self._max_skew)
         except SignatureVerificationError as exc:
             raise SignatureVerificationError(f"{_where(response)}: {exc}") from None
+        # check_fresh() refused signature probes; one key lookup serves knows() and verify().
         verifier = self._keys.current_verifier()
-        if not verifier.knows(signed.serial):
+        key = verifier.key_in_force(signed.serial)
+        if key is None:
             logger.info("unknown platform serial %s; refreshing platform keys", signed.serial)
             verifier = await self._keys.refresh_for(signed.serial)
-            if not verifier.knows(signed.serial):
+            key = verifier.key_in_force(signed.serial)
+            if key is None:
                 raise SignatureVerificationError(f"{_where(response)}: no platform key with serial {signed.serial}")
-        if not signed.matches(verifier, response.content):
+        message = response_message(signed.timestamp, signed.nonce, response.content)
+        if not verifier.verify_with(key, message, signed.signature):
             raise SignatureVerificationError(f"{_where(response)}: signature does not match (serial {signed.serial})")
         return verified(response)
 
