@@ -166,39 +166,39 @@ class AiohttpTransport:
         total = self._total(request)
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
         gate = self._gate
-        admitted = gate is None
+        held = gate is not None and gate.try_acquire()
+        admitted = gate is None or held
         # One deadline for the whole attempt: the wait for a pool connection, connect, headers
-        # and every body byte. With a free slot (acquire() does not wait) aiohttp's own total
-        # timeout is that deadline (it runs until the connection is released, body reads
-        # included), so no asyncio.timeout of ours is made per call.
-        whole = (gate is None or not gate.locked()) and 0 < total < math.inf
+        # and every body byte. With a slot taken at once (no wait), aiohttp's own total timeout
+        # is that deadline (it runs until the connection is released, body reads included), so
+        # no asyncio.timeout of ours is made per call.
+        whole = admitted and 0 < total < math.inf
         try:
             async with _NO_DEADLINE if whole else asyncio.timeout(total):
-                if gate is not None:
-                    await gate.acquire()
-                    admitted = True
-                try:
-                    async with self._open(request, session, self._client_timeout(total, whole=whole)) as resp:
-                        headers = resp.headers
-                        length = headers.get("Content-Length", "")
-                        if length.isdigit() and int(length) <= limit and _identity(headers.get("Content-Encoding")):
-                            # The common answer: announced within the cap, nothing to decode;
-                            # aiohttp reads no more than Content-Length, so one read() is bounded.
-                            content = await resp.read()
-                        else:
-                            body = BoundedBody(request, headers, limit, decode=not _decompresses(session))
-                            async for chunk in resp.content.iter_chunked(_CHUNK):
-                                body.feed(chunk)
-                            content = body.value()
-                        return make_response(
-                            status=resp.status, headers=headers, content=content, request=request, verified=False
-                        )
-                finally:
-                    if gate is not None:
-                        gate.release()
+                if not admitted:
+                    await gate.acquire()  # type: ignore[union-attr]
+                    held = admitted = True
+                async with self._open(request, session, self._client_timeout(total, whole=whole)) as resp:
+                    headers = resp.headers
+                    length = headers.get("Content-Length", "")
+                    if length.isdigit() and int(length) <= limit and _identity(headers.get("Content-Encoding")):
+                        # The common answer: announced within the cap, nothing to decode;
+                        # aiohttp reads no more than Content-Length, so one read() is bounded.
+                        content = await resp.read()
+                    else:
+                        body = BoundedBody(request, headers, limit, decode=not _decompresses(session))
+                        async for chunk in resp.content.iter_chunked(_CHUNK):
+                            body.feed(chunk)
+                        content = body.value()
+                    return make_response(
+                        status=resp.status, headers=headers, content=content, request=request, verified=False
+                    )
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)
+        finally:
+            if held:
+                gate.release()  # type: ignore[union-attr]
         raise error  # outside the except block: nothing of aiohttp's is chained
 
     @asynccontextmanager
