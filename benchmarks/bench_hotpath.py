@@ -8,7 +8,8 @@
 ``fake``: a transport answering in memory and RSA sign/verify replaced by constants, so what is
 left is the SDK's own work (best of ``rounds``, µs per call, sequential calls): precise enough to
 measure savings of a few µs that the real benchmark's ±5 % noise hides.
-``wire``: the same against the benchmark signing server through the real AiohttpTransport.
+``wire``: run.py's typed, request() and minimal runners against the benchmark signing server,
+RSA removed from all three: medians of interleaved rounds and our µs over the minimal loop.
 ``transport``: AiohttpTransport.send alone, sequentially, against an in-process canned server.
 ``profile``: typed calls and the minimal signed aiohttp loop against the benchmark signing
 server under cProfile; per-function tottime per call, the biggest differences first.
@@ -102,34 +103,68 @@ def _calls(wx: Client) -> dict[str, Callable[[int], Awaitable[Any]]]:
     }
 
 
-def fake(calls: int, rounds: int, *, wire: bool = False) -> None:
-    from _harness import BenchKeys, signing_server
+def _without_rsa() -> None:
+    """RSA sign/verify replaced by constants in the SDK and in run.py's minimal loop."""
+    import run
 
-    from wxpay_async.transports import AiohttpTransport
-
-    keys = BenchKeys()
     _signing_module.rsa_sign = lambda key, message: "c2lnbmF0dXJl"  # type: ignore[assignment]
     _verifier_module.rsa_verify = lambda key, message, signature: True  # type: ignore[assignment]
+    run.rsa_sign = _signing_module.rsa_sign  # type: ignore[attr-defined]
+    run.rsa_verify = _verifier_module.rsa_verify  # type: ignore[attr-defined]
 
-    async def main(base_url: str) -> None:
-        kwargs = keys.client_kwargs(base_url)
-        transport = AiohttpTransport(limit=64) if wire else FakeTransport(keys.public_key_id)
-        async with Client(**kwargs, transport=transport, close_transport=True) as wx:
+
+def fake(calls: int, rounds: int) -> None:
+    from _harness import BenchKeys
+
+    keys = BenchKeys()
+    _without_rsa()
+
+    async def main() -> None:
+        kwargs = keys.client_kwargs("https://api.mch.weixin.qq.com")
+        async with Client(**kwargs, transport=FakeTransport(keys.public_key_id)) as wx:
             for name, call in _calls(wx).items():
                 for i in range(200):
                     await call(i)
                 best = float("inf")
                 for _ in range(rounds):
                     t0 = time.process_time()
-                    await asyncio.gather(*(_worker(call, w, calls // 16) for w in range(16)))
-                    best = min(best, (time.process_time() - t0) / (calls // 16 * 16) * 1e6)
+                    for i in range(calls):
+                        await call(i)
+                    best = min(best, (time.process_time() - t0) / calls * 1e6)
                 print(f"{name:24s} {best:7.2f} µs/call")
 
-    if wire:  # the real transport to the benchmark server: client CPU includes aiohttp and sockets
-        with signing_server(keys) as base_url:
-            asyncio.run(main(base_url))
-    else:
-        asyncio.run(main("https://api.mch.weixin.qq.com"))
+    asyncio.run(main())
+
+
+def wire(calls: int, rounds: int) -> None:
+    """run.py's own runners (c=16) without RSA, interleaved rounds: medians and µs over minimal."""
+    import statistics
+
+    from _harness import BenchKeys, signing_server
+    from run import run_minimal_aiohttp, run_wxpay
+
+    keys = BenchKeys()
+    _without_rsa()
+    with signing_server(keys) as base_url:
+        for op in ("send_coupon", "get_stock"):
+            runners: dict[str, Callable[[], Awaitable[dict[str, float]]]] = {
+                "minimal": lambda op=op: run_minimal_aiohttp(base_url, keys, op, calls, 16, 600),
+                "request()": lambda op=op: run_wxpay(
+                    base_url, keys, op, calls, 16, 600, transport="aiohttp", threads=False
+                ),
+                "typed": lambda op=op: run_wxpay(
+                    base_url, keys, op, calls, 16, 600, transport="aiohttp", threads=False, typed=True
+                ),
+            }
+            samples: dict[str, list[float]] = {name: [] for name in runners}
+            for r in range(rounds):
+                names = list(runners)
+                for name in names[r % 3 :] + names[: r % 3]:
+                    samples[name].append(asyncio.run(runners[name]())["CPU µs/call"])
+            floor = statistics.median(samples["minimal"])
+            for name, values in samples.items():
+                median = statistics.median(values)
+                print(f"{op:12s} {name:10s} {median:7.1f} µs/call  {median - floor:+6.1f} over minimal (no RSA)")
 
 
 class _CannedHTTP(asyncio.Protocol):
@@ -235,8 +270,10 @@ def cli() -> None:
     args = parser.parse_args()
     if args.mode == "transport":
         transport_only(args.calls, args.rounds)
-    elif args.mode in ("fake", "wire"):
-        fake(args.calls, args.rounds, wire=args.mode == "wire")
+    elif args.mode == "wire":
+        wire(args.calls, args.rounds)
+    elif args.mode == "fake":
+        fake(args.calls, args.rounds)
     else:
         profile(args.calls, args.top)
 
