@@ -105,6 +105,9 @@ class AiohttpTransport:
         return f"AiohttpTransport(proxy={shown_proxy(self._proxy, self._proxy_headers)!r}, trust_env={self._trust_env})"
 
     def _get_session(self, request: Request) -> aiohttp.ClientSession:
+        session = self._session
+        if session is not None and not self._closed and not session.closed:
+            return session  # the common case, in one test
         if self._closed or (not self._owns_session and self._session is not None and self._session.closed):
             raise closed_error(request, "AiohttpTransport" if self._closed else "caller's aiohttp session")
         if self._session is None or (self._owns_session and self._session.closed):
