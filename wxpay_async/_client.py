@@ -554,12 +554,12 @@ def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
     Missing, empty, ``.``/``..`` (also percent-encoded) and control characters are refused with
     :class:`ValidationError` before anything is sent: a value can never change the route.
     """
-    literals, names = _template(template)
-    if not names:
+    head, pieces = _template(template)
+    if not pieces:
         return template
     values = params or {}
-    parts = [literals[0]]
-    for name, literal in zip(names, literals[1:], strict=True):
+    out = head
+    for name, literal in pieces:
         value = values.get(name)
         if value is None:
             raise ValidationError(name, "required path parameter is missing or empty")
@@ -569,16 +569,15 @@ def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
                 raise ValidationError(name, "required path parameter is missing or empty")
             check_path_param(name, text)
             text = quote_path_param(text)
-        parts.append(text)
-        parts.append(literal)
-    return "".join(parts)
+        out = out + text + literal
+    return out
 
 
 @functools.lru_cache(maxsize=1024)
-def _template(template: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``/a/{x}/b`` as its literal pieces ``("/a/", "/b")`` and placeholder names ``("x",)``."""
+def _template(template: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``/a/{x}/b`` as its opening literal ``"/a/"`` and (placeholder, literal after it) pairs ``(("x", "/b"),)``."""
     pieces = _PLACEHOLDER.split(template)
-    return tuple(pieces[0::2]), tuple(pieces[1::2])
+    return pieces[0], tuple(zip(pieces[1::2], pieces[2::2], strict=True))
 
 
 def status_error(response: Response) -> APIStatusError:
