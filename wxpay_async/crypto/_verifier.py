@@ -114,7 +114,26 @@ _HEADER_FORMATS: dict[str, re.Pattern[str]] = {
     "Wechatpay-Serial": re.compile(r"[A-Za-z0-9_]{1,64}", re.ASCII),
 }
 
-_ALL_FORMATS = re.compile("\n".join(pattern.pattern for pattern in _HEADER_FORMATS.values()), re.ASCII)
+
+def _well_formed(timestamp: str, nonce: str, signature: str, serial: str) -> bool:
+    """Whether all four (non-empty) values match their _HEADER_FORMATS.
+
+    The long signature is checked with ``bytes.translate`` (a regex over its 344 characters
+    cost about as much as the rest of reading the headers), the three short ones in one match.
+    """
+    return (
+        len(signature) <= 2048
+        and signature.isascii()
+        and not signature.encode("ascii").translate(None, _BASE64_ALPHABET)
+        and _SHORT_FORMATS.fullmatch(f"{timestamp}\n{nonce}\n{serial}") is not None
+    )
+
+
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_SHORT_FORMATS = re.compile(
+    "\n".join(_HEADER_FORMATS[name].pattern for name in ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Serial")),
+    re.ASCII,
+)
 
 
 @attrs.frozen
@@ -148,9 +167,9 @@ class SignatureHeaders:
             and type(nonce) is str
             and type(signature) is str
             and type(serial) is str
-            and _ALL_FORMATS.fullmatch(f"{timestamp}\n{nonce}\n{signature}\n{serial}") is not None
+            and _well_formed(timestamp, nonce, signature, serial)
         ):
-            # The common answer: all four well-formed, checked in one match (no format admits "\n").
+            # The common answer: all four well-formed (what _HEADER_FORMATS match, tested faster).
             return cls(timestamp, nonce, signature, serial)
         for name, value in zip(SIGNATURE_HEADERS, values, strict=True):
             if not isinstance(value, str) or _HEADER_FORMATS[name].fullmatch(value) is None:
