@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,7 +53,6 @@ _CONNECT_TIMEOUT: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError
 
 
 _FAILURES = (TimeoutError, aiohttp.ClientError)
-_NO_DEADLINE: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 
 class AiohttpTransport:
@@ -170,39 +168,52 @@ class AiohttpTransport:
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
         gate = self._gate
         held = gate is not None and gate.try_acquire()
+        if (held or gate is None) and 0 < total < math.inf:
+            # A slot taken at once (no wait): aiohttp's own total timeout is the attempt's one
+            # deadline (connect, headers and every body byte, until the connection is released),
+            # so no asyncio.timeout of ours is made per call.
+            try:
+                return await self._exchange(request, session, limit, self._client_timeout(total, whole=True))
+            except _FAILURES as exc:
+                error = _mapped(request, total, exc)
+            finally:
+                if held:
+                    gate.release()  # type: ignore[union-attr]
+            raise error  # outside the except block: nothing of aiohttp's is chained
         admitted = gate is None or held
-        # One deadline for the whole attempt: the wait for a pool connection, connect, headers
-        # and every body byte. With a slot taken at once (no wait), aiohttp's own total timeout
-        # is that deadline (it runs until the connection is released, body reads included), so
-        # no asyncio.timeout of ours is made per call.
-        whole = admitted and 0 < total < math.inf
         try:
-            async with _NO_DEADLINE if whole else asyncio.timeout(total):
+            # One deadline for the wait for a pool connection and the whole attempt.
+            async with asyncio.timeout(total):
                 if not admitted:
                     await gate.acquire()  # type: ignore[union-attr]
                     held = admitted = True
-                async with self._open(request, session, self._client_timeout(total, whole=whole)) as resp:
-                    headers = resp.headers
-                    length = headers.get("Content-Length", "")
-                    if length.isdigit() and int(length) <= limit and _identity(headers.get("Content-Encoding")):
-                        # The common answer: announced within the cap, nothing to decode;
-                        # aiohttp reads no more than Content-Length, so one read() is bounded.
-                        content = await resp.read()
-                    else:
-                        body = BoundedBody(request, headers, limit, decode=not _decompresses(session))
-                        async for chunk in resp.content.iter_chunked(_CHUNK):
-                            body.feed(chunk)
-                        content = body.value()
-                    return make_response(
-                        status=resp.status, headers=headers, content=content, request=request, verified=False
-                    )
+                return await self._exchange(request, session, limit, self._client_timeout(total))
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)
         finally:
             if held:
                 gate.release()  # type: ignore[union-attr]
-        raise error  # outside the except block: nothing of aiohttp's is chained
+        raise error
+
+    async def _exchange(
+        self, request: Request, session: aiohttp.ClientSession, limit: int, timeout: aiohttp.ClientTimeout
+    ) -> Response:
+        """One request and its whole answer, read within ``limit`` bytes (under the caller's deadline)."""
+        async with self._open(request, session, timeout) as resp:
+            headers = resp.headers
+            length = headers.get("Content-Length", "")
+            encoding = headers.get("Content-Encoding")
+            if length.isdigit() and int(length) <= limit and (encoding is None or _identity(encoding)):
+                # The common answer: announced within the cap, nothing to decode;
+                # aiohttp reads no more than Content-Length, so one read() is bounded.
+                content = await resp.read()
+            else:
+                body = BoundedBody(request, headers, limit, decode=not _decompresses(session))
+                async for chunk in resp.content.iter_chunked(_CHUNK):
+                    body.feed(chunk)
+                content = body.value()
+            return make_response(status=resp.status, headers=headers, content=content, request=request, verified=False)
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
