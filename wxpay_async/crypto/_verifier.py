@@ -10,6 +10,7 @@ from typing import cast
 import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from multidict import istr
 
 from ..errors import ConfigurationError, SignatureVerificationError
 from ._keys import certificate_serial
@@ -98,6 +99,8 @@ class Verifier:
 
 
 SIGNATURE_HEADERS = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature", "Wechatpay-Serial")
+# The same names as istr (equal to the str): case-insensitive multidicts look them up faster.
+_TIMESTAMP, _NONCE, _SIGNATURE, _SERIAL = (istr(name) for name in SIGNATURE_HEADERS)
 
 
 def missing_signature_headers(headers: Mapping[str, str]) -> list[str]:
@@ -155,10 +158,10 @@ class SignatureHeaders:
         """
         get = headers.get
         timestamp, nonce, signature, serial = values = (
-            get("Wechatpay-Timestamp"),
-            get("Wechatpay-Nonce"),
-            get("Wechatpay-Signature"),
-            get("Wechatpay-Serial"),
+            get(_TIMESTAMP),
+            get(_NONCE),
+            get(_SIGNATURE),
+            get(_SERIAL),
         )
         if not (timestamp and nonce and signature and serial):
             return None

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -202,8 +203,8 @@ class AiohttpTransport:
         """One request and its whole answer, read within ``limit`` bytes (under the caller's deadline)."""
         async with self._open(request, session, timeout) as resp:
             headers = resp.headers
-            length = headers.get("Content-Length", "")
-            encoding = headers.get("Content-Encoding")
+            length = headers.get(hdrs.CONTENT_LENGTH, "")  # istr names: the faster lookup
+            encoding = headers.get(hdrs.CONTENT_ENCODING)
             if length.isdigit() and int(length) <= limit and (encoding is None or _identity(encoding)):
                 # The common answer: announced within the cap, nothing to decode;
                 # aiohttp reads no more than Content-Length, so one read() is bounded.
