@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from .errors import ResponseDecodeError, ValidationError
 
 Headers = CIMultiDictProxy[str]
+_REQUEST_ID = istr("Request-ID")  # an istr name: the faster case-insensitive lookup
 
 #: Ten MiB: far above any real WeChat Pay answer (a few KiB), far below what hurts a process.
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -224,7 +225,7 @@ class Response:
 
     @property
     def request_id(self) -> str | None:
-        return self.headers.get("Request-ID")
+        return self.headers.get(_REQUEST_ID)
 
     @property
     def is_success(self) -> bool:

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from multidict import istr
+
 from .._request import Request, Response, verified
 from ..crypto import SignatureHeaders, Verifier, response_message
 from ..errors import SignatureVerificationError
@@ -15,6 +17,7 @@ from ._base import Handler
 logger = logging.getLogger("wxpay_async.verify")
 
 MAX_SKEW_SECONDS = 300
+_SERIAL = istr("Wechatpay-Serial")  # an istr name: the faster case-insensitive lookup
 
 
 class KeySource(Protocol):
@@ -55,7 +58,7 @@ class VerifyingMiddleware:
 
     def prepare(self, request: Request) -> Request:
         """Name the platform key WeChat Pay should sign the answer with, when the request does not."""
-        if request.verify and "Wechatpay-Serial" not in request.headers:
+        if request.verify and _SERIAL not in request.headers:
             serial = self._keys.preferred_serial()
             if serial:
                 request = request.with_headers(Wechatpay_Serial=serial)

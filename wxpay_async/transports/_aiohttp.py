@@ -127,7 +127,7 @@ class AiohttpTransport:
         self, request: Request, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
     ) -> aiohttp.client._RequestContextManager:
         headers = request.headers
-        if "Accept-Encoding" not in headers and not _decompresses(session):
+        if hdrs.ACCEPT_ENCODING not in headers and not _decompresses(session):
             merged = CIMultiDict(headers)
             merged["Accept-Encoding"] = ACCEPT_ENCODING  # only codings BodyDecoder knows
             headers = CIMultiDictProxy(merged)
