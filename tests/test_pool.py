@@ -177,3 +177,37 @@ def test_pool_size_is_a_client_option(merchant_keys: KeyPair, public_key_pair: K
         Client(**kwargs, pool_size=8, transport=AiohttpTransport())
     with pytest.raises(ConfigurationError, match="positive"):
         Client(**kwargs, pool_size=0)
+
+
+async def test_pool_gate_is_first_come_first_served_and_cancellation_safe() -> None:
+    from wxpay_async.transports._base import PoolGate
+
+    gate = PoolGate(1)
+    assert gate.try_acquire() and gate.locked() and not gate.try_acquire()
+    order: list[str] = []
+
+    async def waiter(name: str) -> None:
+        await gate.acquire()
+        order.append(name)
+
+    first, cancelled, last = (asyncio.create_task(waiter(n)) for n in ("first", "cancelled", "last"))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert not gate.try_acquire()  # others wait: no overtaking, even with a slot about to free
+    gate.release()  # straight to the longest waiter
+    await first
+    gate.release()  # the cancelled waiter is skipped
+    await last
+    assert order == ["first", "last"] and cancelled.cancelled()
+
+    # Handed a slot just as it is cancelled: the slot passes on, none is lost.
+    handed = asyncio.create_task(gate.acquire())
+    await asyncio.sleep(0)
+    gate.release()
+    handed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handed
+    assert not gate.locked() and gate.try_acquire()
+    gate.release()
+    assert gate.try_acquire() and not gate.try_acquire()

@@ -111,17 +111,20 @@ def _structure_keeping_extra(converter: cattrs.Converter) -> Callable[[type], Ca
         required = {a.name: None for a in attrs.fields(cls) if a.default is attrs.NOTHING and a.name not in omitted}
 
         required_aliases = frozenset(a.alias or a.name for a in attrs.fields(cls) if a.name in required)
-        hooks: list[tuple[str, str, Callable[[Any, Any], Any], Any]] = []
+        hooks: dict[str, tuple[str, Callable[[Any, Any], Any], Any]] = {}
 
         def one_by_one(obj: Mapping[str, Any]) -> Any:
             """The lenient path: each field on its own; what does not fit becomes None."""
             if not hooks:  # resolved once, on first use (models may refer to each other)
-                hooks.extend((name, alias, converter.get_structure_hook(kind), kind) for name, alias, kind in fields)
+                hooks.update((alias, (name, converter.get_structure_hook(kind), kind)) for name, alias, kind in fields)
             values: dict[str, Any] = dict(required)
-            for name, alias, hook, kind in hooks:
-                value = obj.get(alias)
-                if value is None:
+            # Over what the answer holds, not over every field of the model: lenient answers are
+            # the short ones (a guaranteed field missing), and aliases are unique.
+            for alias, value in obj.items():
+                entry = hooks.get(alias) if value is not None else None
+                if entry is None:
                     continue
+                name, hook, kind = entry
                 try:
                     values[name] = hook(value, kind)
                 except Exception:

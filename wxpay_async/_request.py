@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json as _json
 import re
+import types
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import attrs
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from .errors import ResponseDecodeError, ValidationError
 
 Headers = CIMultiDictProxy[str]
+_REQUEST_ID = istr("Request-ID")  # an istr name: the faster case-insensitive lookup
 
 #: Ten MiB: far above any real WeChat Pay answer (a few KiB), far below what hurts a process.
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
@@ -54,12 +56,30 @@ def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 _ENCODER = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_C_ENCODER: Any = getattr(_json.encoder, "c_make_encoder", None)
+_DECODER = _json.JSONDecoder()
 
 
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped)."""
-    # What json.dumps(value, ensure_ascii=False, separators=...) does, without a new encoder per call.
-    return _ENCODER.encode(value).encode("utf-8")
+    if _C_ENCODER is None:  # an interpreter without the C accelerator
+        return _ENCODER.encode(value).encode("utf-8")
+    # What json.dumps(value, ensure_ascii=False, separators=...) runs in the end, without the
+    # Python layers around it (JSONEncoder.encode/iterencode): a fresh markers dict per call keeps
+    # its circular-reference check and makes concurrent calls from other threads safe.
+    iterencode = _C_ENCODER({}, _ENCODER.default, _json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return "".join(iterencode(value, 0)).encode("utf-8")
+
+
+def decode_json(content: bytes) -> Any:
+    """``json.loads(content)``; an object's bytes go straight to the decoder as UTF-8.
+
+    json.loads would detect that encoding from the first bytes (UTF-16/32 and BOMs start with
+    a NUL or a byte above 0x7F, never with ``{`` followed by a non-NUL byte).
+    """
+    if content[:1] == b"{" and content[1:2] != b"\0":
+        return _DECODER.decode(content.decode("utf-8", "surrogatepass"))
+    return _json.loads(content)
 
 
 def check_path_param(name: str, value: str) -> None:
@@ -91,17 +111,28 @@ def quote_path_param(value: str) -> str:
     return quote(str(value), safe="-_.~")
 
 
+#: RFC 3986 unreserved characters: what ``quote(..., safe="-_.~")`` leaves as it is.
+_UNRESERVED = re.compile(r"[A-Za-z0-9\-_.~]*", re.ASCII)
+
+
 def encode_query(query: Mapping[str, Any] | None) -> str:
     """``?a=1&b=x`` with RFC 3986 escaping; None values are omitted, bools become true/false."""
     if not query:
         return ""
     parts = []
+    plain = _UNRESERVED.fullmatch
     for key, value in query.items():
         if value is None:
             continue
         if isinstance(value, bool):
             value = "true" if value else "false"
-        parts.append(f"{quote(str(key), safe='-_.~')}={quote(str(value), safe='-_.~')}")
+        key = key if type(key) is str and plain(key) else quote(str(key), safe="-_.~")
+        # Most values (ids, numbers, dates without offsets) need no escaping: quote() is skipped.
+        if type(value) is int:
+            value = str(value)  # digits and "-": nothing to escape
+        elif not (type(value) is str and plain(value)):
+            value = quote(str(value), safe="-_.~")
+        parts.append(f"{key}={value}")
     return "?" + "&".join(parts) if parts else ""
 
 
@@ -194,7 +225,7 @@ class Response:
 
     @property
     def request_id(self) -> str | None:
-        return self.headers.get("Request-ID")
+        return self.headers.get(_REQUEST_ID)
 
     @property
     def is_success(self) -> bool:
@@ -209,7 +240,7 @@ class Response:
         if not self.content:
             return None
         try:
-            return _json.loads(self.content)
+            return decode_json(self.content)
         except (ValueError, RecursionError) as exc:
             reason = f"{type(exc).__name__}: {exc}"[:200]
         raise ResponseDecodeError(
@@ -225,7 +256,7 @@ class Response:
         if not self.content or self.is_success:
             return None
         try:
-            body = _json.loads(self.content)
+            body = decode_json(self.content)
         except (ValueError, RecursionError):
             return None
         code = body.get("code") if isinstance(body, dict) else None
@@ -235,25 +266,39 @@ class Response:
 _T = TypeVar("_T")
 
 
-def _copier(cls: type[_T]) -> tuple[frozenset[str], Callable[[_T], _T]]:
-    """The field names of a frozen, slotted attrs class and a function copying an instance.
+def _generated(cls: type[_T]) -> tuple[frozenset[str], Callable[[_T], _T], Callable[..., _T]]:
+    """The field names of a frozen, slotted attrs class, a function copying an instance, and a
+    constructor taking every field by keyword (no defaults, no converters: values as stored).
 
-    Generated once per class: a straight run of slot copies, which is what ``attrs.evolve``
-    costs several times over when it looks the fields up and runs ``__init__`` on every call.
+    Generated once per class: straight runs of slot stores through the slots' own descriptors,
+    which is what ``attrs.evolve``/``__init__`` cost several times over on every call.
     """
     names = tuple(a.name for a in attrs.fields(cls))  # type: ignore[arg-type]
-    body = "".join(f"    _set(new, {name!r}, obj.{name})\n" for name in names)
-    namespace: dict[str, Any] = {"_set": object.__setattr__, "_new": object.__new__, "cls": cls}
-    exec(f"def copy(obj):\n    new = _new(cls)\n{body}    return new\n", namespace)
-    return frozenset(names), namespace["copy"]
+    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls}
+    for name in names:
+        slot = cls.__dict__.get(name)
+        if isinstance(slot, types.MemberDescriptorType):
+            namespace[f"_set_{name}"] = slot.__set__
+        else:  # not slotted after all: the general (slower) store
+            namespace[f"_set_{name}"] = lambda obj, value, _name=name: object.__setattr__(obj, _name, value)
+    copy_body = "".join(f"    _set_{name}(new, obj.{name})\n" for name in names)
+    make_body = "".join(f"    _set_{name}(new, {name})\n" for name in names)
+    exec(
+        f"def copy(obj):\n    new = _new(cls)\n{copy_body}    return new\n"
+        f"def make(*, {', '.join(names)}):\n    new = _new(cls)\n{make_body}    return new\n",
+        namespace,
+    )
+    return frozenset(names), namespace["copy"], namespace["make"]
 
 
+_REQUEST_FIELDS, _copy_request, make_request = _generated(Request)
+_RESPONSE_FIELDS, _copy_response, make_response = _generated(Response)
 _COPIERS: dict[type, tuple[frozenset[str], Callable[[Any], Any]]] = {
-    Request: _copier(Request),
-    Response: _copier(Response),
+    Request: (_REQUEST_FIELDS, _copy_request),
+    Response: (_RESPONSE_FIELDS, _copy_response),
 }
-_copy_request: Callable[[Request], Request] = _COPIERS[Request][1]
-_copy_response: Callable[[Response], Response] = _COPIERS[Response][1]
+# make_request: ``Request(...)`` for the client's own hot path (every field given, headers
+# already read-only); make_response: ``Response(...)`` for transports, likewise.
 
 
 def _replaced(obj: _T, changes: dict[str, Any]) -> _T:

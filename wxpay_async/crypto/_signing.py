@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import secrets
+from os import urandom as _urandom
 
 AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
 _AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -15,7 +15,7 @@ def make_nonce(length: int = 32) -> str:
     Hex from the OS CSPRNG: one syscall instead of one per character, which mattered on the
     hot path (it was ~10 % of a signed call's CPU).
     """
-    return secrets.token_hex((length + 1) // 2)[:length]
+    return _urandom((length + 1) // 2).hex()[:length]  # secrets.token_hex, two calls fewer
 
 
 def request_message(method: str, target: str, timestamp: str, nonce: str, body: bytes) -> bytes:

@@ -1,4 +1,8 @@
-"""The per-call pipeline: idempotency → retry → user middleware → logging → signing → verifying → transport."""
+"""The per-call pipeline: idempotency → retry → user middleware → logging → signing → verifying → transport.
+
+The Client runs idempotency in ``request()``/``send()`` and the last four steps as one function
+(``Client._exchange``); the classes here remain for chains built by hand.
+"""
 
 from ._base import Handler, Middleware, build_chain
 from .idempotency import REQUEST_NUMBER_PATTERN, IdempotencyMiddleware, new_request_number

@@ -20,23 +20,33 @@ class LoggingMiddleware:
         try:
             response = await call_next(request)
         except WxPayError as exc:
-            logger.info(
-                "%s %s failed after %.1f ms: %s",
-                request.method,
-                request.target,
-                (time.perf_counter() - start) * 1000,
-                type(exc).__name__,
-            )
+            log_failure(request, start, exc)
             raise
-        if logger.isEnabledFor(logging.DEBUG) or not response.is_success:
-            logger.log(
-                logging.DEBUG if response.is_success else logging.INFO,
-                "%s %s -> %d %s in %.1f ms (Request-ID %s)",
-                request.method,
-                request.target,
-                response.status,
-                response.error_code() or "",
-                (time.perf_counter() - start) * 1000,
-                response.request_id,
-            )
+        log_response(request, response, start)
         return response
+
+
+def log_failure(request: Request, start: float, exc: WxPayError) -> None:
+    """An attempt that raised, at INFO (``start``: its ``time.perf_counter()``)."""
+    logger.info(
+        "%s %s failed after %.1f ms: %s",
+        request.method,
+        request.target,
+        (time.perf_counter() - start) * 1000,
+        type(exc).__name__,
+    )
+
+
+def log_response(request: Request, response: Response, start: float) -> None:
+    """An answer at DEBUG, a non-2xx one at INFO (Client runs these inside its exchange step)."""
+    if logger.isEnabledFor(logging.DEBUG) or not response.is_success:
+        logger.log(
+            logging.DEBUG if response.is_success else logging.INFO,
+            "%s %s -> %d %s in %.1f ms (Request-ID %s)",
+            request.method,
+            request.target,
+            response.status,
+            response.error_code() or "",
+            (time.perf_counter() - start) * 1000,
+            response.request_id,
+        )

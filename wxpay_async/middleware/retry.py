@@ -132,12 +132,15 @@ class RetryMiddleware:
         # (NotSentError: no pool connection...), and keep their own timeout as before.
         safe = request.retry_safe
         deadline = None if policy.deadline is None or not safe else self._monotonic() + policy.deadline
+        # A first attempt whose own timeout ends before the deadline is sent as it is.
+        short = request.timeout is not None and policy.deadline is not None and request.timeout < policy.deadline
         attempt = 0
         while True:
             attempt += 1
             retried: Response | None = None
+            bounded = request if deadline is None or (attempt == 1 and short) else self._bounded(request, deadline)
             try:
-                response = await call_next(self._bounded(request, deadline))
+                response = await call_next(bounded)
             except APIConnectionError as exc:
                 delay = self._next_delay(attempt, deadline, None) if safe or exc.sent is False else None
                 if delay is None:

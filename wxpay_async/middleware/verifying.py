@@ -7,14 +7,17 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from multidict import istr
+
 from .._request import Request, Response, verified
-from ..crypto import SignatureHeaders, Verifier
+from ..crypto import SignatureHeaders, Verifier, response_message
 from ..errors import SignatureVerificationError
 from ._base import Handler
 
 logger = logging.getLogger("wxpay_async.verify")
 
 MAX_SKEW_SECONDS = 300
+_SERIAL = istr("Wechatpay-Serial")  # an istr name: the faster case-insensitive lookup
 
 
 class KeySource(Protocol):
@@ -55,7 +58,7 @@ class VerifyingMiddleware:
 
     def prepare(self, request: Request) -> Request:
         """Name the platform key WeChat Pay should sign the answer with, when the request does not."""
-        if request.verify and "Wechatpay-Serial" not in request.headers:
+        if request.verify and _SERIAL not in request.headers:
             serial = self._keys.preferred_serial()
             if serial:
                 request = request.with_headers(Wechatpay_Serial=serial)
@@ -71,13 +74,17 @@ class VerifyingMiddleware:
             signed.check_fresh(self._clock(), self._max_skew)
         except SignatureVerificationError as exc:
             raise SignatureVerificationError(f"{_where(response)}: {exc}") from None
+        # check_fresh() refused signature probes; one key lookup serves knows() and verify().
         verifier = self._keys.current_verifier()
-        if not verifier.knows(signed.serial):
+        key = verifier.key_in_force(signed.serial)
+        if key is None:
             logger.info("unknown platform serial %s; refreshing platform keys", signed.serial)
             verifier = await self._keys.refresh_for(signed.serial)
-            if not verifier.knows(signed.serial):
+            key = verifier.key_in_force(signed.serial)
+            if key is None:
                 raise SignatureVerificationError(f"{_where(response)}: no platform key with serial {signed.serial}")
-        if not signed.matches(verifier, response.content):
+        message = response_message(signed.timestamp, signed.nonce, response.content)
+        if not verifier.verify_with(key, message, signed.signature):
             raise SignatureVerificationError(f"{_where(response)}: signature does not match (serial {signed.serial})")
         return verified(response)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._request import Request, Response
+from .._request import Request, Response, make_response
 from ..errors import APIConnectionError, APITimeoutError, NotSentError
 from ._base import (
     ACCEPT_ENCODING,
@@ -95,13 +97,16 @@ class AiohttpTransport:
         self._limit = limit
         self._max_response_bytes = max_response_bytes
         self._closed = False
-        self._timeouts: aiohttp.ClientTimeout | None = None
+        self._timeouts: dict[tuple[float | None, float], aiohttp.ClientTimeout] = {}
         self._gate: PoolGate | None = None
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(proxy={shown_proxy(self._proxy, self._proxy_headers)!r}, trust_env={self._trust_env})"
 
     def _get_session(self, request: Request) -> aiohttp.ClientSession:
+        session = self._session
+        if session is not None and not self._closed and not session.closed:
+            return session  # the common case, in one test
         if self._closed or (not self._owns_session and self._session is not None and self._session.closed):
             raise closed_error(request, "AiohttpTransport" if self._closed else "caller's aiohttp session")
         if self._session is None or (self._owns_session and self._session.closed):
@@ -118,10 +123,11 @@ class AiohttpTransport:
     def _total(self, request: Request) -> float:
         return request.timeout if request.timeout is not None else self._timeout
 
-    def _open(self, request: Request, session: aiohttp.ClientSession) -> aiohttp.client._RequestContextManager:
-        total = self._total(request)
+    def _open(
+        self, request: Request, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
+    ) -> aiohttp.client._RequestContextManager:
         headers = request.headers
-        if "Accept-Encoding" not in headers and not _decompresses(session):
+        if hdrs.ACCEPT_ENCODING not in headers and not _decompresses(session):
             merged = CIMultiDict(headers)
             merged["Accept-Encoding"] = ACCEPT_ENCODING  # only codings BodyDecoder knows
             headers = CIMultiDictProxy(merged)
@@ -135,18 +141,26 @@ class AiohttpTransport:
             URL(request.url, encoded=True),  # never re-encode: the signed target is what we send
             headers=headers,
             data=request.content if request.content or request.method not in ("GET", "HEAD") else None,
-            timeout=self._client_timeout(total),
+            timeout=timeout,
             allow_redirects=False,
             proxy=self._proxy,
             proxy_headers=self._proxy_headers,
         )
 
-    def _client_timeout(self, total: float) -> aiohttp.ClientTimeout:
-        """aiohttp's own timeouts: connect only; the caller's ``asyncio.timeout`` bounds the whole attempt."""
+    def _client_timeout(self, total: float, *, whole: bool = False) -> aiohttp.ClientTimeout:
+        """aiohttp's own timeouts: connect, and with ``whole`` the attempt's total too.
+
+        Without ``whole`` the caller's ``asyncio.timeout`` bounds the whole attempt. A total here
+        covers everything up to the release of the connection, body reads included; it is never
+        rounded up to a whole second (``ceil_threshold``), like the ``asyncio.timeout`` it replaces.
+        """
         connect = min(self._connect_timeout, total)
-        cached = self._timeouts
-        if cached is None or cached.connect != connect:
-            cached = self._timeouts = aiohttp.ClientTimeout(total=None, connect=connect)
+        key = (total if whole else None, connect)
+        cached = self._timeouts.get(key)
+        if cached is None:
+            if len(self._timeouts) >= 16:  # per-attempt timeouts shortened by a retry deadline vary
+                self._timeouts.clear()
+            cached = self._timeouts[key] = aiohttp.ClientTimeout(total=key[0], connect=connect, ceil_threshold=math.inf)
         return cached
 
     async def send(self, request: Request) -> Response:
@@ -154,35 +168,53 @@ class AiohttpTransport:
         total = self._total(request)
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
         gate = self._gate
-        admitted = gate is None
+        held = gate is not None and gate.try_acquire()
+        if (held or gate is None) and 0 < total < math.inf:
+            # A slot taken at once (no wait): aiohttp's own total timeout is the attempt's one
+            # deadline (connect, headers and every body byte, until the connection is released),
+            # so no asyncio.timeout of ours is made per call.
+            try:
+                return await self._exchange(request, session, limit, self._client_timeout(total, whole=True))
+            except _FAILURES as exc:
+                error = _mapped(request, total, exc)
+            finally:
+                if held:
+                    gate.release()  # type: ignore[union-attr]
+            raise error  # outside the except block: nothing of aiohttp's is chained
+        admitted = gate is None or held
         try:
-            # One deadline for the whole attempt: the wait for a pool connection, connect,
-            # headers and every body byte.
+            # One deadline for the wait for a pool connection and the whole attempt.
             async with asyncio.timeout(total):
-                if gate is not None:
-                    await gate.acquire()
-                    admitted = True
-                try:
-                    async with self._open(request, session) as resp:
-                        headers = resp.headers
-                        length = headers.get("Content-Length", "")
-                        if length.isdigit() and int(length) <= limit and _identity(headers.get("Content-Encoding")):
-                            # The common answer: announced within the cap, nothing to decode;
-                            # aiohttp reads no more than Content-Length, so one read() is bounded.
-                            content = await resp.read()
-                        else:
-                            body = BoundedBody(request, headers, limit, decode=not _decompresses(session))
-                            async for chunk in resp.content.iter_chunked(_CHUNK):
-                                body.feed(chunk)
-                            content = body.value()
-                        return Response(status=resp.status, headers=headers, content=content, request=request)
-                finally:
-                    if gate is not None:
-                        gate.release()
+                if not admitted:
+                    await gate.acquire()  # type: ignore[union-attr]
+                    held = admitted = True
+                return await self._exchange(request, session, limit, self._client_timeout(total))
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)
-        raise error  # outside the except block: nothing of aiohttp's is chained
+        finally:
+            if held:
+                gate.release()  # type: ignore[union-attr]
+        raise error
+
+    async def _exchange(
+        self, request: Request, session: aiohttp.ClientSession, limit: int, timeout: aiohttp.ClientTimeout
+    ) -> Response:
+        """One request and its whole answer, read within ``limit`` bytes (under the caller's deadline)."""
+        async with self._open(request, session, timeout) as resp:
+            headers = resp.headers
+            length = headers.get(hdrs.CONTENT_LENGTH, "")  # istr names: the faster lookup
+            encoding = headers.get(hdrs.CONTENT_ENCODING)
+            if length.isdigit() and int(length) <= limit and (encoding is None or _identity(encoding)):
+                # The common answer: announced within the cap, nothing to decode;
+                # aiohttp reads no more than Content-Length, so one read() is bounded.
+                content = await resp.read()
+            else:
+                body = BoundedBody(request, headers, limit, decode=not _decompresses(session))
+                async for chunk in resp.content.iter_chunked(_CHUNK):
+                    body.feed(chunk)
+                content = body.value()
+            return make_response(status=resp.status, headers=headers, content=content, request=request, verified=False)
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
@@ -196,7 +228,7 @@ class AiohttpTransport:
                 if gate is not None:
                     await gate.acquire()
                     admitted = True
-                resp = await self._open(request, session)
+                resp = await self._open(request, session, self._client_timeout(total))
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -75,20 +77,52 @@ class PoolGate:
     The transport holds a slot from before it asks its HTTP library for a connection until the
     answer is read, so the library never queues; a call that times out while waiting here was
     never sent, and says so (:class:`PoolTimeoutError`), unlike a timeout on the wire.
+
+    A FIFO semaphore with a synchronous :meth:`try_acquire`: the common call (a slot free, no one
+    waiting) takes it without a coroutine, and a released slot passes straight to the longest waiter.
     """
 
     def __init__(self, size: int) -> None:
         if size < 1:
             raise ValueError(f"pool size must be at least 1, got {size}")
         self.size = size
-        self._slots = asyncio.Semaphore(size)
+        self._free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def locked(self) -> bool:
+        """True when :meth:`acquire` would wait (no free slot, or others already waiting)."""
+        return not self._free or bool(self._waiters)
+
+    def try_acquire(self) -> bool:
+        """Take a slot now if one is free and no one waits before us (True), else False."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return True
+        return False
 
     async def acquire(self) -> None:
         """Wait for a slot (run it under the attempt's deadline; a timeout here: never sent)."""
-        await self._slots.acquire()
+        if self.try_acquire():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
 
     def release(self) -> None:
-        self._slots.release()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # not cancelled meanwhile
+                waiter.set_result(None)
+                return
+        self._free += 1
 
 
 def too_large(request: Request, limit: int, what: str = "answer") -> ResponseTooLargeError:
