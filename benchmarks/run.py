@@ -513,7 +513,10 @@ def main() -> None:
         "--rounds", type=int, help="interleaved rounds at c=64, medians reported (default 3; --quick: 1)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--only", help="comma-separated substrings: run just the matching clients, no extras")
+    parser.add_argument(
+        "--only",
+        help='comma-separated substrings: run just the matching clients, no extras but --before and "startup"',
+    )
     parser.add_argument("--ops", default="send_coupon,get_stock")
     parser.add_argument("--before", help="also measure this git revision's wxpay_async (before/after table)")
     args = parser.parse_args()
@@ -644,7 +647,12 @@ def main() -> None:
                         flush=True,
                     )
 
-        if args.only:
+        if args.only:  # just the matching clients; --before and "startup" still run when asked for
+            if args.before:
+                before_after(keys_file, base_url, args.before, args.calls, args.rounds)
+            if "startup" in args.only.split(","):
+                for key, value in startup(keys_file, base_url, runs=3 if args.quick else 5).items():
+                    print(f"start-up {value:8.1f}  {key}", flush=True)
             return
         # Tails at c=1,024 with the default pool: waiting calls queue for a connection.
         tails = []
