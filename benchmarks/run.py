@@ -191,7 +191,9 @@ async def run_wxpay(
         kwargs["transport"] = HttpxTransport(limit=max(conc, 16))
     else:
         kwargs["transport"] = AiohttpTransport(limit=max(conc, 16))
-    async with Client(**kwargs, close_transport=True, sign_in_thread=threads, batch_signing=batch) as wx:
+    if threads:  # only with signing threads: --before trees older than batch_signing run the rest
+        kwargs["batch_signing"] = batch
+    async with Client(**kwargs, close_transport=True, sign_in_thread=threads) as wx:
         if typed:
 
             async def call(i: int) -> None:
