@@ -6,7 +6,8 @@
 
 ``startup``: import wxpay_async, construct a Client from PEM text, first typed call (ms each).
 ``deps``, ``startup-minimal``, ``startup-wechatpayv3``: the floors and the community client, the same way.
-``idle``: RSS per idle client, 100 clients in this process, each after one call.
+``idle``: memory per idle client, 100 clients in this process, each after one call: RSS (which
+also moves with what the allocator had free before) and Python heap (tracemalloc, exact).
 ``worker``: typed send_coupon at c=64 from wall-clock START_AT for SECONDS (calls, CPU seconds).
 """
 
@@ -130,10 +131,11 @@ def rss_kb() -> float:
 def idle(keys: dict[str, str], base_url: str, count: int = 100) -> dict[str, float]:
     import asyncio
     import gc
+    import tracemalloc
 
     from wxpay_async import Client
 
-    async def main() -> float:
+    async def main() -> dict[str, float]:
         async def one() -> Client:
             wx = Client(**keys, base_url=base_url)
             await wx.start()
@@ -146,11 +148,16 @@ def idle(keys: dict[str, str], base_url: str, count: int = 100) -> dict[str, flo
         clients = [await one() for _ in range(count)]
         gc.collect()
         after = rss_kb()
-        for wx in [warm, *clients]:
+        tracemalloc.start()  # then as many again, traced: the Python heap they hold
+        traced = [await one() for _ in range(count)]
+        gc.collect()
+        heap = tracemalloc.get_traced_memory()[0] / 1024
+        tracemalloc.stop()
+        for wx in [warm, *clients, *traced]:
             await wx.aclose()
-        return (after - before) / count
+        return {"kb_per_client": (after - before) / count, "heap_kb_per_client": heap / count}
 
-    return {"kb_per_client": asyncio.run(main())}
+    return asyncio.run(main())
 
 
 def worker(keys: dict[str, str], base_url: str, start_at: float, seconds: float, threads: bool) -> dict[str, float]:

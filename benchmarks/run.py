@@ -310,8 +310,14 @@ def in_loop(factory: Callable[[], Awaitable[dict[str, float]]], *, uvloop: bool 
 
 
 # -- extra measurements --------------------------------------------------------------------------
-async def memory_per_1000_inflight(base_url: str, keys: BenchKeys) -> float:
-    """RSS growth while 1,000 calls wait on a slow server (MB per 1,000 in-flight calls)."""
+async def memory_per_1000_inflight(base_url: str, keys: BenchKeys) -> dict[str, float]:
+    """Growth while 1,000 calls wait on a slow server (MB per 1,000 in-flight calls).
+
+    RSS (what the machine sees; in this long-lived process it can stay flat when the allocator
+    reuses memory freed earlier), then the Python heap's peak (tracemalloc) on a second round.
+    """
+    import tracemalloc
+
     async with Client(
         **keys.client_kwargs(base_url), transport=AiohttpTransport(limit=1000), close_transport=True
     ) as wx:
@@ -331,7 +337,43 @@ async def memory_per_1000_inflight(base_url: str, keys: BenchKeys) -> float:
             *(wx.request("GET", "/v3/marketing/favor/stocks/1", query={"delay_ms": 1500}) for _ in range(1000))
         )
         sampler.cancel()
-        return peak - before
+        gc.collect()
+        tracemalloc.start()
+        start = tracemalloc.get_traced_memory()[0]
+        await asyncio.gather(
+            *(wx.request("GET", "/v3/marketing/favor/stocks/1", query={"delay_ms": 1500}) for _ in range(1000))
+        )
+        heap_peak = tracemalloc.get_traced_memory()[1] - start
+        tracemalloc.stop()
+    floor = await _minimal_heap_per_1000_inflight(base_url, keys)
+    return {"RSS": peak - before, "Python heap": heap_peak / 2**20, "Python heap, minimal aiohttp loop": floor}
+
+
+async def _minimal_heap_per_1000_inflight(base_url: str, keys: BenchKeys) -> float:
+    """The same 1,000 waiting calls, signed by hand on a plain aiohttp session: the floor (MB)."""
+    import tracemalloc
+
+    import aiohttp
+
+    key, mchid, serial = keys.merchant.private_key, keys.mchid, keys.merchant.serial
+    target = "/v3/marketing/favor/stocks/1?delay_ms=1500"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as session:
+
+        async def call() -> None:
+            ts, nonce = str(int(time.time())), secrets.token_hex(16)
+            signature = rsa_sign(key, request_message("GET", target, ts, nonce, b""))
+            headers = {"Authorization": authorization_header(mchid, serial, ts, nonce, signature)}
+            async with session.get(base_url + target, headers=headers) as resp:
+                await resp.read()
+
+        await call()
+        gc.collect()
+        tracemalloc.start()
+        start = tracemalloc.get_traced_memory()[0]
+        await asyncio.gather(*(call() for _ in range(1000)))
+        heap_peak = tracemalloc.get_traced_memory()[1] - start
+        tracemalloc.stop()
+    return heap_peak / 2**20
 
 
 def probe(mode: str, keys_file: Path, base_url: str, *extra: str, timeout: float = 60) -> dict[str, float]:
@@ -678,9 +720,11 @@ def main() -> None:
         for row in cores:
             print(f"cores {row['setup']:32} {row['calls/s']:7.0f}/s", flush=True)
 
-        extras["memory MB per 1000 in-flight calls"] = asyncio.run(memory_per_1000_inflight(base_url, keys))
+        for kind, value in asyncio.run(memory_per_1000_inflight(base_url, keys)).items():
+            extras[f"memory MB per 1000 in-flight calls: {kind}"] = value
         idle = probe("idle", keys_file, base_url)
-        extras["memory KB per idle client (100 clients, one call each)"] = idle["kb_per_client"]
+        extras["memory KB per idle client (100 clients, one call each): RSS"] = idle["kb_per_client"]
+        extras["memory KB per idle client (100 clients, one call each): Python heap"] = idle["heap_kb_per_client"]
         boot = startup(keys_file, base_url, runs=3 if args.quick else 5)
         for key, value in boot.items():
             extras[f"start-up ms: {key}"] = value
