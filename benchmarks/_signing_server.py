@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -101,7 +102,11 @@ async def serve(app: web.Application, port_file: Path) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
     await site.start()
     port_file.write_text(str(runner.addresses[0][1]))
-    await asyncio.Event().wait()  # until the parent terminates us
+    # Until the parent terminates us, or dies without doing so (killed, its cleanup never ran):
+    # a benchmark server must not outlive the benchmark.
+    parent = os.getppid()
+    while os.getppid() == parent:  # noqa: ASYNC110 - no event tells a process its parent died
+        await asyncio.sleep(1)
 
 
 def main() -> None:
