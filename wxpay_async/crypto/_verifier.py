@@ -73,12 +73,12 @@ class Verifier:
 
     def knows(self, serial: str) -> bool:
         """True when a key named ``serial`` is held and (for a certificate) valid right now."""
-        return serial in self._keys and self._in_force(serial)
+        return self.key_in_force(serial) is not None
 
     def key_in_force(self, serial: str) -> rsa.RSAPublicKey | x509.Certificate | None:
         """The key named ``serial`` when :meth:`knows` it, else None (one lookup for both steps)."""
         key = self._keys.get(serial)
-        if key is None or (serial in self._windows and not self._in_force(serial)):
+        if key is None or not self._in_force(serial):
             return None
         return key
 
@@ -91,10 +91,8 @@ class Verifier:
         """True only for a genuine signature by the key named ``serial``; probes always fail."""
         if signature.startswith(SIGNTEST_PREFIX):
             return False
-        key = self._keys.get(serial)
-        if key is None or not self._in_force(serial):
-            return False
-        return rsa_verify(key, message, signature)
+        key = self.key_in_force(serial)
+        return key is not None and rsa_verify(key, message, signature)
 
     def __repr__(self) -> str:
         return f"Verifier(serials={sorted(self._keys)})"
