@@ -105,29 +105,41 @@ def _send_body(i: int) -> dict[str, str]:
     return {**SEND_BODY, "out_request_no": f"bench{i:012d}"}
 
 
+def _exchange(op: str, i: int) -> tuple[str, str, bytes]:
+    """Method, target and body of call ``i`` of ``op`` in the hand-written loops."""
+    if op == "send_coupon":
+        return (
+            "POST",
+            f"/v3/marketing/favor/users/o{i}/coupons",
+            json.dumps(_send_body(i), separators=(",", ":")).encode(),
+        )
+    return "GET", "/v3/marketing/favor/stocks/9856000?stock_creator_mchid=1900000001", b""
+
+
+def signed_headers(keys: BenchKeys, method: str, target: str, body: bytes) -> dict[str, str]:
+    """The headers of a hand-signed request: what the minimal loops send, nothing else."""
+    ts, nonce = str(int(time.time())), secrets.token_hex(16)
+    signature = rsa_sign(keys.merchant.private_key, request_message(method, target, ts, nonce, body))
+    return {
+        "Authorization": authorization_header(keys.mchid, keys.merchant.serial, ts, nonce, signature),
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "Wechatpay-Serial": keys.public_key_id,
+    }
+
+
 async def run_minimal_aiohttp(
     base_url: str, keys: BenchKeys, op: str, calls: int, conc: int, max_s: float
 ) -> dict[str, float]:
     """The floor for an aiohttp client: aiohttp + the same rsa_sign/rsa_verify, nothing else."""
     import aiohttp
 
-    key, public, mchid, serial = keys.merchant.private_key, keys.platform.public_key, keys.mchid, keys.merchant.serial
+    public = keys.platform.public_key
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(conc, 16))) as session:
 
         async def call(i: int) -> None:
-            if op == "send_coupon":
-                method, target = "POST", f"/v3/marketing/favor/users/o{i}/coupons"
-                body = json.dumps(_send_body(i), separators=(",", ":")).encode()
-            else:
-                method, target, body = "GET", "/v3/marketing/favor/stocks/9856000?stock_creator_mchid=1900000001", b""
-            ts, nonce = str(int(time.time())), secrets.token_hex(16)
-            signature = rsa_sign(key, request_message(method, target, ts, nonce, body))
-            headers = {
-                "Authorization": authorization_header(mchid, serial, ts, nonce, signature),
-                "Accept": "application/json",
-                "Content-Type": "application/json",
-                "Wechatpay-Serial": keys.public_key_id,
-            }
+            method, target, body = _exchange(op, i)
+            headers = signed_headers(keys, method, target, body)
             async with session.request(method, base_url + target, data=body or None, headers=headers) as resp:
                 content = await resp.read()
                 h = resp.headers
@@ -144,24 +156,13 @@ async def run_plain_httpx(
     """The same exchange as run_minimal_aiohttp through a plain httpx.AsyncClient."""
     import httpx
 
-    key, public, mchid, serial = keys.merchant.private_key, keys.platform.public_key, keys.mchid, keys.merchant.serial
+    public = keys.platform.public_key
     limits = httpx.Limits(max_connections=max(conc, 16), max_keepalive_connections=max(conc, 16))
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
         async def call(i: int) -> None:
-            if op == "send_coupon":
-                method, target = "POST", f"/v3/marketing/favor/users/o{i}/coupons"
-                body = json.dumps(_send_body(i), separators=(",", ":")).encode()
-            else:
-                method, target, body = "GET", "/v3/marketing/favor/stocks/9856000?stock_creator_mchid=1900000001", b""
-            ts, nonce = str(int(time.time())), secrets.token_hex(16)
-            signature = rsa_sign(key, request_message(method, target, ts, nonce, body))
-            headers = {
-                "Authorization": authorization_header(mchid, serial, ts, nonce, signature),
-                "Accept": "application/json",
-                "Content-Type": "application/json",
-                "Wechatpay-Serial": keys.public_key_id,
-            }
+            method, target, body = _exchange(op, i)
+            headers = signed_headers(keys, method, target, body)
             resp = await client.request(method, base_url + target, content=body or None, headers=headers)
             h = resp.headers
             message = response_message(h["Wechatpay-Timestamp"], h["Wechatpay-Nonce"], resp.content)
@@ -316,8 +317,6 @@ async def memory_per_1000_inflight(base_url: str, keys: BenchKeys) -> dict[str, 
     RSS (what the machine sees; in this long-lived process it can stay flat when the allocator
     reuses memory freed earlier), then the Python heap's peak (tracemalloc) on a second round.
     """
-    import tracemalloc
-
     async with Client(
         **keys.client_kwargs(base_url), transport=AiohttpTransport(limit=1000), close_transport=True
     ) as wx:
@@ -337,43 +336,39 @@ async def memory_per_1000_inflight(base_url: str, keys: BenchKeys) -> dict[str, 
             *(wx.request("GET", "/v3/marketing/favor/stocks/1", query={"delay_ms": 1500}) for _ in range(1000))
         )
         sampler.cancel()
-        gc.collect()
-        tracemalloc.start()
-        start = tracemalloc.get_traced_memory()[0]
-        await asyncio.gather(
-            *(wx.request("GET", "/v3/marketing/favor/stocks/1", query={"delay_ms": 1500}) for _ in range(1000))
+        heap = await _heap_peak_mb(
+            lambda: wx.request("GET", "/v3/marketing/favor/stocks/1", query={"delay_ms": 1500}), 1000
         )
-        heap_peak = tracemalloc.get_traced_memory()[1] - start
-        tracemalloc.stop()
     floor = await _minimal_heap_per_1000_inflight(base_url, keys)
-    return {"RSS": peak - before, "Python heap": heap_peak / 2**20, "Python heap, minimal aiohttp loop": floor}
+    return {"RSS": peak - before, "Python heap": heap, "Python heap, minimal aiohttp loop": floor}
+
+
+async def _heap_peak_mb(call: Callable[[], Awaitable[Any]], count: int) -> float:
+    """The Python heap's peak growth (tracemalloc, MB) while ``count`` calls run at once."""
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    start = tracemalloc.get_traced_memory()[0]
+    await asyncio.gather(*(call() for _ in range(count)))
+    peak = tracemalloc.get_traced_memory()[1] - start
+    tracemalloc.stop()
+    return peak / 2**20
 
 
 async def _minimal_heap_per_1000_inflight(base_url: str, keys: BenchKeys) -> float:
     """The same 1,000 waiting calls, signed by hand on a plain aiohttp session: the floor (MB)."""
-    import tracemalloc
-
     import aiohttp
 
-    key, mchid, serial = keys.merchant.private_key, keys.mchid, keys.merchant.serial
     target = "/v3/marketing/favor/stocks/1?delay_ms=1500"
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)) as session:
 
         async def call() -> None:
-            ts, nonce = str(int(time.time())), secrets.token_hex(16)
-            signature = rsa_sign(key, request_message("GET", target, ts, nonce, b""))
-            headers = {"Authorization": authorization_header(mchid, serial, ts, nonce, signature)}
-            async with session.get(base_url + target, headers=headers) as resp:
+            async with session.get(base_url + target, headers=signed_headers(keys, "GET", target, b"")) as resp:
                 await resp.read()
 
         await call()
-        gc.collect()
-        tracemalloc.start()
-        start = tracemalloc.get_traced_memory()[0]
-        await asyncio.gather(*(call() for _ in range(1000)))
-        heap_peak = tracemalloc.get_traced_memory()[1] - start
-        tracemalloc.stop()
-    return heap_peak / 2**20
+        return await _heap_peak_mb(call, 1000)
 
 
 def probe(mode: str, keys_file: Path, base_url: str, *extra: str, timeout: float = 60) -> dict[str, float]:
