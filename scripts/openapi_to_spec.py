@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from wxpay_async.spec import load_part
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIR = ROOT / "wxpay_async" / "spec"
 DEFAULT_OPENAPI = ROOT.parent / "shared" / "reference" / "openapi"
@@ -111,7 +113,7 @@ def _one_line(text: Any) -> str:
 
 def convert(openapi: Path) -> list[dict[str, Any]]:
     resolver = Resolver(openapi)
-    overrides = json.loads((SPEC_DIR / "overrides.json").read_text(encoding="utf-8"))
+    overrides = load_part("overrides")
     operations: dict[str, dict[str, Any]] = {}
     for file in sorted((openapi / "v3").rglob("*.yaml")):
         path = "/" + file.relative_to(openapi).with_suffix("").as_posix()
@@ -164,7 +166,7 @@ def convert(openapi: Path) -> list[dict[str, Any]]:
     missing = [k for k, v in operations.items() if "name" not in v]
     if missing:
         raise SystemExit(f"overrides.json lacks a name for: {', '.join(missing)}")
-    english = json.loads((SPEC_DIR / "descriptions.json").read_text(encoding="utf-8"))
+    english = load_part("descriptions")
     untranslated: set[str] = set()
     for op in operations.values():
         op.setdefault("rules", [])
@@ -180,13 +182,13 @@ def convert(openapi: Path) -> list[dict[str, Any]]:
                 _translate(op[part], "", english, untranslated)
     if untranslated:
         raise SystemExit("descriptions.json lacks English for: " + ", ".join(sorted(untranslated)))
-    sources = json.loads((SPEC_DIR / "sources.json").read_text(encoding="utf-8"))["operations"]
+    sources = load_part("sources")["operations"]
     for key, op in operations.items():
         op["sources"] = list(sources[key])
-    corrections = json.loads((SPEC_DIR / "corrections.json").read_text(encoding="utf-8"))["corrections"]
+    corrections = load_part("corrections")["corrections"]
     for correction in corrections:
         _correct(operations, correction)
-    guaranteed = json.loads((SPEC_DIR / "answer_required.json").read_text(encoding="utf-8"))["operations"]
+    guaranteed = load_part("answer_required")["operations"]
     for key, op in operations.items():
         if op.get("response"):
             _answer_required(op["response"], guaranteed.get(key))

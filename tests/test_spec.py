@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wxpay_async import validation
+from wxpay_async.spec import load_part
 from wxpay_async.validation import operations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,20 +164,37 @@ def test_every_rule_names_its_official_source() -> None:
                 # From the YAML's transcription of the official page the operation names, a
                 # correction (also named in op["sources"]) or a hand-written constraint (x-source).
                 assert "x-source" in node or op["sources"] or name in NO_OFFICIAL_SOURCE, f"{name} {where}"
-    corrections = json.loads((Path(validation.__file__).parent / "spec" / "corrections.json").read_text())
+    corrections = load_part("corrections")
     for entry in corrections["corrections"]:
         assert entry["source"] and entry["why"], entry
-    overrides = json.loads((Path(validation.__file__).parent / "spec" / "overrides.json").read_text())
+    overrides = load_part("overrides")
     for key, entry in overrides["operations"].items():
         for where, rule in (entry.get("constraints") or {}).items():
             assert rule.get("x-source"), f"{key} {where}"
 
 
 def test_answers_require_only_what_official_models_guarantee() -> None:
-    guaranteed = json.loads((Path(validation.__file__).parent / "spec" / "answer_required.json").read_text())
+    guaranteed = load_part("answer_required")
     for op in OPS:
         official = guaranteed["operations"].get(op["key"])
         for path, node in schema_nodes(op.get("response") or {}):
             if node.get("required"):
                 assert official, f"{op['key']}: answer fields required without an official model"
                 assert set(node["required"]) <= set(official["required"].get(path, [])), (op["key"], path)
+
+
+def test_family_files_extend_the_shared_spec_files_and_refuse_a_second_definition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from wxpay_async import spec
+
+    (tmp_path / "families").mkdir()
+    (tmp_path / "overrides.json").write_text(json.dumps({"operations": {"GET /a": {"name": "a"}}}))
+    (tmp_path / "families" / "x.json").write_text(json.dumps({"overrides": {"operations": {"GET /b": {"name": "b"}}}}))
+    monkeypatch.setattr(spec, "SPEC_DIR", tmp_path)
+    assert set(spec.load_part("overrides")["operations"]) == {"GET /a", "GET /b"}
+    (tmp_path / "families" / "y.json").write_text(json.dumps({"overrides": {"operations": {"GET /a": {"name": "c"}}}}))
+    with pytest.raises(ValueError, match="defined twice"):
+        spec.load_part("overrides")
