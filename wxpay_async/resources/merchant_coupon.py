@@ -192,6 +192,7 @@ class MerchantCouponResource(Resource):
         *,
         amount: int,
         coupon_code: str,
+        description: str,
         payee_merchant: str,
         payer_merchant: str,
         stock_id: str,
@@ -208,6 +209,7 @@ class MerchantCouponResource(Resource):
         Args:
             amount: Amount (fen)
             coupon_code: Coupon code, the unique ID of the coupon
+            description: Description
             out_subsidy_no: the request number; filled when omitted, identical on every retry
             payee_merchant: Merchant receiving the subsidy
             payer_merchant: Merchant paying the subsidy
@@ -235,6 +237,7 @@ class MerchantCouponResource(Resource):
             body={
                 "amount": amount,
                 "coupon_code": coupon_code,
+                "description": description,
                 "out_subsidy_no": out_subsidy_no,
                 "payee_merchant": payee_merchant,
                 "payer_merchant": payer_merchant,
@@ -253,6 +256,7 @@ class MerchantCouponResource(Resource):
         *,
         amount: int,
         coupon_code: str,
+        description: str,
         payee_merchant: str,
         payer_merchant: str,
         refund_id: str,
@@ -270,6 +274,7 @@ class MerchantCouponResource(Resource):
         Args:
             amount: Amount (fen)
             coupon_code: Coupon code, the unique ID of the coupon
+            description: Description
             out_subsidy_return_no: the request number; filled when omitted, identical on every retry
             payee_merchant: Merchant receiving the subsidy
             payer_merchant: Merchant paying the subsidy
@@ -298,6 +303,7 @@ class MerchantCouponResource(Resource):
             body={
                 "amount": amount,
                 "coupon_code": coupon_code,
+                "description": description,
                 "out_subsidy_return_no": out_subsidy_return_no,
                 "payee_merchant": payee_merchant,
                 "payer_merchant": payer_merchant,

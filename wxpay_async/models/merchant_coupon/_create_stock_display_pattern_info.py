@@ -15,6 +15,7 @@ class CreateStockDisplayPatternInfo:
     Attributes:
         background_color: Background color of the coupon
         coupon_image_url: Coupon detail image URL
+        description: Description
         finder_info: WeChat Channels information
         merchant_logo_url: Merchant logo URL
         merchant_name: Merchant name (from the certified brand or the merchant's short name)
@@ -22,6 +23,7 @@ class CreateStockDisplayPatternInfo:
 
     background_color: str | None = None  # Background color of the coupon
     coupon_image_url: str | None = None  # Coupon detail image URL
+    description: str | None = None  # Description
     finder_info: CreateStockDisplayPatternInfoFinderInfo | None = None  # WeChat Channels information
     merchant_logo_url: str | None = None  # Merchant logo URL
     merchant_name: str | None = None  # Merchant name (from the certified brand or the merchant's short name)

@@ -19,6 +19,7 @@ class GetCouponCodeResponseCouponInformationDisplayPatternInfo:
     Attributes:
         background_color: Background color of the coupon
         coupon_image_url: Coupon detail image URL
+        description: Description
         finder_info: WeChat Channels information
         merchant_logo_url: Merchant logo URL
         merchant_name: Merchant name (from the certified brand or the merchant's short name)
@@ -29,6 +30,7 @@ class GetCouponCodeResponseCouponInformationDisplayPatternInfo:
 
     background_color: str | None = None  # Background color of the coupon
     coupon_image_url: str | None = None  # Coupon detail image URL
+    description: str | None = None  # Description
     finder_info: GetCouponCodeResponseCouponInformationDisplayPatternInfoFinderInfo | None = (
         None  # WeChat Channels information
     )

@@ -17,6 +17,7 @@ class GetSubsidyPayReceiptResponse:
         amount: Amount (fen)
         coupon_code: Coupon code, the unique ID of the coupon
         create_time: Creation time
+        description: Description
         fail_reason: Failure reason: one of PAY_RECEIPT_INSUFFICIENT_BALANCE, PAY_RECEIPT_NOT_INCOMESPLIT_ORDER, PAY_RECEIPT_EXCEED_SUBSIDY_AMOUNT_QUOTA, PAY_RECEIPT_EXCEED_SUBSIDY_COUNT_QUOTA, PAY_RECEIPT_OTHER
         out_subsidy_no: Merchant request number of the subsidy payment
         payee_merchant: Merchant receiving the subsidy
@@ -33,6 +34,7 @@ class GetSubsidyPayReceiptResponse:
 
     amount: int  # Amount (fen)
     coupon_code: str  # Coupon code, the unique ID of the coupon
+    description: str  # Description
     out_subsidy_no: str  # Merchant request number of the subsidy payment
     payee_merchant: str  # Merchant receiving the subsidy
     payer_merchant: str  # Merchant paying the subsidy

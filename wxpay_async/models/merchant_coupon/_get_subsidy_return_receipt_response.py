@@ -16,6 +16,7 @@ class GetSubsidyReturnReceiptResponse:
     Attributes:
         amount: Amount (fen)
         coupon_code: Coupon code, the unique ID of the coupon
+        description: Description
         fail_reason: Failure reason: one of RETURN_RECEIPT_INSUFFICIENT_BALANCE, RETURN_RECEIPT_OTHER
         out_subsidy_return_no: Merchant request number of the subsidy return
         payee_merchant: Merchant receiving the subsidy
@@ -35,6 +36,7 @@ class GetSubsidyReturnReceiptResponse:
 
     amount: int  # Amount (fen)
     coupon_code: str  # Coupon code, the unique ID of the coupon
+    description: str  # Description
     out_subsidy_return_no: str  # Merchant request number of the subsidy return
     payee_merchant: str  # Merchant receiving the subsidy
     payer_merchant: str  # Merchant paying the subsidy
