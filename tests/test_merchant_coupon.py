@@ -263,3 +263,54 @@ async def test_gov_card_is_not_emulated(wx: Client) -> None:
             "card-1", appid=APPID, openid="o1", send_time=rfc3339(time.time()), out_request_no=uuid.uuid4().hex
         )
     assert missing.value.status == 404
+
+
+async def test_emulator_answers_in_the_official_go_model_shapes(wx: Client) -> None:
+    """Every key the emulator sends exists, with its JSON type, in the answer built from the Go model."""
+    from .test_emulator_official_shapes import assert_official_shape, official
+
+    mc = wx.merchant_coupon
+    answers: dict[str, Any] = {}
+    created = await mc.create_stock(**stock_args("MERCHANT_UPLOAD", max_coupons_per_user=5), subsidy=True)
+    answers["create_stock"] = created
+    stock_id = created.stock_id
+    answers["upload_coupon_codes"] = await mc.upload_coupon_codes(stock_id, coupon_code_list=["A1", "A1", "A2", "A3"])
+    answers["get_stock"] = await mc.get_stock(stock_id)
+    answers["send_coupon"] = sent = await mc.send_coupon(openid="o1", appid=APPID, stock_id=stock_id)
+    code = sent.send_coupon_result.coupon_code if sent.send_coupon_result else ""
+    assert code
+    answers["get_user_coupon"] = await mc.get_user_coupon("o1", code, APPID)
+    answers["list_user_coupons"] = (await mc.list_user_coupons("o1", appid=APPID)).response
+    answers["list_coupon_codes"] = (await mc.list_coupon_codes(stock_id)).response
+    answers["get_coupon_code"] = await mc.get_coupon_code(stock_id, code)
+    answers["delete_coupon_code"] = await mc.delete_coupon_code(stock_id, "A3", delete_request_no="d1")
+    answers["associate_order"] = await mc.associate_order(stock_id=stock_id, coupon_code=code, out_trade_no="T1")
+    answers["disassociate_order"] = await mc.disassociate_order(stock_id=stock_id, coupon_code=code, out_trade_no="T1")
+    now = rfc3339(time.time())
+    answers["use_coupon"] = await mc.use_coupon(coupon_code=code, stock_id=stock_id, appid=APPID, use_time=now)
+    pay = {
+        "stock_id": stock_id,
+        "coupon_code": code,
+        "transaction_id": "42",
+        "payer_merchant": "1",
+        "payee_merchant": "2",
+    }
+    answers["create_subsidy_pay_receipt"] = receipt = await mc.create_subsidy_pay_receipt(
+        **pay, amount=10, description="d"
+    )
+    answers["get_subsidy_pay_receipt"] = await mc.get_subsidy_pay_receipt(receipt.subsidy_receipt_id)
+    answers["get_subsidy_pay_receipts"] = await mc.get_subsidy_pay_receipts(stock_id=stock_id, coupon_code=code)
+    answers["create_subsidy_return_receipt"] = ret = await mc.create_subsidy_return_receipt(
+        **pay, refund_id="50", amount=5, description="d"
+    )
+    answers["get_subsidy_return_receipt"] = await mc.get_subsidy_return_receipt(ret.subsidy_return_receipt_id or "")
+    answers["return_coupon"] = await mc.return_coupon(coupon_code=code, stock_id=stock_id)
+    answers["deactivate_coupon"] = await mc.deactivate_coupon(coupon_code=code, stock_id=stock_id)
+    answers["update_stock_budget"] = await mc.update_stock_budget(
+        stock_id, target_max_coupons=20, current_max_coupons=10
+    )
+    answers["set_callbacks"] = await mc.set_callbacks(notify_url="https://www.example.com/notify")
+    answers["get_callbacks"] = await mc.get_callbacks()
+    for name, answer in answers.items():
+        assert_official_shape(answer.raw, official(f"merchant_coupon.{name}.answer.gomodel-1.json"), name)
+    assert {c.code_status for c in answers["list_coupon_codes"].data} == {"DISPATCHED", "AVAILABLE"}
