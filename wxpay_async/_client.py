@@ -60,6 +60,7 @@ from .transports._base import ACCEPT_ENCODING, DEFAULT_POOL_SIZE
 if TYPE_CHECKING:
     from .notifications import NotificationHandler
     from .resources import CertificatesResource, FavorResource, ProductCouponResource
+    from .resources.merchant_coupon import MerchantCouponResource
 
 USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -221,7 +222,7 @@ class Client:
         Each group is built, and its models imported, on first use (``client.favor``...): a
         client that only sends cash coupons never imports the product-coupon models.
         """
-        for name in ("favor", "product_coupon", "certificates"):
+        for name in ("favor", "product_coupon", "merchant_coupon", "certificates"):
             self.__dict__.pop(name, None)
 
     @functools.cached_property
@@ -237,6 +238,13 @@ class Client:
         from .resources.product_coupon import ProductCouponResource
 
         return ProductCouponResource(self)
+
+    @functools.cached_property
+    def merchant_coupon(self) -> MerchantCouponResource:
+        """Merchant coupons (商家券, /v3/marketing/busifavor)."""
+        from .resources.merchant_coupon import MerchantCouponResource
+
+        return MerchantCouponResource(self)
 
     @functools.cached_property
     def certificates(self) -> CertificatesResource:

@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("send-batch", help="send one coupon per CSV row, exactly once, resumable")
     _add_credentials(p)
     p.add_argument("input", type=Path, help="CSV with an openid column (and optional stock_id, key, ...)")
-    p.add_argument("--kind", choices=["cash", "product"], default="cash")
+    p.add_argument("--kind", choices=["cash", "product", "merchant"], default="cash")
     p.add_argument("--stock-id", help="stock for rows without a stock_id column")
     p.add_argument("--product-coupon-id", help="product coupon id (product coupons)")
     p.add_argument("--brand-id", help="brand id (product coupons)")

@@ -321,9 +321,17 @@ def _exactly_one_of(body: Mapping[str, Any], rule: Mapping[str, Any]) -> None:
         raise ValidationError(fields[0] if not present else present[1], "send exactly one of " + ", ".join(fields))
 
 
+def _required_with(body: Mapping[str, Any], rule: Mapping[str, Any]) -> None:
+    """``field`` must be sent whenever ``with`` is (a merchant-coupon budget change names the current
+    budget beside the target one: wechatpay-go merchantexclusivecoupon ModifyBudgetBody)."""
+    if body.get(rule["with"]) is not None and body.get(rule["field"]) is None:
+        raise ValidationError(rule["field"], f"required when {rule['with']} is sent")
+
+
 #: Rules with parameters, named in the spec as ``{"rule": name, ...}``.
 PARAMETERISED_RULES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], None]] = {
     "exactly_one_of": _exactly_one_of,
+    "required_with": _required_with,
 }
 
 #: Cross-field rules the spec names per operation (``"rules": [...]`` in overrides.json).

@@ -1,6 +1,7 @@
-"""Resumable, exactly-once bulk coupon issuance (cash coupons and product coupons)."""
+"""Resumable, exactly-once bulk coupon issuance (cash, product and merchant coupons)."""
 
 from ._journal import Journal, JournalError, RowOutcome, SqliteJournal, file_sha256
+from ._merchant_coupon import merchant_coupon_sender, merchant_stock_status
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_journal import RedisJournal
 from ._redis_ratelimit import RedisRateLimiter
@@ -37,6 +38,8 @@ __all__ = [
     "cash_stock_status",
     "file_sha256",
     "iter_rows",
+    "merchant_coupon_sender",
+    "merchant_stock_status",
     "product_coupon_sender",
     "product_stock_status",
     "request_number",

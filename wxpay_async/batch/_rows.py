@@ -12,7 +12,7 @@ import attrs
 
 from ..errors import ValidationError
 
-Kind = Literal["cash", "product"]
+Kind = Literal["cash", "product", "merchant"]
 
 #: CSV columns understood for each kind; any other column is passed through as a body field.
 CASH_COLUMNS = ("openid", "stock_id", "appid", "stock_creator_mchid", "coupon_value", "coupon_minimum", "key")

@@ -18,6 +18,7 @@ import attrs
 from ..errors import APIConnectionError, APIStatusError, SignatureVerificationError, ValidationError
 from ..middleware import observe_retries
 from ._journal import Journal, RowOutcome, SqliteJournal
+from ._merchant_coupon import MERCHANT_SENDING_STATE, merchant_coupon_sender, merchant_stock_status
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_ratelimit import RedisRateLimiter
 from ._rows import BatchRow, Kind, count_csv_rows, iter_rows, request_number
@@ -211,6 +212,8 @@ class BatchSender:
             limiter = self._own_limiter = RedisRateLimiter(shared_rate_redis, mchid=client.mchid, rate=qps)
         self.limiter: RateLimiter = limiter or AdaptiveTokenBucket(qps)
         self.defaults = {**(defaults or {}), **({"stock_id": stock_id} if stock_id else {})}
+        if send is None and kind == "merchant":
+            send = merchant_coupon_sender(client, appid=appid)
         if send is None:
             send = (
                 cash_coupon_sender(client, appid=appid, stock_creator_mchid=stock_creator_mchid)
@@ -221,6 +224,8 @@ class BatchSender:
         self.exhausted_codes = exhausted_codes
         self.failure_streak = failure_streak
         self.status_check_after = status_check_after
+        if stock_status is None and kind == "merchant":
+            stock_status = merchant_stock_status(client)
         if stock_status is None:
             stock_status = (
                 cash_stock_status(client, stock_creator_mchid=stock_creator_mchid)
@@ -229,6 +234,8 @@ class BatchSender:
             )
         self._stock_status = stock_status
         self._sending_status = CASH_SENDING_STATUS if kind == "cash" else PRODUCT_SENDING_STATE
+        if kind == "merchant":
+            self._sending_status = MERCHANT_SENDING_STATE
         self._invalid_run: list[RowOutcome] = []
         self._checking = False
         self.status_checks = 0

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import _favor, _product_coupon
+from . import _favor, _merchant_coupon, _product_coupon
 from ._admin import EMULATOR_KEY, add_admin_routes, admin_errors
 from ._auth import certificates_payload, verify_request
 from ._call import Call, Handler, Route, parse_multipart, request_state
@@ -37,7 +37,12 @@ async def get_certificates(call: Call) -> Any:
     return certificates_payload(call.emu, call.emu.merchants[call.mchid].apiv3_key)
 
 
-ROUTES: list[Route] = [("GET", CERTIFICATES_PATH, get_certificates), *_favor.ROUTES, *_product_coupon.ROUTES]
+ROUTES: list[Route] = [
+    ("GET", CERTIFICATES_PATH, get_certificates),
+    *_favor.ROUTES,
+    *_product_coupon.ROUTES,
+    *_merchant_coupon.ROUTES,
+]
 
 
 def _json_bytes(payload: Any) -> bytes:
@@ -102,6 +107,8 @@ def _rate_limit_code(path: str) -> str:
     (as quoted by our issue tracker; the page could not be read here)."""
     if path.startswith(_product_coupon.BASE):
         return _product_coupon.RATE_LIMIT_CODE
+    if path.startswith(_merchant_coupon.BASE):
+        return _merchant_coupon.RATE_LIMIT_CODE
     return _favor.RATE_LIMIT_CODE
 
 

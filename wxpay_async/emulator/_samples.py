@@ -73,4 +73,8 @@ def sample_from_schema(schema: dict[str, Any], name: str = "") -> Any:
         if kind == "boolean":
             return example if isinstance(example, bool) else str(example).lower() == "true"
         return example if kind != "string" else str(example)
+    if name == "notify_url":
+        return "https://www.example.com/notify"
+    if kind == "string":  # (merchant-coupon definitions carry no examples: keep within maxLength)
+        return f"{name or 'x'}-value"[: schema.get("maxLength")]
     return {"integer": 1, "number": 1.5, "boolean": True}.get(str(kind), f"{name or 'x'}-value")

@@ -12,14 +12,16 @@ from wxpay_async._lazy import lazy_attributes
 if TYPE_CHECKING:
     from .certificates import CertificatesResource
     from .favor import FavorResource
+    from .merchant_coupon import MerchantCouponResource
     from .product_coupon import ProductCouponResource
 
 _LAZY: dict[str, str | None] = {
     "CertificatesResource": "certificates",
     "FavorResource": "favor",
+    "MerchantCouponResource": "merchant_coupon",
     "ProductCouponResource": "product_coupon",
 }
 
-__all__ = ["CertificatesResource", "FavorResource", "ProductCouponResource"]
+__all__ = ["CertificatesResource", "FavorResource", "MerchantCouponResource", "ProductCouponResource"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

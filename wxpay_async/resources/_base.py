@@ -134,7 +134,7 @@ class Resource:
             data = {**known, idempotency_field: known.get(idempotency_field) or key}
         try:
             structured: ModelT = self._client.converter.structure(data, model)
-            if data is not sent:
+            if data is not sent and attrs.has(type(structured)):  # (a 204 answer is a plain dict)
                 object.__setattr__(structured, "raw", sent)  # .raw is what WeChat Pay sent
             if hasattr(structured, "request_id"):
                 object.__setattr__(structured, "request_id", response.request_id)
