@@ -217,3 +217,20 @@ def test_family_files_extend_the_shared_spec_files_and_refuse_a_second_definitio
     (tmp_path / "families" / "y.json").write_text(json.dumps({"overrides": {"operations": {"GET /a": {"name": "c"}}}}))
     with pytest.raises(ValueError, match="defined twice"):
         spec.load_part("overrides")
+
+
+def test_family_files_may_repeat_an_identical_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from wxpay_async import spec
+
+    (tmp_path / "families").mkdir()
+    (tmp_path / "descriptions.json").write_text(json.dumps({"by_name": {"appid": "The AppID."}}))
+    for name in ("x", "y"):
+        part = {"descriptions": {"by_name": {"appid": "The AppID.", "stock_id": "The stock."}}}
+        (tmp_path / "families" / f"{name}.json").write_text(json.dumps(part))
+    monkeypatch.setattr(spec, "SPEC_DIR", tmp_path)
+    assert spec.load_part("descriptions")["by_name"] == {"appid": "The AppID.", "stock_id": "The stock."}
+    (tmp_path / "families" / "y.json").write_text(json.dumps({"descriptions": {"by_name": {"appid": "Other."}}}))
+    with pytest.raises(ValueError, match="defined twice"):
+        spec.load_part("descriptions")

@@ -20,7 +20,8 @@ SPEC_DIR = Path(__file__).resolve().parent
 def load_part(stem: str) -> dict[str, Any]:
     """``<stem>.json`` with every family file's ``<stem>`` section merged in (dicts one level deep).
 
-    A key defined twice (an operation in two files) is an error: each entry has one home.
+    A key defined twice with different values (an operation in two files) is an error: each entry
+    has one home. The same value twice (one field's English in two families) is not a clash.
     """
     base: dict[str, Any] = json.loads((SPEC_DIR / f"{stem}.json").read_text(encoding="utf-8"))
     for family in sorted((SPEC_DIR / "families").glob("*.json")):
@@ -31,14 +32,15 @@ def load_part(stem: str) -> dict[str, Any]:
             if isinstance(value, dict):
                 target = base.setdefault(key, {})
                 for sub, entry in value.items():
-                    if sub in target and not isinstance(entry, dict):
-                        raise ValueError(f"{family.name}: {stem}.{key}.{sub} is defined twice")
-                    if sub in target:
-                        if set(target[sub]) & set(entry):
-                            raise ValueError(f"{family.name}: {stem}.{key}.{sub} is defined twice")
+                    if sub not in target or target[sub] == entry:
+                        target[sub] = entry
+                    elif isinstance(entry, dict) and isinstance(target[sub], dict):
+                        clash = [k for k in entry if k in target[sub] and target[sub][k] != entry[k]]
+                        if clash:
+                            raise ValueError(f"{family.name}: {stem}.{key}.{sub}.{clash[0]} is defined twice")
                         target[sub] = {**target[sub], **entry}
                     else:
-                        target[sub] = entry
+                        raise ValueError(f"{family.name}: {stem}.{key}.{sub} is defined twice")
             elif isinstance(value, list):
                 base.setdefault(key, []).extend(value)
             else:
