@@ -23,12 +23,22 @@ from wxpay_async._request import Request, Response
 from wxpay_async.errors import ValidationError
 from wxpay_async.models import favor as favor_models
 from wxpay_async.pagination import AsyncPaginator, Page
-from wxpay_async.resources import CertificatesResource, FavorResource, ProductCouponResource
+from wxpay_async.resources import (
+    BrandProductCouponResource,
+    CertificatesResource,
+    FavorResource,
+    ProductCouponResource,
+)
 from wxpay_async.resources._base import Requester
 from wxpay_async.validation import operations
 
 OPS = sorted(operations().values(), key=lambda o: (o["group"], o["name"]))
-GROUPS = {"favor": FavorResource, "product_coupon": ProductCouponResource, "certificates": CertificatesResource}
+GROUPS = {
+    "favor": FavorResource,
+    "product_coupon": ProductCouponResource,
+    "certificates": CertificatesResource,
+    "brand_product_coupon": BrandProductCouponResource,
+}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 FILLED = "FILLED_BY_CORE_0001"
 
@@ -150,7 +160,11 @@ def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[
                 body[first] = sample(op["body"]["properties"][first], first)
         if (op["group"], op["name"]) == ("favor", "create_stock"):
             body = valid_stock()
-        if (op["group"], op["name"]) in (("favor", "set_callbacks"), ("product_coupon", "set_notify_config")):
+        if (op["group"], op["name"]) in (
+            ("favor", "set_callbacks"),
+            ("product_coupon", "set_notify_config"),
+            ("brand_product_coupon", "set_notify_config"),
+        ):
             body["notify_url"] = "https://example.com/wxpay/notify"
         kwargs.update(body)
     if op.get("pagination"):

@@ -133,7 +133,7 @@ async def _notify_decrypt(args: argparse.Namespace) -> int:
 
             try:
                 envelope = json.loads(body)
-                resource = decrypt_resource(envelope["resource"], wx.credentials.apiv3_key)
+                resource = decrypt_resource(envelope["resource"], wx.credentials.notification_key)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise CLIError(f"not a notification body: {type(exc).__name__}: {exc}") from None
             result: Any = {**{k: v for k, v in envelope.items() if k != "resource"}, "resource": resource}

@@ -10,16 +10,18 @@ from typing import TYPE_CHECKING
 from wxpay_async._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from .brand_product_coupon import BrandProductCouponResource
     from .certificates import CertificatesResource
     from .favor import FavorResource
     from .product_coupon import ProductCouponResource
 
 _LAZY: dict[str, str | None] = {
+    "BrandProductCouponResource": "brand_product_coupon",
     "CertificatesResource": "certificates",
     "FavorResource": "favor",
     "ProductCouponResource": "product_coupon",
 }
 
-__all__ = ["CertificatesResource", "FavorResource", "ProductCouponResource"]
+__all__ = ["BrandProductCouponResource", "CertificatesResource", "FavorResource", "ProductCouponResource"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)
