@@ -272,3 +272,37 @@ async def test_brand_validation_refuses_brand_id(keys: EmulatorKeys) -> None:
         with pytest.raises(APIStatusError) as missing:
             await wx.brand_product_coupon.get_stock("1", "2")
         assert missing.value.status == 404
+
+
+# -- testing kit ----------------------------------------------------------------------------
+async def test_wechatpay_mock_in_brand_mode() -> None:
+    from wxpay_async.testing import WeChatPayMock
+
+    with WeChatPayMock(identity="brand") as mock:
+        mock.add("brand_product_coupon.send_coupon")
+        async with mock.client() as wx:
+            assert wx.is_brand
+            await wx.brand_product_coupon.send_coupon("o1", appid=APPID, product_coupon_id="1", stock_id="2")
+        [call] = mock.calls
+        assert call.signed and call.target == "/brand/marketing/product-coupon/users/o1/coupons"
+        assert call.headers["Authorization"].startswith("WECHATPAY-BRAND-SHA256-RSA2048 ")
+        # A merchant signature on a brand path: 401 SIGN_ERROR, recorded.
+        merchant_header = 'WECHATPAY2-SHA256-RSA2048 mchid="1",nonce_str="n",timestamp="1",serial_no="AB",signature="x"'
+        problem = mock.authorization_problem(
+            "GET", "/brand/marketing/product-coupon/notify-configs", {"Authorization": merchant_header}, b""
+        )
+        assert problem == "WECHATPAY2-SHA256-RSA2048 is not accepted on brand APIs"
+        note = mock.notification({"coupon_code": "C1"}, event_type="PRODUCT_COUPON.SEND")
+        async with mock.client() as wx:
+            parsed = wx.notification_handler().parse(note.headers, note.body)
+        assert parsed.model.coupon_code == "C1"
+    with pytest.raises(ConfigurationError, match="public key"):
+        WeChatPayMock(identity="brand", mode="certificate")
+
+
+@pytest.mark.parametrize("wxpay_identity", ["brand"])
+async def test_plugin_fixtures_in_brand_mode(wxpay_client: Client, wxpay_emulator: Any) -> None:
+    assert wxpay_client.is_brand and wxpay_client.identity_id == wxpay_emulator.brand_id
+    await wxpay_client.brand_product_coupon.set_notify_config(notify_url="https://example.com/brand/notify")
+    got = await wxpay_client.brand_product_coupon.get_notify_config()
+    assert got.notify_url == "https://example.com/brand/notify"
