@@ -306,3 +306,85 @@ async def test_plugin_fixtures_in_brand_mode(wxpay_client: Client, wxpay_emulato
     await wxpay_client.brand_product_coupon.set_notify_config(notify_url="https://example.com/brand/notify")
     got = await wxpay_client.brand_product_coupon.get_notify_config()
     assert got.notify_url == "https://example.com/brand/notify"
+
+
+# -- batch ----------------------------------------------------------------------------------
+async def _brand_product(wx: Client, max_count: int) -> tuple[str, str]:
+    product = await wx.brand_product_coupon.create_product_coupon(
+        scope="ALL",
+        type="NORMAL",
+        usage_mode="SINGLE",
+        single_usage_info={"normal_coupon": {"threshold": 10000, "discount_amount": 1000}},
+        display_info=_display(),
+        stock=_stock(max_count=max_count),
+    )
+    assert product.stock is not None
+    return str(product.product_coupon_id), str(product.stock.stock_id)
+
+
+async def test_send_batch_product_with_a_brand_client(keys: EmulatorKeys, tmp_path: Path) -> None:
+    """The batch builds nothing identity-specific: a brand client sends on the brand paths, exactly once."""
+    import sys
+
+    from wxpay_async import RetryPolicy
+    from wxpay_async.batch import send_batch
+    from wxpay_async.emulator import write_keys_dir
+
+    retry = RetryPolicy(max_attempts=6, backoff_base=0.01, backoff_max=0.1, deadline=20)
+    async with run_emulator(keys=keys) as emu, Client(**emu.brand_client_kwargs(), retry=retry) as wx:
+        product_id, stock_id = await _brand_product(wx, 500)
+        emu.set_fault_rates(
+            {"kind": "system_error", "probability": 0.05, "path_prefix": "/brand/marketing/product-coupon/users/"},
+            {"kind": "drop_after", "probability": 0.05, "path_prefix": "/brand/marketing/product-coupon/users/"},
+            seed=7,
+        )
+        openids = [f"brand-{i:03d}" for i in range(60)]
+        summary = await send_batch(
+            wx,
+            [{"openid": o} for o in openids],
+            batch_id="brand",
+            journal=tmp_path / "j.db",
+            kind="product",
+            stock_id=stock_id,
+            appid=APPID,
+            qps=2000,
+            concurrency=8,
+            defaults={"product_coupon_id": product_id},
+        )
+        emu.clear_faults()
+        assert summary.sent == 60 and summary.failed == 0, summary.describe()
+        issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "product" and c["stock_id"] == stock_id]
+        assert sorted(c["openid"] for c in issued) == openids  # each once, despite dropped answers
+
+        # The same through the command line: --keys-dir with --brand, --kind product.
+        keys_dir = tmp_path / "keys"
+        write_keys_dir(keys_dir, emu.base_url, keys=keys)
+        source = tmp_path / "users.csv"
+        source.write_text("openid\n" + "\n".join(f"cli-{i}" for i in range(5)) + "\n")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "wxpay_async.cli",
+            "send-batch",
+            str(source),
+            "--keys-dir",
+            str(keys_dir),
+            "--brand",
+            "--kind",
+            "product",
+            "--stock-id",
+            stock_id,
+            "--product-coupon-id",
+            product_id,
+            "--appid",
+            APPID,
+            "--journal",
+            str(tmp_path / "cli.db"),
+            "-q",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, (out + err).decode()
+        issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "product" and c["openid"].startswith("cli-")]
+        assert len(issued) == 5
