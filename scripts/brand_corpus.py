@@ -55,7 +55,7 @@ class Literal:
         return self.tokens[self.i]
 
     def take(self, value: str | None = None) -> str:
-        kind, tok = self.tokens[self.i]
+        _kind, tok = self.tokens[self.i]
         if value is not None and tok != value:
             raise ValueError(f"expected {value!r}, got {tok!r} at token {self.i}")
         self.i += 1
