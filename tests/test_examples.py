@@ -23,7 +23,9 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("name", ["aiohttp_notifications", "batch_worker", "fastapi_coupons", "multi_merchant"])
+@pytest.mark.parametrize(
+    "name", ["aiohttp_notifications", "batch_worker", "brand_product_coupons", "fastapi_coupons", "multi_merchant"]
+)
 async def test_example_runs_against_the_emulator(name: str) -> None:
     for package in NEEDS.get(name, ()):
         pytest.importorskip(package, reason=f"examples/{name}.py needs {package} (test extra)")
