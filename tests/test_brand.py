@@ -388,3 +388,20 @@ async def test_send_batch_product_with_a_brand_client(keys: EmulatorKeys, tmp_pa
         assert proc.returncode == 0, (out + err).decode()
         issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "product" and c["openid"].startswith("cli-")]
         assert len(issued) == 5
+
+
+def test_keys_dir_keeps_the_brand(tmp_path: Path, keys: EmulatorKeys) -> None:
+    from wxpay_async.emulator import load_keys_dir, write_keys_dir
+
+    write_keys_dir(tmp_path, "http://127.0.0.1:1", keys=keys)
+    loaded = load_keys_dir(tmp_path)
+    assert loaded.brand is not None and keys.brand is not None
+    assert (loaded.brand_id, loaded.brand.serial, loaded.brand_api_key) == (
+        keys.brand_id,
+        keys.brand.serial,
+        keys.brand_api_key,
+    )
+    assert oct((tmp_path / "brand_apiclient_key.pem").stat().st_mode & 0o777) == "0o600"
+    from wxpay_async import BRAND_ENV_VARS, IdentityMismatchError
+
+    assert issubclass(IdentityMismatchError, ConfigurationError) and "WXPAY_BRAND_API_KEY" in BRAND_ENV_VARS
