@@ -20,6 +20,7 @@ SLUGS = {
     "wxpage": "official page",
     "brandpage": "official brand page",
     "go": "wechatpay-go sample/test",
+    "brandgo": "wechatpay-skills brand Go sample",
     "gomodel": "wechatpay-go model",
     "java": "wechatpay-java",
     "php": "wechatpay-php",

@@ -28,7 +28,10 @@ GROUP_CLASS = {
     "product_coupon": "ProductCouponResource",
     "merchant_coupon": "MerchantCouponResource",
     "certificates": "CertificatesResource",
+    "brand_product_coupon": "BrandProductCouponResource",
 }
+#: A group whose models are its twin's where the shapes are equal (imported from the twin's package).
+SHARES_MODELS_WITH = {"brand_product_coupon": "product_coupon"}
 README_START, README_END = "<!-- operations:start -->", "<!-- operations:end -->"
 
 
@@ -50,7 +53,13 @@ def canonical(schema: Any) -> str:
 class ModelWriter:
     """Attrs classes for one group, deduplicated by structure."""
 
-    def __init__(self, names: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, names: dict[str, str] | None = None, shared: ModelWriter | None = None, shared_group: str = ""
+    ) -> None:
+        self._shared_group = shared_group
+        #: The twin group's writer and package: equal shapes are its classes, not new ones.
+        self._shared = shared
+        self.imported: dict[str, str] = {}  # class name -> the twin's module defining it
         self.classes: dict[str, str] = {}  # class name -> its source
         self.uses: dict[str, set[str]] = {}  # class name -> the model classes its fields name
         self.aliases: dict[str, str] = {}  # an operation's own answer name -> the class it shares
@@ -92,6 +101,12 @@ class ModelWriter:
         key = ("R" if response else "Q") + canonical(schema) + json.dumps(extra_fields or {})
         if key in self._by_shape:
             return self._by_shape[key]
+        if self._shared is not None and key in self._shared._by_shape:
+            shared = self._shared._by_shape[key]
+            self.imported[shared] = f".{self._shared_group}.{self._shared.module_of(shared)}"
+            self._by_shape[key] = shared
+            self._names.add(shared)
+            return shared
         name = self._preferred.get(name, name)
         while name in self._names:
             name += "_"
@@ -143,6 +158,10 @@ class ModelWriter:
         self.uses[name] = uses - {name}
         return name
 
+    def module_of(self, name: str) -> str:
+        """The module (relative to the models package) defining ``name``."""
+        return self.imported.get(name) or module_name(self.aliases.get(name, name))
+
     def alias(self, name: str, target: str) -> str:
         """Each operation's answer keeps a name of its own, even when shaped like another's."""
         if name == target:
@@ -161,7 +180,12 @@ class ModelWriter:
         """
         sources: dict[str, str] = {}
         for name, src in self.classes.items():
-            imports = "".join(f"from .{module_name(dep)} import {dep}\n" for dep in sorted(self.uses[name]))
+            imports = "".join(
+                f"from .{self.imported[dep]} import {dep}\n"
+                if dep in self.imported
+                else f"from .{module_name(dep)} import {dep}\n"
+                for dep in sorted(self.uses[name])
+            )
             aliases = "".join(
                 f"\n\n{alias} = {name}\n" for alias, target in sorted(self.aliases.items()) if target == name
             )
@@ -180,7 +204,8 @@ class ModelWriter:
     def lazy_names(self) -> dict[str, str | None]:
         """Every public name of the group -> the module defining it."""
         table: dict[str, str | None] = {name: module_name(name) for name in self.classes}
-        table.update({alias: module_name(target) for alias, target in self.aliases.items()})
+        table.update({alias: self.module_of(target) for alias, target in self.aliases.items()})
+        table.update(self.imported)
         return dict(sorted(table.items()))
 
 
@@ -193,8 +218,10 @@ def param_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
 
-def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str]) -> tuple[ModelWriter, str]:
-    models = ModelWriter(names)
+def generate_group(
+    group: str, ops: list[dict[str, Any]], names: dict[str, str], shared: ModelWriter | None = None
+) -> tuple[ModelWriter, str]:
+    models = ModelWriter(names, shared, SHARES_MODELS_WITH.get(group, ""))
     methods: dict[str, str] = {}
     imports: set[str] = set()
     # Reads first: shared shapes (a stock, a coupon) are named after the operation that reads them.
@@ -208,6 +235,7 @@ def generate_group(group: str, ops: list[dict[str, Any]], names: dict[str, str])
         "product_coupon": "Product coupons (商品券, /v3/marketing/partner/product-coupon)",
         "merchant_coupon": "Merchant coupons (商家券, /v3/marketing/busifavor)",
         "certificates": "Platform certificates (/v3/certificates)",
+        "brand_product_coupon": "Brand-direct product coupons (品牌直连商品券, /brand/marketing/product-coupon)",
     }[group]
     resource_src = (
         HEADER
@@ -487,9 +515,14 @@ def render() -> dict[Path, str]:
     ops = json.loads((PKG / "spec" / "operations.json").read_text(encoding="utf-8"))
     names = load_part("overrides").get("model_names", {})
     files: dict[Path, str] = {}
+    writers: dict[str, ModelWriter] = {}
     for group in GROUP_CLASS:
         group_ops = [o for o in ops if o["group"] == group]
-        models, resource_src = generate_group(group, group_ops, names.get(group, {}))
+        twin = SHARES_MODELS_WITH.get(group)
+        models, resource_src = generate_group(
+            group, group_ops, names.get(group, {}), writers[twin] if twin is not None else None
+        )
+        writers[group] = models
         for module, model_src in models.modules(group).items():
             files[PKG / "models" / group / f"{module}.py"] = model_src
         files[PKG / "models" / group / "__init__.py"] = lazy_package(

@@ -114,6 +114,10 @@ def _one_line(text: Any) -> str:
 def convert(openapi: Path) -> list[dict[str, Any]]:
     resolver = Resolver(openapi)
     overrides = load_part("overrides")
+    # A family whose official sources define an operation as another one's twin (brand-direct
+    # product coupons: the partner operation on /brand/ without brand_id) derives it, last.
+    derived = {k: v for k, v in overrides["operations"].items() if "derive" in v}
+    overrides["operations"] = {k: v for k, v in overrides["operations"].items() if k not in derived}
     operations: dict[str, dict[str, Any]] = {}
     for file in sorted((openapi / "v3").rglob("*.yaml")):
         path = "/" + file.relative_to(openapi).with_suffix("").as_posix()
@@ -192,6 +196,8 @@ def convert(openapi: Path) -> list[dict[str, Any]]:
     for key, op in operations.items():
         if op.get("response"):
             _answer_required(op["response"], guaranteed.get(key))
+    for key, extra in derived.items():
+        operations[key] = _derive(operations, key, dict(extra), sources)
     return [operations[k] for k in sorted(operations, key=lambda k: (operations[k]["group"], operations[k]["name"]))]
 
 
@@ -321,6 +327,55 @@ def _correct(operations: dict[str, dict[str, Any]], correction: dict[str, Any]) 
             op.setdefault("sources", [])
             if correction["source"] not in op["sources"]:
                 op["sources"].append(correction["source"])
+
+
+def _derive(
+    operations: dict[str, dict[str, Any]], key: str, extra: dict[str, Any], sources: dict[str, Any]
+) -> dict[str, Any]:
+    """An operation defined as a twin of another: its schemas with fields removed or added.
+
+    ``derive``: ``from`` (the twin's key), ``remove`` (field names dropped everywhere: body,
+    query, answer, nested), ``add`` (``{"body.x": {"from": key, "at": "body.x"}}``: a schema
+    copied from another operation), ``rules`` (replacing the twin's cross-field rules).
+    """
+    how = extra.pop("derive")
+    twin = operations[how["from"]]
+    op: dict[str, Any] = json.loads(json.dumps(twin))
+    method, _, path = key.partition(" ")
+    op.update(method=method, path=path, key=key)
+    removed = set(how.get("remove", ()))
+
+    def drop(node: Any) -> None:
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                for name in removed & set(props):
+                    del props[name]
+                if "required" in node:
+                    node["required"] = [r for r in node["required"] if r not in removed]
+                    if not node["required"]:
+                        del node["required"]
+            for value in node.values():
+                drop(value)
+        elif isinstance(node, list):
+            for value in node:
+                drop(value)
+
+    op["query_params"] = [p for p in op["query_params"] if p["name"] not in removed]
+    for part in ("body", "response"):
+        if op.get(part):
+            drop(op[part])
+    for where, origin in sorted((how.get("add") or {}).items()):
+        part, _, name = where.partition(".")
+        schema = json.loads(json.dumps(_node(operations[origin["from"]], origin["at"])))
+        op[part]["properties"][name] = schema
+    if "rules" in how:
+        op["rules"] = list(how["rules"])
+    else:  # the twin's rules, minus those about removed fields
+        op["rules"] = [r for r in op.get("rules", []) if not removed & set(json.dumps(r).split('"'))]
+    op.update(extra)
+    op["sources"] = list(sources[key])
+    return op
 
 
 def _translate(schema: dict[str, Any], name: str, english: dict[str, Any], untranslated: set[str]) -> None:

@@ -90,6 +90,27 @@ def client_kwargs(fake: FakeWeChat, server: TestServer, *, mode: str = "certific
     return kwargs
 
 
+#: The brand of brand-mode clients in tests (the official samples' brand_id literal is "120344").
+TEST_BRAND_ID = "120344"
+
+
+def brand_client_kwargs(fake: FakeWeChat, server: TestServer, **extra: Any) -> dict[str, Any]:
+    """A brand identity (品牌直连) on the fake: its key pair, the platform public key, a brand API key."""
+    assert fake.public_key is not None
+    kwargs: dict[str, Any] = {
+        "brand_id": TEST_BRAND_ID,
+        "brand_serial": fake.merchant.serial,
+        "private_key": fake.merchant.private_pem(),
+        "brand_api_key": fake.apiv3_key,
+        "platform_public_key": fake.public_key.public_pem(),
+        "platform_public_key_id": fake.public_key_id,
+        "base_url": str(server.make_url("")).rstrip("/"),
+        "retry": FAST_RETRY,
+    }
+    kwargs.update(extra)
+    return kwargs
+
+
 @pytest.fixture
 async def client(fake: FakeWeChat, server: TestServer) -> AsyncIterator[Client]:
     async with Client(**client_kwargs(fake, server)) as wx:

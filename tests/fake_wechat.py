@@ -22,7 +22,7 @@ from wxpay_async.crypto import (
     SIGNTEST_PREFIX,
     aead_encrypt,
     make_nonce,
-    parse_authorization,
+    parse_any_authorization,
     request_message,
     response_message,
     rsa_sign,
@@ -119,7 +119,8 @@ class FakeWeChat:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         try:
-            auth = parse_authorization(request.headers.get("Authorization", ""))
+            # Merchant or brand (品牌直连) scheme: both sign the same message with the same key here.
+            auth = parse_any_authorization(request.headers.get("Authorization", ""))[1]
         except ValueError as exc:
             return self._error(401, "SIGN_ERROR", str(exc), request)
         self.received.append(Received(request.method, request.raw_path, dict(request.headers), body, auth))

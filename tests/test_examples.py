@@ -24,7 +24,15 @@ def _load(name: str) -> ModuleType:
 
 
 @pytest.mark.parametrize(
-    "name", ["aiohttp_notifications", "batch_worker", "fastapi_coupons", "merchant_coupons", "multi_merchant"]
+    "name",
+    [
+        "aiohttp_notifications",
+        "batch_worker",
+        "brand_product_coupons",
+        "fastapi_coupons",
+        "merchant_coupons",
+        "multi_merchant",
+    ],
 )
 async def test_example_runs_against_the_emulator(name: str) -> None:
     for package in NEEDS.get(name, ()):

@@ -77,7 +77,7 @@ def test_a_typed_call_builds_the_classes_of_its_own_answer_only() -> None:
 
 
 def test_lazy_packages_give_the_same_public_names() -> None:
-    assert models.__all__ == ["certificates", "favor", "merchant_coupon", "product_coupon"]
+    assert models.__all__ == ["brand_product_coupon", "certificates", "favor", "merchant_coupon", "product_coupon"]
     for name in models.__all__:
         module = getattr(models, name)
         assert module.__name__ == f"wxpay_async.models.{name}"
@@ -91,11 +91,22 @@ def test_lazy_packages_give_the_same_public_names() -> None:
     assert GetUseFlowResponse is favor.FlowFile  # an answer shaped like another's shares its class
     assert product_coupon is models.product_coupon
     assert set(resources.__all__) == {
+        "BrandProductCouponResource",
         "CertificatesResource",
         "FavorResource",
         "MerchantCouponResource",
         "ProductCouponResource",
     }
+    # Brand models shaped like partner ones are the partner classes (one entity, one class).
+    from wxpay_async.models import brand_product_coupon
+
+    assert brand_product_coupon.UserCoupon.__module__.startswith("wxpay_async.models.brand_product_coupon.")
+    shared = [
+        n
+        for n in brand_product_coupon.__all__
+        if getattr(brand_product_coupon, n).__module__.startswith("wxpay_async.models.product_coupon.")
+    ]
+    assert "AssociatedStore" in shared and len(shared) > 40
     from wxpay_async.resources import FavorResource
 
     assert resources.FavorResource is FavorResource and FavorResource.__module__ == "wxpay_async.resources.favor"

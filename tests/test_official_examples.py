@@ -38,7 +38,7 @@ from wxpay_async.notifications import NotificationHandler
 from wxpay_async.pagination import AsyncPaginator, Page
 from wxpay_async.validation import operations, validate_request
 
-from .conftest import client_kwargs
+from .conftest import brand_client_kwargs, client_kwargs
 from .fake_wechat import FakeWeChat, Reply
 from .test_notifications import notification
 
@@ -70,6 +70,23 @@ async def lax(fake: FakeWeChat, server: TestServer) -> AsyncIterator[Client]:
     """For answers: the request is not under test, so dummy arguments need not pass validation."""
     async with Client(**client_kwargs(fake, server, mode="public_key", validate=False)) as client:
         yield client
+
+
+@pytest.fixture
+async def brand_wx(fake: FakeWeChat, server: TestServer) -> AsyncIterator[Client]:
+    """For brand-direct examples (品牌直连): a brand identity."""
+    async with Client(**brand_client_kwargs(fake, server)) as client:
+        yield client
+
+
+@pytest.fixture
+async def brand_lax(fake: FakeWeChat, server: TestServer) -> AsyncIterator[Client]:
+    async with Client(**brand_client_kwargs(fake, server, validate=False)) as client:
+        yield client
+
+
+def is_brand(example: dict[str, Any]) -> bool:
+    return str(example["operation"]).startswith("brand_product_coupon.")
 
 
 def method_of(client: Client, operation: str) -> tuple[dict[str, Any], Any]:
@@ -150,8 +167,12 @@ def test_the_corpus_is_well_formed() -> None:
 
 
 @pytest.mark.parametrize("path", of_kind("answer"))
-async def test_official_answer_reads_into_the_model(path: Path, lax: Client, fake: FakeWeChat) -> None:
+async def test_official_answer_reads_into_the_model(
+    path: Path, lax: Client, brand_lax: Client, fake: FakeWeChat
+) -> None:
     example = load(path)
+    if is_brand(example):
+        lax = brand_lax
     op, method = method_of(lax, example["operation"])
     args, kwargs = dummy_call(op)
     fake.queue(Reply(body=example["body"], certificates=op["path"] == "/v3/certificates"))
@@ -170,7 +191,7 @@ async def test_official_answer_reads_into_the_model(path: Path, lax: Client, fak
 
 @pytest.mark.parametrize("path", of_kind("request"))
 async def test_official_request_passes_and_goes_on_the_wire_unchanged(
-    path: Path, wx: Client, lax: Client, fake: FakeWeChat
+    path: Path, wx: Client, lax: Client, brand_wx: Client, brand_lax: Client, fake: FakeWeChat
 ) -> None:
     """A complete example passes validation and goes on the wire as written.
 
@@ -180,6 +201,8 @@ async def test_official_request_passes_and_goes_on_the_wire_unchanged(
     with that field named.
     """
     example = load(path)
+    if is_brand(example):  # brand paths take a brand identity
+        wx, lax = brand_wx, brand_lax
     op, method = method_of(wx, example["operation"])
     if op["kind"] == "upload":
         pytest.skip("multipart upload: the example shows only the meta JSON")

@@ -18,13 +18,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from wxpay_async import Client
-from wxpay_async.crypto import parse_authorization, request_message, rsa_verify
+from wxpay_async.crypto import parse_any_authorization, request_message, rsa_verify
 from wxpay_async.emulator import sample_from_schema as sample
 from wxpay_async.emulator import sample_stock
 from wxpay_async.pagination import AsyncPaginator, Page
 from wxpay_async.validation import operations
 
-from .conftest import client_kwargs
+from .conftest import brand_client_kwargs, client_kwargs
 from .fake_wechat import FakeWeChat, Reply
 
 OPS = sorted(operations().values(), key=lambda o: (o["group"], o["name"]))
@@ -77,8 +77,16 @@ async def wx(fake: FakeWeChat, server: TestServer) -> Client:
         yield client  # type: ignore[misc]
 
 
+@pytest.fixture
+async def brand_wx(fake: FakeWeChat, server: TestServer) -> Client:
+    async with Client(**brand_client_kwargs(fake, server)) as client:
+        yield client  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("op", OPS, ids=lambda o: f"{o['group']}.{o['name']}")
-async def test_operation_on_the_wire(wx: Client, fake: FakeWeChat, op: dict[str, Any]) -> None:
+async def test_operation_on_the_wire(wx: Client, brand_wx: Client, fake: FakeWeChat, op: dict[str, Any]) -> None:
+    if op["group"] == "brand_product_coupon":
+        wx = brand_wx  # a brand identity calls the brand paths (品牌直连)
     answer = realistic_answer(op)
     fake.queue(Reply(body=answer, certificates=op["path"] == "/v3/certificates"))
     method = getattr(getattr(wx, op["group"]), op["name"])
@@ -109,7 +117,7 @@ async def test_operation_on_the_wire(wx: Client, fake: FakeWeChat, op: dict[str,
             {"filename": "logo.png", "sha256": __import__("hashlib").sha256(PNG).hexdigest()}, separators=(",", ":")
         ).encode()
         assert meta in got.body and PNG in got.body
-        auth = parse_authorization(got.headers["Authorization"])
+        auth = parse_any_authorization(got.headers["Authorization"])[1]
         message = request_message(got.method, got.target, auth["timestamp"], auth["nonce_str"], meta)
         assert rsa_verify(fake.merchant.certificate, message, auth["signature"]), "the signature must cover meta"
     elif op["body"] is not None:
@@ -120,6 +128,9 @@ async def test_operation_on_the_wire(wx: Client, fake: FakeWeChat, op: dict[str,
             assert sent[idem] == body.get(idem, sent[idem])
     else:
         assert got.body == b""
+    if op["group"] == "brand_product_coupon":
+        assert got.headers["Authorization"].startswith('WECHATPAY-BRAND-SHA256-RSA2048 brand_id="120344",')
+        assert got.headers["Wechatpay-Serial"] == fake.public_key_id  # required on every brand request
     if op.get("response") is None:  # an answer without a body (merchant_coupon.update_stock: 204)
         assert isinstance(result, dict)
         return

@@ -23,7 +23,13 @@ from wxpay_async._request import Request, Response
 from wxpay_async.errors import ValidationError
 from wxpay_async.models import favor as favor_models
 from wxpay_async.pagination import AsyncPaginator, Page
-from wxpay_async.resources import CertificatesResource, FavorResource, MerchantCouponResource, ProductCouponResource
+from wxpay_async.resources import (
+    BrandProductCouponResource,
+    CertificatesResource,
+    FavorResource,
+    MerchantCouponResource,
+    ProductCouponResource,
+)
 from wxpay_async.resources._base import Requester
 from wxpay_async.validation import operations
 
@@ -33,6 +39,7 @@ GROUPS = {
     "product_coupon": ProductCouponResource,
     "merchant_coupon": MerchantCouponResource,
     "certificates": CertificatesResource,
+    "brand_product_coupon": BrandProductCouponResource,
 }
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 FILLED = "FILLED_BY_CORE_0001"
@@ -161,7 +168,11 @@ def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[
                 body[rule["field"]] = sample(op["body"]["properties"][rule["field"]], rule["field"])
         if (op["group"], op["name"]) == ("favor", "create_stock"):
             body = valid_stock()
-        if (op["group"], op["name"]) in (("favor", "set_callbacks"), ("product_coupon", "set_notify_config")):
+        if (op["group"], op["name"]) in (
+            ("favor", "set_callbacks"),
+            ("product_coupon", "set_notify_config"),
+            ("brand_product_coupon", "set_notify_config"),
+        ):
             body["notify_url"] = "https://example.com/wxpay/notify"
         kwargs.update(body)
     if op.get("pagination"):

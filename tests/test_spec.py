@@ -43,6 +43,17 @@ EXPECTED_NAMES = {
         "create_image_generation_task", "get_image_generation_task", "upload_image",
     },
     "certificates": {"download"},
+    # Brand-direct (品牌直连): the operations of the official brand Go/Java samples
+    # (wechatpay-skills wechatpay-product-coupon/references/1-品牌/代码示例/Go/接口索引.md).
+    "brand_product_coupon": {
+        "create_product_coupon", "get_product_coupon", "update_product_coupon", "deactivate_product_coupon",
+        "create_stock", "list_stocks", "get_stock", "update_stock", "deactivate_stock", "update_stock_budget",
+        "upload_coupon_codes", "associate_stock_stores", "disassociate_stock_stores", "list_stock_associated_stores",
+        "create_stock_bundle", "update_stock_bundle", "update_stock_bundle_budget", "associate_stock_bundle_stores",
+        "disassociate_stock_bundle_stores", "send_coupon", "pre_send_coupon", "list_user_coupons", "get_user_coupon",
+        "confirm_coupon", "use_coupon", "return_coupon", "deactivate_coupon", "get_notify_config",
+        "set_notify_config", "upload_image",
+    },
 }  # fmt: skip
 
 
@@ -119,7 +130,8 @@ def test_request_numbers(op: dict[str, Any]) -> None:
     else:
         assert idem is None
     for name in numbers:
-        if op["group"] == "product_coupon":  # official: 6-40 (6-128 for single sends), no | or *
+        # official: 6-40 (6-128 for single sends), no | or *
+        if op["group"] in ("product_coupon", "brand_product_coupon"):
             assert body[name]["pattern"] == r"^[0-9A-Za-z_\-]+$" and body[name]["minLength"] == 6
             assert body[name]["maxLength"] == (128 if op["name"] in ("send_coupon", "pre_send_coupon") else 40)
             assert body[name]["x-rule"]
@@ -234,3 +246,25 @@ def test_family_files_may_repeat_an_identical_entry(tmp_path: Path, monkeypatch:
     (tmp_path / "families" / "y.json").write_text(json.dumps({"descriptions": {"by_name": {"appid": "Other."}}}))
     with pytest.raises(ValueError, match="defined twice"):
         spec.load_part("descriptions")
+
+
+def test_brand_operations_are_their_partner_twins_without_brand_id() -> None:
+    """Brand bodies and queries carry no brand_id (API接口清单.md 四、请求体差异), answers neither
+    (brand_models_and_client.go entities); everything else is the partner operation's."""
+    ops = operations()
+    brand = [o for o in OPS if o["group"] == "brand_product_coupon"]
+    assert len(brand) == 30
+    for op in brand:
+        assert op["path"].startswith("/brand/marketing/product-coupon/")
+        assert "brand_id" not in json.dumps([op["body"], op["query_params"], op["response"]])
+        twin = ops[f"product_coupon.{op['name']}"]
+        assert twin["path"].replace("/v3/marketing/partner/", "/brand/marketing/") == op["path"]
+        assert op["idempotency_field"] == twin["idempotency_field"] and op["pagination"] == twin["pagination"]
+        assert any("wechatpay-skills" in s and "1-品牌" in s for s in op["sources"]), op["name"]
+    assert "list_stocks" in {o["name"] for o in brand}
+    stocks = next(o for o in brand if o["name"] == "list_stocks")
+    assert [p["name"] for p in stocks["query_params"]] == ["state", "page_size", "page_token", "stock_bundle_id"]
+    use = next(o for o in brand if o["name"] == "use_coupon")["body"]["properties"]
+    assert "sequential_coupon_index" not in use and "saved_amount" not in use  # not in UseUserProductCoupon.go
+    create = next(o for o in brand if o["name"] == "create_product_coupon")["body"]["properties"]
+    assert "stock_bundle" in create and "sequential_usage_info" not in create  # CreateProductCouponRequest

@@ -4,6 +4,7 @@ from . import _logsetup
 from ._client import Client, render_path, status_error
 from ._config import DEFAULT_BASE_URL, ENV_VARS, Credentials
 from ._converter import CHINA_TZ, converter
+from ._identity import BRAND_ENV_VARS, BrandCredentials, IdentityMismatchError
 from ._raw import RawResponse
 from ._redis_certificates import RedisCertificateStore
 from ._request import Request, Response
@@ -14,13 +15,16 @@ from .middleware import Middleware, RetryPolicy
 _logsetup.configure_from_env()  # WXPAY_LOG=debug|info; nothing at all without it
 
 __all__ = [
+    "BRAND_ENV_VARS",
     "CHINA_TZ",
     "DEFAULT_BASE_URL",
     "ENV_VARS",
+    "BrandCredentials",
     "CertificateManager",
     "CertificateStore",
     "Client",
     "Credentials",
+    "IdentityMismatchError",
     "InMemoryCertificateStore",
     "Middleware",
     "RawResponse",

@@ -19,6 +19,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import DEFAULT_BASE_URL, Credentials, env_settings
 from ._converter import converter as default_converter
+from ._identity import BRAND_PATH_PREFIX, BrandCredentials, IdentityMismatchError, check_path, load_identity
 from ._request import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Request,
@@ -59,7 +60,7 @@ from .transports._base import ACCEPT_ENCODING, DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
     from .notifications import NotificationHandler
-    from .resources import CertificatesResource, FavorResource, ProductCouponResource
+    from .resources import BrandProductCouponResource, CertificatesResource, FavorResource, ProductCouponResource
     from .resources.merchant_coupon import MerchantCouponResource
 
 USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
@@ -68,7 +69,13 @@ _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+", re.ASCII)
 
 
 class Client:
-    """An async WeChat Pay APIv3 client for one merchant.
+    """An async WeChat Pay APIv3 client for one merchant, or one brand (品牌直连).
+
+    A merchant gives ``mchid``, ``merchant_serial``, ``private_key`` and ``apiv3_key``; a brand
+    gives ``brand_id``, ``brand_serial`` (its brand API certificate), ``private_key``,
+    ``brand_api_key`` and the WeChat Pay public key with its id. One client is one identity:
+    a brand client signs ``WECHATPAY-BRAND-SHA256-RSA2048`` and calls only ``/brand/`` APIs
+    (``wx.brand_product_coupon``), a merchant client only the others (IdentityMismatchError).
 
     Use it as ``async with Client(...) as wx:``; it owns an HTTP session, a background task
     keeping platform certificates fresh (certificate mode) and, optionally, a signing thread pool.
@@ -94,10 +101,13 @@ class Client:
     def __init__(
         self,
         *,
-        mchid: str,
-        merchant_serial: str,
+        mchid: str | None = None,
+        merchant_serial: str | None = None,
         private_key: PEMSource | rsa.RSAPrivateKey,
-        apiv3_key: str,
+        apiv3_key: str | None = None,
+        brand_id: str | None = None,
+        brand_serial: str | None = None,
+        brand_api_key: str | None = None,
         platform_public_key: PEMSource | rsa.RSAPublicKey | None = None,
         platform_public_key_id: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
@@ -121,14 +131,21 @@ class Client:
         user_agent: str = USER_AGENT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        self.credentials = Credentials.load(
+        self.credentials: Credentials | BrandCredentials = load_identity(
             mchid=mchid,
             merchant_serial=merchant_serial,
-            private_key=private_key,
             apiv3_key=apiv3_key,
+            brand_id=brand_id,
+            brand_serial=brand_serial,
+            brand_api_key=brand_api_key,
+            private_key=private_key,
             platform_public_key=platform_public_key,
             platform_public_key_id=platform_public_key_id,
         )
+        #: A brand identity (品牌直连): brand scheme, /brand/ paths only, WeChat Pay public key only.
+        self.is_brand = self.credentials.is_brand
+        if self.is_brand and download_certificates:
+            raise ConfigurationError("a brand verifies with the WeChat Pay public key; it downloads no certificates")
         if not re.match(r"^https?://[^/?#]+$", base_url.rstrip("/")):
             raise ConfigurationError(f"base_url must be scheme://host[:port] without a path, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
@@ -175,7 +192,7 @@ class Client:
         if key_source is not None:
             self.key_source: KeySource = key_source
             self.certificate_manager: CertificateManager | None = None
-        elif download_certificates:
+        elif download_certificates and isinstance(creds, Credentials):
             self.certificate_manager = CertificateManager(
                 self._fetch_certificates,
                 creds.apiv3_key,
@@ -194,9 +211,15 @@ class Client:
             )
 
         self.retry_policy = retry
-        prefix = creds.mchid
+        prefix = creds.identity_id[:10]  # request numbers stay within the 40 characters of out_request_no
         self._signer = SigningMiddleware(
-            creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, batch=batch_signing, clock=clock
+            creds.identity_id,
+            creds.serial,
+            creds.private_key,
+            executor=executor,
+            batch=batch_signing,
+            clock=clock,
+            scheme=creds.scheme,
         )
         self._verifier = VerifyingMiddleware(self.key_source, clock=clock)
         # Idempotency (outermost) runs in request()/send() themselves, and logging → signing →
@@ -222,7 +245,7 @@ class Client:
         Each group is built, and its models imported, on first use (``client.favor``...): a
         client that only sends cash coupons never imports the product-coupon models.
         """
-        for name in ("favor", "product_coupon", "merchant_coupon", "certificates"):
+        for name in ("favor", "product_coupon", "merchant_coupon", "certificates", "brand_product_coupon"):
             self.__dict__.pop(name, None)
 
     @functools.cached_property
@@ -247,6 +270,13 @@ class Client:
         return MerchantCouponResource(self)
 
     @functools.cached_property
+    def brand_product_coupon(self) -> BrandProductCouponResource:
+        """Product coupons of a brand that connects directly (品牌直连, /brand/marketing/product-coupon)."""
+        from .resources.brand_product_coupon import BrandProductCouponResource
+
+        return BrandProductCouponResource(self)
+
+    @functools.cached_property
     def certificates(self) -> CertificatesResource:
         """Platform certificates (/v3/certificates)."""
         from .resources.certificates import CertificatesResource
@@ -260,9 +290,24 @@ class Client:
 
     @property
     def mchid(self) -> str:
+        """The merchant id (IdentityMismatchError on a brand client: see :attr:`identity_id`)."""
+        if isinstance(self.credentials, BrandCredentials):
+            raise IdentityMismatchError("this client is a brand identity: it has brand_id, no mchid")
         return self.credentials.mchid
 
+    @property
+    def identity_id(self) -> str:
+        """The mchid of a merchant client, the brand_id of a brand client."""
+        return self.credentials.identity_id
+
+    @property
+    def identity_key(self) -> str:
+        """Unique across identities (rate limiters, ledgers): the mchid, or ``brand:<brand_id>``."""
+        return self.credentials.identity_key
+
     def __repr__(self) -> str:
+        if self.is_brand:
+            return f"Client(brand_id={self.identity_id!r}, base_url={self.base_url!r}, mode='public-key')"
         mode = "certificates" if self.certificate_manager else "public-key"
         return f"Client(mchid={self.mchid!r}, base_url={self.base_url!r}, mode={mode!r})"
 
@@ -406,6 +451,8 @@ class Client:
     ) -> Request:
         """:meth:`build_request` with positional arguments (request() passes them faster)."""
         method = method.upper()
+        if path.startswith(BRAND_PATH_PREFIX) != self.is_brand:
+            check_path(self.is_brand, path)
         target = render_path(path, path_params) + encode_query(query)
         if json is not None and content is not None:
             raise ValidationError("content", "give either json or content, not both")
@@ -421,7 +468,8 @@ class Client:
         body = encode_json(json) if json is not None else (content or b"")
         ctype = (content_type or "application/json") if body or method not in ("GET", "HEAD", "DELETE") else None
         # Names the platform key WeChat Pay should sign the answer with (one we hold).
-        serial = self.key_source.preferred_serial() if verify else None
+        # Brand APIs require it on every request (签名与验签规则.md: 请求头必填项 Wechatpay-Serial).
+        serial = self.key_source.preferred_serial() if verify or self.is_brand else None
         base = self._base_headers.get((ctype, serial))
         if base is None:
             base = self._new_base_headers(ctype, serial)
@@ -558,7 +606,7 @@ class Client:
 
         options.setdefault("clock", self._clock)
         options.setdefault("refresh", self.key_source.refresh_for)  # unknown serial: one shared refresh
-        return NotificationHandler(self.key_source.current_verifier, self.credentials.apiv3_key, **options)
+        return NotificationHandler(self.key_source.current_verifier, self.credentials.notification_key, **options)
 
     async def sign(self, request: Request) -> Request:
         """Sign a prepared request outside the chain (file downloads stream past it)."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .crypto import PUBLIC_KEY_ID_PREFIX, PEMSource, load_private_key, load_public_key
+from .crypto import MERCHANT_SCHEME, PUBLIC_KEY_ID_PREFIX, AuthScheme, PEMSource, load_private_key, load_public_key
 from .errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
@@ -41,6 +41,26 @@ class Credentials:
     apiv3_key: str = attrs.field(repr=_secret_repr)
     platform_public_key: rsa.RSAPublicKey | None = attrs.field(default=None, repr=False)
     platform_public_key_id: str | None = None
+
+    # The identity interface shared with BrandCredentials (wxpay_async._identity).
+    is_brand = False
+    scheme: ClassVar[AuthScheme] = MERCHANT_SCHEME
+
+    @property
+    def identity_id(self) -> str:
+        return self.mchid
+
+    @property
+    def serial(self) -> str:
+        return self.merchant_serial
+
+    @property
+    def notification_key(self) -> str:
+        return self.apiv3_key
+
+    @property
+    def identity_key(self) -> str:
+        return self.mchid
 
     @classmethod
     def load(
@@ -87,6 +107,10 @@ class Credentials:
 def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Client keyword arguments from ``WXPAY_*`` variables (see :data:`ENV_VARS`)."""
     env = os.environ if environ is None else environ
+    if env.get("WXPAY_BRAND_ID"):  # a brand identity (品牌直连): its own variables
+        from ._identity import brand_env_settings
+
+        return brand_env_settings(env)
 
     def need(name: str) -> str:
         value = env.get(name)

@@ -41,6 +41,18 @@ def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         if not config.exists():
             raise CLIError(f"{config} not found (create it with: wxpay-async emulator --keys-dir {keys_dir})")
         data = json.loads(config.read_text())
+        if getattr(args, "brand", False):  # 品牌直连: the emulator's brand (brand_* entries of merchant.json)
+            if not data.get("brand_private_key_file"):
+                raise CLIError(f"{config} has no brand: recreate the directory with a newer 'wxpay-async emulator'")
+            return {
+                "brand_id": data["brand_id"],
+                "brand_serial": data["brand_serial"],
+                "private_key": keys_dir / data["brand_private_key_file"],
+                "brand_api_key": data["brand_api_key"],
+                "platform_public_key": keys_dir / data["public_key_file"],
+                "platform_public_key_id": data["public_key_id"],
+                "base_url": getattr(args, "base_url", None) or data["base_url"],
+            }
         kwargs: dict[str, Any] = {
             "mchid": data["mchid"],
             "merchant_serial": data["merchant_serial"],
@@ -133,7 +145,7 @@ async def _notify_decrypt(args: argparse.Namespace) -> int:
 
             try:
                 envelope = json.loads(body)
-                resource = decrypt_resource(envelope["resource"], wx.credentials.apiv3_key)
+                resource = decrypt_resource(envelope["resource"], wx.credentials.notification_key)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise CLIError(f"not a notification body: {type(exc).__name__}: {exc}") from None
             result: Any = {**{k: v for k, v in envelope.items() if k != "resource"}, "resource": resource}
@@ -374,6 +386,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _add_credentials(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keys-dir", type=Path, help="use the merchant.json written by 'wxpay-async emulator'")
     parser.add_argument("--base-url", help="override the API base URL")
+    parser.add_argument(
+        "--brand",
+        action="store_true",
+        help="with --keys-dir: call as the emulator's brand (品牌直连); from the environment: set WXPAY_BRAND_ID",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -106,7 +106,12 @@ class ProductCouponSendResource:
 RESOURCE_MODELS: dict[str, type[Any]] = {
     "COUPON.USE": CouponUseResource,
     "PRODUCT_COUPON_SP.SEND": ProductCouponSendResource,
+    # Brands that connect directly (品牌直连): the same coupon fields, without brand_id
+    # (wechatpay-skills wechatpay-product-coupon/references/3-品牌与服务商通用/接入规范/回调处理.md).
+    "PRODUCT_COUPON.SEND": ProductCouponSendResource,
 }
+#: The brand product-coupon event types (回调处理.md, 回调事件类型): a coupon sent (confirm it), used, returned.
+BRAND_EVENT_TYPES = ("PRODUCT_COUPON.SEND", "PRODUCT_COUPON.USE", "PRODUCT_COUPON.RETURN")
 
 
 @attrs.frozen(kw_only=True)

@@ -129,6 +129,11 @@ def product_stock_status(client: Client) -> StockStatusFn:
     """The row's product-coupon stock state via ``client.product_coupon.get_stock`` (``state``)."""
 
     async def status(row: BatchRow) -> str | None:
+        if client.is_brand:  # 品牌直连: the brand comes from the client's identity, no brand_id
+            own = await client.brand_product_coupon.get_stock(
+                str(row.fields.get("product_coupon_id", "")), row.stock_id
+            )
+            return None if own.state is None else str(own.state)
         stock = await client.product_coupon.get_stock(
             str(row.fields.get("product_coupon_id", "")), row.stock_id, brand_id=str(row.fields.get("brand_id", ""))
         )
@@ -143,19 +148,25 @@ def product_coupon_sender(client: Client, *, appid: str | None = None) -> SendFn
     async def send(row: BatchRow, request_no: str) -> str:
         fields = dict(row.fields)
         row_appid = fields.pop("appid", appid)
+        brand = client.is_brand  # 品牌直连: brand client, brand paths, no brand_id column
+        if brand and fields.get("brand_id") not in (None, "", client.identity_id):
+            raise ValidationError(f"row {row.index}.brand_id", f"is not this brand client's {client.identity_id}")
+        if brand:
+            fields.pop("brand_id", None)
         missing = [
             name
             for name, value in (
                 ("product_coupon_id", fields.get("product_coupon_id")),
-                ("brand_id", fields.get("brand_id")),
+                ("brand_id", "-" if brand else fields.get("brand_id")),
                 ("appid", row_appid),
             )
             if not value
         ]
         if missing:
             raise ValidationError(f"row {row.index}.{missing[0]}", "required for product coupons")
+        resource = client.brand_product_coupon if brand else client.product_coupon
         try:
-            result = await client.product_coupon.send_coupon(
+            result = await resource.send_coupon(
                 row.openid, stock_id=row.stock_id, appid=row_appid, send_request_no=request_no, **fields
             )
         except TypeError as exc:
@@ -209,7 +220,7 @@ class BatchSender:
         #: worker using the same Redis, not this process's own (see RedisRateLimiter).
         self._own_limiter: RedisRateLimiter | None = None
         if limiter is None and shared_rate_redis:
-            limiter = self._own_limiter = RedisRateLimiter(shared_rate_redis, mchid=client.mchid, rate=qps)
+            limiter = self._own_limiter = RedisRateLimiter(shared_rate_redis, mchid=client.identity_key, rate=qps)
         self.limiter: RateLimiter = limiter or AdaptiveTokenBucket(qps)
         self.defaults = {**(defaults or {}), **({"stock_id": stock_id} if stock_id else {})}
         if send is None and kind == "merchant":

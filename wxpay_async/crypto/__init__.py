@@ -3,6 +3,7 @@
 from ._aead import aead_decrypt, aead_encrypt
 from ._keys import PEMSource, certificate_serial, load_certificate, load_private_key, load_public_key
 from ._rsa import oaep_decrypt, oaep_encrypt, rsa_sign, rsa_verify
+from ._schemes import BRAND_AUTH_SCHEMA, BRAND_SCHEME, MERCHANT_SCHEME, AuthScheme, parse_any_authorization
 from ._signing import (
     AUTH_SCHEMA,
     authorization_header,
@@ -22,9 +23,13 @@ from ._verifier import (
 
 __all__ = [
     "AUTH_SCHEMA",
+    "BRAND_AUTH_SCHEMA",
+    "BRAND_SCHEME",
+    "MERCHANT_SCHEME",
     "PUBLIC_KEY_ID_PREFIX",
     "SIGNATURE_HEADERS",
     "SIGNTEST_PREFIX",
+    "AuthScheme",
     "PEMSource",
     "SignatureHeaders",
     "Verifier",
@@ -39,6 +44,7 @@ __all__ = [
     "missing_signature_headers",
     "oaep_decrypt",
     "oaep_encrypt",
+    "parse_any_authorization",
     "parse_authorization",
     "request_message",
     "response_message",

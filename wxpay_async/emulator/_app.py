@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import _favor, _merchant_coupon, _product_coupon
+from . import _brand_product_coupon, _favor, _merchant_coupon, _product_coupon
 from ._admin import EMULATOR_KEY, add_admin_routes, admin_errors
 from ._auth import certificates_payload, verify_request
 from ._call import Call, Handler, Route, parse_multipart, request_state
@@ -42,6 +42,7 @@ ROUTES: list[Route] = [
     *_favor.ROUTES,
     *_product_coupon.ROUTES,
     *_merchant_coupon.ROUTES,
+    *_brand_product_coupon.ROUTES,
 ]
 
 
@@ -105,7 +106,7 @@ def _rate_limit_code(path: str) -> str:
     """The official 429 code of the API family: product coupons' send error table says
     RATELIMIT_EXCEEDED (product-coupon-send-to-user.txt); cash coupons' says FREQUENCY_LIMIT_EXCEED
     (as quoted by our issue tracker; the page could not be read here)."""
-    if path.startswith(_product_coupon.BASE):
+    if path.startswith((_product_coupon.BASE, _brand_product_coupon.BRAND_BASE)):
         return _product_coupon.RATE_LIMIT_CODE
     if path.startswith(_merchant_coupon.BASE):
         return _merchant_coupon.RATE_LIMIT_CODE
@@ -139,7 +140,9 @@ async def protocol(request: web.Request, handler: ApiHandler) -> web.StreamRespo
     body = await request.read()
     state = request_state(request)
     state.raw_body = body
-    fault: Fault | None = emu.faults.pick(request.method, request.path) if request.path.startswith("/v3/") else None
+    fault: Fault | None = (
+        emu.faults.pick(request.method, request.path) if request.path.startswith(("/v3/", "/brand/")) else None
+    )
     kind = fault.kind if fault is not None else None
     if fault is not None and kind == "slow":
         await asyncio.sleep(fault.delay if fault.delay is not None else 1.0)

@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..crypto import (
     AUTH_SCHEMA,
+    BRAND_SCHEME,
     SIGNTEST_PREFIX,
     aead_encrypt,
     make_nonce,
-    parse_authorization,
+    parse_any_authorization,
     request_message,
     response_message,
     rsa_sign,
@@ -42,9 +43,20 @@ def verify_request(emu: Emulator, method: str, raw_path: str, headers: Mapping[s
     if not value:
         raise sign_error("Authorization header is missing")
     try:
-        auth = parse_authorization(value)
+        scheme, auth = parse_any_authorization(value)
     except ValueError as exc:
         raise sign_error(f"Authorization is malformed: {exc}") from None
+    brand_path = raw_path.startswith("/brand/")
+    if (scheme is BRAND_SCHEME) != brand_path:
+        # Brand APIs take the brand scheme only, merchant APIs the merchant scheme only
+        # (签名与验签规则.md: "签名方案：WECHATPAY-BRAND-SHA256-RSA2048"): 401 SIGN_ERROR, the public
+        # signature-failure code of every page.
+        raise sign_error(
+            f"{scheme.name} is not accepted on {'brand' if brand_path else 'merchant'} APIs "
+            f"(use {BRAND_SCHEME.name if brand_path else 'WECHATPAY2-SHA256-RSA2048'})"
+        )
+    if scheme is BRAND_SCHEME:
+        return _verify_brand(emu, method, raw_path, headers, signed_body, auth)
     merchant = emu.merchants.get(auth["mchid"])
     if merchant is None:
         raise sign_error(f"mchid {auth['mchid']} is not registered with this emulator")
@@ -63,6 +75,43 @@ def verify_request(emu: Emulator, method: str, raw_path: str, headers: Mapping[s
     if not rsa_verify(merchant.public_key, message, auth["signature"]):
         raise sign_error("signature does not match the request (method, path with query, timestamp, nonce, body)")
     return merchant.mchid
+
+
+def _check_time(emu: Emulator, auth: Mapping[str, str]) -> None:
+    try:
+        timestamp = int(auth["timestamp"])
+    except ValueError:
+        raise sign_error("timestamp is not an integer") from None
+    skew = emu.now() - timestamp
+    if abs(skew) > emu.config.max_skew:
+        raise sign_error(f"timestamp {timestamp} is {skew:+.0f} s away from the server time (limit ±300 s)")
+
+
+def _verify_brand(
+    emu: Emulator, method: str, raw_path: str, headers: Mapping[str, str], signed_body: bytes, auth: Mapping[str, str]
+) -> str:
+    """A brand-signed request (品牌直连): ``brand:<brand_id>`` when it verifies, 401 SIGN_ERROR otherwise.
+
+    The brand pages require ``Wechatpay-Serial`` (the WeChat Pay public key id) on every request
+    (签名与验签规则.md, 请求头必填项); its absence is answered 400 PARAM_ERROR (no page names the code).
+    """
+    from ._emulator import BRAND_PRINCIPAL
+
+    brand = emu.brands.get(auth["brand_id"])
+    if brand is None:
+        raise sign_error(f"brand_id {auth['brand_id']} is not registered with this emulator")
+    if auth["serial_no"].upper() != brand.serial.upper():
+        raise sign_error(f"serial_no {auth['serial_no']} is not the brand API certificate serial")
+    _check_time(emu, auth)
+    if not headers.get("Wechatpay-Serial"):
+        raise ApiError(
+            400, "PARAM_ERROR", "请求头 Wechatpay-Serial 必填：the WeChat Pay public key id (PUB_KEY_ID_...)"
+        )
+    if not (not emu.config.verify_signatures and emu.config.benchmark):
+        message = request_message(method, raw_path, auth["timestamp"], auth["nonce_str"], signed_body)
+        if not rsa_verify(brand.public_key, message, auth["signature"]):
+            raise sign_error("signature does not match the request (method, path with query, timestamp, nonce, body)")
+    return BRAND_PRINCIPAL + brand.brand_id
 
 
 class ResponseSigner:

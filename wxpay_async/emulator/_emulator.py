@@ -75,6 +75,20 @@ class Merchant:
     apiv3_key: str = attrs.field(repr=False)
 
 
+@attrs.define(kw_only=True)
+class Brand:
+    """A brand (品牌直连) the emulator accepts brand-signed requests from."""
+
+    brand_id: str
+    serial: str
+    public_key: rsa.RSAPublicKey = attrs.field(repr=False)
+    brand_api_key: str = attrs.field(repr=False)
+
+
+#: The principal of a brand call (``Call.mchid`` of brand requests): never a valid mchid.
+BRAND_PRINCIPAL = "brand:"
+
+
 class Emulator:
     """State of one emulated WeChat Pay: keys, merchants, coupons, faults, ledger, notifications.
 
@@ -102,11 +116,14 @@ class Emulator:
         self.signer = ResponseSigner(self)
         self.notifier = Notifier(self)
         self.merchants: dict[str, Merchant] = {}
+        self.brands: dict[str, Brand] = {}
         #: Flow files waiting for download: token -> (content, expires_at).
         self.downloads: dict[str, tuple[bytes, float]] = {}
         #: Uploaded images by media id (their metadata is in the store).
         self.media_bytes: dict[str, bytes] = {}
         self.register_merchant(self.keys.mchid, self.keys.merchant.certificate, self.keys.apiv3_key)
+        if self.keys.brand is not None and self.keys.brand_api_key is not None:
+            self.register_brand(self.keys.brand_id, self.keys.brand.certificate, self.keys.brand_api_key)
 
     # -- time ------------------------------------------------------------------------------
     def now(self) -> float:
@@ -128,6 +145,37 @@ class Emulator:
         merchant = Merchant(mchid=mchid, serial=serial, public_key=key, apiv3_key=apiv3_key)
         self.merchants[mchid] = merchant
         return merchant
+
+    def register_brand(
+        self,
+        brand_id: str,
+        certificate: x509.Certificate | rsa.RSAPublicKey,
+        brand_api_key: str,
+        serial: str | None = None,
+    ) -> Brand:
+        """Accept brand-signed requests (品牌直连) from a brand: its brand API certificate and API key."""
+        if isinstance(certificate, x509.Certificate):
+            key = certificate.public_key()
+            assert isinstance(key, rsa.RSAPublicKey)
+            serial = serial or certificate_serial(certificate)
+        else:
+            key = certificate
+            if serial is None:
+                raise ValueError("a bare public key needs its certificate serial")
+        brand = Brand(brand_id=brand_id, serial=serial, public_key=key, brand_api_key=brand_api_key)
+        self.brands[brand_id] = brand
+        return brand
+
+    def notification_identity(self, principal: str) -> tuple[str, bool] | None:
+        """The AES key notifications to ``principal`` are encrypted with, and whether it is a brand.
+
+        Merchants: the APIv3 key; brands: the brand API key (品牌API密钥.md: "解密过程中用的 key 就是品牌API密钥").
+        """
+        if principal.startswith(BRAND_PRINCIPAL):
+            brand = self.brands.get(principal[len(BRAND_PRINCIPAL) :])
+            return (brand.brand_api_key, True) if brand is not None else None
+        merchant = self.merchants.get(principal)
+        return (merchant.apiv3_key, False) if merchant is not None else None
 
     # -- platform keys -------------------------------------------------------------------------
     def listed_certificates(self) -> list[PlatformKey]:

@@ -16,6 +16,8 @@ from ..crypto import certificate_serial, load_certificate, load_private_key
 from ..devkeys import KeyPair, generate_apiv3_key, generate_key_pair, generate_public_key_id
 
 DEFAULT_MCHID = "1900000001"
+#: The emulator's brand (品牌直连); the official brand samples' literal brand id is "120344".
+DEFAULT_BRAND_ID = "120344"
 MERCHANT_JSON = "merchant.json"
 
 
@@ -60,9 +62,13 @@ class EmulatorKeys:
     platform: list[PlatformKey]
     public_key: KeyPair = attrs.field(repr=False)
     public_key_id: str
+    #: A brand that connects directly (品牌直连): its brand API certificate and brand API key.
+    brand_id: str = DEFAULT_BRAND_ID
+    brand: KeyPair | None = attrs.field(default=None, repr=False)
+    brand_api_key: str | None = attrs.field(default=None, repr=False)
 
     @classmethod
-    def generate(cls, mchid: str = DEFAULT_MCHID) -> EmulatorKeys:
+    def generate(cls, mchid: str = DEFAULT_MCHID, brand_id: str = DEFAULT_BRAND_ID) -> EmulatorKeys:
         return cls(
             mchid=mchid,
             merchant=generate_key_pair(f"merchant {mchid}"),
@@ -70,7 +76,24 @@ class EmulatorKeys:
             platform=[PlatformKey(pair=generate_key_pair("wxpay_async emulator platform"))],
             public_key=generate_key_pair("wxpay_async emulator public key"),
             public_key_id=generate_public_key_id(),
+            brand_id=brand_id,
+            brand=generate_key_pair(f"brand {brand_id}"),
+            brand_api_key=generate_apiv3_key(),  # 32 characters, digits and letters (品牌API密钥.md)
         )
+
+    def brand_client_kwargs(self, base_url: str) -> dict[str, Any]:
+        """Keyword arguments for a brand :class:`wxpay_async.Client` (品牌直连) talking to this emulator."""
+        if self.brand is None or self.brand_api_key is None:
+            raise ValueError("these emulator keys have no brand (generate them again, or add one)")
+        return {
+            "brand_id": self.brand_id,
+            "brand_serial": self.brand.serial,
+            "private_key": self.brand.private_key,
+            "brand_api_key": self.brand_api_key,
+            "platform_public_key": self.public_key.public_key,
+            "platform_public_key_id": self.public_key_id,
+            "base_url": base_url,
+        }
 
     def client_kwargs(self, base_url: str, *, mode: str = "public_key") -> dict[str, Any]:
         """Keyword arguments for :class:`wxpay_async.Client` talking to this emulator."""
@@ -113,10 +136,13 @@ def write_keys_dir(directory: Path | str, base_url: str = "", *, keys: EmulatorK
         "pub_key_private.pem": keys.public_key.private_pem(),
         "pub_key_cert.pem": keys.public_key.certificate_pem(),
     }
+    if keys.brand is not None:
+        files["brand_apiclient_key.pem"] = keys.brand.private_pem()
+        files["brand_apiclient_cert.pem"] = keys.brand.certificate_pem()
     for name, content in files.items():
         path = directory / name
         path.write_bytes(content)
-        if name in ("apiclient_key.pem", "platform_key.pem", "pub_key_private.pem"):
+        if name in ("apiclient_key.pem", "platform_key.pem", "pub_key_private.pem", "brand_apiclient_key.pem"):
             path.chmod(0o600)
     config.write_text(
         json.dumps(
@@ -131,6 +157,10 @@ def write_keys_dir(directory: Path | str, base_url: str = "", *, keys: EmulatorK
                 "platform_serial": keys.platform[0].serial,
                 "platform_certificate_file": "platform_cert.pem",
                 "base_url": base_url,
+                "brand_id": keys.brand_id,
+                "brand_serial": keys.brand.serial if keys.brand is not None else None,
+                "brand_private_key_file": "brand_apiclient_key.pem" if keys.brand is not None else None,
+                "brand_api_key": keys.brand_api_key,
                 "note": "development keys for the wxpay_async emulator; never use them with WeChat Pay",
             },
             indent=2,
@@ -158,6 +188,9 @@ def load_keys_dir(directory: Path | str) -> EmulatorKeys:
     else:  # directories written before the certificate was kept
         public = KeyPair(private_key=load_private_key(public_private), certificate=platform.certificate, serial="")
     public = attrs.evolve(public, serial=data["public_key_id"])
+    brand = None
+    if (directory / "brand_apiclient_cert.pem").exists():  # directories written before brands: none
+        brand = _pair((directory / "brand_apiclient_key.pem").read_bytes(), directory / "brand_apiclient_cert.pem")
     return EmulatorKeys(
         mchid=data["mchid"],
         merchant=merchant,
@@ -165,4 +198,7 @@ def load_keys_dir(directory: Path | str) -> EmulatorKeys:
         platform=[PlatformKey(pair=platform)],
         public_key=public,
         public_key_id=data["public_key_id"],
+        brand_id=data.get("brand_id") or DEFAULT_BRAND_ID,
+        brand=brand,
+        brand_api_key=data.get("brand_api_key") if brand is not None else None,
     )

@@ -642,10 +642,16 @@ def _issue(call: Call, openid: str, product: dict[str, Any], stock: dict[str, An
 
 def _notify_sent(call: Call, coupon: dict[str, Any]) -> None:
     config = call.emu.store.get(NOTIFY, call.mchid)
-    merchant = call.emu.merchants.get(call.mchid)
-    if config is None or merchant is None:
+    identity = call.emu.notification_identity(call.mchid)
+    if config is None or identity is None:
         return
+    key, brand = identity
     resource = {**_coupon_view(call, coupon), "openid": coupon["_openid"], "appid": coupon.get("_appid")}
+    if brand:  # 品牌直连: PRODUCT_COUPON.SEND, encrypted with the brand API key (see _brand_product_coupon)
+        from ._brand_product_coupon import brand_notification
+
+        call.emu.notifier.send(config["notify_url"], brand_notification(call, resource, key))
+        return
     # The official page (商品券回调通知, https://pay.weixin.qq.com/doc/v3/partner/4015780862) gives the
     # envelope (event_type PRODUCT_COUPON_SP.SEND, resource_type encrypt-resource) but its resource
     # attributes and decrypted example lie past what could be read (FINDINGS-product-coupon.md,
@@ -657,7 +663,7 @@ def _notify_sent(call: Call, coupon: dict[str, Any]) -> None:
         resource=resource,
         associated_data="product_coupon",
         original_type="product_coupon",
-        apiv3_key=merchant.apiv3_key,
+        apiv3_key=key,
     )
     call.emu.notifier.send(config["notify_url"], envelope)
 

@@ -82,6 +82,14 @@ class RunningEmulator:
         """Keyword arguments for ``wxpay_async.Client`` pointed at this emulator."""
         return self.keys.client_kwargs(self.base_url, mode=mode)
 
+    def brand_client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for a brand ``wxpay_async.Client`` (品牌直连) pointed at this emulator."""
+        return self.keys.brand_client_kwargs(self.base_url)
+
+    @property
+    def brand_id(self) -> str:
+        return self.keys.brand_id
+
     # admin shortcuts, in-process ------------------------------------------------------------
     def push_faults(self, *faults: dict[str, Any]) -> None:
         """Script faults for the next matching requests, e.g. ``{"kind": "drop_after", "path_prefix": ...}``."""

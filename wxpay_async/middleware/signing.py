@@ -10,13 +10,13 @@ from concurrent.futures import Executor
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .._request import Request, Response, with_header
-from ..crypto import authorization_header, make_nonce, request_message, rsa_sign
+from ..crypto import MERCHANT_SCHEME, AuthScheme, make_nonce, request_message, rsa_sign
 from ._base import Handler
 from ._batch_signer import BatchSigner
 
 
 class SigningMiddleware:
-    """Adds ``Authorization: WECHATPAY2-SHA256-RSA2048 ...``.
+    """Adds ``Authorization: WECHATPAY2-SHA256-RSA2048 ...`` (or the brand scheme, ``scheme=BRAND_SCHEME``).
 
     RSA signing is the one CPU-heavy step per call. With an ``executor`` it runs in a thread
     pool: OpenSSL releases the GIL, so signing scales with cores while the loop stays free.
@@ -34,6 +34,7 @@ class SigningMiddleware:
         batch: bool = True,
         clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] = make_nonce,
+        scheme: AuthScheme = MERCHANT_SCHEME,
     ) -> None:
         self._mchid = mchid
         self._serial = merchant_serial
@@ -42,6 +43,8 @@ class SigningMiddleware:
         self._batcher = BatchSigner(executor) if executor is not None and batch else None
         self._clock = clock
         self._nonce = nonce
+        #: The identity's Authorization scheme (merchant ``mchid=``, or brand ``brand_id=``).
+        self._scheme = scheme
 
     def __repr__(self) -> str:
         return f"SigningMiddleware(mchid={self._mchid!r}, merchant_serial={self._serial!r})"
@@ -69,5 +72,5 @@ class SigningMiddleware:
         else:
             loop = asyncio.get_running_loop()
             signature = await loop.run_in_executor(self._executor, rsa_sign, self._key, message)
-        header = authorization_header(self._mchid, self._serial, timestamp, nonce, signature)
+        header = self._scheme.header(self._mchid, self._serial, timestamp, nonce, signature)
         return with_header(request, "Authorization", header)

@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING
 from wxpay_async._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from . import certificates, favor, merchant_coupon, product_coupon
+    from . import brand_product_coupon, certificates, favor, merchant_coupon, product_coupon
 
 _LAZY: dict[str, str | None] = {
+    "brand_product_coupon": None,
     "certificates": None,
     "favor": None,
     "merchant_coupon": None,
     "product_coupon": None,
 }
 
-__all__ = ["certificates", "favor", "merchant_coupon", "product_coupon"]
+__all__ = ["brand_product_coupon", "certificates", "favor", "merchant_coupon", "product_coupon"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

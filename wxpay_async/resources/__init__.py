@@ -10,18 +10,26 @@ from typing import TYPE_CHECKING
 from wxpay_async._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from .brand_product_coupon import BrandProductCouponResource
     from .certificates import CertificatesResource
     from .favor import FavorResource
     from .merchant_coupon import MerchantCouponResource
     from .product_coupon import ProductCouponResource
 
 _LAZY: dict[str, str | None] = {
+    "BrandProductCouponResource": "brand_product_coupon",
     "CertificatesResource": "certificates",
     "FavorResource": "favor",
     "MerchantCouponResource": "merchant_coupon",
     "ProductCouponResource": "product_coupon",
 }
 
-__all__ = ["CertificatesResource", "FavorResource", "MerchantCouponResource", "ProductCouponResource"]
+__all__ = [
+    "BrandProductCouponResource",
+    "CertificatesResource",
+    "FavorResource",
+    "MerchantCouponResource",
+    "ProductCouponResource",
+]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

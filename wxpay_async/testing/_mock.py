@@ -29,12 +29,13 @@ from .._client import Client
 from .._config import DEFAULT_BASE_URL
 from .._request import encode_json, quote_path_param
 from ..crypto import (
+    BRAND_SCHEME,
     PEMSource,
     Verifier,
     certificate_serial,
     load_certificate,
     load_public_key,
-    parse_authorization,
+    parse_any_authorization,
     request_message,
     rsa_verify,
 )
@@ -212,21 +213,36 @@ class WeChatPayMock:
         max_skew: int = 300,
         clock: Callable[[], float] = time.time,
         passthrough: Sequence[str] = (),
+        identity: Literal["merchant", "brand"] = "merchant",
     ) -> None:
         if mode not in ("public_key", "certificate"):
             raise ConfigurationError(f"mode is 'public_key' or 'certificate', got {mode!r}")
+        if identity not in ("merchant", "brand"):
+            raise ConfigurationError(f"identity is 'merchant' or 'brand', got {identity!r}")
+        if identity == "brand" and mode != "public_key":
+            raise ConfigurationError("a brand (品牌直连) verifies with the WeChat Pay public key: mode='public_key'")
         self.mode: Mode = mode
+        #: ``"brand"``: requests must be brand-signed (WECHATPAY-BRAND-SHA256-RSA2048) on /brand/ paths.
+        self.identity = identity
         self.keys = keys or EmulatorKeys.generate(mchid or "1900000001")
         self.mchid = mchid or self.keys.mchid
         self.apiv3_key = apiv3_key or self.keys.apiv3_key
+        if identity == "brand":
+            if self.keys.brand is None or self.keys.brand_api_key is None:
+                raise ConfigurationError("these keys have no brand: EmulatorKeys.generate() makes one")
+            self.apiv3_key = apiv3_key or self.keys.brand_api_key  # notifications: the brand API key
         self.base_url = base_url.rstrip("/")
         self.check_authorization = check_authorization
         self.max_skew = max_skew
         self._clock = clock
         self._own_merchant_key = merchant_certificate is not None
-        if merchant_certificate is None:
-            self._merchant_public: rsa.RSAPublicKey = self.keys.merchant.public_key
-            self._merchant_serial: str | None = self.keys.merchant.serial
+        if merchant_certificate is None and identity == "brand":
+            assert self.keys.brand is not None
+            self._merchant_public: rsa.RSAPublicKey = self.keys.brand.public_key
+            self._merchant_serial: str | None = self.keys.brand.serial
+        elif merchant_certificate is None:
+            self._merchant_public = self.keys.merchant.public_key
+            self._merchant_serial = self.keys.merchant.serial
         else:
             self._merchant_public, self._merchant_serial = _merchant_key(merchant_certificate)
         #: Every request answered, in order (the automatic certificate downloads excepted).
@@ -303,6 +319,10 @@ class WeChatPayMock:
         Retries are fast (:data:`FAST_RETRY`); with your own ``merchant_certificate`` pass your
         ``private_key=`` and ``merchant_serial=`` too.
         """
+        if self.identity == "brand":
+            brand = {**self.keys.brand_client_kwargs(self.base_url), "retry": FAST_RETRY}
+            brand["brand_api_key"] = self.apiv3_key
+            return {**brand, **overrides}
         kwargs: dict[str, Any] = {
             "mchid": self.mchid,
             "apiv3_key": self.apiv3_key,
@@ -479,10 +499,20 @@ class WeChatPayMock:
         if not value:
             return "no Authorization header"
         try:
-            fields = parse_authorization(value)
+            scheme, fields = parse_any_authorization(value)
         except ValueError as exc:
             return str(exc)
-        if fields["mchid"] != self.mchid:
+        brand_path = target.startswith("/brand/")
+        if (scheme is BRAND_SCHEME) != brand_path:
+            return f"{scheme.name} is not accepted on {'brand' if brand_path else 'merchant'} APIs"
+        if scheme is BRAND_SCHEME:
+            if self.identity != "brand" or fields["brand_id"] != self.keys.brand_id:
+                return f"brand_id {fields['brand_id']!r} is not this mock's brand"
+            if not any(k.lower() == "wechatpay-serial" for k in headers):
+                return "Wechatpay-Serial (the WeChat Pay public key id) is required on brand APIs"
+        elif self.identity == "brand":
+            return "this mock is a brand: merchant-signed requests are refused"
+        elif fields["mchid"] != self.mchid:
             return f"mchid {fields['mchid']!r} is not the merchant's {self.mchid!r}"
         if self._merchant_serial is not None and fields["serial_no"].upper() != self._merchant_serial:
             return f"serial_no {fields['serial_no']!r} is not the merchant certificate's {self._merchant_serial}"

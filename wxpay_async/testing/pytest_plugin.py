@@ -6,6 +6,7 @@
 * ``wxpay_client``: a started :class:`~wxpay_async.Client` bound to ``wxpay_emulator`` (async).
 * ``wxpay_mode``: ``"public_key"`` (default) or ``"certificate"``, used by all three; override the
   fixture or ``@pytest.mark.parametrize("wxpay_mode", ["public_key", "certificate"])``.
+* ``wxpay_identity``: ``"merchant"`` (default) or ``"brand"`` (品牌直连: mock and client sign as the brand).
 * ``wxpay_emulator_options``: keyword arguments for ``run_emulator`` (default none).
 * ``wxpay_keys``: the test keys (merchant, platform certificate, public key), made once a session.
 
@@ -61,11 +62,17 @@ def wxpay_mode() -> str:
 
 
 @pytest.fixture
-def wxpay_mock(wxpay_keys: EmulatorKeys, wxpay_mode: str) -> Iterator[WeChatPayMock]:
+def wxpay_identity() -> str:
+    """Who the test client is: ``"merchant"`` or ``"brand"`` (a brand that connects directly, 品牌直连)."""
+    return "merchant"
+
+
+@pytest.fixture
+def wxpay_mock(wxpay_keys: EmulatorKeys, wxpay_mode: str, wxpay_identity: str) -> Iterator[WeChatPayMock]:
     """A started WeChatPayMock: aiohttp requests answered, signed, and recorded in ``.calls``."""
     from ._mock import WeChatPayMock
 
-    with WeChatPayMock(mode=wxpay_mode, keys=wxpay_keys) as mock:  # type: ignore[arg-type]
+    with WeChatPayMock(mode=wxpay_mode, keys=wxpay_keys, identity=wxpay_identity) as mock:  # type: ignore[arg-type]
         yield mock
 
 
@@ -90,9 +97,14 @@ async def wxpay_emulator(
 
 
 @_async_fixture
-async def wxpay_client(wxpay_emulator: RunningEmulator, wxpay_mode: str) -> AsyncIterator[Client]:
-    """A started Client bound to ``wxpay_emulator`` (closed after the test)."""
+async def wxpay_client(wxpay_emulator: RunningEmulator, wxpay_mode: str, wxpay_identity: str) -> AsyncIterator[Client]:
+    """A started Client bound to ``wxpay_emulator`` (closed after the test); a brand's with ``wxpay_identity="brand"``."""
     from .._client import Client
 
-    async with Client(**wxpay_emulator.client_kwargs(mode=wxpay_mode)) as client:
+    kwargs = (
+        wxpay_emulator.brand_client_kwargs()
+        if wxpay_identity == "brand"
+        else wxpay_emulator.client_kwargs(mode=wxpay_mode)
+    )
+    async with Client(**kwargs) as client:
         yield client
