@@ -142,3 +142,26 @@ async def test_page_size_bounds_follow_the_spec() -> None:
         favor.list_stocks(stock_creator_mchid="1", limit=0)
     with pytest.raises(ValidationError, match="page_size"):
         ProductCouponResource(Pages(0)).list_stocks("p1", brand_id="b", page_size=51)
+
+
+async def test_stop_reasons_without_a_server() -> None:
+    tokens: list[Any] = []
+
+    async def same_token(cursor: tuple[Any, int]) -> Page[int]:
+        tokens.append(cursor[0])
+        return Page(items=[1], limit=cursor[1], page_token=cursor[0], next_page_token="SAME")
+
+    paginator = AsyncPaginator(same_token, style="token", first_cursor=(None, 1))
+    assert paginator.stop_reason is None
+    assert await paginator.to_list() == [1, 1]
+    assert (tokens, paginator.stop_reason) == ([None, "SAME"], "repeated_page")
+
+    calls: list[tuple[Any, int]] = []
+    short = AsyncPaginator(offset_source(5, calls), style="offset", first_cursor=(0, 10))
+    assert await short.to_list() == list(range(5))
+    assert short.stop_reason == "last_page"
+    capped = AsyncPaginator(offset_source(50, calls), style="offset", first_cursor=(0, 10), max_items=15)
+    assert len(await capped.to_list()) == 15
+    assert capped.stop_reason == "max_items"
+    with pytest.raises(ValidationError, match="max_pages"):
+        AsyncPaginator(same_token, style="token", first_cursor=(None, 1), max_pages=0)

@@ -5,14 +5,28 @@
         ...
 
 WeChat Pay pages two ways: offset/limit (cash coupons; ``limit`` ≤ 10 for stocks) and
-page_token/page_size (product coupons). ``max_items`` bounds a walk, so a listing that never
-ends (or a server that keeps answering full pages) cannot loop forever.
+page_token/page_size (product coupons).
+
+Every page is one signed request, and every signed request spends the merchant's quota (the
+product-coupon listings allow 20 requests a second per merchant), so a walk always ends. It stops:
+
+- after the last page (offset paging: a short page, or ``total`` reached; token paging: no
+  ``next_page_token``);
+- on an empty page, whatever the answer says follows it;
+- when the answer names a page already fetched in this walk (a ``next_page_token`` seen before);
+- after ``max_pages`` pages (default :data:`DEFAULT_MAX_PAGES`) or ``max_items`` items (default
+  :data:`DEFAULT_MAX_ITEMS`), whichever comes first.
+
+:attr:`AsyncPaginator.stop_reason` tells which rule ended the last walk; the three that mean the
+listing may hold more (``"empty_page"``, ``"repeated_page"``, ``"max_pages"``) are also logged as warnings on the
+``wxpay_async.pagination`` logger.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
@@ -20,8 +34,18 @@ from .errors import ValidationError
 
 ItemT = TypeVar("ItemT")
 
+logger = logging.getLogger("wxpay_async.pagination")
+
 #: Default bound on the items one ``async for`` walk yields.
 DEFAULT_MAX_ITEMS = 100_000
+
+#: Default bound on the pages (signed requests) one walk fetches: 10,000 stocks at the cash
+#: coupons' 10 a page, 50,000 entries at the product coupons' 50 a page.
+DEFAULT_MAX_PAGES = 1_000
+
+#: Why a walk ended: ``"last_page"`` (the listing said so), ``"empty_page"``, ``"repeated_page"``
+#: (the answer named a page already fetched), ``"max_pages"``, ``"max_items"``.
+StopReason = Literal["last_page", "empty_page", "repeated_page", "max_pages", "max_items"]
 
 
 @attrs.frozen(kw_only=True)
@@ -63,8 +87,9 @@ class AsyncPaginator(Generic[ItemT]):
     """A listing, fetched lazily.
 
     ``await paginator`` → the first :class:`Page`; ``async for item in paginator`` → every item
-    (at most ``max_items``); ``async for page in paginator.pages()`` → every page. Each walk
-    starts again from the first page.
+    (at most ``max_items``); ``async for page in paginator.pages()`` → every page (at most
+    ``max_pages``). Each walk starts again from the first page. Each page is one signed request,
+    which spends the merchant's quota; the walk's stop rules are in the module docstring.
     """
 
     def __init__(
@@ -74,15 +99,21 @@ class AsyncPaginator(Generic[ItemT]):
         style: str,
         first_cursor: Cursor,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         if style not in ("offset", "token"):
             raise ValueError(f"unknown paging style {style!r}")
         if max_items < 1:
             raise ValidationError("max_items", "must be at least 1")
+        if max_pages < 1:
+            raise ValidationError("max_pages", "must be at least 1")
         self._fetch = fetch
         self.style = style
         self._first = first_cursor
         self.max_items = max_items
+        self.max_pages = max_pages
+        #: Which rule ended the last walk (None before one ends).
+        self.stop_reason: StopReason | None = None
 
     def __await__(self) -> Generator[Any, None, Page[ItemT]]:
         return self._fetch(self._first).__await__()
@@ -95,22 +126,43 @@ class AsyncPaginator(Generic[ItemT]):
         return (cursor[0] + len(page.items), cursor[1])
 
     async def pages(self) -> AsyncIterator[Page[ItemT]]:
-        """Every page, until the last one or until ``max_items`` items have been seen."""
-        cursor: Cursor | None = self._first
-        seen = 0
-        while cursor is not None:
+        """Every page, until a stop rule ends the walk (see the module docstring)."""
+        self.stop_reason = None
+        cursor: Cursor = self._first
+        fetched = {cursor}
+        items = 0
+        while True:
             page = await self._fetch(cursor)
             yield page
-            seen += len(page.items)
-            if seen >= self.max_items:
+            items += len(page.items)
+            following = self._next_cursor(page, cursor)
+            reason: StopReason | None = None
+            if following is None:
+                reason = "last_page"
+            elif not page.items:
+                reason = "empty_page"
+                logger.warning("listing stopped at an empty page that names a next page; it may hold more")
+            elif items >= self.max_items:
+                reason = "max_items"
+            elif following in fetched:
+                reason = "repeated_page"
+                logger.warning("listing stopped: the answer named a page already fetched in this walk")
+            elif len(fetched) >= self.max_pages:
+                reason = "max_pages"
+                logger.warning("listing stopped after max_pages=%d pages; it may hold more", self.max_pages)
+            if reason is not None:
+                self.stop_reason = reason
                 return
-            cursor = self._next_cursor(page, cursor)
+            assert following is not None
+            fetched.add(following)
+            cursor = following
 
     async def __aiter__(self) -> AsyncIterator[ItemT]:
         yielded = 0
         async for page in self.pages():
             for item in page.items:
                 if yielded >= self.max_items:
+                    self.stop_reason = "max_items"
                     return
                 yield item
                 yielded += 1

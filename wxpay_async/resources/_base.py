@@ -214,6 +214,7 @@ class Resource:
         start: tuple[Any, int],
         max_limit: int,
         max_items: int,
+        max_pages: int,
         timeout: float | None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -272,7 +273,7 @@ class Resource:
                 request_id=request_id,
             )
 
-        return AsyncPaginator(fetch, style=style, first_cursor=start, max_items=max_items)
+        return AsyncPaginator(fetch, style=style, first_cursor=start, max_items=max_items, max_pages=max_pages)
 
     async def _upload(
         self,

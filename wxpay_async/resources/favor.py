@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
 from ..models import favor as _models  # each class is built on first use
-from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, AsyncPaginator
 from ._base import Resource
 
 if TYPE_CHECKING:
@@ -428,6 +428,7 @@ class FavorResource(Resource):
         offset: int = 0,
         limit: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -441,6 +442,7 @@ class FavorResource(Resource):
             stock_creator_mchid: Merchant ID that created the stock
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -466,6 +468,7 @@ class FavorResource(Resource):
             start=(offset, limit),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -479,6 +482,7 @@ class FavorResource(Resource):
         offset: int = 0,
         limit: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -492,6 +496,7 @@ class FavorResource(Resource):
             stock_creator_mchid: Merchant ID that created the stock
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -517,6 +522,7 @@ class FavorResource(Resource):
             start=(offset, limit),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -532,6 +538,7 @@ class FavorResource(Resource):
         offset: int = 0,
         limit: int = 10,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -547,6 +554,7 @@ class FavorResource(Resource):
             status: Stock status (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -577,6 +585,7 @@ class FavorResource(Resource):
             start=(offset, limit),
             max_limit=10,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -596,6 +605,7 @@ class FavorResource(Resource):
         offset: int = 0,
         limit: int = 100,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -615,6 +625,7 @@ class FavorResource(Resource):
             business_type: Business type (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -648,6 +659,7 @@ class FavorResource(Resource):
             start=(offset, limit),
             max_limit=100,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
 from ..models import product_coupon as _models  # each class is built on first use
-from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, AsyncPaginator
 from ._base import Resource
 
 if TYPE_CHECKING:
@@ -999,6 +999,7 @@ class ProductCouponResource(Resource):
         page_token: str | None = None,
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -1013,6 +1014,7 @@ class ProductCouponResource(Resource):
             brand_id: Brand ID
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -1038,6 +1040,7 @@ class ProductCouponResource(Resource):
             start=(page_token, page_size),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -1053,6 +1056,7 @@ class ProductCouponResource(Resource):
         page_token: str | None = None,
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -1068,6 +1072,7 @@ class ProductCouponResource(Resource):
             stock_bundle_id: Only the stocks of this stock bundle (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -1093,6 +1098,7 @@ class ProductCouponResource(Resource):
             start=(page_token, page_size),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -1112,6 +1118,7 @@ class ProductCouponResource(Resource):
         page_token: str | None = None,
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -1130,6 +1137,7 @@ class ProductCouponResource(Resource):
             user_coupon_bundle_id: Only the coupons of this user coupon bundle (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -1162,6 +1170,7 @@ class ProductCouponResource(Resource):
             start=(page_token, page_size),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
