@@ -1,11 +1,13 @@
 """List operations: ``await`` for one page, ``async for`` for every item across pages.
 
-    page = await wx.favor.list_stocks(stock_creator_mchid=mchid)          # Page: items, total, offset, limit
+    page = await wx.favor.list_stocks(stock_creator_mchid=mchid)          # OffsetPage: items, total, offset, limit
     async for stock in wx.favor.list_stocks(stock_creator_mchid=mchid):   # every stock, page after page
         ...
 
 WeChat Pay pages two ways: offset/limit (cash coupons; ``limit`` ≤ 10 for stocks) and
-page_token/page_size (product coupons).
+page_token/page_size (product coupons). Each style has its page class, which holds its next-page
+rule (:class:`OffsetPage`, :class:`TokenPage`), and its paginator (:class:`OffsetPaginator`,
+:class:`TokenPaginator`); the stop rules below are the same for both.
 
 Every page is one signed request, and every signed request spends the merchant's quota (the
 product-coupon listings allow 20 requests a second per merchant), so a walk always ends. It stops:
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import attrs
 
@@ -48,39 +50,128 @@ DEFAULT_MAX_PAGES = 1_000
 StopReason = Literal["last_page", "empty_page", "repeated_page", "max_pages", "max_items"]
 
 
+#: A cursor: ``(offset, limit)`` or ``(page_token, page_size)``.
+Cursor = tuple[Any, int]
+
+
 @attrs.frozen(kw_only=True)
 class Page(Generic[ItemT]):
-    """One page of a listing.
+    """One page of a listing: the base of :class:`OffsetPage` and :class:`TokenPage`.
 
     ``items`` are the page's entries; ``total`` the count the server reports (None when it
-    reports none); ``offset``/``limit`` for offset paging, ``page_token``/``next_page_token`` for
-    token paging; ``response`` the whole typed answer (``ListStocksResponse``...).
+    reports none); ``response`` the whole typed answer (``ListStocksResponse``...). Each paging
+    style's class says where the next page starts (:meth:`next_cursor`).
     """
 
     items: list[ItemT]
     total: int | None = None
-    offset: int | None = None
-    limit: int | None = None
-    page_token: str | None = None
-    next_page_token: str | None = None
     response: Any = attrs.field(default=None, repr=False)
     #: The ``Request-ID`` of the answer this page came from.
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)
 
+    #: The query parameter naming a page's size (``limit`` or ``page_size``).
+    size_name: ClassVar[str] = ""
+
     @property
     def has_next(self) -> bool:
-        """Whether another page follows this one."""
-        if self.next_page_token:
-            return True
-        if self.offset is None or not self.items:
+        """Whether the listing says another page follows this one."""
+        raise NotImplementedError
+
+    def next_cursor(self, cursor: Cursor) -> Cursor | None:
+        """Where the page after this one (fetched at ``cursor``) starts; None after the last."""
+        raise NotImplementedError
+
+    @staticmethod
+    def query(cursor: Cursor) -> dict[str, Any]:
+        """The query parameters that ask for the page at ``cursor``."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_answer(cls, answer: Any, cursor: Cursor, items_field: str) -> Page[Any]:
+        """The page of a typed listing answer (``items_field`` names its list) fetched at ``cursor``."""
+        raise NotImplementedError
+
+
+@attrs.frozen(kw_only=True)
+class OffsetPage(Page[ItemT]):
+    """A page of an offset/limit listing (the cash coupons').
+
+    ``offset``/``limit`` as the answer echoes them (the request's when it does not). The next
+    page starts after this page's items, unless this page is short, empty or reaches ``total``.
+    """
+
+    offset: int = 0
+    limit: int | None = None
+
+    size_name: ClassVar[str] = "limit"
+
+    @property
+    def has_next(self) -> bool:
+        if not self.items:
             return False
         if self.limit is not None and len(self.items) < self.limit:
             return False
         return self.total is None or self.offset + len(self.items) < self.total
 
+    def next_cursor(self, cursor: Cursor) -> Cursor | None:
+        return (cursor[0] + len(self.items), cursor[1]) if self.has_next else None
 
-#: A cursor: ``(offset, limit)`` or ``(page_token, page_size)``.
-Cursor = tuple[Any, int]
+    @staticmethod
+    def query(cursor: Cursor) -> dict[str, Any]:
+        return {"offset": cursor[0], "limit": cursor[1]}
+
+    @classmethod
+    def from_answer(cls, answer: Any, cursor: Cursor, items_field: str) -> OffsetPage[Any]:
+        """The page of a typed offset-listing answer fetched at ``cursor``."""
+        offset = getattr(answer, "offset", None)
+        limit = getattr(answer, "limit", None)
+        return cls(
+            items=list(getattr(answer, items_field, None) or []),
+            total=getattr(answer, "total_count", None),
+            offset=cursor[0] if offset is None else offset,
+            limit=cursor[1] if limit is None else limit,
+            response=answer,
+            request_id=getattr(answer, "request_id", None),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class TokenPage(Page[ItemT]):
+    """A page of a page_token/page_size listing (the product coupons').
+
+    ``page_token`` is the token this page was fetched with (None for the first page);
+    ``next_page_token`` the one the answer names for the next page (None after the last).
+    """
+
+    page_token: str | None = None
+    next_page_token: str | None = None
+    page_size: int | None = None
+
+    size_name: ClassVar[str] = "page_size"
+
+    @property
+    def has_next(self) -> bool:
+        return bool(self.next_page_token)
+
+    def next_cursor(self, cursor: Cursor) -> Cursor | None:
+        return (self.next_page_token, cursor[1]) if self.next_page_token else None
+
+    @staticmethod
+    def query(cursor: Cursor) -> dict[str, Any]:
+        return {"page_token": cursor[0], "page_size": cursor[1]}
+
+    @classmethod
+    def from_answer(cls, answer: Any, cursor: Cursor, items_field: str) -> TokenPage[Any]:
+        """The page of a typed token-listing answer fetched at ``cursor``."""
+        return cls(
+            items=list(getattr(answer, items_field, None) or []),
+            total=getattr(answer, "total_count", None),
+            page_token=cursor[0],
+            next_page_token=getattr(answer, "next_page_token", None) or None,
+            page_size=cursor[1],
+            response=answer,
+            request_id=getattr(answer, "request_id", None),
+        )
 
 
 class AsyncPaginator(Generic[ItemT]):
@@ -90,25 +181,25 @@ class AsyncPaginator(Generic[ItemT]):
     (at most ``max_items``); ``async for page in paginator.pages()`` → every page (at most
     ``max_pages``). Each walk starts again from the first page. Each page is one signed request,
     which spends the merchant's quota; the walk's stop rules are in the module docstring.
+    List operations answer its subclasses :class:`OffsetPaginator` and :class:`TokenPaginator`.
     """
+
+    #: The class of this listing's pages (its paging style).
+    page_type: ClassVar[type[Page[Any]]] = Page
 
     def __init__(
         self,
         fetch: Callable[[Cursor], Awaitable[Page[ItemT]]],
         *,
-        style: str,
         first_cursor: Cursor,
         max_items: int = DEFAULT_MAX_ITEMS,
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
-        if style not in ("offset", "token"):
-            raise ValueError(f"unknown paging style {style!r}")
         if max_items < 1:
             raise ValidationError("max_items", "must be at least 1")
         if max_pages < 1:
             raise ValidationError("max_pages", "must be at least 1")
         self._fetch = fetch
-        self.style = style
         self._first = first_cursor
         self.max_items = max_items
         self.max_pages = max_pages
@@ -117,13 +208,6 @@ class AsyncPaginator(Generic[ItemT]):
 
     def __await__(self) -> Generator[Any, None, Page[ItemT]]:
         return self._fetch(self._first).__await__()
-
-    def _next_cursor(self, page: Page[ItemT], cursor: Cursor) -> Cursor | None:
-        if not page.has_next:
-            return None
-        if self.style == "token":
-            return (page.next_page_token, cursor[1])
-        return (cursor[0] + len(page.items), cursor[1])
 
     async def pages(self) -> AsyncIterator[Page[ItemT]]:
         """Every page, until a stop rule ends the walk (see the module docstring)."""
@@ -135,7 +219,7 @@ class AsyncPaginator(Generic[ItemT]):
             page = await self._fetch(cursor)
             yield page
             items += len(page.items)
-            following = self._next_cursor(page, cursor)
+            following = page.next_cursor(cursor)
             reason: StopReason | None = None
             if following is None:
                 reason = "last_page"
@@ -170,3 +254,47 @@ class AsyncPaginator(Generic[ItemT]):
     async def to_list(self) -> list[ItemT]:
         """Every item (at most ``max_items``) in one list."""
         return [item async for item in self]
+
+
+class OffsetPaginator(AsyncPaginator[ItemT]):
+    """An offset/limit listing: its pages are :class:`OffsetPage`."""
+
+    page_type: ClassVar[type[OffsetPage[Any]]] = OffsetPage
+
+    def __init__(
+        self,
+        fetch: Callable[[Cursor], Awaitable[OffsetPage[ItemT]]],
+        *,
+        first_cursor: Cursor,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> None:
+        super().__init__(fetch, first_cursor=first_cursor, max_items=max_items, max_pages=max_pages)
+
+    def __await__(self) -> Generator[Any, None, OffsetPage[ItemT]]:
+        return cast("Generator[Any, None, OffsetPage[ItemT]]", super().__await__())
+
+    def pages(self) -> AsyncIterator[OffsetPage[ItemT]]:
+        return cast("AsyncIterator[OffsetPage[ItemT]]", super().pages())
+
+
+class TokenPaginator(AsyncPaginator[ItemT]):
+    """A page_token/page_size listing: its pages are :class:`TokenPage`."""
+
+    page_type: ClassVar[type[TokenPage[Any]]] = TokenPage
+
+    def __init__(
+        self,
+        fetch: Callable[[Cursor], Awaitable[TokenPage[ItemT]]],
+        *,
+        first_cursor: Cursor,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
+    ) -> None:
+        super().__init__(fetch, first_cursor=first_cursor, max_items=max_items, max_pages=max_pages)
+
+    def __await__(self) -> Generator[Any, None, TokenPage[ItemT]]:
+        return cast("Generator[Any, None, TokenPage[ItemT]]", super().__await__())
+
+    def pages(self) -> AsyncIterator[TokenPage[ItemT]]:
+        return cast("AsyncIterator[TokenPage[ItemT]]", super().pages())

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
 from ..models import favor as _models  # each class is built on first use
-from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, OffsetPaginator
 from ._base import Resource
 
 if TYPE_CHECKING:
@@ -432,7 +432,7 @@ class FavorResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[str]:
+    ) -> OffsetPaginator[str]:
         """List the goods a stock applies to.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/items``
@@ -463,7 +463,7 @@ class FavorResource(Resource):
             path_params={"stock_id": stock_id},
             query={"stock_creator_mchid": stock_creator_mchid},
             model=_models.ListStockItemsResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=50,
@@ -486,7 +486,7 @@ class FavorResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[str]:
+    ) -> OffsetPaginator[str]:
         """List the merchants where a stock can be used.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/merchants``
@@ -517,7 +517,7 @@ class FavorResource(Resource):
             path_params={"stock_id": stock_id},
             query={"stock_creator_mchid": stock_creator_mchid},
             model=_models.ListStockMerchantsResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=50,
@@ -542,7 +542,7 @@ class FavorResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[ListedStock]:
+    ) -> OffsetPaginator[ListedStock]:
         """List the merchant's cash-coupon stocks.
 
         ``GET /v3/marketing/favor/stocks``
@@ -580,7 +580,7 @@ class FavorResource(Resource):
                 "status": status,
             },
             model=_models.ListStocksResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=10,
@@ -609,7 +609,7 @@ class FavorResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[GetUserCouponResponse]:
+    ) -> OffsetPaginator[GetUserCouponResponse]:
         """List the cash coupons a user holds.
 
         ``GET /v3/marketing/favor/users/{openid}/coupons``
@@ -654,7 +654,7 @@ class FavorResource(Resource):
                 "business_type": business_type,
             },
             model=_models.ListUserCouponsResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=100,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
 from ..models import product_coupon as _models  # each class is built on first use
-from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, TokenPaginator
 from ._base import Resource
 
 if TYPE_CHECKING:
@@ -1003,7 +1003,7 @@ class ProductCouponResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[AssociatedStore]:
+    ) -> TokenPaginator[AssociatedStore]:
         """List the stores associated with a stock.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/associated-stores``
@@ -1035,7 +1035,7 @@ class ProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id, "stock_id": stock_id},
             query={"brand_id": brand_id},
             model=_models.ListStockAssociatedStoresResponse,
-            style="token",
+            paging=TokenPaginator,
             items_field="store_list",
             start=(page_token, page_size),
             max_limit=50,
@@ -1060,7 +1060,7 @@ class ProductCouponResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[GetStockResponse]:
+    ) -> TokenPaginator[GetStockResponse]:
         """List a product coupon's stocks.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks``
@@ -1093,7 +1093,7 @@ class ProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id},
             query={"state": state, "brand_id": brand_id, "stock_bundle_id": stock_bundle_id},
             model=_models.ListStocksResponse,
-            style="token",
+            paging=TokenPaginator,
             items_field="stock_list",
             start=(page_token, page_size),
             max_limit=50,
@@ -1122,7 +1122,7 @@ class ProductCouponResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[UserCoupon]:
+    ) -> TokenPaginator[UserCoupon]:
         """List the product coupons a user holds.
 
         ``GET /v3/marketing/partner/product-coupon/users/{openid}/coupons``
@@ -1165,7 +1165,7 @@ class ProductCouponResource(Resource):
                 "user_coupon_bundle_id": user_coupon_bundle_id,
             },
             model=_models.ListUserCouponsResponse,
-            style="token",
+            paging=TokenPaginator,
             items_field="user_coupon_list",
             start=(page_token, page_size),
             max_limit=50,
