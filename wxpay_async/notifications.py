@@ -84,13 +84,38 @@ class CouponUseResource:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+# Product-coupon event types. Sources (read 2026-12-04):
+# - the partner API reference page 商品券回调通知, https://pay.weixin.qq.com/doc/v3/partner/4015780862
+#   (updated 2025.08.21): event_type enum ``PRODUCT_COUPON_SP.SEND`` (商品券领券通知), the only value
+#   it lists, for service providers (the /v3/marketing/partner/product-coupon API this SDK calls);
+# - wechatpay-apiv3/wechatpay-skills@15f40d070c503be7f02c3ebeb8dfb6b8274f3291:
+#   wechatpay-product-coupon/references/3-品牌与服务商通用/接入规范/回调处理.md, a guide common to
+#   brands and service providers: ``PRODUCT_COUPON.SEND`` (发券通知), ``PRODUCT_COUPON.USE`` (核销通知),
+#   ``PRODUCT_COUPON.RETURN`` (退券通知), associated_data ``product_coupon``, and the decrypted send
+#   resource's key fields (coupon_code, product_coupon_id, stock_id, openid, unionid, send_channel,
+#   send_request_no, receive_time, valid_begin_time / valid_end_time).
+# Every one of them is accepted with a typed model; no official page gives the USE/RETURN resource's
+# fields, so those models type the user coupon's identifying fields and keep the rest in ``extra``.
+
+#: Product-coupon send notification of the partner API (the official reference page's only value).
+PRODUCT_COUPON_SP_SEND = "PRODUCT_COUPON_SP.SEND"
+#: Product-coupon event types named by wechatpay-skills' guide for brands and service providers.
+PRODUCT_COUPON_SEND = "PRODUCT_COUPON.SEND"
+PRODUCT_COUPON_USE = "PRODUCT_COUPON.USE"
+PRODUCT_COUPON_RETURN = "PRODUCT_COUPON.RETURN"
+
+
 @attrs.frozen(kw_only=True)
 class ProductCouponSendResource:
-    """PRODUCT_COUPON_SP.SEND: a product coupon reached a user; confirm it or it never takes effect."""
+    """PRODUCT_COUPON_SP.SEND / PRODUCT_COUPON.SEND: a product coupon reached a user.
+
+    Confirm it (``product_coupon.confirm_coupon``) or it never takes effect.
+    """
 
     coupon_code: str
     coupon_state: str | None = None
     openid: str | None = None
+    unionid: str | None = None
     brand_id: str | None = None
     product_coupon_id: str | None = None
     stock_id: str | None = None
@@ -103,9 +128,40 @@ class ProductCouponSendResource:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
+@attrs.frozen(kw_only=True)
+class ProductCouponUseResource:
+    """PRODUCT_COUPON.USE: a user's product coupon was used (核销). Other fields are in ``extra``."""
+
+    coupon_code: str
+    coupon_state: str | None = None
+    openid: str | None = None
+    unionid: str | None = None
+    brand_id: str | None = None
+    product_coupon_id: str | None = None
+    stock_id: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class ProductCouponReturnResource:
+    """PRODUCT_COUPON.RETURN: a user's product coupon was returned (退券). Other fields are in ``extra``."""
+
+    coupon_code: str
+    coupon_state: str | None = None
+    openid: str | None = None
+    unionid: str | None = None
+    brand_id: str | None = None
+    product_coupon_id: str | None = None
+    stock_id: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
 RESOURCE_MODELS: dict[str, type[Any]] = {
     "COUPON.USE": CouponUseResource,
-    "PRODUCT_COUPON_SP.SEND": ProductCouponSendResource,
+    PRODUCT_COUPON_SP_SEND: ProductCouponSendResource,
+    PRODUCT_COUPON_SEND: ProductCouponSendResource,
+    PRODUCT_COUPON_USE: ProductCouponUseResource,
+    PRODUCT_COUPON_RETURN: ProductCouponReturnResource,
 }
 
 
@@ -134,6 +190,14 @@ class Notification:
     @property
     def product_coupon_send(self) -> ProductCouponSendResource:
         return _structure(self.resource, ProductCouponSendResource)
+
+    @property
+    def product_coupon_use(self) -> ProductCouponUseResource:
+        return _structure(self.resource, ProductCouponUseResource)
+
+    @property
+    def product_coupon_return(self) -> ProductCouponReturnResource:
+        return _structure(self.resource, ProductCouponReturnResource)
 
 
 _M = TypeVar("_M")
