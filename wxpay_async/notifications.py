@@ -2,13 +2,16 @@
 
 WeChat Pay re-delivers a notification until it gets a 2xx answer (COUPON.USE: every minute, up
 to 9 times), and a handler may see the same one twice at once. ``NotificationHandler.handle``
-runs the caller's callback at most once per notification id, and not at all for anything whose
-signature, timestamp or ciphertext is wrong.
+runs the caller's callback once per notification id while its dedupe store keeps its keys, never
+twice at once however long the callback takes, and not at all for anything whose signature,
+timestamp or ciphertext is wrong. When the store loses its keys (Redis restarted empty, flushed,
+evicted, failed over) the guarantee is *at least once*: see :class:`NotificationHandler`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -235,6 +238,11 @@ def decrypt_resource(resource: Mapping[str, Any], apiv3_key: str) -> dict[str, A
 ClaimState = Literal["claimed", "done", "busy"]
 
 
+#: What renewing a claim found: still ours (``"renewed"``), gone and taken again (``"reclaimed"``:
+#: the store lost it), or held by another delivery or marked done (``"lost"``).
+RenewState = Literal["renewed", "reclaimed", "lost"]
+
+
 class DedupeStore(Protocol):
     """Once-per-id processing across workers: an atomic claim → run → done protocol.
 
@@ -243,6 +251,12 @@ class DedupeStore(Protocol):
     id for ``ttl`` seconds: run the callback). ``complete`` records the id as done for
     ``ttl`` seconds and drops the claim; ``release`` drops the claim after a failed callback so
     the next delivery runs it. A crashed worker's claim simply expires after its TTL.
+
+    A store may also offer ``renew(notification_id, token, ttl) -> RenewState`` (both built-in
+    stores do): the handler calls it every ``claim_ttl / 3`` seconds while the callback runs, so a
+    claim outlives a slow callback. It extends the claim when ``token`` still holds it, takes it
+    again when it has vanished and the id is not done, and answers ``"lost"`` otherwise. Without
+    ``renew`` a callback longer than ``claim_ttl`` can run twice at once.
     """
 
     async def claim(self, notification_id: str, token: str, ttl: float) -> ClaimState: ...
@@ -289,6 +303,16 @@ class InMemoryDedupeStore:
         if entry is not None and entry[0] == token:
             del self._entries[notification_id]
 
+    async def renew(self, notification_id: str, token: str, ttl: float) -> RenewState:
+        entry = self._live(notification_id)
+        if entry is None:
+            self._put(notification_id, token, ttl)
+            return "reclaimed"
+        if entry[0] != token:
+            return "lost"
+        self._put(notification_id, token, ttl)
+        return "renewed"
+
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 'done' end
@@ -304,14 +328,29 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_RENEW = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 'renewed' end
+if holder then return 'lost' end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'lost' end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 'reclaimed'
+"""
 
 
 class RedisDedupeStore:
     """A :class:`DedupeStore` shared by every worker process through Redis (``redis`` extra).
 
     ``<prefix><id>:claim`` is taken with ``SET NX PX`` (the lease, holding this delivery's
-    token) and ``<prefix><id>:done`` is the done marker; each step is one atomic Lua script, so
-    two workers can never both run the callback for one id while a claim or marker lives.
+    token, renewed while the callback runs) and ``<prefix><id>:done`` is the done marker; each
+    step is one atomic Lua script, so two workers can never both run the callback for one id
+    while a claim or marker lives.
+
+    Redis holds these keys in memory: a restart without persistence, ``FLUSHDB``, eviction under
+    ``maxmemory`` or a failover to a replica that missed the write loses them, and a re-delivery
+    after that runs the callback again (at least once; see :class:`NotificationHandler`). Use a
+    ``noeviction`` policy (or keep these keys out of eviction's reach) and persistence if
+    re-runs are costly, and make the callback idempotent either way.
     """
 
     def __init__(
@@ -337,6 +376,13 @@ class RedisDedupeStore:
     async def release(self, notification_id: str, token: str) -> None:
         await self._redis.eval(_RELEASE, 1, self._keys(notification_id)[0], token)
 
+    async def renew(self, notification_id: str, token: str, ttl: float) -> RenewState:
+        state = await self._redis.eval(_RENEW, 2, *self._keys(notification_id), token, max(1, int(ttl * 1000)))
+        text = state.decode() if isinstance(state, bytes) else str(state)
+        if text not in ("renewed", "reclaimed", "lost"):
+            raise WxPayError(f"unexpected dedupe renew answer {text!r}")
+        return text  # type: ignore[return-value]
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._redis.aclose()
@@ -355,9 +401,35 @@ class NotificationHandler:
     ``refresh_for``) is awaited once for an unknown ``Wechatpay-Serial``: the same single-flight,
     globally rate-limited refresh the response path uses.
 
-    ``dedupe`` claims each id before the callback runs (``claim_ttl``: the lease, longer than
-    your callback takes) and marks it done for ``dedupe_ttl`` afterwards. A delivery finding the
-    id claimed elsewhere waits up to ``busy_wait`` seconds for that worker, then answers 503.
+    ``dedupe`` claims each id before the callback runs and marks it done for ``dedupe_ttl``
+    afterwards. ``claim_ttl`` is the lease: the running delivery renews it every
+    ``claim_ttl / 3`` seconds (a heartbeat), so a worker that dies mid-callback holds the id for
+    at most ``claim_ttl`` more seconds. A delivery finding the id claimed elsewhere waits up to
+    ``busy_wait`` seconds for that worker, then answers 503 (WeChat Pay delivers it again).
+
+    What is guaranteed, per notification id:
+
+    - **Never twice at once** while the store keeps its keys, however long the callback takes.
+      Within one handler, deliveries of one id also queue on a per-id lock, whatever the store.
+    - **Once after success**: after the callback returns, re-deliveries within ``dedupe_ttl`` are
+      acknowledged without running it.
+    - **Again after failure**: a callback that raises releases its claim and the delivery is
+      answered 500, so WeChat Pay's next delivery runs it again. A worker killed mid-callback
+      leaves a claim that expires ``claim_ttl`` later; the next delivery then runs it again.
+    - **Not at all without the store**: a delivery that cannot reach the store to claim the id
+      does not run the callback and is answered 500.
+    - **At least once when the store loses its keys** (Redis restarted empty, flushed, evicted,
+      failed over): a re-delivery after the loss runs the callback again even if it had
+      completed. A running callback's heartbeat takes a vanished claim again, but a re-delivery
+      arriving between the loss and that heartbeat (at most ``claim_ttl / 3`` seconds) can run
+      at the same time. If the done marker cannot be written after the callback succeeded, the
+      delivery is still acknowledged (the work is done; asking for a re-delivery would only
+      repeat it) and logged; a later re-delivery runs it again.
+
+    So make the callback idempotent on a business key (``coupon_id`` for COUPON.USE;
+    ``coupon_code`` and ``event_type`` for product coupons, as WeChat Pay's guide asks): the
+    dedupe store keeps duplicates rare and never concurrent in normal operation, and your key makes
+    a duplicate harmless when the store fails.
     """
 
     def __init__(
@@ -482,15 +554,57 @@ class NotificationHandler:
                 raise NotificationInProgressError(f"notification {notification.id} is being processed elsewhere")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
+        heartbeat = asyncio.create_task(self._keep_claim(notification.id, token))
         try:
             await callback(notification)
         except BaseException:
+            await _stop(heartbeat)
             try:
                 await asyncio.shield(self.dedupe.release(notification.id, token))
             except Exception as exc:  # the claim then expires after claim_ttl
                 logger.warning("could not release the claim on notification %s: %s", notification.id, exc)
             raise
-        await self.dedupe.complete(notification.id, token, self._ttl)
+        await _stop(heartbeat)
+        try:
+            await self.dedupe.complete(notification.id, token, self._ttl)
+        except Exception as exc:
+            # The callback did its work: acknowledge. Without the marker a later re-delivery runs
+            # it again (at least once), which answering 500 now would cause at once.
+            logger.warning(
+                "notification %s processed, but its done marker could not be written (%s: %s); "
+                "a re-delivery will run the callback again",
+                notification.id,
+                type(exc).__name__,
+                exc,
+            )
+
+    async def _keep_claim(self, notification_id: str, token: str) -> None:
+        """Renew this delivery's claim every ``claim_ttl / 3`` seconds until cancelled."""
+        renew = getattr(self.dedupe, "renew", None)
+        if renew is None:
+            return
+        interval = self._claim_ttl / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                state = await renew(notification_id, token, self._claim_ttl)
+            except Exception as exc:  # the store is unreachable: try again at the next beat
+                logger.warning(
+                    "could not renew the claim on notification %s (%s: %s)", notification_id, type(exc).__name__, exc
+                )
+                continue
+            if state == "reclaimed":
+                logger.warning(
+                    "the claim on notification %s had vanished from the dedupe store (restarted or flushed?) "
+                    "and was taken again",
+                    notification_id,
+                )
+            elif state == "lost":
+                logger.warning(
+                    "the claim on notification %s is held by another delivery or marked done: "
+                    "the callback may be running twice",
+                    notification_id,
+                )
 
     async def respond(self, headers: Mapping[str, str], body: bytes, callback: Callback) -> tuple[int, dict[str, str]]:
         """``(status, json)`` to answer WeChat Pay with; the shared core of the web adapters."""
@@ -512,6 +626,12 @@ class NotificationHandler:
             logger.exception("notification callback failed; WeChat Pay will deliver it again")
             return 500, {"code": "FAIL", "message": "processing failed, please retry"}
         return 200, {"code": "SUCCESS", "message": "OK"}
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 # -- framework adapters -----------------------------------------------------------------------
