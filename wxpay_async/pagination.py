@@ -259,7 +259,7 @@ class AsyncPaginator(Generic[ItemT]):
 class OffsetPaginator(AsyncPaginator[ItemT]):
     """An offset/limit listing: its pages are :class:`OffsetPage`."""
 
-    page_type: ClassVar[type[OffsetPage[Any]]] = OffsetPage
+    page_type = OffsetPage
 
     def __init__(
         self,
@@ -281,7 +281,7 @@ class OffsetPaginator(AsyncPaginator[ItemT]):
 class TokenPaginator(AsyncPaginator[ItemT]):
     """A page_token/page_size listing: its pages are :class:`TokenPage`."""
 
-    page_type: ClassVar[type[TokenPage[Any]]] = TokenPage
+    page_type = TokenPage
 
     def __init__(
         self,

@@ -13,6 +13,10 @@ class NotificationTooLargeError(MalformedNotificationError):
     """The body exceeds the handler's ``max_body_bytes`` (answered 413)."""
 
 
+class NotificationEventError(WxPayError):
+    """A resource accessor (``n.coupon_use``...) was read on a notification of another event type."""
+
+
 class NotificationInProgressError(WxPayError):
     """Another worker holds this notification's claim; WeChat Pay will deliver it again."""
 

@@ -24,7 +24,7 @@ from ._errors import (
     NotificationInProgressError,
     NotificationTooLargeError,
 )
-from ._models import Notification
+from ._models import NOTIFICATION_CLASSES, Notification
 
 logger = logging.getLogger("wxpay_async.notifications")
 
@@ -144,10 +144,11 @@ class NotificationHandler:
         if not isinstance(envelope, dict) or not isinstance(envelope.get("resource"), dict):
             raise MalformedNotificationError("notification body lacks a resource object")
         try:
-            notification = Notification(
+            event_type = str(envelope["event_type"])
+            notification = NOTIFICATION_CLASSES.get(event_type, Notification)(
                 id=str(envelope["id"]),
                 create_time=parse_datetime(envelope["create_time"]),
-                event_type=str(envelope["event_type"]),
+                event_type=event_type,
                 resource_type=str(envelope.get("resource_type", "")),
                 summary=str(envelope.get("summary", "")),
                 resource=decrypt_resource(envelope["resource"], self._apiv3_key),

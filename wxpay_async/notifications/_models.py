@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
 from .._converter import converter
-from ._errors import MalformedNotificationError
+from ._errors import MalformedNotificationError, NotificationEventError
 
 
 @attrs.frozen(kw_only=True)
@@ -131,9 +131,37 @@ RESOURCE_MODELS: dict[str, type[Any]] = {
 }
 
 
+_M = TypeVar("_M")
+
+#: What :attr:`Notification.model` can be: one of the typed resources, or the dict for an event
+#: type no official source names.
+NotificationResource = (
+    CouponUseResource
+    | ProductCouponSendResource
+    | ProductCouponUseResource
+    | ProductCouponReturnResource
+    | dict[str, Any]
+)
+
+
 @attrs.frozen(kw_only=True)
 class Notification:
-    """A verified notification: the envelope fields and the decrypted resource."""
+    """A verified notification: the envelope fields and the decrypted resource.
+
+    The handler answers the subclass of the event: :class:`CouponUseNotification`,
+    :class:`ProductCouponSendNotification`, :class:`ProductCouponUseNotification`,
+    :class:`ProductCouponReturnNotification`, or this class for an event type no official source
+    names. Narrow to the subclass and ``model`` has the event's type::
+
+        match n:
+            case CouponUseNotification():
+                n.model.coupon_id            # CouponUseResource
+            case ProductCouponSendNotification():
+                n.model.coupon_code          # ProductCouponSendResource
+
+    The accessors (``coupon_use``, ``product_coupon_send``...) read the resource as one model and
+    raise :class:`NotificationEventError` when the notification is of another event.
+    """
 
     id: str
     create_time: dt.datetime
@@ -144,29 +172,96 @@ class Notification:
     original_type: str | None = None
 
     @property
-    def model(self) -> Any:
-        """The resource as its typed model (``CouponUseResource``...), or the dict when unknown."""
+    def model(self) -> NotificationResource:
+        """The resource as its event's typed model, or the dict for an unknown event type."""
         model = RESOURCE_MODELS.get(self.event_type)
         return _structure(self.resource, model) if model else self.resource
 
+    def _as(self, model: type[_M]) -> _M:
+        if RESOURCE_MODELS.get(self.event_type) is not model:
+            events = ", ".join(sorted(e for e, m in RESOURCE_MODELS.items() if m is model))
+            raise NotificationEventError(
+                f"notification {self.id} is a {self.event_type} event; {model.__name__} is the resource of {events}"
+            )
+        return _structure(self.resource, model)
+
     @property
     def coupon_use(self) -> CouponUseResource:
-        return _structure(self.resource, CouponUseResource)
+        """The COUPON.USE resource (:class:`NotificationEventError` for another event)."""
+        return self._as(CouponUseResource)
 
     @property
     def product_coupon_send(self) -> ProductCouponSendResource:
-        return _structure(self.resource, ProductCouponSendResource)
+        """The PRODUCT_COUPON_SP.SEND / PRODUCT_COUPON.SEND resource (:class:`NotificationEventError` otherwise)."""
+        return self._as(ProductCouponSendResource)
 
     @property
     def product_coupon_use(self) -> ProductCouponUseResource:
-        return _structure(self.resource, ProductCouponUseResource)
+        """The PRODUCT_COUPON.USE resource (:class:`NotificationEventError` for another event)."""
+        return self._as(ProductCouponUseResource)
 
     @property
     def product_coupon_return(self) -> ProductCouponReturnResource:
-        return _structure(self.resource, ProductCouponReturnResource)
+        """The PRODUCT_COUPON.RETURN resource (:class:`NotificationEventError` for another event)."""
+        return self._as(ProductCouponReturnResource)
 
 
-_M = TypeVar("_M")
+@attrs.frozen(kw_only=True)
+class CouponUseNotification(Notification):
+    """A COUPON.USE notification: ``model`` is a :class:`CouponUseResource`."""
+
+    if TYPE_CHECKING:
+        event_type: Literal["COUPON.USE"]
+
+    @property
+    def model(self) -> CouponUseResource:
+        return self._as(CouponUseResource)
+
+
+@attrs.frozen(kw_only=True)
+class ProductCouponSendNotification(Notification):
+    """A PRODUCT_COUPON_SP.SEND or PRODUCT_COUPON.SEND notification: ``model`` is a :class:`ProductCouponSendResource`."""
+
+    if TYPE_CHECKING:
+        event_type: Literal["PRODUCT_COUPON_SP.SEND", "PRODUCT_COUPON.SEND"]
+
+    @property
+    def model(self) -> ProductCouponSendResource:
+        return self._as(ProductCouponSendResource)
+
+
+@attrs.frozen(kw_only=True)
+class ProductCouponUseNotification(Notification):
+    """A PRODUCT_COUPON.USE notification: ``model`` is a :class:`ProductCouponUseResource`."""
+
+    if TYPE_CHECKING:
+        event_type: Literal["PRODUCT_COUPON.USE"]
+
+    @property
+    def model(self) -> ProductCouponUseResource:
+        return self._as(ProductCouponUseResource)
+
+
+@attrs.frozen(kw_only=True)
+class ProductCouponReturnNotification(Notification):
+    """A PRODUCT_COUPON.RETURN notification: ``model`` is a :class:`ProductCouponReturnResource`."""
+
+    if TYPE_CHECKING:
+        event_type: Literal["PRODUCT_COUPON.RETURN"]
+
+    @property
+    def model(self) -> ProductCouponReturnResource:
+        return self._as(ProductCouponReturnResource)
+
+
+#: The class the handler answers for each event type (:class:`Notification` for any other).
+NOTIFICATION_CLASSES: dict[str, type[Notification]] = {
+    "COUPON.USE": CouponUseNotification,
+    PRODUCT_COUPON_SP_SEND: ProductCouponSendNotification,
+    PRODUCT_COUPON_SEND: ProductCouponSendNotification,
+    PRODUCT_COUPON_USE: ProductCouponUseNotification,
+    PRODUCT_COUPON_RETURN: ProductCouponReturnNotification,
+}
 
 
 def _structure(resource: dict[str, Any], model: type[_M]) -> _M:
