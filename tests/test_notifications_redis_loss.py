@@ -266,3 +266,11 @@ async def test_in_memory_store_renews_and_reports(platform_keys: KeyPair, apiv3_
     assert await store.renew("n", "a", 1.0) == "reclaimed"
     await store.complete("n", "a", 10.0)
     assert await store.renew("n", "a", 1.0) == "lost"
+
+
+def test_claim_ttl_must_be_positive(platform_keys: KeyPair, apiv3_key: str) -> None:
+    from wxpay_async.errors import ValidationError
+
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValidationError, match="claim_ttl"):
+            NotificationHandler(Verifier([platform_keys.certificate]), apiv3_key, claim_ttl=bad)

@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 
 from .._converter import parse_datetime
 from ..crypto import SignatureHeaders, Verifier, missing_signature_headers
-from ..errors import SignatureVerificationError
+from ..errors import SignatureVerificationError, ValidationError
 from ._answers import SUCCESS, answer_for
 from ._decrypt import decrypt_resource
 from ._dedupe import DedupeStore, InMemoryDedupeStore
@@ -93,6 +93,10 @@ class NotificationHandler:
         self._clock = clock
         self.dedupe: DedupeStore = dedupe or InMemoryDedupeStore()
         self._ttl = dedupe_ttl
+        if not claim_ttl > 0:
+            raise ValidationError(
+                "claim_ttl", "must be a positive number of seconds (the claim is renewed every claim_ttl / 3)"
+            )
         self._claim_ttl = claim_ttl
         self._busy_wait = busy_wait
         self._refresh = refresh
