@@ -244,7 +244,7 @@ def generate_group(
         + "from pathlib import Path\nfrom typing import TYPE_CHECKING, Any, Literal\n\n"
         + "from .._raw import to_raw_response\n"
         + "from ..middleware.retry import RetryPolicy\n"
-        + "from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator\n"
+        + "from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, OffsetPaginator, TokenPaginator\n"
         + f"from ..models import {group} as _models  # each class is built on first use\n"
         + "from ._base import Resource\n\n"
         + f"if TYPE_CHECKING:\n    from ..models.{group} import (\n"
@@ -362,6 +362,10 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
     if pagination:
         arg_docs.append("            offset / page_token, limit / page_size: where the first page starts and its size")
         arg_docs.append("            max_items: bound on the items one ``async for`` walk yields")
+        arg_docs.append(
+            "            max_pages: bound on the pages one walk fetches; each page is a signed request,"
+            " which spends the merchant's quota"
+        )
     arg_docs += [
         "            timeout: seconds per attempt (default: the client's)",
         "            retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)",
@@ -423,16 +427,18 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
             start_kw,
             f"{limit_kw}: int = {pagination['max_limit']}",
             "max_items: int = DEFAULT_MAX_ITEMS",
+            "max_pages: int = DEFAULT_MAX_PAGES",
             *per_call,
         ]
         params = ", ".join(["self", *positional, "*", *kwargs])
         start = "(offset, limit)" if pagination["style"] == "offset" else "(page_token, page_size)"
+        paginator = "OffsetPaginator" if pagination["style"] == "offset" else "TokenPaginator"
         call = (
-            f'        return self._paginate({common}, query={query_arg}, model={model_ref}, style="{pagination["style"]}",\n'
+            f"        return self._paginate({common}, query={query_arg}, model={model_ref}, paging={paginator},\n"
             f'                              items_field="{items_field}", start={start}, max_limit={pagination["max_limit"]},\n'
-            f"                              max_items=max_items, {per_call_args})\n"
+            f"                              max_items=max_items, max_pages=max_pages, {per_call_args})\n"
         )
-        return f"    def {name}({params}) -> AsyncPaginator[{item_type}]:\n{doc}{call}"
+        return f"    def {name}({params}) -> {paginator}[{item_type}]:\n{doc}{call}"
 
     kwargs = [*required_kw, *optional_kw, *per_call]
     params = ", ".join(["self", *positional, "*", *kwargs])

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from ._request import Headers, Response
 
 if TYPE_CHECKING:
-    from .pagination import AsyncPaginator, Page
+    from .pagination import AsyncPaginator, OffsetPage, OffsetPaginator, Page, TokenPage, TokenPaginator
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -90,6 +90,18 @@ _capture: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar("wxpa
 def active_capture() -> _Capture | None:
     """The capture of the ``with_raw_response`` call running in this context, if any."""
     return _capture.get()
+
+
+@overload
+def to_raw_response(
+    func: Callable[P, OffsetPaginator[T]],
+) -> Callable[P, Coroutine[Any, Any, RawResponse[OffsetPage[T]]]]: ...
+
+
+@overload
+def to_raw_response(
+    func: Callable[P, TokenPaginator[T]],
+) -> Callable[P, Coroutine[Any, Any, RawResponse[TokenPage[T]]]]: ...
 
 
 @overload

@@ -25,7 +25,7 @@ from .._converter import format_datetime
 from .._raw import active_capture
 from .._request import Response
 from ..errors import APIResponseValidationError, ValidationError
-from ..pagination import AsyncPaginator, Page
+from ..pagination import AsyncPaginator
 from ..validation import validate_request
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ..middleware.retry import RetryPolicy
 
 ModelT = TypeVar("ModelT")
+PaginatorT = TypeVar("PaginatorT", bound=AsyncPaginator[Any])
 
 
 class Requester(Protocol):
@@ -209,32 +210,27 @@ class Resource:
         path_params: Mapping[str, str],
         query: Mapping[str, Any],
         model: type[Any],
-        style: str,
+        paging: type[PaginatorT],
         items_field: str,
         start: tuple[Any, int],
         max_limit: int,
         max_items: int,
+        max_pages: int,
         timeout: float | None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[Any]:
-        size = start[1]
-        if self._client.validate and not 1 <= size <= max_limit:
-            name = "limit" if style == "offset" else "page_size"
-            raise ValidationError(name, f"must be between 1 and {max_limit}")
+    ) -> PaginatorT:
+        page_type = paging.page_type
+        if self._client.validate and not 1 <= start[1] <= max_limit:
+            raise ValidationError(page_type.size_name, f"must be between 1 and {max_limit}")
 
-        async def fetch(cursor: tuple[Any, int]) -> Page[Any]:
-            paging = (
-                {"offset": cursor[0], "limit": cursor[1]}
-                if style == "offset"
-                else {"page_token": cursor[0], "page_size": cursor[1]}
-            )
+        async def fetch(cursor: tuple[Any, int]) -> Any:
             answer = await self._call(
                 operation,
                 method,
                 template,
                 path_params=path_params,
-                query={**query, **paging},
+                query={**query, **page_type.query(cursor)},
                 body=None,
                 model=model,
                 idempotency_field=None,
@@ -244,35 +240,11 @@ class Resource:
             )
             capture = active_capture()
             if capture is not None:  # with_raw_response: parse() builds the page
-                capture.wrap(lambda parsed: page(parsed, cursor))
-                return Page(items=[])
-            return page(answer, cursor)
+                capture.wrap(lambda parsed: page_type.from_answer(parsed, cursor, items_field))
+                return page_type(items=[])
+            return page_type.from_answer(answer, cursor, items_field)
 
-        def page(answer: Any, cursor: tuple[Any, int]) -> Page[Any]:
-            request_id = getattr(answer, "request_id", None)
-            total = getattr(answer, "total_count", None)
-            if style == "offset":
-                offset = getattr(answer, "offset", None)
-                limit = getattr(answer, "limit", None)
-                return Page(
-                    items=list(getattr(answer, items_field, None) or []),
-                    total=total,
-                    offset=cursor[0] if offset is None else offset,
-                    limit=cursor[1] if limit is None else limit,
-                    response=answer,
-                    request_id=request_id,
-                )
-            return Page(
-                items=list(getattr(answer, items_field, None) or []),
-                total=total,
-                limit=cursor[1],
-                page_token=cursor[0],
-                next_page_token=getattr(answer, "next_page_token", None) or None,
-                response=answer,
-                request_id=request_id,
-            )
-
-        return AsyncPaginator(fetch, style=style, first_cursor=start, max_items=max_items)
+        return paging(fetch, first_cursor=start, max_items=max_items, max_pages=max_pages)
 
     async def _upload(
         self,

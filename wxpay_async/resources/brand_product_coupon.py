@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
 from ..models import brand_product_coupon as _models  # each class is built on first use
-from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, TokenPaginator
 from ._base import Resource
 
 if TYPE_CHECKING:
@@ -796,10 +796,11 @@ class BrandProductCouponResource(Resource):
         page_token: str | None = None,
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[AssociatedStore]:
+    ) -> TokenPaginator[AssociatedStore]:
         """List the stores associated with a stock.
 
         ``GET /brand/marketing/product-coupon/product-coupons/{product_coupon_id}/stocks/{stock_id}/associated-stores``
@@ -809,6 +810,7 @@ class BrandProductCouponResource(Resource):
             stock_id: Stock ID
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -829,11 +831,12 @@ class BrandProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id, "stock_id": stock_id},
             query={},
             model=_models.ListStockAssociatedStoresResponse,
-            style="token",
+            paging=TokenPaginator,
             items_field="store_list",
             start=(page_token, page_size),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -848,10 +851,11 @@ class BrandProductCouponResource(Resource):
         page_token: str | None = None,
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[GetStockResponse]:
+    ) -> TokenPaginator[GetStockResponse]:
         """List a product coupon's stocks.
 
         ``GET /brand/marketing/product-coupon/product-coupons/{product_coupon_id}/stocks``
@@ -862,6 +866,7 @@ class BrandProductCouponResource(Resource):
             stock_bundle_id: Only the stocks of this stock bundle (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -882,11 +887,12 @@ class BrandProductCouponResource(Resource):
             path_params={"product_coupon_id": product_coupon_id},
             query={"state": state, "stock_bundle_id": stock_bundle_id},
             model=_models.ListStocksResponse,
-            style="token",
+            paging=TokenPaginator,
             items_field="stock_list",
             start=(page_token, page_size),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -905,10 +911,11 @@ class BrandProductCouponResource(Resource):
         page_token: str | None = None,
         page_size: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[UserCoupon]:
+    ) -> TokenPaginator[UserCoupon]:
         """List the product coupons a user holds.
 
         ``GET /brand/marketing/product-coupon/users/{openid}/coupons``
@@ -922,6 +929,7 @@ class BrandProductCouponResource(Resource):
             user_coupon_bundle_id: Only the coupons of this user coupon bundle (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -948,11 +956,12 @@ class BrandProductCouponResource(Resource):
                 "user_coupon_bundle_id": user_coupon_bundle_id,
             },
             model=_models.ListUserCouponsResponse,
-            style="token",
+            paging=TokenPaginator,
             items_field="user_coupon_list",
             start=(page_token, page_size),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,

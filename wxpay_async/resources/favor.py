@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
 from ..models import favor as _models  # each class is built on first use
-from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, OffsetPaginator
 from ._base import Resource
 
 if TYPE_CHECKING:
@@ -428,10 +428,11 @@ class FavorResource(Resource):
         offset: int = 0,
         limit: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[str]:
+    ) -> OffsetPaginator[str]:
         """List the goods a stock applies to.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/items``
@@ -441,6 +442,7 @@ class FavorResource(Resource):
             stock_creator_mchid: Merchant ID that created the stock
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -461,11 +463,12 @@ class FavorResource(Resource):
             path_params={"stock_id": stock_id},
             query={"stock_creator_mchid": stock_creator_mchid},
             model=_models.ListStockItemsResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -479,10 +482,11 @@ class FavorResource(Resource):
         offset: int = 0,
         limit: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[str]:
+    ) -> OffsetPaginator[str]:
         """List the merchants where a stock can be used.
 
         ``GET /v3/marketing/favor/stocks/{stock_id}/merchants``
@@ -492,6 +496,7 @@ class FavorResource(Resource):
             stock_creator_mchid: Merchant ID that created the stock
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -512,11 +517,12 @@ class FavorResource(Resource):
             path_params={"stock_id": stock_id},
             query={"stock_creator_mchid": stock_creator_mchid},
             model=_models.ListStockMerchantsResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -532,10 +538,11 @@ class FavorResource(Resource):
         offset: int = 0,
         limit: int = 10,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[ListedStock]:
+    ) -> OffsetPaginator[ListedStock]:
         """List the merchant's cash-coupon stocks.
 
         ``GET /v3/marketing/favor/stocks``
@@ -547,6 +554,7 @@ class FavorResource(Resource):
             status: Stock status (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -572,11 +580,12 @@ class FavorResource(Resource):
                 "status": status,
             },
             model=_models.ListStocksResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=10,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -596,10 +605,11 @@ class FavorResource(Resource):
         offset: int = 0,
         limit: int = 100,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[GetUserCouponResponse]:
+    ) -> OffsetPaginator[GetUserCouponResponse]:
         """List the cash coupons a user holds.
 
         ``GET /v3/marketing/favor/users/{openid}/coupons``
@@ -615,6 +625,7 @@ class FavorResource(Resource):
             business_type: Business type (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -643,11 +654,12 @@ class FavorResource(Resource):
                 "business_type": business_type,
             },
             model=_models.ListUserCouponsResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=100,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,

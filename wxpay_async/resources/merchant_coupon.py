@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
 from ..models import merchant_coupon as _models  # each class is built on first use
-from ..pagination import DEFAULT_MAX_ITEMS, AsyncPaginator
+from ..pagination import DEFAULT_MAX_ITEMS, DEFAULT_MAX_PAGES, OffsetPaginator
 from ._base import Resource
 
 if TYPE_CHECKING:
@@ -775,10 +775,11 @@ class MerchantCouponResource(Resource):
         offset: int = 0,
         limit: int = 100,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[GetCouponCodeResponseCodeInformation]:
+    ) -> OffsetPaginator[GetCouponCodeResponseCodeInformation]:
         """List the codes uploaded to a stock.
 
         ``GET /v3/marketing/busifavor/stocks/{stock_id}/couponcodes``
@@ -789,6 +790,7 @@ class MerchantCouponResource(Resource):
             status: State (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -809,11 +811,12 @@ class MerchantCouponResource(Resource):
             path_params={"stock_id": stock_id},
             query={"appid": appid, "status": status},
             model=_models.ListCouponCodesResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=100,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
@@ -832,10 +835,11 @@ class MerchantCouponResource(Resource):
         offset: int = 0,
         limit: int = 50,
         max_items: int = DEFAULT_MAX_ITEMS,
+        max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[GetCouponCodeResponseCouponInformation]:
+    ) -> OffsetPaginator[GetCouponCodeResponseCouponInformation]:
         """List a user's merchant coupons by filter.
 
         ``GET /v3/marketing/busifavor/users/{openid}/coupons``
@@ -850,6 +854,7 @@ class MerchantCouponResource(Resource):
             coupon_state: Coupon state (optional)
             offset / page_token, limit / page_size: where the first page starts and its size
             max_items: bound on the items one ``async for`` walk yields
+            max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
             extra_headers: headers added to this request
@@ -877,11 +882,12 @@ class MerchantCouponResource(Resource):
                 "coupon_state": coupon_state,
             },
             model=_models.ListUserCouponsResponse,
-            style="offset",
+            paging=OffsetPaginator,
             items_field="data",
             start=(offset, limit),
             max_limit=50,
             max_items=max_items,
+            max_pages=max_pages,
             timeout=timeout,
             retry=retry,
             extra_headers=extra_headers,
