@@ -310,6 +310,8 @@ def _correct(operations: dict[str, dict[str, Any]], correction: dict[str, Any]) 
             node["required"] = [new if r == old else r for r in node.get("required", [])]
         for name, schema in (correction.get("add") or {}).items():
             props[name] = json.loads(json.dumps(schema))
+        for name, origin in (correction.get("copy") or {}).items():
+            props[name] = _copied(operations, node, origin)
         if correction.get("required_remove"):
             node["required"] = [r for r in node.get("required", []) if r not in correction["required_remove"]]
         node.update(correction.get("set") or {})
@@ -321,6 +323,20 @@ def _correct(operations: dict[str, dict[str, Any]], correction: dict[str, Any]) 
             op.setdefault("sources", [])
             if correction["source"] not in op["sources"]:
                 op["sources"].append(correction["source"])
+
+
+def _copied(operations: dict[str, dict[str, Any]], node: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema copied from another: ``{"from": sibling}`` in the same object, or
+    ``{"op": key, "at": "response.a", "from": name}`` elsewhere (without ``from``: that whole object),
+    where an official model names both the same type; ``description`` replaces the copied one's."""
+    if "op" in origin:
+        node = _node(operations[origin["op"]], origin["at"])
+    source = node["properties"][origin["from"]] if "from" in origin else node  # no "from": the whole object
+    copied: dict[str, Any] = json.loads(json.dumps(source))
+    if origin.get("description"):
+        copied["description"] = origin["description"]
+        copied.pop("description_zh", None)
+    return copied
 
 
 def _translate(schema: dict[str, Any], name: str, english: dict[str, Any], untranslated: set[str]) -> None:

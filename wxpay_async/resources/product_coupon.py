@@ -30,13 +30,14 @@ if TYPE_CHECKING:
         CreateProductCouponSequentialUsageInfo,
         CreateProductCouponSingleUsageInfo,
         CreateProductCouponStock,
+        CreateProductCouponStockBundle,
+        CreateProductCouponStockBundleCouponDisplayInfo,
         CreateProductCouponStockNotifyConfig,
         CreateProductCouponStockUsageRuleDisplayInfo,
         CreateStockBundleResponse,
         CreateStockBundleStockBundle,
         CreateStockResponse,
         CreateStockStock,
-        CreateStockStockCouponDisplayInfo,
         DeactivateCouponBundleResponse,
         DeactivateCouponResponse,
         DeactivateProductCouponResponse,
@@ -300,6 +301,7 @@ class ProductCouponResource(Resource):
         sequential_usage_info: CreateProductCouponSequentialUsageInfo | Mapping[str, Any] | None = None,
         single_usage_info: CreateProductCouponSingleUsageInfo | Mapping[str, Any] | None = None,
         stock: CreateProductCouponStock | Mapping[str, Any] | None = None,
+        stock_bundle: CreateProductCouponStockBundle | Mapping[str, Any] | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -318,6 +320,7 @@ class ProductCouponResource(Resource):
             sequential_usage_info: Multi-use mode settings (optional)
             single_usage_info: Single-use mode settings (optional)
             stock: Stock (optional)
+            stock_bundle: The stock bundle to create with the coupon (usage_mode PROGRESSIVE_BUNDLE) (optional)
             type: Product coupon type
             usage_mode: Usage mode
             timeout: seconds per attempt (default: the client's)
@@ -349,6 +352,7 @@ class ProductCouponResource(Resource):
                 "sequential_usage_info": sequential_usage_info,
                 "single_usage_info": single_usage_info,
                 "stock": stock,
+                "stock_bundle": stock_bundle,
                 "type": type,
                 "usage_mode": usage_mode,
             },
@@ -1575,7 +1579,7 @@ class ProductCouponResource(Resource):
         stock_id: str,
         *,
         brand_id: str,
-        coupon_display_info: CreateStockStockCouponDisplayInfo | Mapping[str, Any] | None = None,
+        coupon_display_info: CreateProductCouponStockBundleCouponDisplayInfo | Mapping[str, Any] | None = None,
         notify_config: CreateProductCouponStockNotifyConfig | Mapping[str, Any] | None = None,
         out_request_no: str | None = None,
         remark: str | None = None,
@@ -1705,7 +1709,7 @@ class ProductCouponResource(Resource):
         stock_bundle_id: str,
         *,
         brand_id: str,
-        coupon_display_info: CreateStockStockCouponDisplayInfo | Mapping[str, Any] | None = None,
+        coupon_display_info: CreateProductCouponStockBundleCouponDisplayInfo | Mapping[str, Any] | None = None,
         notify_config: CreateProductCouponStockNotifyConfig | Mapping[str, Any] | None = None,
         out_request_no: str | None = None,
         remark: str | None = None,

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from ._associate_stock_bundle_stores_store_list_item import AssociateStockBundleStoresStoreListItem
     from ._associated_store import AssociatedStore
     from ._confirm_coupon_response import ConfirmCouponResponse
+    from ._confirm_coupon_response_progressive_bundle_usage_detail import (
+        ConfirmCouponResponseProgressiveBundleUsageDetail,
+    )
     from ._confirm_coupon_response_single_usage_detail import ConfirmCouponResponseSingleUsageDetail
     from ._create_image_generation_task_combine_image import CreateImageGenerationTaskCombineImage
     from ._create_image_generation_task_combine_image_discount_coupon import (
@@ -42,10 +45,22 @@ if TYPE_CHECKING:
     )
     from ._create_product_coupon_progressive_bundle_usage_info import CreateProductCouponProgressiveBundleUsageInfo
     from ._create_product_coupon_response import CreateProductCouponResponse
-    from ._create_product_coupon_response_stock import CreateProductCouponResponseStock
+    from ._create_product_coupon_response_stock_bundle import CreateProductCouponResponseStockBundle
+    from ._create_product_coupon_response_stock_bundle_stock_list_item import (
+        CreateProductCouponResponseStockBundleStockListItem,
+    )
     from ._create_product_coupon_sequential_usage_info import CreateProductCouponSequentialUsageInfo
     from ._create_product_coupon_single_usage_info import CreateProductCouponSingleUsageInfo
     from ._create_product_coupon_stock import CreateProductCouponStock
+    from ._create_product_coupon_stock_bundle import CreateProductCouponStockBundle
+    from ._create_product_coupon_stock_bundle_coupon_display_info import CreateProductCouponStockBundleCouponDisplayInfo
+    from ._create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program import (
+        CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram,
+    )
+    from ._create_product_coupon_stock_bundle_progressive_bundle_usage_rule import (
+        CreateProductCouponStockBundleProgressiveBundleUsageRule,
+    )
+    from ._create_product_coupon_stock_bundle_stock_send_rule import CreateProductCouponStockBundleStockSendRule
     from ._create_product_coupon_stock_coupon_display_info import CreateProductCouponStockCouponDisplayInfo
     from ._create_product_coupon_stock_coupon_display_info_entrance_finder import (
         CreateProductCouponStockCouponDisplayInfoEntranceFinder,
@@ -93,25 +108,10 @@ if TYPE_CHECKING:
         UpdateStockBundleBudgetResponse,
         UpdateStockBundleResponse,
     )
-    from ._create_stock_bundle_response_stock_list_item import CreateStockBundleResponseStockListItem
-    from ._create_stock_bundle_response_stock_list_item_progressive_bundle_usage_rule import (
-        CreateStockBundleResponseStockListItemProgressiveBundleUsageRule,
-    )
-    from ._create_stock_bundle_response_stock_list_item_stock_bundle_info import (
-        CreateStockBundleResponseStockListItemStockBundleInfo,
-    )
     from ._create_stock_bundle_stock_bundle import CreateStockBundleStockBundle
-    from ._create_stock_bundle_stock_bundle_progressive_bundle_usage_rule import (
-        CreateStockBundleStockBundleProgressiveBundleUsageRule,
-    )
-    from ._create_stock_bundle_stock_bundle_stock_send_rule import CreateStockBundleStockBundleStockSendRule
     from ._create_stock_response import CreateStockResponse
     from ._create_stock_response_usage_rule_display_info import CreateStockResponseUsageRuleDisplayInfo
     from ._create_stock_stock import CreateStockStock
-    from ._create_stock_stock_coupon_display_info import CreateStockStockCouponDisplayInfo
-    from ._create_stock_stock_coupon_display_info_entrance_mini_program import (
-        CreateStockStockCouponDisplayInfoEntranceMiniProgram,
-    )
     from ._deactivate_coupon_bundle_response import DeactivateCouponBundleResponse
     from ._deactivate_coupon_bundle_response_user_product_coupon_list_item import (
         DeactivateCouponBundleResponseUserProductCouponListItem,
@@ -177,19 +177,26 @@ if TYPE_CHECKING:
         GetStockResponseCouponDisplayInfoEntranceOfficialAccount,
     )
     from ._get_stock_response_notify_config import GetStockResponseNotifyConfig
+    from ._get_stock_response_progressive_bundle_usage_rule import GetStockResponseProgressiveBundleUsageRule
+    from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period import (
+        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriod,
+    )
+    from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item import (
+        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+    )
+    from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period import (
+        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+    )
+    from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
+        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+    )
+    from ._get_stock_response_progressive_bundle_usage_rule_exchange_coupon import (
+        GetStockResponseProgressiveBundleUsageRuleExchangeCoupon,
+    )
     from ._get_stock_response_sent_count_info import GetStockResponseSentCountInfo
     from ._get_stock_response_sequential_usage_rule import GetStockResponseSequentialUsageRule
     from ._get_stock_response_sequential_usage_rule_coupon_available_period import (
         GetStockResponseSequentialUsageRuleCouponAvailablePeriod,
-    )
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
-    )
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
-    )
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
     )
     from ._get_stock_response_sequential_usage_rule_discount_coupon_list_item import (
         GetStockResponseSequentialUsageRuleDiscountCouponListItem,
@@ -201,10 +208,7 @@ if TYPE_CHECKING:
         GetStockResponseSequentialUsageRuleNormalCouponListItem,
     )
     from ._get_stock_response_single_usage_rule import GetStockResponseSingleUsageRule
-    from ._get_stock_response_single_usage_rule_coupon_available_period import (
-        GetStockResponseSingleUsageRuleCouponAvailablePeriod,
-    )
-    from ._get_stock_response_single_usage_rule_exchange_coupon import GetStockResponseSingleUsageRuleExchangeCoupon
+    from ._get_stock_response_stock_bundle_info import GetStockResponseStockBundleInfo
     from ._get_stock_response_stock_send_rule import GetStockResponseStockSendRule
     from ._get_stock_response_usage_rule_display_info import GetStockResponseUsageRuleDisplayInfo
     from ._get_stock_response_usage_rule_display_info_coupon_available_store_info import (
@@ -216,15 +220,18 @@ if TYPE_CHECKING:
         GetUserCouponResponseCouponTagInfoMemberTagInfo,
     )
     from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
+    from ._get_user_coupon_response_progressive_bundle_usage_detail import (
+        GetUserCouponResponseProgressiveBundleUsageDetail,
+    )
+    from ._get_user_coupon_response_progressive_bundle_usage_detail_associated_order_info import (
+        GetUserCouponResponseProgressiveBundleUsageDetailAssociatedOrderInfo,
+    )
+    from ._get_user_coupon_response_progressive_bundle_usage_detail_associated_pay_score_order_info import (
+        GetUserCouponResponseProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo,
+    )
     from ._get_user_coupon_response_sequential_usage_detail import GetUserCouponResponseSequentialUsageDetail
     from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item import (
         GetUserCouponResponseSequentialUsageDetailDetailItemListItem,
-    )
-    from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_order_info import (
-        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo,
-    )
-    from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_pay_score_order_info import (
-        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo,
     )
     from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
     from ._get_user_coupon_response_stock import GetUserCouponResponseStock
@@ -241,6 +248,7 @@ if TYPE_CHECKING:
     from ._send_coupon_coupon_tag_info import SendCouponCouponTagInfo
     from ._send_coupon_coupon_tag_info_member_tag_info import SendCouponCouponTagInfoMemberTagInfo
     from ._upload_coupon_codes_response import UploadCouponCodesResponse
+    from ._upload_coupon_codes_response_failed_code_list_item import UploadCouponCodesResponseFailedCodeListItem
     from ._upload_image_response import UploadImageResponse
     from ._use_coupon_associated_order_info import UseCouponAssociatedOrderInfo
     from ._use_coupon_associated_pay_score_order_info import UseCouponAssociatedPayScoreOrderInfo
@@ -262,6 +270,7 @@ _LAZY: dict[str, str | None] = {
     "AssociateStockStoresResponse": "_associate_stock_bundle_stores_response",
     "AssociatedStore": "_associated_store",
     "ConfirmCouponResponse": "_confirm_coupon_response",
+    "ConfirmCouponResponseProgressiveBundleUsageDetail": "_confirm_coupon_response_progressive_bundle_usage_detail",
     "ConfirmCouponResponseSingleUsageDetail": "_confirm_coupon_response_single_usage_detail",
     "CreateImageGenerationTaskCombineImage": "_create_image_generation_task_combine_image",
     "CreateImageGenerationTaskCombineImageDiscountCoupon": "_create_image_generation_task_combine_image_discount_coupon",
@@ -274,10 +283,16 @@ _LAZY: dict[str, str | None] = {
     "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem": "_create_product_coupon_display_info_combo_package_list_item_choice_list_item",
     "CreateProductCouponProgressiveBundleUsageInfo": "_create_product_coupon_progressive_bundle_usage_info",
     "CreateProductCouponResponse": "_create_product_coupon_response",
-    "CreateProductCouponResponseStock": "_create_product_coupon_response_stock",
+    "CreateProductCouponResponseStockBundle": "_create_product_coupon_response_stock_bundle",
+    "CreateProductCouponResponseStockBundleStockListItem": "_create_product_coupon_response_stock_bundle_stock_list_item",
     "CreateProductCouponSequentialUsageInfo": "_create_product_coupon_sequential_usage_info",
     "CreateProductCouponSingleUsageInfo": "_create_product_coupon_single_usage_info",
     "CreateProductCouponStock": "_create_product_coupon_stock",
+    "CreateProductCouponStockBundle": "_create_product_coupon_stock_bundle",
+    "CreateProductCouponStockBundleCouponDisplayInfo": "_create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRule": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateProductCouponStockBundleStockSendRule": "_create_product_coupon_stock_bundle_stock_send_rule",
     "CreateProductCouponStockCouponDisplayInfo": "_create_product_coupon_stock_coupon_display_info",
     "CreateProductCouponStockCouponDisplayInfoEntranceFinder": "_create_product_coupon_stock_coupon_display_info_entrance_finder",
     "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram": "_create_product_coupon_stock_coupon_display_info_entrance_mini_program",
@@ -297,17 +312,10 @@ _LAZY: dict[str, str | None] = {
     "CreateProductCouponStockUsageRuleDisplayInfo": "_create_product_coupon_stock_usage_rule_display_info",
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo": "_create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info",
     "CreateStockBundleResponse": "_create_stock_bundle_response",
-    "CreateStockBundleResponseStockListItem": "_create_stock_bundle_response_stock_list_item",
-    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule": "_create_stock_bundle_response_stock_list_item_progressive_bundle_usage_rule",
-    "CreateStockBundleResponseStockListItemStockBundleInfo": "_create_stock_bundle_response_stock_list_item_stock_bundle_info",
     "CreateStockBundleStockBundle": "_create_stock_bundle_stock_bundle",
-    "CreateStockBundleStockBundleProgressiveBundleUsageRule": "_create_stock_bundle_stock_bundle_progressive_bundle_usage_rule",
-    "CreateStockBundleStockBundleStockSendRule": "_create_stock_bundle_stock_bundle_stock_send_rule",
     "CreateStockResponse": "_create_stock_response",
     "CreateStockResponseUsageRuleDisplayInfo": "_create_stock_response_usage_rule_display_info",
     "CreateStockStock": "_create_stock_stock",
-    "CreateStockStockCouponDisplayInfo": "_create_stock_stock_coupon_display_info",
-    "CreateStockStockCouponDisplayInfoEntranceMiniProgram": "_create_stock_stock_coupon_display_info_entrance_mini_program",
     "DeactivateCouponBundleResponse": "_deactivate_coupon_bundle_response",
     "DeactivateCouponBundleResponseUserProductCouponListItem": "_deactivate_coupon_bundle_response_user_product_coupon_list_item",
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_coupon_tag_info",
@@ -341,18 +349,20 @@ _LAZY: dict[str, str | None] = {
     "GetStockResponseCouponDisplayInfoEntranceMiniProgram": "_get_stock_response_coupon_display_info_entrance_mini_program",
     "GetStockResponseCouponDisplayInfoEntranceOfficialAccount": "_get_stock_response_coupon_display_info_entrance_official_account",
     "GetStockResponseNotifyConfig": "_get_stock_response_notify_config",
+    "GetStockResponseProgressiveBundleUsageRule": "_get_stock_response_progressive_bundle_usage_rule",
+    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriod": "_get_stock_response_progressive_bundle_usage_rule_coupon_available_period",
+    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_get_stock_response_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period",
+    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "GetStockResponseProgressiveBundleUsageRuleExchangeCoupon": "_get_stock_response_progressive_bundle_usage_rule_exchange_coupon",
     "GetStockResponseSentCountInfo": "_get_stock_response_sent_count_info",
     "GetStockResponseSequentialUsageRule": "_get_stock_response_sequential_usage_rule",
     "GetStockResponseSequentialUsageRuleCouponAvailablePeriod": "_get_stock_response_sequential_usage_rule_coupon_available_period",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_get_stock_response_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
     "GetStockResponseSequentialUsageRuleDiscountCouponListItem": "_get_stock_response_sequential_usage_rule_discount_coupon_list_item",
     "GetStockResponseSequentialUsageRuleExchangeCouponListItem": "_get_stock_response_sequential_usage_rule_exchange_coupon_list_item",
     "GetStockResponseSequentialUsageRuleNormalCouponListItem": "_get_stock_response_sequential_usage_rule_normal_coupon_list_item",
     "GetStockResponseSingleUsageRule": "_get_stock_response_single_usage_rule",
-    "GetStockResponseSingleUsageRuleCouponAvailablePeriod": "_get_stock_response_single_usage_rule_coupon_available_period",
-    "GetStockResponseSingleUsageRuleExchangeCoupon": "_get_stock_response_single_usage_rule_exchange_coupon",
+    "GetStockResponseStockBundleInfo": "_get_stock_response_stock_bundle_info",
     "GetStockResponseStockSendRule": "_get_stock_response_stock_send_rule",
     "GetStockResponseUsageRuleDisplayInfo": "_get_stock_response_usage_rule_display_info",
     "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo": "_get_stock_response_usage_rule_display_info_coupon_available_store_info",
@@ -360,10 +370,11 @@ _LAZY: dict[str, str | None] = {
     "GetUserCouponResponseCouponTagInfo": "_get_user_coupon_response_coupon_tag_info",
     "GetUserCouponResponseCouponTagInfoMemberTagInfo": "_get_user_coupon_response_coupon_tag_info_member_tag_info",
     "GetUserCouponResponseProductCoupon": "_get_user_coupon_response_product_coupon",
+    "GetUserCouponResponseProgressiveBundleUsageDetail": "_get_user_coupon_response_progressive_bundle_usage_detail",
+    "GetUserCouponResponseProgressiveBundleUsageDetailAssociatedOrderInfo": "_get_user_coupon_response_progressive_bundle_usage_detail_associated_order_info",
+    "GetUserCouponResponseProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo": "_get_user_coupon_response_progressive_bundle_usage_detail_associated_pay_score_order_info",
     "GetUserCouponResponseSequentialUsageDetail": "_get_user_coupon_response_sequential_usage_detail",
     "GetUserCouponResponseSequentialUsageDetailDetailItemListItem": "_get_user_coupon_response_sequential_usage_detail_detail_item_list_item",
-    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo": "_get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_order_info",
-    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo": "_get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_pay_score_order_info",
     "GetUserCouponResponseSingleUsageDetail": "_get_user_coupon_response_single_usage_detail",
     "GetUserCouponResponseStock": "_get_user_coupon_response_stock",
     "GetUserCouponResponseUserProductCouponBundleInfo": "_get_user_coupon_response_user_product_coupon_bundle_info",
@@ -386,6 +397,7 @@ _LAZY: dict[str, str | None] = {
     "UpdateStockBundleResponse": "_create_stock_bundle_response",
     "UpdateStockResponse": "_deactivate_stock_response",
     "UploadCouponCodesResponse": "_upload_coupon_codes_response",
+    "UploadCouponCodesResponseFailedCodeListItem": "_upload_coupon_codes_response_failed_code_list_item",
     "UploadImageResponse": "_upload_image_response",
     "UseCouponAssociatedOrderInfo": "_use_coupon_associated_order_info",
     "UseCouponAssociatedPayScoreOrderInfo": "_use_coupon_associated_pay_score_order_info",
@@ -405,6 +417,7 @@ __all__ = [
     "AssociateStockStoresResponse",
     "AssociatedStore",
     "ConfirmCouponResponse",
+    "ConfirmCouponResponseProgressiveBundleUsageDetail",
     "ConfirmCouponResponseSingleUsageDetail",
     "CreateImageGenerationTaskCombineImage",
     "CreateImageGenerationTaskCombineImageDiscountCoupon",
@@ -417,10 +430,16 @@ __all__ = [
     "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem",
     "CreateProductCouponProgressiveBundleUsageInfo",
     "CreateProductCouponResponse",
-    "CreateProductCouponResponseStock",
+    "CreateProductCouponResponseStockBundle",
+    "CreateProductCouponResponseStockBundleStockListItem",
     "CreateProductCouponSequentialUsageInfo",
     "CreateProductCouponSingleUsageInfo",
     "CreateProductCouponStock",
+    "CreateProductCouponStockBundle",
+    "CreateProductCouponStockBundleCouponDisplayInfo",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRule",
+    "CreateProductCouponStockBundleStockSendRule",
     "CreateProductCouponStockCouponDisplayInfo",
     "CreateProductCouponStockCouponDisplayInfoEntranceFinder",
     "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram",
@@ -440,17 +459,10 @@ __all__ = [
     "CreateProductCouponStockUsageRuleDisplayInfo",
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo",
     "CreateStockBundleResponse",
-    "CreateStockBundleResponseStockListItem",
-    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule",
-    "CreateStockBundleResponseStockListItemStockBundleInfo",
     "CreateStockBundleStockBundle",
-    "CreateStockBundleStockBundleProgressiveBundleUsageRule",
-    "CreateStockBundleStockBundleStockSendRule",
     "CreateStockResponse",
     "CreateStockResponseUsageRuleDisplayInfo",
     "CreateStockStock",
-    "CreateStockStockCouponDisplayInfo",
-    "CreateStockStockCouponDisplayInfoEntranceMiniProgram",
     "DeactivateCouponBundleResponse",
     "DeactivateCouponBundleResponseUserProductCouponListItem",
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo",
@@ -484,18 +496,20 @@ __all__ = [
     "GetStockResponseCouponDisplayInfoEntranceMiniProgram",
     "GetStockResponseCouponDisplayInfoEntranceOfficialAccount",
     "GetStockResponseNotifyConfig",
+    "GetStockResponseProgressiveBundleUsageRule",
+    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriod",
+    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
+    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
+    "GetStockResponseProgressiveBundleUsageRuleExchangeCoupon",
     "GetStockResponseSentCountInfo",
     "GetStockResponseSequentialUsageRule",
     "GetStockResponseSequentialUsageRuleCouponAvailablePeriod",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
     "GetStockResponseSequentialUsageRuleDiscountCouponListItem",
     "GetStockResponseSequentialUsageRuleExchangeCouponListItem",
     "GetStockResponseSequentialUsageRuleNormalCouponListItem",
     "GetStockResponseSingleUsageRule",
-    "GetStockResponseSingleUsageRuleCouponAvailablePeriod",
-    "GetStockResponseSingleUsageRuleExchangeCoupon",
+    "GetStockResponseStockBundleInfo",
     "GetStockResponseStockSendRule",
     "GetStockResponseUsageRuleDisplayInfo",
     "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo",
@@ -503,10 +517,11 @@ __all__ = [
     "GetUserCouponResponseCouponTagInfo",
     "GetUserCouponResponseCouponTagInfoMemberTagInfo",
     "GetUserCouponResponseProductCoupon",
+    "GetUserCouponResponseProgressiveBundleUsageDetail",
+    "GetUserCouponResponseProgressiveBundleUsageDetailAssociatedOrderInfo",
+    "GetUserCouponResponseProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo",
     "GetUserCouponResponseSequentialUsageDetail",
     "GetUserCouponResponseSequentialUsageDetailDetailItemListItem",
-    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo",
-    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo",
     "GetUserCouponResponseSingleUsageDetail",
     "GetUserCouponResponseStock",
     "GetUserCouponResponseUserProductCouponBundleInfo",
@@ -529,6 +544,7 @@ __all__ = [
     "UpdateStockBundleResponse",
     "UpdateStockResponse",
     "UploadCouponCodesResponse",
+    "UploadCouponCodesResponseFailedCodeListItem",
     "UploadImageResponse",
     "UseCouponAssociatedOrderInfo",
     "UseCouponAssociatedPayScoreOrderInfo",

@@ -8,11 +8,11 @@ from typing import Any
 
 import attrs
 
-from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_order_info import (
-    GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo,
+from ._get_user_coupon_response_progressive_bundle_usage_detail_associated_order_info import (
+    GetUserCouponResponseProgressiveBundleUsageDetailAssociatedOrderInfo,
 )
-from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_pay_score_order_info import (
-    GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo,
+from ._get_user_coupon_response_progressive_bundle_usage_detail_associated_pay_score_order_info import (
+    GetUserCouponResponseProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo,
 )
 
 
@@ -33,11 +33,11 @@ class ConfirmCouponResponseSingleUsageDetail:
         request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
     """
 
-    associated_order_info: GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo | None = (
+    associated_order_info: GetUserCouponResponseProgressiveBundleUsageDetailAssociatedOrderInfo | None = (
         None  # Associated WeChat Pay order
     )
     associated_pay_score_order_info: (
-        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo | None
+        GetUserCouponResponseProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo | None
     ) = None  # The pay-score order the coupon was used with
     return_request_no: str | None = None  # Request number of the return
     return_time: dt.datetime | None = None  # Return time

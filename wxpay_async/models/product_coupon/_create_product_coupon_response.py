@@ -7,13 +7,14 @@ from typing import Any
 
 import attrs
 
-from ._create_product_coupon_response_stock import CreateProductCouponResponseStock
+from ._create_product_coupon_response_stock_bundle import CreateProductCouponResponseStockBundle
 from ._get_product_coupon_response_display_info import GetProductCouponResponseDisplayInfo
 from ._get_product_coupon_response_progressive_bundle_usage_info import (
     GetProductCouponResponseProgressiveBundleUsageInfo,
 )
 from ._get_product_coupon_response_sequential_usage_info import GetProductCouponResponseSequentialUsageInfo
 from ._get_product_coupon_response_single_usage_info import GetProductCouponResponseSingleUsageInfo
+from ._get_user_coupon_response_stock import GetUserCouponResponseStock
 
 
 @attrs.frozen(kw_only=True)
@@ -31,6 +32,7 @@ class CreateProductCouponResponse:
         single_usage_info: Single-use mode settings
         state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
         stock: Stock
+        stock_bundle: The stock bundle created with the coupon (usage_mode PROGRESSIVE_BUNDLE)
         type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
         usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
         out_request_no: the request number this call used (filled by the SDK)
@@ -50,7 +52,10 @@ class CreateProductCouponResponse:
     sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
     single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
     state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    stock: CreateProductCouponResponseStock | None = None  # Stock
+    stock: GetUserCouponResponseStock | None = None  # Stock
+    stock_bundle: CreateProductCouponResponseStockBundle | None = (
+        None  # The stock bundle created with the coupon (usage_mode PROGRESSIVE_BUNDLE)
+    )
     type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
     usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     out_request_no: str = ""  # the request number this call used

@@ -7,13 +7,13 @@ from typing import Literal
 
 import attrs
 
+from ._create_product_coupon_stock_bundle_coupon_display_info import CreateProductCouponStockBundleCouponDisplayInfo
+from ._create_product_coupon_stock_bundle_progressive_bundle_usage_rule import (
+    CreateProductCouponStockBundleProgressiveBundleUsageRule,
+)
+from ._create_product_coupon_stock_bundle_stock_send_rule import CreateProductCouponStockBundleStockSendRule
 from ._create_product_coupon_stock_notify_config import CreateProductCouponStockNotifyConfig
 from ._create_product_coupon_stock_usage_rule_display_info import CreateProductCouponStockUsageRuleDisplayInfo
-from ._create_stock_bundle_stock_bundle_progressive_bundle_usage_rule import (
-    CreateStockBundleStockBundleProgressiveBundleUsageRule,
-)
-from ._create_stock_bundle_stock_bundle_stock_send_rule import CreateStockBundleStockBundleStockSendRule
-from ._create_stock_stock_coupon_display_info import CreateStockStockCouponDisplayInfo
 
 
 @attrs.frozen(kw_only=True)
@@ -32,12 +32,12 @@ class CreateStockBundleStockBundle:
     """
 
     coupon_code_mode: Literal["WECHATPAY", "UPLOAD"]  # How coupon codes are assigned
-    coupon_display_info: CreateStockStockCouponDisplayInfo  # Coupon display information
+    coupon_display_info: CreateProductCouponStockBundleCouponDisplayInfo  # Coupon display information
     notify_config: CreateProductCouponStockNotifyConfig  # Event notification settings
-    stock_send_rule: CreateStockBundleStockBundleStockSendRule  # Sending rules
+    stock_send_rule: CreateProductCouponStockBundleStockSendRule  # Sending rules
     store_scope: Literal["NONE", "ALL", "SPECIFIC"]  # Store scope
     usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo  # Displayed usage rules
-    progressive_bundle_usage_rule: CreateStockBundleStockBundleProgressiveBundleUsageRule | None = (
+    progressive_bundle_usage_rule: CreateProductCouponStockBundleProgressiveBundleUsageRule | None = (
         None  # Multi-use coupon rule
     )
     remark: str | None = None  # Remark

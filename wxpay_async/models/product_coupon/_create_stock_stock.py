@@ -7,12 +7,12 @@ from typing import Literal
 
 import attrs
 
+from ._create_product_coupon_stock_bundle_coupon_display_info import CreateProductCouponStockBundleCouponDisplayInfo
 from ._create_product_coupon_stock_notify_config import CreateProductCouponStockNotifyConfig
 from ._create_product_coupon_stock_sequential_usage_rule import CreateProductCouponStockSequentialUsageRule
 from ._create_product_coupon_stock_single_usage_rule import CreateProductCouponStockSingleUsageRule
 from ._create_product_coupon_stock_stock_send_rule import CreateProductCouponStockStockSendRule
 from ._create_product_coupon_stock_usage_rule_display_info import CreateProductCouponStockUsageRuleDisplayInfo
-from ._create_stock_stock_coupon_display_info import CreateStockStockCouponDisplayInfo
 
 
 @attrs.frozen(kw_only=True)
@@ -32,7 +32,7 @@ class CreateStockStock:
     """
 
     coupon_code_mode: Literal["WECHATPAY", "UPLOAD", "API_ASSIGN"]  # How coupon codes are assigned
-    coupon_display_info: CreateStockStockCouponDisplayInfo  # Coupon display information
+    coupon_display_info: CreateProductCouponStockBundleCouponDisplayInfo  # Coupon display information
     notify_config: CreateProductCouponStockNotifyConfig  # Event notification settings
     stock_send_rule: CreateProductCouponStockStockSendRule  # Sending rules
     store_scope: Literal["NONE", "ALL", "SPECIFIC"]  # Store scope

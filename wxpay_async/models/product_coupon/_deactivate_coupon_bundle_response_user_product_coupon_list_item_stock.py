@@ -8,16 +8,12 @@ from typing import Any
 
 import attrs
 
-from ._create_stock_bundle_response_stock_list_item_progressive_bundle_usage_rule import (
-    CreateStockBundleResponseStockListItemProgressiveBundleUsageRule,
-)
-from ._create_stock_bundle_response_stock_list_item_stock_bundle_info import (
-    CreateStockBundleResponseStockListItemStockBundleInfo,
-)
 from ._get_stock_response_coupon_code_count_info import GetStockResponseCouponCodeCountInfo
 from ._get_stock_response_coupon_display_info import GetStockResponseCouponDisplayInfo
 from ._get_stock_response_notify_config import GetStockResponseNotifyConfig
+from ._get_stock_response_progressive_bundle_usage_rule import GetStockResponseProgressiveBundleUsageRule
 from ._get_stock_response_sent_count_info import GetStockResponseSentCountInfo
+from ._get_stock_response_stock_bundle_info import GetStockResponseStockBundleInfo
 from ._get_stock_response_stock_send_rule import GetStockResponseStockSendRule
 from ._get_stock_response_usage_rule_display_info import GetStockResponseUsageRuleDisplayInfo
 
@@ -61,13 +57,11 @@ class DeactivateCouponBundleResponseUserProductCouponListItemStock:
     deactivate_time: dt.datetime | None = None  # Deactivation time
     notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
     product_coupon_id: str | None = None  # Product coupon ID
-    progressive_bundle_usage_rule: CreateStockBundleResponseStockListItemProgressiveBundleUsageRule | None = (
-        None  # Multi-use coupon rule
-    )
+    progressive_bundle_usage_rule: GetStockResponseProgressiveBundleUsageRule | None = None  # Multi-use coupon rule
     remark: str | None = None  # Remark
     sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
     state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo | None = None  # Stock bundle
+    stock_bundle_info: GetStockResponseStockBundleInfo | None = None  # Stock bundle
     stock_id: str | None = None  # Stock ID
     stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
     store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC

@@ -13,10 +13,12 @@ from ._get_product_coupon_response_single_usage_info_discount_coupon import (
 from ._get_product_coupon_response_single_usage_info_normal_coupon import (
     GetProductCouponResponseSingleUsageInfoNormalCoupon,
 )
-from ._get_stock_response_single_usage_rule_coupon_available_period import (
-    GetStockResponseSingleUsageRuleCouponAvailablePeriod,
+from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period import (
+    GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriod,
 )
-from ._get_stock_response_single_usage_rule_exchange_coupon import GetStockResponseSingleUsageRuleExchangeCoupon
+from ._get_stock_response_progressive_bundle_usage_rule_exchange_coupon import (
+    GetStockResponseProgressiveBundleUsageRuleExchangeCoupon,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -33,11 +35,11 @@ class GetStockResponseSingleUsageRule:
         request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
     """
 
-    coupon_available_period: GetStockResponseSingleUsageRuleCouponAvailablePeriod | None = (
+    coupon_available_period: GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriod | None = (
         None  # When the coupon can be redeemed
     )
     discount_coupon: GetProductCouponResponseSingleUsageInfoDiscountCoupon | None = None  # Discount coupon rule
-    exchange_coupon: GetStockResponseSingleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
+    exchange_coupon: GetStockResponseProgressiveBundleUsageRuleExchangeCoupon | None = None  # Exchange coupon rule
     normal_coupon: GetProductCouponResponseSingleUsageInfoNormalCoupon | None = None  # Amount-off coupon rule
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it

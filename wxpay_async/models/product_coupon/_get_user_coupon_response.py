@@ -10,6 +10,7 @@ import attrs
 
 from ._get_user_coupon_response_coupon_tag_info import GetUserCouponResponseCouponTagInfo
 from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
+from ._get_user_coupon_response_progressive_bundle_usage_detail import GetUserCouponResponseProgressiveBundleUsageDetail
 from ._get_user_coupon_response_sequential_usage_detail import GetUserCouponResponseSequentialUsageDetail
 from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
 from ._get_user_coupon_response_stock import GetUserCouponResponseStock
@@ -33,6 +34,7 @@ class GetUserCouponResponse:
         deactivate_request_no: Request number of the deactivation
         deactivate_time: Deactivation time
         product_coupon: Product coupon
+        progressive_bundle_usage_detail: Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
         receive_time: Receive time
         send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
         send_request_no: Request number of the send
@@ -61,6 +63,9 @@ class GetUserCouponResponse:
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
     product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
+    progressive_bundle_usage_detail: GetUserCouponResponseProgressiveBundleUsageDetail | None = (
+        None  # Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
+    )
     receive_time: dt.datetime | None = None  # Receive time
     send_channel: str | None = (
         None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT

@@ -11,7 +11,9 @@ import attrs
 from ._get_stock_response_coupon_code_count_info import GetStockResponseCouponCodeCountInfo
 from ._get_stock_response_coupon_display_info import GetStockResponseCouponDisplayInfo
 from ._get_stock_response_notify_config import GetStockResponseNotifyConfig
+from ._get_stock_response_progressive_bundle_usage_rule import GetStockResponseProgressiveBundleUsageRule
 from ._get_stock_response_sent_count_info import GetStockResponseSentCountInfo
+from ._get_stock_response_stock_bundle_info import GetStockResponseStockBundleInfo
 from ._get_stock_response_stock_send_rule import GetStockResponseStockSendRule
 from ._get_stock_response_usage_rule_display_info import GetStockResponseUsageRuleDisplayInfo
 from ._user_coupon_stock_sequential_usage_rule import UserCouponStockSequentialUsageRule
@@ -32,11 +34,13 @@ class UserCouponStock:
         deactivate_time: Deactivation time
         notify_config: Event notification settings
         product_coupon_id: Product coupon ID
+        progressive_bundle_usage_rule: Multi-use coupon rule
         remark: Remark
         sent_count_info: Sends so far
         sequential_usage_rule: Multi-use coupon rule
         single_usage_rule: Single-use coupon rule
         state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+        stock_bundle_info: Stock bundle
         stock_id: Stock ID
         stock_send_rule: Sending rules
         store_scope: Store scope: one of NONE, ALL, SPECIFIC
@@ -57,11 +61,13 @@ class UserCouponStock:
     deactivate_time: dt.datetime | None = None  # Deactivation time
     notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
     product_coupon_id: str | None = None  # Product coupon ID
+    progressive_bundle_usage_rule: GetStockResponseProgressiveBundleUsageRule | None = None  # Multi-use coupon rule
     remark: str | None = None  # Remark
     sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
     sequential_usage_rule: UserCouponStockSequentialUsageRule | None = None  # Multi-use coupon rule
     single_usage_rule: UserCouponStockSingleUsageRule | None = None  # Single-use coupon rule
     state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
+    stock_bundle_info: GetStockResponseStockBundleInfo | None = None  # Stock bundle
     stock_id: str | None = None  # Stock ID
     stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
     store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC

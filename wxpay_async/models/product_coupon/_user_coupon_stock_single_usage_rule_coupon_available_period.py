@@ -8,11 +8,11 @@ from typing import Any
 
 import attrs
 
-from ._get_stock_response_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item import (
-    GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item import (
+    GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
 )
-from ._get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period import (
-    GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period import (
+    GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
 )
 
 
@@ -38,12 +38,12 @@ class UserCouponStockSingleUsageRuleCouponAvailablePeriod:
     available_end_time: dt.datetime | None = None  # End time
     available_seconds: int | None = None  # Valid for N seconds after receipt
     irregular_available_period_list: (
-        list[GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
+        list[GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem] | None
     ) = None  # Irregular availability periods
     wait_days_after_receive: int | None = None  # Takes effect N days after receipt
-    weekly_available_period: GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None = (
-        None  # Weekly availability
-    )
+    weekly_available_period: (
+        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None
+    ) = None  # Weekly availability
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
