@@ -172,6 +172,7 @@ def convert(openapi: Path) -> list[dict[str, Any]]:
         op.setdefault("rules", [])
         op.setdefault("upload", None)
         _request_numbers(op)
+        _openids(op)
         for part in ("body", "response"):
             if op.get(part):
                 _prune_required(op[part])
@@ -211,6 +212,16 @@ def _prune_required(schema: dict[str, Any]) -> None:
             _prune_required(sub)
     elif schema.get("type") == "array" and schema.get("items"):
         _prune_required(schema["items"])
+
+
+def _openids(op: dict[str, Any]) -> None:
+    """Every ``openid`` path or query parameter gets the openid rule (wxpay_async/validation.py OPENID)."""
+    from wxpay_async.validation import OPENID, OPENID_RULE
+
+    for param in op["path_params"] + op["query_params"]:
+        if param["name"] == "openid":
+            param["schema"].setdefault("pattern", OPENID.pattern)
+            param["schema"].setdefault("x-rule", OPENID_RULE)
 
 
 def _request_numbers(op: dict[str, Any]) -> None:
