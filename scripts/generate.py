@@ -56,6 +56,7 @@ class ModelWriter:
         self._by_shape: dict[str, str] = {}
         self._names: set[str] = set()
         self._preferred = names or {}
+        self.params: dict[str, str] = {}  # request class name -> the TypedDict a caller may pass instead
 
     def type_for(self, schema: dict[str, Any], hint: str, response: bool) -> str:
         kind = schema.get("type")
@@ -139,8 +140,33 @@ class ModelWriter:
         self.classes[name] = (
             f"@attrs.frozen(kw_only=True)\nclass {name}:\n{doc}" + ("\n".join(body) if body else "    pass") + "\n"
         )
+        if not response:
+            self.classes[name] += "\n\n" + self._typed_dict(schema, name, required, description)
         self.uses[name] = uses - {name}
         return name
+
+    def _typed_dict(self, schema: dict[str, Any], name: str, required: set[str], description: str) -> str:
+        """``<name>Param``: the same request object as a TypedDict, so a plain ``dict`` argument is
+        checked by mypy and pyright too (unknown keys, wrong value types, missing required keys)."""
+        param = self.params[name] = name + "Param"
+        lines = []
+        for prop, sub in (schema.get("properties") or {}).items():
+            py = self.param_type(self.type_for(sub, name + camel(prop), False))
+            doc = sub.get("description", "")
+            comment = f"  # {doc}" if doc else ""
+            lines.append(f"    {prop}: {f'Required[{py}]' if prop in required else py}{comment}")
+        doc = f'    """{description} (as a dict: ``{name}`` field for field)."""\n\n'
+        return f"class {param}(TypedDict, total=False):\n{doc}" + ("\n".join(lines) if lines else "    pass") + "\n"
+
+    def param_type(self, py: str) -> str:
+        """A request field type as a TypedDict field: nested classes by their ``Param``, lists as Sequence."""
+
+        def swap(match: re.Match[str]) -> str:
+            word = match.group(0)
+            return word + "Param" if word in self.params else word
+
+        py = re.sub(r'"[^"]*"|[A-Za-z_][A-Za-z0-9_]*', swap, py)
+        return re.sub(r"\blist\[", "Sequence[", py)
 
     def alias(self, name: str, target: str) -> str:
         """Each operation's answer keeps a name of its own, even when shaped like another's."""
@@ -160,14 +186,20 @@ class ModelWriter:
         """
         sources: dict[str, str] = {}
         for name, src in self.classes.items():
-            imports = "".join(f"from .{module_name(dep)} import {dep}\n" for dep in sorted(self.uses[name]))
+            imports = "".join(
+                f"from .{module_name(dep)} import {dep}"
+                + (f", {self.params[dep]}" if name in self.params and dep in self.params else "")
+                + "\n"
+                for dep in sorted(self.uses[name])
+            )
             aliases = "".join(
                 f"\n\n{alias} = {name}\n" for alias, target in sorted(self.aliases.items()) if target == name
             )
             sources[module_name(name)] = (
                 HEADER
                 + f'"""``{name}``: a typed model of the {group.replace("_", "-")} operations."""\n\n'
-                + "from __future__ import annotations\n\nimport datetime as dt\nfrom typing import Any, Literal\n\n"
+                + "from __future__ import annotations\n\nimport datetime as dt\nfrom collections.abc import Sequence\n"
+                + "from typing import Any, Literal, Required, TypedDict\n\n"
                 + "import attrs\n\n"
                 + imports
                 + "\n\n"
@@ -179,6 +211,7 @@ class ModelWriter:
     def lazy_names(self) -> dict[str, str | None]:
         """Every public name of the group -> the module defining it."""
         table: dict[str, str | None] = {name: module_name(name) for name in self.classes}
+        table.update({param: module_name(name) for name, param in self.params.items()})
         table.update({alias: module_name(target) for alias, target in self.aliases.items()})
         return dict(sorted(table.items()))
 
@@ -290,12 +323,13 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
                 raise SystemExit(f"{op_key}: body field {pn} collides with a parameter")
             seen.add(pn)
             py = models.type_for(sub, stem + camel(prop), response=False)
-            if py in models._names:
-                imports.add(py)
-                py = f"{py} | Mapping[str, Any]"
+            if py in models._names:  # the model, or the same object as a TypedDict (checked by type checkers)
+                imports.update((py, models.params[py]))
+                py = f"{py} | {models.params[py]}"
             elif py.startswith("list[") and py[5:-1] in models._names:
-                imports.add(py[5:-1])
-                py = f"Sequence[{py[5:-1]} | Mapping[str, Any]]"
+                item = py[5:-1]
+                imports.update((item, models.params[item]))
+                py = f"Sequence[{item} | {models.params[item]}]"
             elif py.startswith("list["):
                 py = "Sequence[" + py[5:]
             if prop in body_required and prop != idem:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import is_typeddict
 
 import attrs
 
@@ -81,7 +82,11 @@ def test_lazy_packages_give_the_same_public_names() -> None:
     for name in models.__all__:
         module = getattr(models, name)
         assert module.__name__ == f"wxpay_async.models.{name}"
-        assert module.__all__ and all(attrs.has(getattr(module, n)) for n in module.__all__)
+        # attrs models, and for request objects their TypedDict twins (``...Param``)
+        assert module.__all__ and all(
+            attrs.has(getattr(module, n)) or (n.endswith("Param") and is_typeddict(getattr(module, n)))
+            for n in module.__all__
+        )
         assert set(module.__all__) <= set(dir(module))
     from wxpay_async.models import favor, product_coupon
     from wxpay_async.models.favor import GetUseFlowResponse, SendCouponResponse

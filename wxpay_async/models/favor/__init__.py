@@ -10,18 +10,34 @@ from typing import TYPE_CHECKING
 from wxpay_async._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from ._create_stock_coupon_use_rule import CreateStockCouponUseRule
-    from ._create_stock_coupon_use_rule_coupon_available_time import CreateStockCouponUseRuleCouponAvailableTime
+    from ._create_stock_coupon_use_rule import CreateStockCouponUseRule, CreateStockCouponUseRuleParam
+    from ._create_stock_coupon_use_rule_coupon_available_time import (
+        CreateStockCouponUseRuleCouponAvailableTime,
+        CreateStockCouponUseRuleCouponAvailableTimeParam,
+    )
     from ._create_stock_coupon_use_rule_coupon_available_time_fix_available_time import (
         CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime,
+        CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam,
     )
-    from ._create_stock_coupon_use_rule_discount_coupon import CreateStockCouponUseRuleDiscountCoupon
-    from ._create_stock_coupon_use_rule_exchange_coupon import CreateStockCouponUseRuleExchangeCoupon
-    from ._create_stock_coupon_use_rule_fixed_normal_coupon import CreateStockCouponUseRuleFixedNormalCoupon
-    from ._create_stock_coupon_use_rule_limit_card import CreateStockCouponUseRuleLimitCard
-    from ._create_stock_pattern_info import CreateStockPatternInfo
+    from ._create_stock_coupon_use_rule_discount_coupon import (
+        CreateStockCouponUseRuleDiscountCoupon,
+        CreateStockCouponUseRuleDiscountCouponParam,
+    )
+    from ._create_stock_coupon_use_rule_exchange_coupon import (
+        CreateStockCouponUseRuleExchangeCoupon,
+        CreateStockCouponUseRuleExchangeCouponParam,
+    )
+    from ._create_stock_coupon_use_rule_fixed_normal_coupon import (
+        CreateStockCouponUseRuleFixedNormalCoupon,
+        CreateStockCouponUseRuleFixedNormalCouponParam,
+    )
+    from ._create_stock_coupon_use_rule_limit_card import (
+        CreateStockCouponUseRuleLimitCard,
+        CreateStockCouponUseRuleLimitCardParam,
+    )
+    from ._create_stock_pattern_info import CreateStockPatternInfo, CreateStockPatternInfoParam
     from ._create_stock_response import CreateStockResponse
-    from ._create_stock_stock_use_rule import CreateStockStockUseRule
+    from ._create_stock_stock_use_rule import CreateStockStockUseRule, CreateStockStockUseRuleParam
     from ._flow_file import FlowFile, GetRefundFlowResponse, GetUseFlowResponse
     from ._get_callbacks_response import GetCallbacksResponse
     from ._get_refund_flow_by_day_response import GetRefundFlowByDayResponse
@@ -55,13 +71,22 @@ _LAZY: dict[str, str | None] = {
     "CreateStockCouponUseRule": "_create_stock_coupon_use_rule",
     "CreateStockCouponUseRuleCouponAvailableTime": "_create_stock_coupon_use_rule_coupon_available_time",
     "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime": "_create_stock_coupon_use_rule_coupon_available_time_fix_available_time",
+    "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam": "_create_stock_coupon_use_rule_coupon_available_time_fix_available_time",
+    "CreateStockCouponUseRuleCouponAvailableTimeParam": "_create_stock_coupon_use_rule_coupon_available_time",
     "CreateStockCouponUseRuleDiscountCoupon": "_create_stock_coupon_use_rule_discount_coupon",
+    "CreateStockCouponUseRuleDiscountCouponParam": "_create_stock_coupon_use_rule_discount_coupon",
     "CreateStockCouponUseRuleExchangeCoupon": "_create_stock_coupon_use_rule_exchange_coupon",
+    "CreateStockCouponUseRuleExchangeCouponParam": "_create_stock_coupon_use_rule_exchange_coupon",
     "CreateStockCouponUseRuleFixedNormalCoupon": "_create_stock_coupon_use_rule_fixed_normal_coupon",
+    "CreateStockCouponUseRuleFixedNormalCouponParam": "_create_stock_coupon_use_rule_fixed_normal_coupon",
     "CreateStockCouponUseRuleLimitCard": "_create_stock_coupon_use_rule_limit_card",
+    "CreateStockCouponUseRuleLimitCardParam": "_create_stock_coupon_use_rule_limit_card",
+    "CreateStockCouponUseRuleParam": "_create_stock_coupon_use_rule",
     "CreateStockPatternInfo": "_create_stock_pattern_info",
+    "CreateStockPatternInfoParam": "_create_stock_pattern_info",
     "CreateStockResponse": "_create_stock_response",
     "CreateStockStockUseRule": "_create_stock_stock_use_rule",
+    "CreateStockStockUseRuleParam": "_create_stock_stock_use_rule",
     "FlowFile": "_flow_file",
     "GetCallbacksResponse": "_get_callbacks_response",
     "GetRefundFlowByDayResponse": "_get_refund_flow_by_day_response",
@@ -96,13 +121,22 @@ __all__ = [
     "CreateStockCouponUseRule",
     "CreateStockCouponUseRuleCouponAvailableTime",
     "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime",
+    "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam",
+    "CreateStockCouponUseRuleCouponAvailableTimeParam",
     "CreateStockCouponUseRuleDiscountCoupon",
+    "CreateStockCouponUseRuleDiscountCouponParam",
     "CreateStockCouponUseRuleExchangeCoupon",
+    "CreateStockCouponUseRuleExchangeCouponParam",
     "CreateStockCouponUseRuleFixedNormalCoupon",
+    "CreateStockCouponUseRuleFixedNormalCouponParam",
     "CreateStockCouponUseRuleLimitCard",
+    "CreateStockCouponUseRuleLimitCardParam",
+    "CreateStockCouponUseRuleParam",
     "CreateStockPatternInfo",
+    "CreateStockPatternInfoParam",
     "CreateStockResponse",
     "CreateStockStockUseRule",
+    "CreateStockStockUseRuleParam",
     "FlowFile",
     "GetCallbacksResponse",
     "GetRefundFlowByDayResponse",

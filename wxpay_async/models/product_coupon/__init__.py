@@ -17,101 +17,162 @@ if TYPE_CHECKING:
     from ._associate_stock_bundle_stores_response_failed_store_list_item import (
         AssociateStockBundleStoresResponseFailedStoreListItem,
     )
-    from ._associate_stock_bundle_stores_store_list_item import AssociateStockBundleStoresStoreListItem
+    from ._associate_stock_bundle_stores_store_list_item import (
+        AssociateStockBundleStoresStoreListItem,
+        AssociateStockBundleStoresStoreListItemParam,
+    )
     from ._associated_store import AssociatedStore
     from ._confirm_coupon_response import ConfirmCouponResponse
     from ._confirm_coupon_response_progressive_bundle_usage_detail import (
         ConfirmCouponResponseProgressiveBundleUsageDetail,
     )
     from ._confirm_coupon_response_single_usage_detail import ConfirmCouponResponseSingleUsageDetail
-    from ._create_image_generation_task_combine_image import CreateImageGenerationTaskCombineImage
+    from ._create_image_generation_task_combine_image import (
+        CreateImageGenerationTaskCombineImage,
+        CreateImageGenerationTaskCombineImageParam,
+    )
     from ._create_image_generation_task_combine_image_discount_coupon import (
         CreateImageGenerationTaskCombineImageDiscountCoupon,
+        CreateImageGenerationTaskCombineImageDiscountCouponParam,
     )
     from ._create_image_generation_task_combine_image_exchange_coupon import (
         CreateImageGenerationTaskCombineImageExchangeCoupon,
+        CreateImageGenerationTaskCombineImageExchangeCouponParam,
     )
     from ._create_image_generation_task_combine_image_normal_coupon import (
         CreateImageGenerationTaskCombineImageNormalCoupon,
+        CreateImageGenerationTaskCombineImageNormalCouponParam,
     )
-    from ._create_image_generation_task_cut_out import CreateImageGenerationTaskCutOut
+    from ._create_image_generation_task_cut_out import (
+        CreateImageGenerationTaskCutOut,
+        CreateImageGenerationTaskCutOutParam,
+    )
     from ._create_image_generation_task_response import CreateImageGenerationTaskResponse
-    from ._create_product_coupon_display_info import CreateProductCouponDisplayInfo
+    from ._create_product_coupon_display_info import CreateProductCouponDisplayInfo, CreateProductCouponDisplayInfoParam
     from ._create_product_coupon_display_info_combo_package_list_item import (
         CreateProductCouponDisplayInfoComboPackageListItem,
+        CreateProductCouponDisplayInfoComboPackageListItemParam,
     )
     from ._create_product_coupon_display_info_combo_package_list_item_choice_list_item import (
         CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem,
+        CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam,
     )
-    from ._create_product_coupon_progressive_bundle_usage_info import CreateProductCouponProgressiveBundleUsageInfo
+    from ._create_product_coupon_progressive_bundle_usage_info import (
+        CreateProductCouponProgressiveBundleUsageInfo,
+        CreateProductCouponProgressiveBundleUsageInfoParam,
+    )
     from ._create_product_coupon_response import CreateProductCouponResponse
     from ._create_product_coupon_response_stock_bundle import CreateProductCouponResponseStockBundle
     from ._create_product_coupon_response_stock_bundle_stock_list_item import (
         CreateProductCouponResponseStockBundleStockListItem,
     )
-    from ._create_product_coupon_sequential_usage_info import CreateProductCouponSequentialUsageInfo
-    from ._create_product_coupon_single_usage_info import CreateProductCouponSingleUsageInfo
-    from ._create_product_coupon_stock import CreateProductCouponStock
-    from ._create_product_coupon_stock_bundle import CreateProductCouponStockBundle
-    from ._create_product_coupon_stock_bundle_coupon_display_info import CreateProductCouponStockBundleCouponDisplayInfo
+    from ._create_product_coupon_sequential_usage_info import (
+        CreateProductCouponSequentialUsageInfo,
+        CreateProductCouponSequentialUsageInfoParam,
+    )
+    from ._create_product_coupon_single_usage_info import (
+        CreateProductCouponSingleUsageInfo,
+        CreateProductCouponSingleUsageInfoParam,
+    )
+    from ._create_product_coupon_stock import CreateProductCouponStock, CreateProductCouponStockParam
+    from ._create_product_coupon_stock_bundle import CreateProductCouponStockBundle, CreateProductCouponStockBundleParam
+    from ._create_product_coupon_stock_bundle_coupon_display_info import (
+        CreateProductCouponStockBundleCouponDisplayInfo,
+        CreateProductCouponStockBundleCouponDisplayInfoParam,
+    )
     from ._create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program import (
         CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram,
+        CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam,
     )
     from ._create_product_coupon_stock_bundle_progressive_bundle_usage_rule import (
         CreateProductCouponStockBundleProgressiveBundleUsageRule,
+        CreateProductCouponStockBundleProgressiveBundleUsageRuleParam,
     )
-    from ._create_product_coupon_stock_bundle_stock_send_rule import CreateProductCouponStockBundleStockSendRule
-    from ._create_product_coupon_stock_coupon_display_info import CreateProductCouponStockCouponDisplayInfo
+    from ._create_product_coupon_stock_bundle_stock_send_rule import (
+        CreateProductCouponStockBundleStockSendRule,
+        CreateProductCouponStockBundleStockSendRuleParam,
+    )
+    from ._create_product_coupon_stock_coupon_display_info import (
+        CreateProductCouponStockCouponDisplayInfo,
+        CreateProductCouponStockCouponDisplayInfoParam,
+    )
     from ._create_product_coupon_stock_coupon_display_info_entrance_finder import (
         CreateProductCouponStockCouponDisplayInfoEntranceFinder,
+        CreateProductCouponStockCouponDisplayInfoEntranceFinderParam,
     )
     from ._create_product_coupon_stock_coupon_display_info_entrance_mini_program import (
         CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram,
+        CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam,
     )
     from ._create_product_coupon_stock_coupon_display_info_entrance_official_account import (
         CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount,
+        CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam,
     )
-    from ._create_product_coupon_stock_notify_config import CreateProductCouponStockNotifyConfig
-    from ._create_product_coupon_stock_sequential_usage_rule import CreateProductCouponStockSequentialUsageRule
+    from ._create_product_coupon_stock_notify_config import (
+        CreateProductCouponStockNotifyConfig,
+        CreateProductCouponStockNotifyConfigParam,
+    )
+    from ._create_product_coupon_stock_sequential_usage_rule import (
+        CreateProductCouponStockSequentialUsageRule,
+        CreateProductCouponStockSequentialUsageRuleParam,
+    )
     from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period import (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item import (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period import (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item import (
         CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item import (
         CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item import (
         CreateProductCouponStockSequentialUsageRuleNormalCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam,
     )
-    from ._create_product_coupon_stock_single_usage_rule import CreateProductCouponStockSingleUsageRule
+    from ._create_product_coupon_stock_single_usage_rule import (
+        CreateProductCouponStockSingleUsageRule,
+        CreateProductCouponStockSingleUsageRuleParam,
+    )
     from ._create_product_coupon_stock_single_usage_rule_coupon_available_period import (
         CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod,
+        CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam,
     )
-    from ._create_product_coupon_stock_stock_send_rule import CreateProductCouponStockStockSendRule
-    from ._create_product_coupon_stock_usage_rule_display_info import CreateProductCouponStockUsageRuleDisplayInfo
+    from ._create_product_coupon_stock_stock_send_rule import (
+        CreateProductCouponStockStockSendRule,
+        CreateProductCouponStockStockSendRuleParam,
+    )
+    from ._create_product_coupon_stock_usage_rule_display_info import (
+        CreateProductCouponStockUsageRuleDisplayInfo,
+        CreateProductCouponStockUsageRuleDisplayInfoParam,
+    )
     from ._create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info import (
         CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo,
+        CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam,
     )
     from ._create_stock_bundle_response import (
         CreateStockBundleResponse,
         UpdateStockBundleBudgetResponse,
         UpdateStockBundleResponse,
     )
-    from ._create_stock_bundle_stock_bundle import CreateStockBundleStockBundle
+    from ._create_stock_bundle_stock_bundle import CreateStockBundleStockBundle, CreateStockBundleStockBundleParam
     from ._create_stock_response import CreateStockResponse
     from ._create_stock_response_usage_rule_display_info import CreateStockResponseUsageRuleDisplayInfo
-    from ._create_stock_stock import CreateStockStock
+    from ._create_stock_stock import CreateStockStock, CreateStockStockParam
     from ._deactivate_coupon_bundle_response import DeactivateCouponBundleResponse
     from ._deactivate_coupon_bundle_response_user_product_coupon_list_item import (
         DeactivateCouponBundleResponseUserProductCouponListItem,
@@ -242,16 +303,25 @@ if TYPE_CHECKING:
     from ._list_stocks_response import ListStocksResponse
     from ._list_user_coupons_response import ListUserCouponsResponse
     from ._pre_send_coupon_response import PreSendCouponBundleResponse, PreSendCouponResponse
-    from ._send_coupon_bundle_coupon_tag_info import SendCouponBundleCouponTagInfo
-    from ._send_coupon_bundle_coupon_tag_info_member_tag_info import SendCouponBundleCouponTagInfoMemberTagInfo
+    from ._send_coupon_bundle_coupon_tag_info import SendCouponBundleCouponTagInfo, SendCouponBundleCouponTagInfoParam
+    from ._send_coupon_bundle_coupon_tag_info_member_tag_info import (
+        SendCouponBundleCouponTagInfoMemberTagInfo,
+        SendCouponBundleCouponTagInfoMemberTagInfoParam,
+    )
     from ._send_coupon_bundle_response import SendCouponBundleResponse
-    from ._send_coupon_coupon_tag_info import SendCouponCouponTagInfo
-    from ._send_coupon_coupon_tag_info_member_tag_info import SendCouponCouponTagInfoMemberTagInfo
+    from ._send_coupon_coupon_tag_info import SendCouponCouponTagInfo, SendCouponCouponTagInfoParam
+    from ._send_coupon_coupon_tag_info_member_tag_info import (
+        SendCouponCouponTagInfoMemberTagInfo,
+        SendCouponCouponTagInfoMemberTagInfoParam,
+    )
     from ._upload_coupon_codes_response import UploadCouponCodesResponse
     from ._upload_coupon_codes_response_failed_code_list_item import UploadCouponCodesResponseFailedCodeListItem
     from ._upload_image_response import UploadImageResponse
-    from ._use_coupon_associated_order_info import UseCouponAssociatedOrderInfo
-    from ._use_coupon_associated_pay_score_order_info import UseCouponAssociatedPayScoreOrderInfo
+    from ._use_coupon_associated_order_info import UseCouponAssociatedOrderInfo, UseCouponAssociatedOrderInfoParam
+    from ._use_coupon_associated_pay_score_order_info import (
+        UseCouponAssociatedPayScoreOrderInfo,
+        UseCouponAssociatedPayScoreOrderInfoParam,
+    )
     from ._user_coupon import SendCouponResponse, UserCoupon
     from ._user_coupon_stock import UserCouponStock
     from ._user_coupon_stock_sequential_usage_rule import UserCouponStockSequentialUsageRule
@@ -267,6 +337,7 @@ _LAZY: dict[str, str | None] = {
     "AssociateStockBundleStoresResponse": "_associate_stock_bundle_stores_response",
     "AssociateStockBundleStoresResponseFailedStoreListItem": "_associate_stock_bundle_stores_response_failed_store_list_item",
     "AssociateStockBundleStoresStoreListItem": "_associate_stock_bundle_stores_store_list_item",
+    "AssociateStockBundleStoresStoreListItemParam": "_associate_stock_bundle_stores_store_list_item",
     "AssociateStockStoresResponse": "_associate_stock_bundle_stores_response",
     "AssociatedStore": "_associated_store",
     "ConfirmCouponResponse": "_confirm_coupon_response",
@@ -274,48 +345,85 @@ _LAZY: dict[str, str | None] = {
     "ConfirmCouponResponseSingleUsageDetail": "_confirm_coupon_response_single_usage_detail",
     "CreateImageGenerationTaskCombineImage": "_create_image_generation_task_combine_image",
     "CreateImageGenerationTaskCombineImageDiscountCoupon": "_create_image_generation_task_combine_image_discount_coupon",
+    "CreateImageGenerationTaskCombineImageDiscountCouponParam": "_create_image_generation_task_combine_image_discount_coupon",
     "CreateImageGenerationTaskCombineImageExchangeCoupon": "_create_image_generation_task_combine_image_exchange_coupon",
+    "CreateImageGenerationTaskCombineImageExchangeCouponParam": "_create_image_generation_task_combine_image_exchange_coupon",
     "CreateImageGenerationTaskCombineImageNormalCoupon": "_create_image_generation_task_combine_image_normal_coupon",
+    "CreateImageGenerationTaskCombineImageNormalCouponParam": "_create_image_generation_task_combine_image_normal_coupon",
+    "CreateImageGenerationTaskCombineImageParam": "_create_image_generation_task_combine_image",
     "CreateImageGenerationTaskCutOut": "_create_image_generation_task_cut_out",
+    "CreateImageGenerationTaskCutOutParam": "_create_image_generation_task_cut_out",
     "CreateImageGenerationTaskResponse": "_create_image_generation_task_response",
     "CreateProductCouponDisplayInfo": "_create_product_coupon_display_info",
     "CreateProductCouponDisplayInfoComboPackageListItem": "_create_product_coupon_display_info_combo_package_list_item",
     "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem": "_create_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam": "_create_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "CreateProductCouponDisplayInfoComboPackageListItemParam": "_create_product_coupon_display_info_combo_package_list_item",
+    "CreateProductCouponDisplayInfoParam": "_create_product_coupon_display_info",
     "CreateProductCouponProgressiveBundleUsageInfo": "_create_product_coupon_progressive_bundle_usage_info",
+    "CreateProductCouponProgressiveBundleUsageInfoParam": "_create_product_coupon_progressive_bundle_usage_info",
     "CreateProductCouponResponse": "_create_product_coupon_response",
     "CreateProductCouponResponseStockBundle": "_create_product_coupon_response_stock_bundle",
     "CreateProductCouponResponseStockBundleStockListItem": "_create_product_coupon_response_stock_bundle_stock_list_item",
     "CreateProductCouponSequentialUsageInfo": "_create_product_coupon_sequential_usage_info",
+    "CreateProductCouponSequentialUsageInfoParam": "_create_product_coupon_sequential_usage_info",
     "CreateProductCouponSingleUsageInfo": "_create_product_coupon_single_usage_info",
+    "CreateProductCouponSingleUsageInfoParam": "_create_product_coupon_single_usage_info",
     "CreateProductCouponStock": "_create_product_coupon_stock",
     "CreateProductCouponStockBundle": "_create_product_coupon_stock_bundle",
     "CreateProductCouponStockBundleCouponDisplayInfo": "_create_product_coupon_stock_bundle_coupon_display_info",
     "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockBundleCouponDisplayInfoParam": "_create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateProductCouponStockBundleParam": "_create_product_coupon_stock_bundle",
     "CreateProductCouponStockBundleProgressiveBundleUsageRule": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRuleParam": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
     "CreateProductCouponStockBundleStockSendRule": "_create_product_coupon_stock_bundle_stock_send_rule",
+    "CreateProductCouponStockBundleStockSendRuleParam": "_create_product_coupon_stock_bundle_stock_send_rule",
     "CreateProductCouponStockCouponDisplayInfo": "_create_product_coupon_stock_coupon_display_info",
     "CreateProductCouponStockCouponDisplayInfoEntranceFinder": "_create_product_coupon_stock_coupon_display_info_entrance_finder",
+    "CreateProductCouponStockCouponDisplayInfoEntranceFinderParam": "_create_product_coupon_stock_coupon_display_info_entrance_finder",
     "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram": "_create_product_coupon_stock_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam": "_create_product_coupon_stock_coupon_display_info_entrance_mini_program",
     "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount": "_create_product_coupon_stock_coupon_display_info_entrance_official_account",
+    "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam": "_create_product_coupon_stock_coupon_display_info_entrance_official_account",
+    "CreateProductCouponStockCouponDisplayInfoParam": "_create_product_coupon_stock_coupon_display_info",
     "CreateProductCouponStockNotifyConfig": "_create_product_coupon_stock_notify_config",
+    "CreateProductCouponStockNotifyConfigParam": "_create_product_coupon_stock_notify_config",
+    "CreateProductCouponStockParam": "_create_product_coupon_stock",
     "CreateProductCouponStockSequentialUsageRule": "_create_product_coupon_stock_sequential_usage_rule",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period",
     "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem": "_create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam": "_create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item",
     "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem": "_create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam": "_create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item",
     "CreateProductCouponStockSequentialUsageRuleNormalCouponListItem": "_create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam": "_create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleParam": "_create_product_coupon_stock_sequential_usage_rule",
     "CreateProductCouponStockSingleUsageRule": "_create_product_coupon_stock_single_usage_rule",
     "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod": "_create_product_coupon_stock_single_usage_rule_coupon_available_period",
+    "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam": "_create_product_coupon_stock_single_usage_rule_coupon_available_period",
+    "CreateProductCouponStockSingleUsageRuleParam": "_create_product_coupon_stock_single_usage_rule",
     "CreateProductCouponStockStockSendRule": "_create_product_coupon_stock_stock_send_rule",
+    "CreateProductCouponStockStockSendRuleParam": "_create_product_coupon_stock_stock_send_rule",
     "CreateProductCouponStockUsageRuleDisplayInfo": "_create_product_coupon_stock_usage_rule_display_info",
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo": "_create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info",
+    "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam": "_create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info",
+    "CreateProductCouponStockUsageRuleDisplayInfoParam": "_create_product_coupon_stock_usage_rule_display_info",
     "CreateStockBundleResponse": "_create_stock_bundle_response",
     "CreateStockBundleStockBundle": "_create_stock_bundle_stock_bundle",
+    "CreateStockBundleStockBundleParam": "_create_stock_bundle_stock_bundle",
     "CreateStockResponse": "_create_stock_response",
     "CreateStockResponseUsageRuleDisplayInfo": "_create_stock_response_usage_rule_display_info",
     "CreateStockStock": "_create_stock_stock",
+    "CreateStockStockParam": "_create_stock_stock",
     "DeactivateCouponBundleResponse": "_deactivate_coupon_bundle_response",
     "DeactivateCouponBundleResponseUserProductCouponListItem": "_deactivate_coupon_bundle_response_user_product_coupon_list_item",
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_coupon_tag_info",
@@ -386,9 +494,13 @@ _LAZY: dict[str, str | None] = {
     "ReturnCouponResponse": "_deactivate_coupon_response",
     "SendCouponBundleCouponTagInfo": "_send_coupon_bundle_coupon_tag_info",
     "SendCouponBundleCouponTagInfoMemberTagInfo": "_send_coupon_bundle_coupon_tag_info_member_tag_info",
+    "SendCouponBundleCouponTagInfoMemberTagInfoParam": "_send_coupon_bundle_coupon_tag_info_member_tag_info",
+    "SendCouponBundleCouponTagInfoParam": "_send_coupon_bundle_coupon_tag_info",
     "SendCouponBundleResponse": "_send_coupon_bundle_response",
     "SendCouponCouponTagInfo": "_send_coupon_coupon_tag_info",
     "SendCouponCouponTagInfoMemberTagInfo": "_send_coupon_coupon_tag_info_member_tag_info",
+    "SendCouponCouponTagInfoMemberTagInfoParam": "_send_coupon_coupon_tag_info_member_tag_info",
+    "SendCouponCouponTagInfoParam": "_send_coupon_coupon_tag_info",
     "SendCouponResponse": "_user_coupon",
     "SetNotifyConfigResponse": "_get_notify_config_response",
     "UpdateProductCouponResponse": "_deactivate_product_coupon_response",
@@ -400,7 +512,9 @@ _LAZY: dict[str, str | None] = {
     "UploadCouponCodesResponseFailedCodeListItem": "_upload_coupon_codes_response_failed_code_list_item",
     "UploadImageResponse": "_upload_image_response",
     "UseCouponAssociatedOrderInfo": "_use_coupon_associated_order_info",
+    "UseCouponAssociatedOrderInfoParam": "_use_coupon_associated_order_info",
     "UseCouponAssociatedPayScoreOrderInfo": "_use_coupon_associated_pay_score_order_info",
+    "UseCouponAssociatedPayScoreOrderInfoParam": "_use_coupon_associated_pay_score_order_info",
     "UseCouponResponse": "_deactivate_coupon_response",
     "UserCoupon": "_user_coupon",
     "UserCouponStock": "_user_coupon_stock",
@@ -414,6 +528,7 @@ __all__ = [
     "AssociateStockBundleStoresResponse",
     "AssociateStockBundleStoresResponseFailedStoreListItem",
     "AssociateStockBundleStoresStoreListItem",
+    "AssociateStockBundleStoresStoreListItemParam",
     "AssociateStockStoresResponse",
     "AssociatedStore",
     "ConfirmCouponResponse",
@@ -421,48 +536,85 @@ __all__ = [
     "ConfirmCouponResponseSingleUsageDetail",
     "CreateImageGenerationTaskCombineImage",
     "CreateImageGenerationTaskCombineImageDiscountCoupon",
+    "CreateImageGenerationTaskCombineImageDiscountCouponParam",
     "CreateImageGenerationTaskCombineImageExchangeCoupon",
+    "CreateImageGenerationTaskCombineImageExchangeCouponParam",
     "CreateImageGenerationTaskCombineImageNormalCoupon",
+    "CreateImageGenerationTaskCombineImageNormalCouponParam",
+    "CreateImageGenerationTaskCombineImageParam",
     "CreateImageGenerationTaskCutOut",
+    "CreateImageGenerationTaskCutOutParam",
     "CreateImageGenerationTaskResponse",
     "CreateProductCouponDisplayInfo",
     "CreateProductCouponDisplayInfoComboPackageListItem",
     "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem",
+    "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam",
+    "CreateProductCouponDisplayInfoComboPackageListItemParam",
+    "CreateProductCouponDisplayInfoParam",
     "CreateProductCouponProgressiveBundleUsageInfo",
+    "CreateProductCouponProgressiveBundleUsageInfoParam",
     "CreateProductCouponResponse",
     "CreateProductCouponResponseStockBundle",
     "CreateProductCouponResponseStockBundleStockListItem",
     "CreateProductCouponSequentialUsageInfo",
+    "CreateProductCouponSequentialUsageInfoParam",
     "CreateProductCouponSingleUsageInfo",
+    "CreateProductCouponSingleUsageInfoParam",
     "CreateProductCouponStock",
     "CreateProductCouponStockBundle",
     "CreateProductCouponStockBundleCouponDisplayInfo",
     "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam",
+    "CreateProductCouponStockBundleCouponDisplayInfoParam",
+    "CreateProductCouponStockBundleParam",
     "CreateProductCouponStockBundleProgressiveBundleUsageRule",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRuleParam",
     "CreateProductCouponStockBundleStockSendRule",
+    "CreateProductCouponStockBundleStockSendRuleParam",
     "CreateProductCouponStockCouponDisplayInfo",
     "CreateProductCouponStockCouponDisplayInfoEntranceFinder",
+    "CreateProductCouponStockCouponDisplayInfoEntranceFinderParam",
     "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram",
+    "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam",
     "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount",
+    "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam",
+    "CreateProductCouponStockCouponDisplayInfoParam",
     "CreateProductCouponStockNotifyConfig",
+    "CreateProductCouponStockNotifyConfigParam",
+    "CreateProductCouponStockParam",
     "CreateProductCouponStockSequentialUsageRule",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam",
     "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam",
     "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam",
     "CreateProductCouponStockSequentialUsageRuleNormalCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleParam",
     "CreateProductCouponStockSingleUsageRule",
     "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod",
+    "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam",
+    "CreateProductCouponStockSingleUsageRuleParam",
     "CreateProductCouponStockStockSendRule",
+    "CreateProductCouponStockStockSendRuleParam",
     "CreateProductCouponStockUsageRuleDisplayInfo",
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo",
+    "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam",
+    "CreateProductCouponStockUsageRuleDisplayInfoParam",
     "CreateStockBundleResponse",
     "CreateStockBundleStockBundle",
+    "CreateStockBundleStockBundleParam",
     "CreateStockResponse",
     "CreateStockResponseUsageRuleDisplayInfo",
     "CreateStockStock",
+    "CreateStockStockParam",
     "DeactivateCouponBundleResponse",
     "DeactivateCouponBundleResponseUserProductCouponListItem",
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo",
@@ -533,9 +685,13 @@ __all__ = [
     "ReturnCouponResponse",
     "SendCouponBundleCouponTagInfo",
     "SendCouponBundleCouponTagInfoMemberTagInfo",
+    "SendCouponBundleCouponTagInfoMemberTagInfoParam",
+    "SendCouponBundleCouponTagInfoParam",
     "SendCouponBundleResponse",
     "SendCouponCouponTagInfo",
     "SendCouponCouponTagInfoMemberTagInfo",
+    "SendCouponCouponTagInfoMemberTagInfoParam",
+    "SendCouponCouponTagInfoParam",
     "SendCouponResponse",
     "SetNotifyConfigResponse",
     "UpdateProductCouponResponse",
@@ -547,7 +703,9 @@ __all__ = [
     "UploadCouponCodesResponseFailedCodeListItem",
     "UploadImageResponse",
     "UseCouponAssociatedOrderInfo",
+    "UseCouponAssociatedOrderInfoParam",
     "UseCouponAssociatedPayScoreOrderInfo",
+    "UseCouponAssociatedPayScoreOrderInfoParam",
     "UseCouponResponse",
     "UserCoupon",
     "UserCouponStock",

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -21,3 +23,12 @@ class CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram:
     entrance_wording: str  # Entrance wording
     guidance_wording: str  # Guidance wording
     path: str  # Mini program path
+
+
+class CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam(TypedDict, total=False):
+    """Mini program entrance (as a dict: ``CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram`` field for field)."""
+
+    appid: Required[str]  # Mini program AppID
+    entrance_wording: Required[str]  # Entrance wording
+    guidance_wording: Required[str]  # Guidance wording
+    path: Required[str]  # Mini program path

@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Required, TypedDict
+
 import attrs
 
 from ._create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item import (
     CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem,
+    CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam,
 )
 from ._create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item import (
     CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem,
+    CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam,
 )
 from ._create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item import (
     CreateProductCouponStockSequentialUsageRuleNormalCouponListItem,
+    CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam,
 )
 from ._create_product_coupon_stock_single_usage_rule_coupon_available_period import (
     CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod,
+    CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam,
 )
 
 
@@ -42,3 +49,20 @@ class CreateProductCouponStockBundleProgressiveBundleUsageRule:
     normal_coupon_list: list[CreateProductCouponStockSequentialUsageRuleNormalCouponListItem] | None = (
         None  # Amount-off coupon rule
     )
+
+
+class CreateProductCouponStockBundleProgressiveBundleUsageRuleParam(TypedDict, total=False):
+    """Multi-use coupon rule (as a dict: ``CreateProductCouponStockBundleProgressiveBundleUsageRule`` field for field)."""
+
+    coupon_available_period: Required[
+        CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam
+    ]  # When the coupon can be redeemed
+    discount_coupon_list: Sequence[
+        CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam
+    ]  # Discount coupon rule
+    exchange_coupon_list: Sequence[
+        CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam
+    ]  # Exchange coupon rule
+    normal_coupon_list: Sequence[
+        CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam
+    ]  # Amount-off coupon rule
