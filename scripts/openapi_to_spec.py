@@ -1,6 +1,9 @@
 """Convert the reference OpenAPI YAML into wxpay_async/spec/operations.json.
 
-    python scripts/openapi_to_spec.py [--openapi ../shared/reference/openapi] [--check]
+    python scripts/openapi_to_spec.py [--openapi scripts/reference/openapi] [--check]
+
+The reference YAML is vendored in scripts/reference/openapi (TheNorthMemory/wechatpay-openapi, MIT;
+its SOURCE.md names the commit), so ``--check`` runs in a plain checkout.
 
 Each operation becomes one entry: method, path, parameters (path/query/body/form) with resolved
 schemas (``$ref`` and ``allOf`` flattened), the 200 response schema, and the hand-written
@@ -26,7 +29,7 @@ from wxpay_async.spec import load_part
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIR = ROOT / "wxpay_async" / "spec"
-DEFAULT_OPENAPI = ROOT.parent / "shared" / "reference" / "openapi"
+DEFAULT_OPENAPI = ROOT / "scripts" / "reference" / "openapi"
 KEEP = ("type", "format", "enum", "maxLength", "minLength", "maximum", "minimum", "maxItems", "pattern", "example")
 
 

@@ -68,11 +68,11 @@ def test_a_typed_call_builds_the_classes_of_its_own_answer_only() -> None:
     )
     assert out.strip() == str(
         [
-            "_get_stock_response",
-            "_get_stock_response_available_region_list_item",
-            "_get_stock_response_cut_to_message",
-            "_get_stock_response_stock_use_rule",
-            "_get_stock_response_stock_use_rule_fixed_normal_coupon",
+            "_stock",  # GetStockResponse is the shared Stock model (ListedStock too)
+            "_stock_available_region_list_item",
+            "_stock_cut_to_message",
+            "_stock_stock_use_rule",
+            "_stock_stock_use_rule_fixed_normal_coupon",
         ]
     )
 

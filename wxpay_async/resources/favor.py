@@ -16,6 +16,7 @@ from ._base import Resource
 
 if TYPE_CHECKING:
     from ..models.favor import (
+        Coupon,
         CreateStockCouponUseRule,
         CreateStockCouponUseRuleParam,
         CreateStockPatternInfo,
@@ -30,13 +31,13 @@ if TYPE_CHECKING:
         GetUseFlowByDayResponse,
         GetUseFlowResponse,
         GetUserCouponResponse,
-        ListedStock,
         ModifyStockGoodsResponse,
         PauseStockResponse,
         RestartStockResponse,
         SendCouponResponse,
         SetCallbacksResponse,
         StartStockResponse,
+        Stock,
         StopStockResponse,
         UploadImageResponse,
     )
@@ -538,7 +539,7 @@ class FavorResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[ListedStock]:
+    ) -> AsyncPaginator[Stock]:
         """List the merchant's cash-coupon stocks.
 
         ``GET /v3/marketing/favor/stocks``
@@ -602,7 +603,7 @@ class FavorResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[GetUserCouponResponse]:
+    ) -> AsyncPaginator[Coupon]:
         """List the cash coupons a user holds.
 
         ``GET /v3/marketing/favor/users/{openid}/coupons``

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         SendCouponCouponTagInfoParam,
         SendCouponResponse,
         SetNotifyConfigResponse,
+        Stock,
         UpdateProductCouponResponse,
         UpdateStockBudgetResponse,
         UpdateStockBundleBudgetResponse,
@@ -1082,7 +1083,7 @@ class ProductCouponResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> AsyncPaginator[GetStockResponse]:
+    ) -> AsyncPaginator[Stock]:
         """List a product coupon's stocks.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks``

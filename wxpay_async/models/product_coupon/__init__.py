@@ -22,11 +22,12 @@ if TYPE_CHECKING:
         AssociateStockBundleStoresStoreListItemParam,
     )
     from ._associated_store import AssociatedStore
-    from ._confirm_coupon_response import ConfirmCouponResponse
-    from ._confirm_coupon_response_progressive_bundle_usage_detail import (
-        ConfirmCouponResponseProgressiveBundleUsageDetail,
+    from ._confirm_coupon_response import (
+        ConfirmCouponResponse,
+        DeactivateCouponResponse,
+        ReturnCouponResponse,
+        UseCouponResponse,
     )
-    from ._confirm_coupon_response_single_usage_detail import ConfirmCouponResponseSingleUsageDetail
     from ._create_image_generation_task_combine_image import (
         CreateImageGenerationTaskCombineImage,
         CreateImageGenerationTaskCombineImageParam,
@@ -62,10 +63,6 @@ if TYPE_CHECKING:
         CreateProductCouponProgressiveBundleUsageInfoParam,
     )
     from ._create_product_coupon_response import CreateProductCouponResponse
-    from ._create_product_coupon_response_stock_bundle import CreateProductCouponResponseStockBundle
-    from ._create_product_coupon_response_stock_bundle_stock_list_item import (
-        CreateProductCouponResponseStockBundleStockListItem,
-    )
     from ._create_product_coupon_sequential_usage_info import (
         CreateProductCouponSequentialUsageInfo,
         CreateProductCouponSequentialUsageInfoParam,
@@ -79,18 +76,26 @@ if TYPE_CHECKING:
     from ._create_product_coupon_stock_bundle_coupon_display_info import (
         CreateProductCouponStockBundleCouponDisplayInfo,
         CreateProductCouponStockBundleCouponDisplayInfoParam,
+        CreateStockStockCouponDisplayInfo,
+        CreateStockStockCouponDisplayInfoParam,
     )
     from ._create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program import (
         CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram,
         CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam,
+        CreateStockStockCouponDisplayInfoEntranceMiniProgram,
+        CreateStockStockCouponDisplayInfoEntranceMiniProgramParam,
     )
     from ._create_product_coupon_stock_bundle_progressive_bundle_usage_rule import (
         CreateProductCouponStockBundleProgressiveBundleUsageRule,
         CreateProductCouponStockBundleProgressiveBundleUsageRuleParam,
+        CreateStockBundleStockBundleProgressiveBundleUsageRule,
+        CreateStockBundleStockBundleProgressiveBundleUsageRuleParam,
     )
     from ._create_product_coupon_stock_bundle_stock_send_rule import (
         CreateProductCouponStockBundleStockSendRule,
         CreateProductCouponStockBundleStockSendRuleParam,
+        CreateStockBundleStockBundleStockSendRule,
+        CreateStockBundleStockBundleStockSendRuleParam,
     )
     from ._create_product_coupon_stock_coupon_display_info import (
         CreateProductCouponStockCouponDisplayInfo,
@@ -170,8 +175,12 @@ if TYPE_CHECKING:
         UpdateStockBundleResponse,
     )
     from ._create_stock_bundle_stock_bundle import CreateStockBundleStockBundle, CreateStockBundleStockBundleParam
-    from ._create_stock_response import CreateStockResponse
-    from ._create_stock_response_usage_rule_display_info import CreateStockResponseUsageRuleDisplayInfo
+    from ._create_stock_response import (
+        CreateStockResponse,
+        DeactivateStockResponse,
+        UpdateStockBudgetResponse,
+        UpdateStockResponse,
+    )
     from ._create_stock_stock import CreateStockStock, CreateStockStockParam
     from ._deactivate_coupon_bundle_response import DeactivateCouponBundleResponse
     from ._deactivate_coupon_bundle_response_user_product_coupon_list_item import (
@@ -195,9 +204,7 @@ if TYPE_CHECKING:
     from ._deactivate_coupon_bundle_response_user_product_coupon_list_item_user_product_coupon_bundle_info import (
         DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo,
     )
-    from ._deactivate_coupon_response import DeactivateCouponResponse, ReturnCouponResponse, UseCouponResponse
     from ._deactivate_product_coupon_response import DeactivateProductCouponResponse, UpdateProductCouponResponse
-    from ._deactivate_stock_response import DeactivateStockResponse, UpdateStockBudgetResponse, UpdateStockResponse
     from ._disassociate_stock_bundle_stores_response import (
         DisassociateStockBundleStoresResponse,
         DisassociateStockStoresResponse,
@@ -208,101 +215,37 @@ if TYPE_CHECKING:
     )
     from ._get_image_generation_task_response_cut_out_result import GetImageGenerationTaskResponseCutOutResult
     from ._get_notify_config_response import GetNotifyConfigResponse, SetNotifyConfigResponse
-    from ._get_product_coupon_response import GetProductCouponResponse
-    from ._get_product_coupon_response_display_info import GetProductCouponResponseDisplayInfo
-    from ._get_product_coupon_response_display_info_combo_package_list_item import (
-        GetProductCouponResponseDisplayInfoComboPackageListItem,
-    )
-    from ._get_product_coupon_response_display_info_combo_package_list_item_choice_list_item import (
-        GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem,
-    )
-    from ._get_product_coupon_response_progressive_bundle_usage_info import (
-        GetProductCouponResponseProgressiveBundleUsageInfo,
-    )
-    from ._get_product_coupon_response_sequential_usage_info import GetProductCouponResponseSequentialUsageInfo
-    from ._get_product_coupon_response_single_usage_info import GetProductCouponResponseSingleUsageInfo
-    from ._get_product_coupon_response_single_usage_info_discount_coupon import (
-        GetProductCouponResponseSingleUsageInfoDiscountCoupon,
-    )
-    from ._get_product_coupon_response_single_usage_info_normal_coupon import (
-        GetProductCouponResponseSingleUsageInfoNormalCoupon,
-    )
-    from ._get_stock_response import GetStockResponse
-    from ._get_stock_response_coupon_code_count_info import GetStockResponseCouponCodeCountInfo
-    from ._get_stock_response_coupon_display_info import GetStockResponseCouponDisplayInfo
-    from ._get_stock_response_coupon_display_info_entrance_finder import GetStockResponseCouponDisplayInfoEntranceFinder
-    from ._get_stock_response_coupon_display_info_entrance_mini_program import (
-        GetStockResponseCouponDisplayInfoEntranceMiniProgram,
-    )
-    from ._get_stock_response_coupon_display_info_entrance_official_account import (
-        GetStockResponseCouponDisplayInfoEntranceOfficialAccount,
-    )
-    from ._get_stock_response_notify_config import GetStockResponseNotifyConfig
-    from ._get_stock_response_progressive_bundle_usage_rule import GetStockResponseProgressiveBundleUsageRule
-    from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period import (
-        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriod,
-    )
-    from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item import (
-        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
-    )
-    from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period import (
-        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
-    )
-    from ._get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
-        GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
-    )
-    from ._get_stock_response_progressive_bundle_usage_rule_exchange_coupon import (
-        GetStockResponseProgressiveBundleUsageRuleExchangeCoupon,
-    )
-    from ._get_stock_response_sent_count_info import GetStockResponseSentCountInfo
-    from ._get_stock_response_sequential_usage_rule import GetStockResponseSequentialUsageRule
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriod,
-    )
-    from ._get_stock_response_sequential_usage_rule_discount_coupon_list_item import (
-        GetStockResponseSequentialUsageRuleDiscountCouponListItem,
-    )
-    from ._get_stock_response_sequential_usage_rule_exchange_coupon_list_item import (
-        GetStockResponseSequentialUsageRuleExchangeCouponListItem,
-    )
-    from ._get_stock_response_sequential_usage_rule_normal_coupon_list_item import (
-        GetStockResponseSequentialUsageRuleNormalCouponListItem,
-    )
-    from ._get_stock_response_single_usage_rule import GetStockResponseSingleUsageRule
-    from ._get_stock_response_stock_bundle_info import GetStockResponseStockBundleInfo
-    from ._get_stock_response_stock_send_rule import GetStockResponseStockSendRule
-    from ._get_stock_response_usage_rule_display_info import GetStockResponseUsageRuleDisplayInfo
-    from ._get_stock_response_usage_rule_display_info_coupon_available_store_info import (
-        GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo,
-    )
-    from ._get_user_coupon_response import GetUserCouponResponse
-    from ._get_user_coupon_response_coupon_tag_info import GetUserCouponResponseCouponTagInfo
-    from ._get_user_coupon_response_coupon_tag_info_member_tag_info import (
-        GetUserCouponResponseCouponTagInfoMemberTagInfo,
-    )
-    from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
-    from ._get_user_coupon_response_progressive_bundle_usage_detail import (
-        GetUserCouponResponseProgressiveBundleUsageDetail,
-    )
-    from ._get_user_coupon_response_progressive_bundle_usage_detail_associated_order_info import (
-        GetUserCouponResponseProgressiveBundleUsageDetailAssociatedOrderInfo,
-    )
-    from ._get_user_coupon_response_progressive_bundle_usage_detail_associated_pay_score_order_info import (
-        GetUserCouponResponseProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo,
-    )
-    from ._get_user_coupon_response_sequential_usage_detail import GetUserCouponResponseSequentialUsageDetail
-    from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item import (
-        GetUserCouponResponseSequentialUsageDetailDetailItemListItem,
-    )
-    from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
-    from ._get_user_coupon_response_stock import GetUserCouponResponseStock
-    from ._get_user_coupon_response_user_product_coupon_bundle_info import (
-        GetUserCouponResponseUserProductCouponBundleInfo,
-    )
     from ._list_stock_associated_stores_response import ListStockAssociatedStoresResponse
     from ._list_stocks_response import ListStocksResponse
     from ._list_user_coupons_response import ListUserCouponsResponse
     from ._pre_send_coupon_response import PreSendCouponBundleResponse, PreSendCouponResponse
+    from ._product_coupon import GetProductCouponResponse, GetUserCouponResponseProductCoupon, ProductCoupon
+    from ._product_coupon_display_info import GetProductCouponResponseDisplayInfo, ProductCouponDisplayInfo
+    from ._product_coupon_display_info_combo_package_list_item import (
+        GetProductCouponResponseDisplayInfoComboPackageListItem,
+        ProductCouponDisplayInfoComboPackageListItem,
+    )
+    from ._product_coupon_display_info_combo_package_list_item_choice_list_item import (
+        GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem,
+        ProductCouponDisplayInfoComboPackageListItemChoiceListItem,
+    )
+    from ._product_coupon_progressive_bundle_usage_info import (
+        GetProductCouponResponseProgressiveBundleUsageInfo,
+        ProductCouponProgressiveBundleUsageInfo,
+    )
+    from ._product_coupon_sequential_usage_info import (
+        GetProductCouponResponseSequentialUsageInfo,
+        ProductCouponSequentialUsageInfo,
+    )
+    from ._product_coupon_single_usage_info import GetProductCouponResponseSingleUsageInfo, ProductCouponSingleUsageInfo
+    from ._product_coupon_single_usage_info_discount_coupon import (
+        GetProductCouponResponseSingleUsageInfoDiscountCoupon,
+        ProductCouponSingleUsageInfoDiscountCoupon,
+    )
+    from ._product_coupon_single_usage_info_normal_coupon import (
+        GetProductCouponResponseSingleUsageInfoNormalCoupon,
+        ProductCouponSingleUsageInfoNormalCoupon,
+    )
     from ._send_coupon_bundle_coupon_tag_info import SendCouponBundleCouponTagInfo, SendCouponBundleCouponTagInfoParam
     from ._send_coupon_bundle_coupon_tag_info_member_tag_info import (
         SendCouponBundleCouponTagInfoMemberTagInfo,
@@ -314,6 +257,97 @@ if TYPE_CHECKING:
         SendCouponCouponTagInfoMemberTagInfo,
         SendCouponCouponTagInfoMemberTagInfoParam,
     )
+    from ._stock import (
+        CreateProductCouponResponseStock,
+        GetStockResponse,
+        GetUserCouponResponseStock,
+        Stock,
+        UserCouponStock,
+    )
+    from ._stock_bundle import StockBundle
+    from ._stock_bundle_stock_list_item import CreateStockBundleResponseStockListItem, StockBundleStockListItem
+    from ._stock_coupon_code_count_info import GetStockResponseCouponCodeCountInfo, StockCouponCodeCountInfo
+    from ._stock_coupon_display_info import GetStockResponseCouponDisplayInfo, StockCouponDisplayInfo
+    from ._stock_coupon_display_info_entrance_finder import (
+        GetStockResponseCouponDisplayInfoEntranceFinder,
+        StockCouponDisplayInfoEntranceFinder,
+    )
+    from ._stock_coupon_display_info_entrance_mini_program import (
+        GetStockResponseCouponDisplayInfoEntranceMiniProgram,
+        StockCouponDisplayInfoEntranceMiniProgram,
+    )
+    from ._stock_coupon_display_info_entrance_official_account import (
+        GetStockResponseCouponDisplayInfoEntranceOfficialAccount,
+        StockCouponDisplayInfoEntranceOfficialAccount,
+    )
+    from ._stock_notify_config import GetStockResponseNotifyConfig, StockNotifyConfig
+    from ._stock_progressive_bundle_usage_rule import (
+        CreateStockBundleResponseStockListItemProgressiveBundleUsageRule,
+        StockProgressiveBundleUsageRule,
+    )
+    from ._stock_progressive_bundle_usage_rule_coupon_available_period import (
+        StockProgressiveBundleUsageRuleCouponAvailablePeriod,
+    )
+    from ._stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+    )
+    from ._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+    )
+    from ._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+    )
+    from ._stock_progressive_bundle_usage_rule_exchange_coupon import (
+        GetStockResponseSingleUsageRuleExchangeCoupon,
+        StockProgressiveBundleUsageRuleExchangeCoupon,
+    )
+    from ._stock_sent_count_info import GetStockResponseSentCountInfo, StockSentCountInfo
+    from ._stock_sequential_usage_rule import (
+        GetStockResponseSequentialUsageRule,
+        StockSequentialUsageRule,
+        UserCouponStockSequentialUsageRule,
+    )
+    from ._stock_sequential_usage_rule_coupon_available_period import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriod,
+        StockSequentialUsageRuleCouponAvailablePeriod,
+        UserCouponStockSequentialUsageRuleCouponAvailablePeriod,
+    )
+    from ._stock_sequential_usage_rule_discount_coupon_list_item import (
+        GetStockResponseSequentialUsageRuleDiscountCouponListItem,
+        StockSequentialUsageRuleDiscountCouponListItem,
+    )
+    from ._stock_sequential_usage_rule_exchange_coupon_list_item import (
+        GetStockResponseSequentialUsageRuleExchangeCouponListItem,
+        StockSequentialUsageRuleExchangeCouponListItem,
+    )
+    from ._stock_sequential_usage_rule_normal_coupon_list_item import (
+        GetStockResponseSequentialUsageRuleNormalCouponListItem,
+        StockSequentialUsageRuleNormalCouponListItem,
+    )
+    from ._stock_single_usage_rule import (
+        GetStockResponseSingleUsageRule,
+        StockSingleUsageRule,
+        UserCouponStockSingleUsageRule,
+    )
+    from ._stock_single_usage_rule_coupon_available_period import (
+        GetStockResponseSingleUsageRuleCouponAvailablePeriod,
+        StockSingleUsageRuleCouponAvailablePeriod,
+        UserCouponStockSingleUsageRuleCouponAvailablePeriod,
+    )
+    from ._stock_stock_bundle_info import CreateStockBundleResponseStockListItemStockBundleInfo, StockStockBundleInfo
+    from ._stock_stock_send_rule import GetStockResponseStockSendRule, StockStockSendRule
+    from ._stock_usage_rule_display_info import (
+        CreateStockResponseUsageRuleDisplayInfo,
+        GetStockResponseUsageRuleDisplayInfo,
+        StockUsageRuleDisplayInfo,
+    )
+    from ._stock_usage_rule_display_info_coupon_available_store_info import (
+        GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo,
+        StockUsageRuleDisplayInfoCouponAvailableStoreInfo,
+    )
     from ._upload_coupon_codes_response import UploadCouponCodesResponse
     from ._upload_coupon_codes_response_failed_code_list_item import UploadCouponCodesResponseFailedCodeListItem
     from ._upload_image_response import UploadImageResponse
@@ -322,15 +356,37 @@ if TYPE_CHECKING:
         UseCouponAssociatedPayScoreOrderInfo,
         UseCouponAssociatedPayScoreOrderInfoParam,
     )
-    from ._user_coupon import SendCouponResponse, UserCoupon
-    from ._user_coupon_stock import UserCouponStock
-    from ._user_coupon_stock_sequential_usage_rule import UserCouponStockSequentialUsageRule
-    from ._user_coupon_stock_sequential_usage_rule_coupon_available_period import (
-        UserCouponStockSequentialUsageRuleCouponAvailablePeriod,
+    from ._user_coupon import GetUserCouponResponse, SendCouponResponse, UserCoupon
+    from ._user_coupon_coupon_tag_info import GetUserCouponResponseCouponTagInfo, UserCouponCouponTagInfo
+    from ._user_coupon_coupon_tag_info_member_tag_info import (
+        GetUserCouponResponseCouponTagInfoMemberTagInfo,
+        UserCouponCouponTagInfoMemberTagInfo,
     )
-    from ._user_coupon_stock_single_usage_rule import UserCouponStockSingleUsageRule
-    from ._user_coupon_stock_single_usage_rule_coupon_available_period import (
-        UserCouponStockSingleUsageRuleCouponAvailablePeriod,
+    from ._user_coupon_progressive_bundle_usage_detail import UserCouponProgressiveBundleUsageDetail
+    from ._user_coupon_progressive_bundle_usage_detail_associated_order_info import (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo,
+        UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo,
+    )
+    from ._user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info import (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo,
+        UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo,
+    )
+    from ._user_coupon_sequential_usage_detail import (
+        GetUserCouponResponseSequentialUsageDetail,
+        UserCouponSequentialUsageDetail,
+    )
+    from ._user_coupon_sequential_usage_detail_detail_item_list_item import (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItem,
+        UserCouponSequentialUsageDetailDetailItemListItem,
+    )
+    from ._user_coupon_single_usage_detail import (
+        ConfirmCouponResponseSingleUsageDetail,
+        GetUserCouponResponseSingleUsageDetail,
+        UserCouponSingleUsageDetail,
+    )
+    from ._user_coupon_user_product_coupon_bundle_info import (
+        GetUserCouponResponseUserProductCouponBundleInfo,
+        UserCouponUserProductCouponBundleInfo,
     )
 
 _LAZY: dict[str, str | None] = {
@@ -341,8 +397,7 @@ _LAZY: dict[str, str | None] = {
     "AssociateStockStoresResponse": "_associate_stock_bundle_stores_response",
     "AssociatedStore": "_associated_store",
     "ConfirmCouponResponse": "_confirm_coupon_response",
-    "ConfirmCouponResponseProgressiveBundleUsageDetail": "_confirm_coupon_response_progressive_bundle_usage_detail",
-    "ConfirmCouponResponseSingleUsageDetail": "_confirm_coupon_response_single_usage_detail",
+    "ConfirmCouponResponseSingleUsageDetail": "_user_coupon_single_usage_detail",
     "CreateImageGenerationTaskCombineImage": "_create_image_generation_task_combine_image",
     "CreateImageGenerationTaskCombineImageDiscountCoupon": "_create_image_generation_task_combine_image_discount_coupon",
     "CreateImageGenerationTaskCombineImageDiscountCouponParam": "_create_image_generation_task_combine_image_discount_coupon",
@@ -363,8 +418,7 @@ _LAZY: dict[str, str | None] = {
     "CreateProductCouponProgressiveBundleUsageInfo": "_create_product_coupon_progressive_bundle_usage_info",
     "CreateProductCouponProgressiveBundleUsageInfoParam": "_create_product_coupon_progressive_bundle_usage_info",
     "CreateProductCouponResponse": "_create_product_coupon_response",
-    "CreateProductCouponResponseStockBundle": "_create_product_coupon_response_stock_bundle",
-    "CreateProductCouponResponseStockBundleStockListItem": "_create_product_coupon_response_stock_bundle_stock_list_item",
+    "CreateProductCouponResponseStock": "_stock",
     "CreateProductCouponSequentialUsageInfo": "_create_product_coupon_sequential_usage_info",
     "CreateProductCouponSequentialUsageInfoParam": "_create_product_coupon_sequential_usage_info",
     "CreateProductCouponSingleUsageInfo": "_create_product_coupon_single_usage_info",
@@ -418,11 +472,22 @@ _LAZY: dict[str, str | None] = {
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam": "_create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info",
     "CreateProductCouponStockUsageRuleDisplayInfoParam": "_create_product_coupon_stock_usage_rule_display_info",
     "CreateStockBundleResponse": "_create_stock_bundle_response",
+    "CreateStockBundleResponseStockListItem": "_stock_bundle_stock_list_item",
+    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule": "_stock_progressive_bundle_usage_rule",
+    "CreateStockBundleResponseStockListItemStockBundleInfo": "_stock_stock_bundle_info",
     "CreateStockBundleStockBundle": "_create_stock_bundle_stock_bundle",
     "CreateStockBundleStockBundleParam": "_create_stock_bundle_stock_bundle",
+    "CreateStockBundleStockBundleProgressiveBundleUsageRule": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateStockBundleStockBundleProgressiveBundleUsageRuleParam": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateStockBundleStockBundleStockSendRule": "_create_product_coupon_stock_bundle_stock_send_rule",
+    "CreateStockBundleStockBundleStockSendRuleParam": "_create_product_coupon_stock_bundle_stock_send_rule",
     "CreateStockResponse": "_create_stock_response",
-    "CreateStockResponseUsageRuleDisplayInfo": "_create_stock_response_usage_rule_display_info",
+    "CreateStockResponseUsageRuleDisplayInfo": "_stock_usage_rule_display_info",
     "CreateStockStock": "_create_stock_stock",
+    "CreateStockStockCouponDisplayInfo": "_create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateStockStockCouponDisplayInfoEntranceMiniProgram": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateStockStockCouponDisplayInfoEntranceMiniProgramParam": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateStockStockCouponDisplayInfoParam": "_create_product_coupon_stock_bundle_coupon_display_info",
     "CreateStockStockParam": "_create_stock_stock",
     "DeactivateCouponBundleResponse": "_deactivate_coupon_bundle_response",
     "DeactivateCouponBundleResponseUserProductCouponListItem": "_deactivate_coupon_bundle_response_user_product_coupon_list_item",
@@ -432,66 +497,72 @@ _LAZY: dict[str, str | None] = {
     "DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUsageDetail": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_progressive_bundle_usage_detail",
     "DeactivateCouponBundleResponseUserProductCouponListItemStock": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_stock",
     "DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_user_product_coupon_bundle_info",
-    "DeactivateCouponResponse": "_deactivate_coupon_response",
+    "DeactivateCouponResponse": "_confirm_coupon_response",
     "DeactivateProductCouponResponse": "_deactivate_product_coupon_response",
-    "DeactivateStockResponse": "_deactivate_stock_response",
+    "DeactivateStockResponse": "_create_stock_response",
     "DisassociateStockBundleStoresResponse": "_disassociate_stock_bundle_stores_response",
     "DisassociateStockStoresResponse": "_disassociate_stock_bundle_stores_response",
     "GetImageGenerationTaskResponse": "_get_image_generation_task_response",
     "GetImageGenerationTaskResponseCombineImageResult": "_get_image_generation_task_response_combine_image_result",
     "GetImageGenerationTaskResponseCutOutResult": "_get_image_generation_task_response_cut_out_result",
     "GetNotifyConfigResponse": "_get_notify_config_response",
-    "GetProductCouponResponse": "_get_product_coupon_response",
-    "GetProductCouponResponseDisplayInfo": "_get_product_coupon_response_display_info",
-    "GetProductCouponResponseDisplayInfoComboPackageListItem": "_get_product_coupon_response_display_info_combo_package_list_item",
-    "GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem": "_get_product_coupon_response_display_info_combo_package_list_item_choice_list_item",
-    "GetProductCouponResponseProgressiveBundleUsageInfo": "_get_product_coupon_response_progressive_bundle_usage_info",
-    "GetProductCouponResponseSequentialUsageInfo": "_get_product_coupon_response_sequential_usage_info",
-    "GetProductCouponResponseSingleUsageInfo": "_get_product_coupon_response_single_usage_info",
-    "GetProductCouponResponseSingleUsageInfoDiscountCoupon": "_get_product_coupon_response_single_usage_info_discount_coupon",
-    "GetProductCouponResponseSingleUsageInfoNormalCoupon": "_get_product_coupon_response_single_usage_info_normal_coupon",
-    "GetStockResponse": "_get_stock_response",
-    "GetStockResponseCouponCodeCountInfo": "_get_stock_response_coupon_code_count_info",
-    "GetStockResponseCouponDisplayInfo": "_get_stock_response_coupon_display_info",
-    "GetStockResponseCouponDisplayInfoEntranceFinder": "_get_stock_response_coupon_display_info_entrance_finder",
-    "GetStockResponseCouponDisplayInfoEntranceMiniProgram": "_get_stock_response_coupon_display_info_entrance_mini_program",
-    "GetStockResponseCouponDisplayInfoEntranceOfficialAccount": "_get_stock_response_coupon_display_info_entrance_official_account",
-    "GetStockResponseNotifyConfig": "_get_stock_response_notify_config",
-    "GetStockResponseProgressiveBundleUsageRule": "_get_stock_response_progressive_bundle_usage_rule",
-    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriod": "_get_stock_response_progressive_bundle_usage_rule_coupon_available_period",
-    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_get_stock_response_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item",
-    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period",
-    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_get_stock_response_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
-    "GetStockResponseProgressiveBundleUsageRuleExchangeCoupon": "_get_stock_response_progressive_bundle_usage_rule_exchange_coupon",
-    "GetStockResponseSentCountInfo": "_get_stock_response_sent_count_info",
-    "GetStockResponseSequentialUsageRule": "_get_stock_response_sequential_usage_rule",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod": "_get_stock_response_sequential_usage_rule_coupon_available_period",
-    "GetStockResponseSequentialUsageRuleDiscountCouponListItem": "_get_stock_response_sequential_usage_rule_discount_coupon_list_item",
-    "GetStockResponseSequentialUsageRuleExchangeCouponListItem": "_get_stock_response_sequential_usage_rule_exchange_coupon_list_item",
-    "GetStockResponseSequentialUsageRuleNormalCouponListItem": "_get_stock_response_sequential_usage_rule_normal_coupon_list_item",
-    "GetStockResponseSingleUsageRule": "_get_stock_response_single_usage_rule",
-    "GetStockResponseStockBundleInfo": "_get_stock_response_stock_bundle_info",
-    "GetStockResponseStockSendRule": "_get_stock_response_stock_send_rule",
-    "GetStockResponseUsageRuleDisplayInfo": "_get_stock_response_usage_rule_display_info",
-    "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo": "_get_stock_response_usage_rule_display_info_coupon_available_store_info",
-    "GetUserCouponResponse": "_get_user_coupon_response",
-    "GetUserCouponResponseCouponTagInfo": "_get_user_coupon_response_coupon_tag_info",
-    "GetUserCouponResponseCouponTagInfoMemberTagInfo": "_get_user_coupon_response_coupon_tag_info_member_tag_info",
-    "GetUserCouponResponseProductCoupon": "_get_user_coupon_response_product_coupon",
-    "GetUserCouponResponseProgressiveBundleUsageDetail": "_get_user_coupon_response_progressive_bundle_usage_detail",
-    "GetUserCouponResponseProgressiveBundleUsageDetailAssociatedOrderInfo": "_get_user_coupon_response_progressive_bundle_usage_detail_associated_order_info",
-    "GetUserCouponResponseProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo": "_get_user_coupon_response_progressive_bundle_usage_detail_associated_pay_score_order_info",
-    "GetUserCouponResponseSequentialUsageDetail": "_get_user_coupon_response_sequential_usage_detail",
-    "GetUserCouponResponseSequentialUsageDetailDetailItemListItem": "_get_user_coupon_response_sequential_usage_detail_detail_item_list_item",
-    "GetUserCouponResponseSingleUsageDetail": "_get_user_coupon_response_single_usage_detail",
-    "GetUserCouponResponseStock": "_get_user_coupon_response_stock",
-    "GetUserCouponResponseUserProductCouponBundleInfo": "_get_user_coupon_response_user_product_coupon_bundle_info",
+    "GetProductCouponResponse": "_product_coupon",
+    "GetProductCouponResponseDisplayInfo": "_product_coupon_display_info",
+    "GetProductCouponResponseDisplayInfoComboPackageListItem": "_product_coupon_display_info_combo_package_list_item",
+    "GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem": "_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "GetProductCouponResponseProgressiveBundleUsageInfo": "_product_coupon_progressive_bundle_usage_info",
+    "GetProductCouponResponseSequentialUsageInfo": "_product_coupon_sequential_usage_info",
+    "GetProductCouponResponseSingleUsageInfo": "_product_coupon_single_usage_info",
+    "GetProductCouponResponseSingleUsageInfoDiscountCoupon": "_product_coupon_single_usage_info_discount_coupon",
+    "GetProductCouponResponseSingleUsageInfoNormalCoupon": "_product_coupon_single_usage_info_normal_coupon",
+    "GetStockResponse": "_stock",
+    "GetStockResponseCouponCodeCountInfo": "_stock_coupon_code_count_info",
+    "GetStockResponseCouponDisplayInfo": "_stock_coupon_display_info",
+    "GetStockResponseCouponDisplayInfoEntranceFinder": "_stock_coupon_display_info_entrance_finder",
+    "GetStockResponseCouponDisplayInfoEntranceMiniProgram": "_stock_coupon_display_info_entrance_mini_program",
+    "GetStockResponseCouponDisplayInfoEntranceOfficialAccount": "_stock_coupon_display_info_entrance_official_account",
+    "GetStockResponseNotifyConfig": "_stock_notify_config",
+    "GetStockResponseSentCountInfo": "_stock_sent_count_info",
+    "GetStockResponseSequentialUsageRule": "_stock_sequential_usage_rule",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod": "_stock_sequential_usage_rule_coupon_available_period",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "GetStockResponseSequentialUsageRuleDiscountCouponListItem": "_stock_sequential_usage_rule_discount_coupon_list_item",
+    "GetStockResponseSequentialUsageRuleExchangeCouponListItem": "_stock_sequential_usage_rule_exchange_coupon_list_item",
+    "GetStockResponseSequentialUsageRuleNormalCouponListItem": "_stock_sequential_usage_rule_normal_coupon_list_item",
+    "GetStockResponseSingleUsageRule": "_stock_single_usage_rule",
+    "GetStockResponseSingleUsageRuleCouponAvailablePeriod": "_stock_single_usage_rule_coupon_available_period",
+    "GetStockResponseSingleUsageRuleExchangeCoupon": "_stock_progressive_bundle_usage_rule_exchange_coupon",
+    "GetStockResponseStockSendRule": "_stock_stock_send_rule",
+    "GetStockResponseUsageRuleDisplayInfo": "_stock_usage_rule_display_info",
+    "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo": "_stock_usage_rule_display_info_coupon_available_store_info",
+    "GetUserCouponResponse": "_user_coupon",
+    "GetUserCouponResponseCouponTagInfo": "_user_coupon_coupon_tag_info",
+    "GetUserCouponResponseCouponTagInfoMemberTagInfo": "_user_coupon_coupon_tag_info_member_tag_info",
+    "GetUserCouponResponseProductCoupon": "_product_coupon",
+    "GetUserCouponResponseSequentialUsageDetail": "_user_coupon_sequential_usage_detail",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItem": "_user_coupon_sequential_usage_detail_detail_item_list_item",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo": "_user_coupon_progressive_bundle_usage_detail_associated_order_info",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo": "_user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info",
+    "GetUserCouponResponseSingleUsageDetail": "_user_coupon_single_usage_detail",
+    "GetUserCouponResponseStock": "_stock",
+    "GetUserCouponResponseUserProductCouponBundleInfo": "_user_coupon_user_product_coupon_bundle_info",
     "ListStockAssociatedStoresResponse": "_list_stock_associated_stores_response",
     "ListStocksResponse": "_list_stocks_response",
     "ListUserCouponsResponse": "_list_user_coupons_response",
     "PreSendCouponBundleResponse": "_pre_send_coupon_response",
     "PreSendCouponResponse": "_pre_send_coupon_response",
-    "ReturnCouponResponse": "_deactivate_coupon_response",
+    "ProductCoupon": "_product_coupon",
+    "ProductCouponDisplayInfo": "_product_coupon_display_info",
+    "ProductCouponDisplayInfoComboPackageListItem": "_product_coupon_display_info_combo_package_list_item",
+    "ProductCouponDisplayInfoComboPackageListItemChoiceListItem": "_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "ProductCouponProgressiveBundleUsageInfo": "_product_coupon_progressive_bundle_usage_info",
+    "ProductCouponSequentialUsageInfo": "_product_coupon_sequential_usage_info",
+    "ProductCouponSingleUsageInfo": "_product_coupon_single_usage_info",
+    "ProductCouponSingleUsageInfoDiscountCoupon": "_product_coupon_single_usage_info_discount_coupon",
+    "ProductCouponSingleUsageInfoNormalCoupon": "_product_coupon_single_usage_info_normal_coupon",
+    "ReturnCouponResponse": "_confirm_coupon_response",
     "SendCouponBundleCouponTagInfo": "_send_coupon_bundle_coupon_tag_info",
     "SendCouponBundleCouponTagInfoMemberTagInfo": "_send_coupon_bundle_coupon_tag_info_member_tag_info",
     "SendCouponBundleCouponTagInfoMemberTagInfoParam": "_send_coupon_bundle_coupon_tag_info_member_tag_info",
@@ -503,11 +574,38 @@ _LAZY: dict[str, str | None] = {
     "SendCouponCouponTagInfoParam": "_send_coupon_coupon_tag_info",
     "SendCouponResponse": "_user_coupon",
     "SetNotifyConfigResponse": "_get_notify_config_response",
+    "Stock": "_stock",
+    "StockBundle": "_stock_bundle",
+    "StockBundleStockListItem": "_stock_bundle_stock_list_item",
+    "StockCouponCodeCountInfo": "_stock_coupon_code_count_info",
+    "StockCouponDisplayInfo": "_stock_coupon_display_info",
+    "StockCouponDisplayInfoEntranceFinder": "_stock_coupon_display_info_entrance_finder",
+    "StockCouponDisplayInfoEntranceMiniProgram": "_stock_coupon_display_info_entrance_mini_program",
+    "StockCouponDisplayInfoEntranceOfficialAccount": "_stock_coupon_display_info_entrance_official_account",
+    "StockNotifyConfig": "_stock_notify_config",
+    "StockProgressiveBundleUsageRule": "_stock_progressive_bundle_usage_rule",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriod": "_stock_progressive_bundle_usage_rule_coupon_available_period",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "StockProgressiveBundleUsageRuleExchangeCoupon": "_stock_progressive_bundle_usage_rule_exchange_coupon",
+    "StockSentCountInfo": "_stock_sent_count_info",
+    "StockSequentialUsageRule": "_stock_sequential_usage_rule",
+    "StockSequentialUsageRuleCouponAvailablePeriod": "_stock_sequential_usage_rule_coupon_available_period",
+    "StockSequentialUsageRuleDiscountCouponListItem": "_stock_sequential_usage_rule_discount_coupon_list_item",
+    "StockSequentialUsageRuleExchangeCouponListItem": "_stock_sequential_usage_rule_exchange_coupon_list_item",
+    "StockSequentialUsageRuleNormalCouponListItem": "_stock_sequential_usage_rule_normal_coupon_list_item",
+    "StockSingleUsageRule": "_stock_single_usage_rule",
+    "StockSingleUsageRuleCouponAvailablePeriod": "_stock_single_usage_rule_coupon_available_period",
+    "StockStockBundleInfo": "_stock_stock_bundle_info",
+    "StockStockSendRule": "_stock_stock_send_rule",
+    "StockUsageRuleDisplayInfo": "_stock_usage_rule_display_info",
+    "StockUsageRuleDisplayInfoCouponAvailableStoreInfo": "_stock_usage_rule_display_info_coupon_available_store_info",
     "UpdateProductCouponResponse": "_deactivate_product_coupon_response",
-    "UpdateStockBudgetResponse": "_deactivate_stock_response",
+    "UpdateStockBudgetResponse": "_create_stock_response",
     "UpdateStockBundleBudgetResponse": "_create_stock_bundle_response",
     "UpdateStockBundleResponse": "_create_stock_bundle_response",
-    "UpdateStockResponse": "_deactivate_stock_response",
+    "UpdateStockResponse": "_create_stock_response",
     "UploadCouponCodesResponse": "_upload_coupon_codes_response",
     "UploadCouponCodesResponseFailedCodeListItem": "_upload_coupon_codes_response_failed_code_list_item",
     "UploadImageResponse": "_upload_image_response",
@@ -515,13 +613,22 @@ _LAZY: dict[str, str | None] = {
     "UseCouponAssociatedOrderInfoParam": "_use_coupon_associated_order_info",
     "UseCouponAssociatedPayScoreOrderInfo": "_use_coupon_associated_pay_score_order_info",
     "UseCouponAssociatedPayScoreOrderInfoParam": "_use_coupon_associated_pay_score_order_info",
-    "UseCouponResponse": "_deactivate_coupon_response",
+    "UseCouponResponse": "_confirm_coupon_response",
     "UserCoupon": "_user_coupon",
-    "UserCouponStock": "_user_coupon_stock",
-    "UserCouponStockSequentialUsageRule": "_user_coupon_stock_sequential_usage_rule",
-    "UserCouponStockSequentialUsageRuleCouponAvailablePeriod": "_user_coupon_stock_sequential_usage_rule_coupon_available_period",
-    "UserCouponStockSingleUsageRule": "_user_coupon_stock_single_usage_rule",
-    "UserCouponStockSingleUsageRuleCouponAvailablePeriod": "_user_coupon_stock_single_usage_rule_coupon_available_period",
+    "UserCouponCouponTagInfo": "_user_coupon_coupon_tag_info",
+    "UserCouponCouponTagInfoMemberTagInfo": "_user_coupon_coupon_tag_info_member_tag_info",
+    "UserCouponProgressiveBundleUsageDetail": "_user_coupon_progressive_bundle_usage_detail",
+    "UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo": "_user_coupon_progressive_bundle_usage_detail_associated_order_info",
+    "UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo": "_user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info",
+    "UserCouponSequentialUsageDetail": "_user_coupon_sequential_usage_detail",
+    "UserCouponSequentialUsageDetailDetailItemListItem": "_user_coupon_sequential_usage_detail_detail_item_list_item",
+    "UserCouponSingleUsageDetail": "_user_coupon_single_usage_detail",
+    "UserCouponStock": "_stock",
+    "UserCouponStockSequentialUsageRule": "_stock_sequential_usage_rule",
+    "UserCouponStockSequentialUsageRuleCouponAvailablePeriod": "_stock_sequential_usage_rule_coupon_available_period",
+    "UserCouponStockSingleUsageRule": "_stock_single_usage_rule",
+    "UserCouponStockSingleUsageRuleCouponAvailablePeriod": "_stock_single_usage_rule_coupon_available_period",
+    "UserCouponUserProductCouponBundleInfo": "_user_coupon_user_product_coupon_bundle_info",
 }
 
 __all__ = [
@@ -532,7 +639,6 @@ __all__ = [
     "AssociateStockStoresResponse",
     "AssociatedStore",
     "ConfirmCouponResponse",
-    "ConfirmCouponResponseProgressiveBundleUsageDetail",
     "ConfirmCouponResponseSingleUsageDetail",
     "CreateImageGenerationTaskCombineImage",
     "CreateImageGenerationTaskCombineImageDiscountCoupon",
@@ -554,8 +660,7 @@ __all__ = [
     "CreateProductCouponProgressiveBundleUsageInfo",
     "CreateProductCouponProgressiveBundleUsageInfoParam",
     "CreateProductCouponResponse",
-    "CreateProductCouponResponseStockBundle",
-    "CreateProductCouponResponseStockBundleStockListItem",
+    "CreateProductCouponResponseStock",
     "CreateProductCouponSequentialUsageInfo",
     "CreateProductCouponSequentialUsageInfoParam",
     "CreateProductCouponSingleUsageInfo",
@@ -609,11 +714,22 @@ __all__ = [
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam",
     "CreateProductCouponStockUsageRuleDisplayInfoParam",
     "CreateStockBundleResponse",
+    "CreateStockBundleResponseStockListItem",
+    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule",
+    "CreateStockBundleResponseStockListItemStockBundleInfo",
     "CreateStockBundleStockBundle",
     "CreateStockBundleStockBundleParam",
+    "CreateStockBundleStockBundleProgressiveBundleUsageRule",
+    "CreateStockBundleStockBundleProgressiveBundleUsageRuleParam",
+    "CreateStockBundleStockBundleStockSendRule",
+    "CreateStockBundleStockBundleStockSendRuleParam",
     "CreateStockResponse",
     "CreateStockResponseUsageRuleDisplayInfo",
     "CreateStockStock",
+    "CreateStockStockCouponDisplayInfo",
+    "CreateStockStockCouponDisplayInfoEntranceMiniProgram",
+    "CreateStockStockCouponDisplayInfoEntranceMiniProgramParam",
+    "CreateStockStockCouponDisplayInfoParam",
     "CreateStockStockParam",
     "DeactivateCouponBundleResponse",
     "DeactivateCouponBundleResponseUserProductCouponListItem",
@@ -648,20 +764,18 @@ __all__ = [
     "GetStockResponseCouponDisplayInfoEntranceMiniProgram",
     "GetStockResponseCouponDisplayInfoEntranceOfficialAccount",
     "GetStockResponseNotifyConfig",
-    "GetStockResponseProgressiveBundleUsageRule",
-    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriod",
-    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
-    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
-    "GetStockResponseProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
-    "GetStockResponseProgressiveBundleUsageRuleExchangeCoupon",
     "GetStockResponseSentCountInfo",
     "GetStockResponseSequentialUsageRule",
     "GetStockResponseSequentialUsageRuleCouponAvailablePeriod",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
     "GetStockResponseSequentialUsageRuleDiscountCouponListItem",
     "GetStockResponseSequentialUsageRuleExchangeCouponListItem",
     "GetStockResponseSequentialUsageRuleNormalCouponListItem",
     "GetStockResponseSingleUsageRule",
-    "GetStockResponseStockBundleInfo",
+    "GetStockResponseSingleUsageRuleCouponAvailablePeriod",
+    "GetStockResponseSingleUsageRuleExchangeCoupon",
     "GetStockResponseStockSendRule",
     "GetStockResponseUsageRuleDisplayInfo",
     "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo",
@@ -669,11 +783,10 @@ __all__ = [
     "GetUserCouponResponseCouponTagInfo",
     "GetUserCouponResponseCouponTagInfoMemberTagInfo",
     "GetUserCouponResponseProductCoupon",
-    "GetUserCouponResponseProgressiveBundleUsageDetail",
-    "GetUserCouponResponseProgressiveBundleUsageDetailAssociatedOrderInfo",
-    "GetUserCouponResponseProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo",
     "GetUserCouponResponseSequentialUsageDetail",
     "GetUserCouponResponseSequentialUsageDetailDetailItemListItem",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo",
     "GetUserCouponResponseSingleUsageDetail",
     "GetUserCouponResponseStock",
     "GetUserCouponResponseUserProductCouponBundleInfo",
@@ -682,6 +795,15 @@ __all__ = [
     "ListUserCouponsResponse",
     "PreSendCouponBundleResponse",
     "PreSendCouponResponse",
+    "ProductCoupon",
+    "ProductCouponDisplayInfo",
+    "ProductCouponDisplayInfoComboPackageListItem",
+    "ProductCouponDisplayInfoComboPackageListItemChoiceListItem",
+    "ProductCouponProgressiveBundleUsageInfo",
+    "ProductCouponSequentialUsageInfo",
+    "ProductCouponSingleUsageInfo",
+    "ProductCouponSingleUsageInfoDiscountCoupon",
+    "ProductCouponSingleUsageInfoNormalCoupon",
     "ReturnCouponResponse",
     "SendCouponBundleCouponTagInfo",
     "SendCouponBundleCouponTagInfoMemberTagInfo",
@@ -694,6 +816,33 @@ __all__ = [
     "SendCouponCouponTagInfoParam",
     "SendCouponResponse",
     "SetNotifyConfigResponse",
+    "Stock",
+    "StockBundle",
+    "StockBundleStockListItem",
+    "StockCouponCodeCountInfo",
+    "StockCouponDisplayInfo",
+    "StockCouponDisplayInfoEntranceFinder",
+    "StockCouponDisplayInfoEntranceMiniProgram",
+    "StockCouponDisplayInfoEntranceOfficialAccount",
+    "StockNotifyConfig",
+    "StockProgressiveBundleUsageRule",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriod",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
+    "StockProgressiveBundleUsageRuleExchangeCoupon",
+    "StockSentCountInfo",
+    "StockSequentialUsageRule",
+    "StockSequentialUsageRuleCouponAvailablePeriod",
+    "StockSequentialUsageRuleDiscountCouponListItem",
+    "StockSequentialUsageRuleExchangeCouponListItem",
+    "StockSequentialUsageRuleNormalCouponListItem",
+    "StockSingleUsageRule",
+    "StockSingleUsageRuleCouponAvailablePeriod",
+    "StockStockBundleInfo",
+    "StockStockSendRule",
+    "StockUsageRuleDisplayInfo",
+    "StockUsageRuleDisplayInfoCouponAvailableStoreInfo",
     "UpdateProductCouponResponse",
     "UpdateStockBudgetResponse",
     "UpdateStockBundleBudgetResponse",
@@ -708,11 +857,20 @@ __all__ = [
     "UseCouponAssociatedPayScoreOrderInfoParam",
     "UseCouponResponse",
     "UserCoupon",
+    "UserCouponCouponTagInfo",
+    "UserCouponCouponTagInfoMemberTagInfo",
+    "UserCouponProgressiveBundleUsageDetail",
+    "UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo",
+    "UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo",
+    "UserCouponSequentialUsageDetail",
+    "UserCouponSequentialUsageDetailDetailItemListItem",
+    "UserCouponSingleUsageDetail",
     "UserCouponStock",
     "UserCouponStockSequentialUsageRule",
     "UserCouponStockSequentialUsageRuleCouponAvailablePeriod",
     "UserCouponStockSingleUsageRule",
     "UserCouponStockSingleUsageRuleCouponAvailablePeriod",
+    "UserCouponUserProductCouponBundleInfo",
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

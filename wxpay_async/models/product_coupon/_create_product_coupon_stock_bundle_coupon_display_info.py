@@ -81,3 +81,9 @@ class CreateProductCouponStockBundleCouponDisplayInfoParam(TypedDict, total=Fals
     entrance_official_account: (
         CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam  # Official account entrance
     )
+
+
+CreateStockStockCouponDisplayInfo = CreateProductCouponStockBundleCouponDisplayInfo
+
+
+CreateStockStockCouponDisplayInfoParam = CreateProductCouponStockBundleCouponDisplayInfoParam

@@ -32,3 +32,13 @@ class CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam(Ty
     entrance_wording: Required[str]  # Entrance wording
     guidance_wording: Required[str]  # Guidance wording
     path: Required[str]  # Mini program path
+
+
+CreateStockStockCouponDisplayInfoEntranceMiniProgram = (
+    CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram
+)
+
+
+CreateStockStockCouponDisplayInfoEntranceMiniProgramParam = (
+    CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam
+)

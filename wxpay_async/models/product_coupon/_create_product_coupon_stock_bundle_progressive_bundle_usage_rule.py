@@ -66,3 +66,11 @@ class CreateProductCouponStockBundleProgressiveBundleUsageRuleParam(TypedDict, t
     normal_coupon_list: Sequence[
         CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam
     ]  # Amount-off coupon rule
+
+
+CreateStockBundleStockBundleProgressiveBundleUsageRule = CreateProductCouponStockBundleProgressiveBundleUsageRule
+
+
+CreateStockBundleStockBundleProgressiveBundleUsageRuleParam = (
+    CreateProductCouponStockBundleProgressiveBundleUsageRuleParam
+)

@@ -29,3 +29,9 @@ class CreateProductCouponStockBundleStockSendRuleParam(TypedDict, total=False):
     max_count: Required[int]  # Maximum number of sends
     max_count_per_day: int  # Maximum sends per day
     max_count_per_user: Required[int]  # Maximum sends per user
+
+
+CreateStockBundleStockBundleStockSendRule = CreateProductCouponStockBundleStockSendRule
+
+
+CreateStockBundleStockBundleStockSendRuleParam = CreateProductCouponStockBundleStockSendRuleParam
