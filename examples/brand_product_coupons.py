@@ -19,15 +19,30 @@ from typing import Any
 from aiohttp import web
 
 from wxpay_async import Client
+from wxpay_async.models.brand_product_coupon import CreateStockStockParam
 from wxpay_async.notifications import Notification
 
 APPID = "wx233544546545989"  # an AppID bound to the brand (the official samples' literal)
 
 
-def product_coupon(now: float) -> dict[str, Any]:
-    """满100减10, all products (scope ALL), single use; the first stock comes with it."""
+def stock(now: float, remark: str) -> CreateStockStockParam:
+    """A stock of the coupon: 1,000 coupons, one per user, valid for 30 days from ``now``."""
     cst = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(now + 8 * 3600))
     end = time.strftime("%Y-%m-%dT%H:%M:%S+08:00", time.gmtime(now + 8 * 3600 + 30 * 86400))
+    return {
+        "remark": remark,
+        "coupon_code_mode": "WECHATPAY",
+        "stock_send_rule": {"max_count": 1000, "max_count_per_user": 1},
+        "single_usage_rule": {"coupon_available_period": {"available_begin_time": cst, "available_end_time": end}},
+        "usage_rule_display_info": {"coupon_usage_method_list": ["OFFLINE"], "usage_description": "到店使用"},
+        "coupon_display_info": {"code_display_mode": "QRCODE"},
+        "store_scope": "NONE",
+        "notify_config": {"notify_appid": APPID},
+    }
+
+
+def product_coupon(now: float) -> dict[str, Any]:
+    """满100减10, all products (scope ALL), single use; the first stock comes with it."""
     return {
         "scope": "ALL",
         "type": "NORMAL",
@@ -38,16 +53,7 @@ def product_coupon(now: float) -> dict[str, Any]:
             "image_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/y",
             "background_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/z",
         },
-        "stock": {
-            "remark": "first stock",
-            "coupon_code_mode": "WECHATPAY",
-            "stock_send_rule": {"max_count": 1000, "max_count_per_user": 1},
-            "single_usage_rule": {"coupon_available_period": {"available_begin_time": cst, "available_end_time": end}},
-            "usage_rule_display_info": {"coupon_usage_method_list": ["OFFLINE"], "usage_description": "到店使用"},
-            "coupon_display_info": {"code_display_mode": "QRCODE"},
-            "store_scope": "NONE",
-            "notify_config": {"notify_appid": APPID},
-        },
+        "stock": stock(now, "first stock"),
     }
 
 
@@ -57,7 +63,7 @@ async def lifecycle(wx: Client, notify_url: str, inbox: asyncio.Queue[Notificati
     spec = product_coupon(time.time())
     product = await coupons.create_product_coupon(**spec)
     product_id = str(product.product_coupon_id)
-    second = await coupons.create_stock(product_id, stock={**spec["stock"], "remark": "second stock"})
+    second = await coupons.create_stock(product_id, stock=stock(time.time(), "second stock"))
     stock_id = str(second.stock_id)
     print(f"product coupon {product_id}, stocks {product.stock.stock_id if product.stock else '-'} and {stock_id}")
 

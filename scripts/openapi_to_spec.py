@@ -1,6 +1,9 @@
 """Convert the reference OpenAPI YAML into wxpay_async/spec/operations.json.
 
-    python scripts/openapi_to_spec.py [--openapi ../shared/reference/openapi] [--check]
+    python scripts/openapi_to_spec.py [--openapi scripts/reference/openapi] [--check]
+
+The reference YAML is vendored in scripts/reference/openapi (TheNorthMemory/wechatpay-openapi, MIT;
+its SOURCE.md names the commit), so ``--check`` runs in a plain checkout.
 
 Each operation becomes one entry: method, path, parameters (path/query/body/form) with resolved
 schemas (``$ref`` and ``allOf`` flattened), the 200 response schema, and the hand-written
@@ -26,7 +29,7 @@ from wxpay_async.spec import load_part
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_DIR = ROOT / "wxpay_async" / "spec"
-DEFAULT_OPENAPI = ROOT.parent / "shared" / "reference" / "openapi"
+DEFAULT_OPENAPI = ROOT / "scripts" / "reference" / "openapi"
 KEEP = ("type", "format", "enum", "maxLength", "minLength", "maximum", "minimum", "maxItems", "pattern", "example")
 
 
@@ -176,6 +179,7 @@ def convert(openapi: Path) -> list[dict[str, Any]]:
         op.setdefault("rules", [])
         op.setdefault("upload", None)
         _request_numbers(op)
+        _openids(op)
         for part in ("body", "response"):
             if op.get(part):
                 _prune_required(op[part])
@@ -217,6 +221,16 @@ def _prune_required(schema: dict[str, Any]) -> None:
             _prune_required(sub)
     elif schema.get("type") == "array" and schema.get("items"):
         _prune_required(schema["items"])
+
+
+def _openids(op: dict[str, Any]) -> None:
+    """Every ``openid`` path or query parameter gets the openid rule (wxpay_async/validation.py OPENID)."""
+    from wxpay_async.validation import OPENID, OPENID_RULE
+
+    for param in op["path_params"] + op["query_params"]:
+        if param["name"] == "openid":
+            param["schema"].setdefault("pattern", OPENID.pattern)
+            param["schema"].setdefault("x-rule", OPENID_RULE)
 
 
 def _request_numbers(op: dict[str, Any]) -> None:
@@ -316,6 +330,8 @@ def _correct(operations: dict[str, dict[str, Any]], correction: dict[str, Any]) 
             node["required"] = [new if r == old else r for r in node.get("required", [])]
         for name, schema in (correction.get("add") or {}).items():
             props[name] = json.loads(json.dumps(schema))
+        for name, origin in (correction.get("copy") or {}).items():
+            props[name] = _copied(operations, node, origin)
         if correction.get("required_remove"):
             node["required"] = [r for r in node.get("required", []) if r not in correction["required_remove"]]
         node.update(correction.get("set") or {})
@@ -376,6 +392,20 @@ def _derive(
     op.update(extra)
     op["sources"] = list(sources[key])
     return op
+
+
+def _copied(operations: dict[str, dict[str, Any]], node: dict[str, Any], origin: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema copied from another: ``{"from": sibling}`` in the same object, or
+    ``{"op": key, "at": "response.a", "from": name}`` elsewhere (without ``from``: that whole object),
+    where an official model names both the same type; ``description`` replaces the copied one's."""
+    if "op" in origin:
+        node = _node(operations[origin["op"]], origin["at"])
+    source = node["properties"][origin["from"]] if "from" in origin else node  # no "from": the whole object
+    copied: dict[str, Any] = json.loads(json.dumps(source))
+    if origin.get("description"):
+        copied["description"] = origin["description"]
+        copied.pop("description_zh", None)
+    return copied
 
 
 def _translate(schema: dict[str, Any], name: str, english: dict[str, Any], untranslated: set[str]) -> None:

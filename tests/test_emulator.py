@@ -93,10 +93,13 @@ async def test_bad_authorization_is_sign_error(keys: EmulatorKeys, breakage: str
 
 async def test_percent_encoded_path_is_verified_as_sent(keys: EmulatorKeys) -> None:
     async with started(keys) as (_, client):
-        openid = "o%2Fuser%20x"  # signed and sent percent-encoded
-        reply = await client.get(f"/v3/marketing/favor/users/{openid}/coupons", appid="wx1")
-        assert reply.status == 200, reply.body
-        assert reply.json()["total_count"] == 0
+        coupon_id = "c%2Fcoupon%20x"  # signed and sent percent-encoded: the signature verifies (no 401)
+        reply = await client.get(f"/v3/marketing/favor/users/oUser/coupons/{coupon_id}", appid="wx1")
+        assert reply.status == 404, reply.body
+        # An openid outside WeChat's OpenID alphabet is refused, naming the field (validation.OPENID).
+        bad = await client.get("/v3/marketing/favor/users/o%2Fuser%20x/coupons", appid="wx1")
+        assert bad.status == 400 and bad.code == "PARAM_ERROR", bad.body
+        assert bad.json()["detail"]["field"] == "openid"
 
 
 async def test_clock_skew_admin_makes_requests_stale(keys: EmulatorKeys) -> None:

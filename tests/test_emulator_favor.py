@@ -334,7 +334,7 @@ async def test_image_upload(keys: EmulatorKeys) -> None:
         wrong = await client.upload(f"{FAVOR}/media/image-upload", "logo.png", image, sha256="0" * 64)
         assert wrong.status == 400 and wrong.code == "PARAM_ERROR"
         product = await client.upload("/v3/marketing/partner/product-coupon/media/upload-image", "a.jpg", image)
-        assert product.status == 200 and product.json()["media_url"]
+        assert product.status == 200 and product.json()["image_url"]
 
 
 async def test_state_survives_restart_with_sqlite(keys: EmulatorKeys, tmp_path: Path) -> None:

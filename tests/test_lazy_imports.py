@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import is_typeddict
 
 import attrs
 
@@ -67,11 +68,11 @@ def test_a_typed_call_builds_the_classes_of_its_own_answer_only() -> None:
     )
     assert out.strip() == str(
         [
-            "_get_stock_response",
-            "_get_stock_response_available_region_list_item",
-            "_get_stock_response_cut_to_message",
-            "_get_stock_response_stock_use_rule",
-            "_get_stock_response_stock_use_rule_fixed_normal_coupon",
+            "_stock",  # GetStockResponse is the shared Stock model (ListedStock too)
+            "_stock_available_region_list_item",
+            "_stock_cut_to_message",
+            "_stock_stock_use_rule",
+            "_stock_stock_use_rule_fixed_normal_coupon",
         ]
     )
 
@@ -81,7 +82,11 @@ def test_lazy_packages_give_the_same_public_names() -> None:
     for name in models.__all__:
         module = getattr(models, name)
         assert module.__name__ == f"wxpay_async.models.{name}"
-        assert module.__all__ and all(attrs.has(getattr(module, n)) for n in module.__all__)
+        # attrs models, and for request objects their TypedDict twins (``...Param``)
+        assert module.__all__ and all(
+            attrs.has(getattr(module, n)) or (n.endswith("Param") and is_typeddict(getattr(module, n)))
+            for n in module.__all__
+        )
         assert set(module.__all__) <= set(dir(module))
     from wxpay_async.models import favor, product_coupon
     from wxpay_async.models.favor import GetUseFlowResponse, SendCouponResponse

@@ -143,7 +143,7 @@ def test_mypy_strict_types_the_model_by_event(tmp_path: Path) -> None:
     assert revealed == [
         '"wxpay_async.notifications._models.CouponUseResource"',
         '"wxpay_async.notifications._models.ProductCouponSendResource"',
-        '"wxpay_async.pagination.OffsetPage[wxpay_async.models.favor._listed_stock.ListedStock]"',
+        '"wxpay_async.pagination.OffsetPage[wxpay_async.models.favor._stock.Stock]"',
     ], out
     errors = {int(line.split(":")[1]) for line in lines if ": error:" in line}
     marked = {i for i, text in enumerate(PROGRAM.splitlines(), 1) if "# ERROR" in text}
@@ -166,7 +166,7 @@ def test_basedpyright_types_the_model_by_event(tmp_path: Path) -> None:
     )
     lines = [line for line in run.stdout.splitlines() if "user_program.py:" in line]
     revealed = [line.split('is "')[1].rstrip('"') for line in lines if "information: Type of" in line]
-    assert revealed == ["CouponUseResource", "ProductCouponSendResource", "OffsetPage[ListedStock]"], run.stdout
+    assert revealed == ["CouponUseResource", "ProductCouponSendResource", "OffsetPage[Stock]"], run.stdout
     errors = {int(line.split("user_program.py:")[1].split(":")[0]) for line in lines if " - error:" in line}
     marked = {i for i, text in enumerate(PROGRAM.splitlines(), 1) if "# ERROR" in text}
     assert errors == marked, run.stdout

@@ -33,7 +33,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[str, str], dict[str, Any]]:
     """Positional path values, keyword arguments, expected query and expected body."""
-    positional = [f"{p['name']}-1/ä" for p in op["path_params"]]
+    # Values that need percent-encoding; an openid keeps to WeChat's OpenID alphabet (validation.OPENID).
+    positional = ["oUser-1_x" if p["name"] == "openid" else f"{p['name']}-1/ä" for p in op["path_params"]]
     kwargs: dict[str, Any] = {}
     query: dict[str, str] = {}
     paging = {"offset", "limit", "page_token", "page_size"} if op.get("pagination") else set()

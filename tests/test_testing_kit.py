@@ -58,11 +58,11 @@ async def test_answers_are_verified_in_each_mode(wxpay_mock: WeChatPayMock, wxpa
     wxpay_mock.add("favor.send_coupon", json={"coupon_id": "9867041"})
     async with wxpay_mock.client() as wx:
         assert (wx.certificate_manager is None) == (wxpay_mode == "public_key")
-        sent = await send(wx, "o/1")  # a path parameter that needs percent-encoding
+        sent = await send(wx, "oh-394z-6CGkNoJrsDLTTUKiAnp4")  # the official samples' openid
     assert sent.coupon_id == "9867041"
     (call,) = wxpay_mock.calls
     assert call.signed and call.route == "favor.send_coupon"
-    assert call.method == "POST" and call.path == "/v3/marketing/favor/users/o%2F1/coupons"
+    assert call.method == "POST" and call.path == "/v3/marketing/favor/users/oh-394z-6CGkNoJrsDLTTUKiAnp4/coupons"
     assert call.json["stock_id"] == STOCK and call.json["out_request_no"] == sent.out_request_no
     assert call.headers["Wechatpay-Serial"] == wxpay_mock.platform_serial  # the key we hold was asked for
     assert len(wxpay_mock.certificate_downloads) == (1 if wxpay_mode == "certificate" else 0)

@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from wxpay_async import CHINA_TZ, Client
 from wxpay_async.emulator import sample_stock
 from wxpay_async.errors import ValidationError
-from wxpay_async.validation import REQUEST_NUMBER, check_notify_url, check_request_number, validate_request
+from wxpay_async.validation import (
+    REQUEST_NUMBER,
+    RFC3339_RULE,
+    check_notify_url,
+    check_request_number,
+    parse_rfc3339,
+    validate_request,
+)
 
 from .conftest import client_kwargs
 from .fake_wechat import FakeWeChat, Reply
@@ -313,9 +320,11 @@ def _walk_value(field: str, schema: Mapping[str, Any], value: Any) -> None:
             raise ValidationError(field, schema.get("x-rule") or f"at most {schema['maxLength']} characters")
         if "minLength" in schema and len(value) < schema["minLength"]:
             raise ValidationError(field, schema.get("x-rule") or f"at least {schema['minLength']} characters")
+        if schema.get("format") == "rfc3339" and parse_rfc3339(value) is None:
+            raise ValidationError(field, RFC3339_RULE)
     if "enum" in schema and value not in schema["enum"]:
         raise ValidationError(field, f"must be one of {', '.join(map(str, schema['enum']))}")
-    if "pattern" in schema and isinstance(value, str) and not re.compile(schema["pattern"]).match(value):
+    if "pattern" in schema and isinstance(value, str) and not re.compile(schema["pattern"]).fullmatch(value):
         if "x-rule" in schema:
             raise ValidationError(field, schema["x-rule"])
         if field.rsplit(".", 1)[-1].endswith("request_no"):

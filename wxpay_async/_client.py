@@ -55,20 +55,19 @@ from .middleware import (
     new_request_number,
 )
 from .middleware.logging import log_failure, log_response
+from .resources._groups import GROUPS, ResourceGroups
 from .transports import DEFAULT_TIMEOUT, AiohttpTransport, Transport
 from .transports._base import ACCEPT_ENCODING, DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
     from .notifications import NotificationHandler
-    from .resources import BrandProductCouponResource, CertificatesResource, FavorResource, ProductCouponResource
-    from .resources.merchant_coupon import MerchantCouponResource
 
 USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+", re.ASCII)
 
 
-class Client:
+class Client(ResourceGroups):
     """An async WeChat Pay APIv3 client for one merchant, or one brand (品牌直连).
 
     A merchant gives ``mchid``, ``merchant_serial``, ``private_key`` and ``apiv3_key``; a brand
@@ -240,48 +239,9 @@ class Client:
         self._init_resources()
 
     def _init_resources(self) -> None:
-        """(Re)bind the generated resource groups: thin typed calls into :meth:`request`.
-
-        Each group is built, and its models imported, on first use (``client.favor``...): a
-        client that only sends cash coupons never imports the product-coupon models.
-        """
-        for name in ("favor", "product_coupon", "merchant_coupon", "certificates", "brand_product_coupon"):
+        """(Re)bind the generated resource groups (resources/_groups.py): built on first use."""
+        for name in GROUPS:
             self.__dict__.pop(name, None)
-
-    @functools.cached_property
-    def favor(self) -> FavorResource:
-        """Cash coupons (代金券, /v3/marketing/favor)."""
-        from .resources.favor import FavorResource
-
-        return FavorResource(self)
-
-    @functools.cached_property
-    def product_coupon(self) -> ProductCouponResource:
-        """Product coupons (商品券, /v3/marketing/partner/product-coupon)."""
-        from .resources.product_coupon import ProductCouponResource
-
-        return ProductCouponResource(self)
-
-    @functools.cached_property
-    def merchant_coupon(self) -> MerchantCouponResource:
-        """Merchant coupons (商家券, /v3/marketing/busifavor)."""
-        from .resources.merchant_coupon import MerchantCouponResource
-
-        return MerchantCouponResource(self)
-
-    @functools.cached_property
-    def brand_product_coupon(self) -> BrandProductCouponResource:
-        """Product coupons of a brand that connects directly (品牌直连, /brand/marketing/product-coupon)."""
-        from .resources.brand_product_coupon import BrandProductCouponResource
-
-        return BrandProductCouponResource(self)
-
-    @functools.cached_property
-    def certificates(self) -> CertificatesResource:
-        """Platform certificates (/v3/certificates)."""
-        from .resources.certificates import CertificatesResource
-
-        return CertificatesResource(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Client:

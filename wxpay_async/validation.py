@@ -16,12 +16,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._converter import parse_datetime
 from .errors import ValidationError
 
 #: WeChat Pay's request-number charset: digits, letters, ``_ - | *``; at most 128 characters.
 REQUEST_NUMBER = re.compile(r"^[0-9A-Za-z_\-|*]{1,128}$")
 REQUEST_NUMBER_RULE = "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *"
+#: An openid: WeChat's OpenID alphabet (letters, digits, ``-`` and ``_``), 1-128 characters.
+#: WeChat Pay publishes no regular expression for openids. Its product-coupon troubleshooting manual
+#: (wechatpay-apiv3/wechatpay-skills@15f40d070c503be7f02c3ebeb8dfb6b8274f3291:
+#: wechatpay-product-coupon/references/2-服务商/问题排查/排障手册.md, error 268578526 "解析 OpenID 错误")
+#: describes a valid openid as a 28-character string starting with ``o``, and its samples send
+#: ``oh-394z-6CGkNoJrsDLTTUKiAnp4``: the charset is that alphabet; the length bound is the 128 of
+#: WeChat Pay's other identifiers, not 28, so test and sandbox users are not refused here.
+OPENID = re.compile(r"^[0-9A-Za-z_\-]{1,128}$")
+OPENID_RULE = "openids are 1-128 characters of 0-9 A-Z a-z _ - (WeChat's OpenID alphabet)"
+#: RFC 3339 ``date-time`` (section 5.6), the format WeChat Pay names for every time field
+#: ("遵循 rfc3339 标准格式，格式为 yyyy-MM-DDTHH:mm:ss+TIMEZONE"): a date alone, or a time
+#: without an offset, is refused. The one check of the SDK and the emulator (parse_rfc3339).
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+RFC3339_RULE = "must be an RFC 3339 date-time with an offset, e.g. 2026-12-06T00:00:00+08:00"
 MAX_STOCK_DAYS = 90
 MAX_START_AHEAD_DAYS = 365
 
@@ -47,8 +60,22 @@ def request_rules() -> dict[str, dict[str, Any]]:
     return rules
 
 
+def parse_rfc3339(value: Any) -> dt.datetime | None:
+    """The time ``value`` names, or None when it is not an RFC 3339 date-time with an offset."""
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # 2026-02-30T...: the right shape, no such day
+        return None
+
+
+def is_openid(value: Any) -> bool:
+    return isinstance(value, str) and OPENID.fullmatch(value) is not None
+
+
 def check_request_number(field: str, value: Any) -> None:
-    if not isinstance(value, str) or not REQUEST_NUMBER.match(value):
+    if not isinstance(value, str) or not REQUEST_NUMBER.fullmatch(value):
         raise ValidationError(field, REQUEST_NUMBER_RULE)
 
 
@@ -143,6 +170,7 @@ def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
         max_length = schema.get("maxLength")
         min_length = schema.get("minLength")
         rule = schema.get("x-rule")
+        is_time = schema.get("format") == "rfc3339"
 
         def kind_check(field: str, value: Any) -> None:
             if not isinstance(value, str):
@@ -151,6 +179,8 @@ def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
                 raise ValidationError(field, rule or f"at most {max_length} characters")
             if min_length is not None and len(value) < min_length:
                 raise ValidationError(field, rule or f"at least {min_length} characters")
+            if is_time and parse_rfc3339(value) is None:
+                raise ValidationError(field, RFC3339_RULE)
 
     enum = schema.get("enum")
     pattern = _pattern(schema["pattern"]) if "pattern" in schema else None
@@ -168,7 +198,7 @@ def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
             kind_check(field, value)
         if enum is not None and value not in enum:
             raise ValidationError(field, f"must be one of {', '.join(map(str, enum))}")
-        if pattern is not None and isinstance(value, str) and not pattern.match(value):
+        if pattern is not None and isinstance(value, str) and not pattern.fullmatch(value):
             if x_rule is not None:
                 raise ValidationError(field, x_rule)
             if field.rsplit(".", 1)[-1].endswith("request_no"):
@@ -216,7 +246,7 @@ _RequestCheck = Callable[[Mapping[str, Any] | None, Mapping[str, Any] | None, Ma
 def _compiled(operation: str, skip_required: tuple[str, ...]) -> _RequestCheck:
     """The whole of ``validate_request`` for one operation, its schema lookups done once."""
     op = request_rules()[operation]
-    path_names = tuple(param["name"] for param in op["path_params"])
+    path_checks = tuple((param["name"], _value_checker(param["schema"])) for param in op["path_params"])
     query_checks = tuple(
         (
             param["name"],
@@ -232,10 +262,11 @@ def _compiled(operation: str, skip_required: tuple[str, ...]) -> _RequestCheck:
     rules = tuple(op.get("rules") or ())
 
     def check(path: Mapping[str, Any] | None, query: Mapping[str, Any] | None, body: Mapping[str, Any] | None) -> None:
-        for name in path_names:
+        for name, check_path_value in path_checks:
             value = (path or {}).get(name)
             if value is None or str(value) == "":
                 raise ValidationError(name, "required path parameter")
+            check_path_value(name, value)
         for name, required, textual, check_value in query_checks:
             value = (query or {}).get(name)
             if value is None:
@@ -302,10 +333,9 @@ def _check_stock(body: Mapping[str, Any]) -> None:
 
 
 def _time(field: str, value: Any) -> dt.datetime:
-    try:
-        parsed = parse_datetime(value)
-    except (TypeError, ValueError):
-        raise ValidationError(field, "must be an RFC 3339 time") from None
+    parsed = parse_rfc3339(value)
+    if parsed is None:
+        raise ValidationError(field, RFC3339_RULE)
     return parsed
 
 

@@ -8,14 +8,19 @@ application/json`` (cross-site forms), and, when a token is configured, a call w
 GET  /_emulator/config                      settings, keys' public parts, certificates, faults
 GET  /_emulator/ledger                      issued coupons and per-request-number counts
 POST /_emulator/faults                      {"clear": true, "seed": 1, "rates": [{"kind", "probability", ...}],
-                                             "push": [{"kind", "method", "path_prefix", "delay", ...}]}
-POST /_emulator/coupons/{coupon_id}/use     the user used a cash coupon → COUPON.USE notification
-POST /_emulator/coupons/{coupon_id}/refund  the order was refunded → the coupon enters the refund flow
+                                             "push": [{"kind", "times", "method", "path_prefix", "delay", ...}]}
+POST /_emulator/coupons/{coupon_id}/use     {"transaction_id", "order_amount", "consume_mchid"}: the user used a
+                                             cash coupon → COUPON.USE notification
+POST /_emulator/coupons/{coupon_id}/refund  {"refund_amount"}: the order was refunded → the refund flow
 POST /_emulator/rotate-certificate          {"delay": seconds, "expire_old_in": seconds}
 POST /_emulator/clock                       {"skew": seconds} shifts the emulator's clock
 POST /_emulator/rate-limit                  {"rate": per second, "burst": n}
 GET  /_emulator/notifications               delivery records (attempts, statuses)
 GET  /_emulator/media/{media_id}            uploaded images
+
+Every body is checked against :data:`ADMIN_BODIES`: an unknown key, a value of the wrong type or a
+fault without ``kind`` answers 400 PARAM_ERROR naming it (a bare fault object sent to
+``/_emulator/faults`` is refused, not silently ignored). docs/guides/emulator-admin.md documents each.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from aiohttp import web
 
 from ._emulator import Emulator
 from ._errors import ApiError
-from ._faults import Fault, RateRule
+from ._faults import FAULT_KINDS, Fault, RateRule
 from ._favor import refund_coupon, use_coupon
 
 EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
@@ -43,18 +48,103 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _body(request: web.Request, shape: str) -> dict[str, Any]:
+    """The request's JSON body, checked against ``ADMIN_BODIES[shape]`` (an empty body is ``{}``)."""
     raw = await request.read()
     if not raw:
-        return {}
-    data = json.loads(raw)
+        return check_admin_body(shape, {})
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise admin_error("body", "is not valid JSON") from None
+    return check_admin_body(shape, data)
+
+
+_NUMBER = (int, float)
+_FAULT_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "kind": (str, True),
+    "method": (str, False),
+    "path_prefix": (str, False),
+    "delay": (_NUMBER, False),
+    "skew": (_NUMBER, False),
+    "status": (int, False),
+    "code": (str, False),
+    "message": (str, False),
+}
+#: Each admin body: field -> (accepted types, required). Lists of objects name their item shape.
+ADMIN_BODIES: dict[str, dict[str, tuple[Any, bool]]] = {
+    "faults": {
+        "clear": (bool, False),
+        "seed": ((int, type(None)), False),
+        "rates": ("rate", False),
+        "push": ("push", False),
+    },
+    "rate": {**_FAULT_FIELDS, "probability": (_NUMBER, True)},
+    "push": {**_FAULT_FIELDS, "times": (int, False)},
+    "use": {"transaction_id": (str, False), "order_amount": (int, False), "consume_mchid": (str, False)},
+    "refund": {"refund_amount": (int, False)},
+    "rotate-certificate": {"delay": ((*_NUMBER, type(None)), False), "expire_old_in": ((*_NUMBER, type(None)), False)},
+    "clock": {"skew": (_NUMBER, False)},
+    "rate-limit": {"rate": (_NUMBER, True), "burst": ((int, type(None)), False)},
+}
+
+
+def check_admin_body(shape: str, data: Any, where: str = "") -> dict[str, Any]:
+    """``data`` when it is exactly a ``shape`` body (ADMIN_BODIES); else 400 PARAM_ERROR naming the field."""
+    spec = ADMIN_BODIES[shape]
+    label = where or "body"
     if not isinstance(data, dict):
-        raise ValueError("admin body must be a JSON object")
+        raise admin_error(label, "must be a JSON object")
+    unknown = sorted(set(data) - set(spec))
+    if unknown:
+        raise admin_error(
+            f"{where}.{unknown[0]}" if where else unknown[0],
+            f"unknown field (allowed: {', '.join(spec)})",
+        )
+    for name, (kinds, required) in spec.items():
+        field = f"{where}.{name}" if where else name
+        if name not in data:
+            if required:
+                raise admin_error(field, "required")
+            continue
+        value = data[name]
+        if isinstance(kinds, str):  # a list of ``kinds`` objects
+            if not isinstance(value, list):
+                raise admin_error(field, "must be a list of objects")
+            for i, item in enumerate(value):
+                check_admin_body(kinds, item, f"{field}[{i}]")
+        elif not _is_a(value, kinds):
+            raise admin_error(field, f"must be {_kind_names(kinds)}")
+        elif name == "kind" and value not in FAULT_KINDS:
+            raise admin_error(field, f"must be one of {', '.join(FAULT_KINDS)}")
+        elif name == "probability" and not 0 <= value <= 1:
+            raise admin_error(field, "must be between 0 and 1")
     return data
+
+
+def _is_a(value: Any, kinds: type | tuple[type, ...]) -> bool:
+    """isinstance, except that true/false is not a number (bool subclasses int)."""
+    listed = kinds if isinstance(kinds, tuple) else (kinds,)
+    return isinstance(value, listed) and (bool in listed or not isinstance(value, bool))
+
+
+def _kind_names(kinds: type | tuple[type, ...]) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    listed = kinds if isinstance(kinds, tuple) else (kinds,)
+    if int in listed and float in listed:
+        listed = tuple(k for k in listed if k is not int)
+    return " or ".join(names.get(k, k.__name__) for k in listed)
+
+
+def admin_error(field: str, issue: str) -> ApiError:
+    return ApiError(400, "PARAM_ERROR", f"{field}: {issue}", detail={"field": field, "issue": issue})
 
 
 def apply_faults(emu: Emulator, data: dict[str, Any]) -> dict[str, Any]:
     """The ``POST /_emulator/faults`` body applied in-process (tests may call it directly)."""
+    check_admin_body("faults", data)
+    if not data:
+        raise admin_error("body", "send at least one of clear, seed, rates, push")
     if data.get("clear"):
         emu.faults.clear()
     if "seed" in data:
@@ -85,11 +175,11 @@ async def get_ledger(request: web.Request) -> web.Response:
 
 
 async def post_faults(request: web.Request) -> web.Response:
-    return _json(apply_faults(request.app[EMULATOR_KEY], await _body(request)))
+    return _json(apply_faults(request.app[EMULATOR_KEY], await _body(request, "faults")))
 
 
 async def post_use(request: web.Request) -> web.Response:
-    data = await _body(request)
+    data = await _body(request, "use")
     emu = request.app[EMULATOR_KEY]
     result = use_coupon(
         emu,
@@ -102,27 +192,27 @@ async def post_use(request: web.Request) -> web.Response:
 
 
 async def post_refund(request: web.Request) -> web.Response:
-    data = await _body(request)
+    data = await _body(request, "refund")
     emu = request.app[EMULATOR_KEY]
     return _json(refund_coupon(emu, request.match_info["coupon_id"], refund_amount=data.get("refund_amount")))
 
 
 async def post_rotate(request: web.Request) -> web.Response:
-    data = await _body(request)
+    data = await _body(request, "rotate-certificate")
     emu = request.app[EMULATOR_KEY]
     new = emu.rotate_certificate(data.get("delay"), expire_old_in=data.get("expire_old_in"))
     return _json({"serial_no": new.serial, "active_from": new.active_from})
 
 
 async def post_clock(request: web.Request) -> web.Response:
-    data = await _body(request)
+    data = await _body(request, "clock")
     emu = request.app[EMULATOR_KEY]
     emu.clock.skew = float(data.get("skew", 0.0))
     return _json({"skew": emu.clock.skew, "now": emu.now()})
 
 
 async def post_rate_limit(request: web.Request) -> web.Response:
-    data = await _body(request)
+    data = await _body(request, "rate-limit")
     emu = request.app[EMULATOR_KEY]
     emu.limiter.configure(float(data["rate"]), data.get("burst"))
     return _json({"rate": emu.limiter.rate, "burst": emu.limiter.burst})

@@ -25,6 +25,7 @@ from ._emulator import Emulator
 from ._errors import ApiError, param_error
 from ._faults import Fault
 from ._schema import REQUIRED
+from ._validate import check_wire_rules
 
 logger = logging.getLogger("wxpay_async.emulator")
 
@@ -81,6 +82,7 @@ def _view(handler: Handler, method: str, template: str) -> ApiHandler:
                 raise param_error("body", "must be a JSON object")
             data = loaded
         _check_required(template, method, data, request.query)
+        check_wire_rules(method, template, request.match_info, request.query, data)
         call = Call(
             request=request,
             emu=emu,

@@ -6,6 +6,8 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
+from ..validation import parse_rfc3339 as _parse_rfc3339
+
 Clock = Callable[[], float]
 
 #: WeChat Pay writes every time in China Standard Time.
@@ -31,16 +33,12 @@ def rfc3339(epoch: float) -> str:
 
 
 def parse_rfc3339(value: object) -> float | None:
-    """Epoch seconds, or None when ``value`` is not an RFC 3339 time with an offset."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.timestamp()
+    """Epoch seconds, or None when ``value`` is not an RFC 3339 date-time with an offset.
+
+    The SDK's own check (wxpay_async.validation.parse_rfc3339): what one refuses, so does the other.
+    """
+    parsed = _parse_rfc3339(value)
+    return None if parsed is None else parsed.timestamp()
 
 
 def cst_date(epoch: float) -> str:

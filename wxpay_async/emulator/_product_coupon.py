@@ -880,7 +880,7 @@ async def get_notify_config(call: Call) -> Any:
 
 
 async def upload_image(call: Call) -> Any:
-    return {"media_url": store_image(call)}
+    return {"image_url": store_image(call)}
 
 
 async def create_image_task(call: Call) -> Any:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from .._converter import CHINA_TZ
+from ..validation import parse_rfc3339
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -66,6 +67,9 @@ def sample_from_schema(schema: dict[str, Any], name: str = "") -> Any:
         return schema["enum"][0]
     if name.endswith("request_no"):
         return "REQ_20261125_0001"
+    if schema.get("format") == "rfc3339":  # an RFC 3339 date-time with an offset (validation.RFC3339)
+        example = schema.get("example")
+        return example if parse_rfc3339(example) is not None else "2026-11-25T10:00:00+08:00"
     if "example" in schema and not isinstance(schema["example"], dict | list):
         example = schema["example"]
         if kind == "integer":

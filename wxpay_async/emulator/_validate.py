@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+from ..validation import OPENID_RULE, RFC3339_RULE, is_openid, operations, parse_rfc3339
 from ._errors import param_error
 
 REQUEST_NO = re.compile(r"^[0-9A-Za-z_|*\-]{1,128}$")
@@ -50,7 +52,7 @@ def require_obj(data: Mapping[str, Any], field: str, *, path: str = "") -> dict[
 
 def request_no(data: Mapping[str, Any], field: str) -> str:
     value = require_str(data, field)
-    if not REQUEST_NO.match(value):
+    if not REQUEST_NO.fullmatch(value):
         raise param_error(field, "must be 1-128 characters of [0-9A-Za-z_|*-]", value)
     return value
 
@@ -73,3 +75,43 @@ def query_int(query: Mapping[str, str], field: str, default: int | None, *, mini
 def public(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A stored document without its private (``_``-prefixed) bookkeeping fields."""
     return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+@cache
+def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(METHOD, path template) -> the operation's spec entry (query parameters and body schema)."""
+    return {(op["method"], op["path"]): op for op in operations().values()}
+
+
+def check_wire_rules(
+    method: str, template: str, params: Mapping[str, str], query: Mapping[str, str], data: Mapping[str, Any]
+) -> None:
+    """The rules WeChat Pay applies to every call, checked by the SDK the same way (validation.py).
+
+    An openid outside WeChat's OpenID alphabet, and a time field that is not an RFC 3339 date-time
+    with an offset (``2026-12-06`` alone), are refused with 400 PARAM_ERROR naming the field.
+    """
+    openid = params.get("openid")
+    if openid is not None and not is_openid(openid):
+        raise param_error("openid", OPENID_RULE, openid, location="path")
+    op = _schemas().get((method, template))
+    if op is None:
+        return
+    for param in op["query_params"]:
+        value = query.get(param["name"])
+        if value is not None and param["schema"].get("format") == "rfc3339" and parse_rfc3339(value) is None:
+            raise param_error(param["name"], RFC3339_RULE, value, location="query")
+    if op.get("body"):
+        _check_times(op["body"], data, "")
+
+
+def _check_times(schema: Mapping[str, Any], value: Any, prefix: str) -> None:
+    if schema.get("type") == "array" and isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_times(schema.get("items") or {}, item, f"{prefix}[{i}]")
+    elif schema.get("type") == "object" and isinstance(value, Mapping):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value:
+                _check_times(sub, value[name], f"{prefix}.{name}" if prefix else name)
+    elif schema.get("format") == "rfc3339" and value is not None and parse_rfc3339(value) is None:
+        raise param_error(prefix, RFC3339_RULE, value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
@@ -16,10 +16,14 @@ from ._base import Resource
 
 if TYPE_CHECKING:
     from ..models.favor import (
+        Coupon,
         CreateStockCouponUseRule,
+        CreateStockCouponUseRuleParam,
         CreateStockPatternInfo,
+        CreateStockPatternInfoParam,
         CreateStockResponse,
         CreateStockStockUseRule,
+        CreateStockStockUseRuleParam,
         GetCallbacksResponse,
         GetRefundFlowByDayResponse,
         GetRefundFlowResponse,
@@ -27,13 +31,13 @@ if TYPE_CHECKING:
         GetUseFlowByDayResponse,
         GetUseFlowResponse,
         GetUserCouponResponse,
-        ListedStock,
         ModifyStockGoodsResponse,
         PauseStockResponse,
         RestartStockResponse,
         SendCouponResponse,
         SetCallbacksResponse,
         StartStockResponse,
+        Stock,
         StopStockResponse,
         UploadImageResponse,
     )
@@ -53,15 +57,15 @@ class FavorResource(Resource):
         available_begin_time: dt.datetime | str,
         available_end_time: dt.datetime | str,
         belong_merchant: str,
-        coupon_use_rule: CreateStockCouponUseRule | Mapping[str, Any],
+        coupon_use_rule: CreateStockCouponUseRule | CreateStockCouponUseRuleParam,
         no_cash: bool,
         stock_name: str,
         stock_type: Literal["NORMAL", "DISCOUNT", "EXCHAHGE", "RANDOM", "DISCOUNT_CUT"],
-        stock_use_rule: CreateStockStockUseRule | Mapping[str, Any],
+        stock_use_rule: CreateStockStockUseRule | CreateStockStockUseRuleParam,
         comment: str | None = None,
         ext_info: str | None = None,
         out_request_no: str | None = None,
-        pattern_info: CreateStockPatternInfo | Mapping[str, Any] | None = None,
+        pattern_info: CreateStockPatternInfo | CreateStockPatternInfoParam | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -81,7 +85,7 @@ class FavorResource(Resource):
             out_request_no: the request number; filled when omitted, identical on every retry
             pattern_info: Display style (optional)
             stock_name: Stock name
-            stock_type: Stock type
+            stock_type: Stock type: NORMAL (fixed amount off), DISCOUNT, EXCHAHGE (exchange coupons; WeChat Pay's own spelling, send it as written), RANDOM, DISCOUNT_CUT. Only NORMAL can be created through this API.
             stock_use_rule: Sending rules
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
@@ -542,7 +546,7 @@ class FavorResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> OffsetPaginator[ListedStock]:
+    ) -> OffsetPaginator[Stock]:
         """List the merchant's cash-coupon stocks.
 
         ``GET /v3/marketing/favor/stocks``
@@ -609,7 +613,7 @@ class FavorResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> OffsetPaginator[GetUserCouponResponse]:
+    ) -> OffsetPaginator[Coupon]:
         """List the cash coupons a user holds.
 
         ``GET /v3/marketing/favor/users/{openid}/coupons``

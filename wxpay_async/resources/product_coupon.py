@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from .._raw import to_raw_response
 from ..middleware.retry import RetryPolicy
@@ -19,24 +19,39 @@ if TYPE_CHECKING:
         AssociatedStore,
         AssociateStockBundleStoresResponse,
         AssociateStockBundleStoresStoreListItem,
+        AssociateStockBundleStoresStoreListItemParam,
         AssociateStockStoresResponse,
         ConfirmCouponResponse,
         CreateImageGenerationTaskCombineImage,
+        CreateImageGenerationTaskCombineImageParam,
         CreateImageGenerationTaskCutOut,
+        CreateImageGenerationTaskCutOutParam,
         CreateImageGenerationTaskResponse,
         CreateProductCouponDisplayInfo,
+        CreateProductCouponDisplayInfoParam,
         CreateProductCouponProgressiveBundleUsageInfo,
+        CreateProductCouponProgressiveBundleUsageInfoParam,
         CreateProductCouponResponse,
         CreateProductCouponSequentialUsageInfo,
+        CreateProductCouponSequentialUsageInfoParam,
         CreateProductCouponSingleUsageInfo,
+        CreateProductCouponSingleUsageInfoParam,
         CreateProductCouponStock,
+        CreateProductCouponStockBundle,
+        CreateProductCouponStockBundleCouponDisplayInfo,
+        CreateProductCouponStockBundleCouponDisplayInfoParam,
+        CreateProductCouponStockBundleParam,
         CreateProductCouponStockNotifyConfig,
+        CreateProductCouponStockNotifyConfigParam,
+        CreateProductCouponStockParam,
         CreateProductCouponStockUsageRuleDisplayInfo,
+        CreateProductCouponStockUsageRuleDisplayInfoParam,
         CreateStockBundleResponse,
         CreateStockBundleStockBundle,
+        CreateStockBundleStockBundleParam,
         CreateStockResponse,
         CreateStockStock,
-        CreateStockStockCouponDisplayInfo,
+        CreateStockStockParam,
         DeactivateCouponBundleResponse,
         DeactivateCouponResponse,
         DeactivateProductCouponResponse,
@@ -52,10 +67,13 @@ if TYPE_CHECKING:
         PreSendCouponResponse,
         ReturnCouponResponse,
         SendCouponBundleCouponTagInfo,
+        SendCouponBundleCouponTagInfoParam,
         SendCouponBundleResponse,
         SendCouponCouponTagInfo,
+        SendCouponCouponTagInfoParam,
         SendCouponResponse,
         SetNotifyConfigResponse,
+        Stock,
         UpdateProductCouponResponse,
         UpdateStockBudgetResponse,
         UpdateStockBundleBudgetResponse,
@@ -64,7 +82,9 @@ if TYPE_CHECKING:
         UploadCouponCodesResponse,
         UploadImageResponse,
         UseCouponAssociatedOrderInfo,
+        UseCouponAssociatedOrderInfoParam,
         UseCouponAssociatedPayScoreOrderInfo,
+        UseCouponAssociatedPayScoreOrderInfoParam,
         UseCouponResponse,
         UserCoupon,
     )
@@ -84,7 +104,7 @@ class ProductCouponResource(Resource):
         stock_bundle_id: str,
         *,
         brand_id: str,
-        store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
+        store_list: Sequence[AssociateStockBundleStoresStoreListItem | AssociateStockBundleStoresStoreListItemParam],
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -131,7 +151,7 @@ class ProductCouponResource(Resource):
         stock_id: str,
         *,
         brand_id: str,
-        store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
+        store_list: Sequence[AssociateStockBundleStoresStoreListItem | AssociateStockBundleStoresStoreListItemParam],
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -237,8 +257,8 @@ class ProductCouponResource(Resource):
         brand_id: str,
         image_generation_type: Literal["COMBINE_IMAGE", "CUT_OUT"],
         task_id: str,
-        combine_image: CreateImageGenerationTaskCombineImage | Mapping[str, Any] | None = None,
-        cut_out: CreateImageGenerationTaskCutOut | Mapping[str, Any] | None = None,
+        combine_image: CreateImageGenerationTaskCombineImage | CreateImageGenerationTaskCombineImageParam | None = None,
+        cut_out: CreateImageGenerationTaskCutOut | CreateImageGenerationTaskCutOutParam | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -290,16 +310,21 @@ class ProductCouponResource(Resource):
         self,
         *,
         brand_id: str,
-        display_info: CreateProductCouponDisplayInfo | Mapping[str, Any],
+        display_info: CreateProductCouponDisplayInfo | CreateProductCouponDisplayInfoParam,
         scope: Literal["ALL", "SINGLE", "CATEGORY"],
         type: Literal["NORMAL", "DISCOUNT", "EXCHANGE"],
         usage_mode: Literal["SINGLE", "PROGRESSIVE_BUNDLE", "SEQUENTIAL"],
         out_product_no: str | None = None,
         out_request_no: str | None = None,
-        progressive_bundle_usage_info: CreateProductCouponProgressiveBundleUsageInfo | Mapping[str, Any] | None = None,
-        sequential_usage_info: CreateProductCouponSequentialUsageInfo | Mapping[str, Any] | None = None,
-        single_usage_info: CreateProductCouponSingleUsageInfo | Mapping[str, Any] | None = None,
-        stock: CreateProductCouponStock | Mapping[str, Any] | None = None,
+        progressive_bundle_usage_info: CreateProductCouponProgressiveBundleUsageInfo
+        | CreateProductCouponProgressiveBundleUsageInfoParam
+        | None = None,
+        sequential_usage_info: CreateProductCouponSequentialUsageInfo
+        | CreateProductCouponSequentialUsageInfoParam
+        | None = None,
+        single_usage_info: CreateProductCouponSingleUsageInfo | CreateProductCouponSingleUsageInfoParam | None = None,
+        stock: CreateProductCouponStock | CreateProductCouponStockParam | None = None,
+        stock_bundle: CreateProductCouponStockBundle | CreateProductCouponStockBundleParam | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -318,6 +343,7 @@ class ProductCouponResource(Resource):
             sequential_usage_info: Multi-use mode settings (optional)
             single_usage_info: Single-use mode settings (optional)
             stock: Stock (optional)
+            stock_bundle: The stock bundle to create with the coupon (usage_mode PROGRESSIVE_BUNDLE) (optional)
             type: Product coupon type
             usage_mode: Usage mode
             timeout: seconds per attempt (default: the client's)
@@ -349,6 +375,7 @@ class ProductCouponResource(Resource):
                 "sequential_usage_info": sequential_usage_info,
                 "single_usage_info": single_usage_info,
                 "stock": stock,
+                "stock_bundle": stock_bundle,
                 "type": type,
                 "usage_mode": usage_mode,
             },
@@ -364,7 +391,7 @@ class ProductCouponResource(Resource):
         product_coupon_id: str,
         *,
         brand_id: str,
-        stock: CreateStockStock | Mapping[str, Any],
+        stock: CreateStockStock | CreateStockStockParam,
         out_request_no: str | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
@@ -411,7 +438,7 @@ class ProductCouponResource(Resource):
         product_coupon_id: str,
         *,
         brand_id: str,
-        stock_bundle: CreateStockBundleStockBundle | Mapping[str, Any],
+        stock_bundle: CreateStockBundleStockBundle | CreateStockBundleStockBundleParam,
         out_request_no: str | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
@@ -679,7 +706,7 @@ class ProductCouponResource(Resource):
         stock_bundle_id: str,
         *,
         brand_id: str,
-        store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
+        store_list: Sequence[AssociateStockBundleStoresStoreListItem | AssociateStockBundleStoresStoreListItemParam],
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -726,7 +753,7 @@ class ProductCouponResource(Resource):
         stock_id: str,
         *,
         brand_id: str,
-        store_list: Sequence[AssociateStockBundleStoresStoreListItem | Mapping[str, Any]],
+        store_list: Sequence[AssociateStockBundleStoresStoreListItem | AssociateStockBundleStoresStoreListItemParam],
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -1060,7 +1087,7 @@ class ProductCouponResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> TokenPaginator[GetStockResponse]:
+    ) -> TokenPaginator[Stock]:
         """List a product coupon's stocks.
 
         ``GET /v3/marketing/partner/product-coupon/product-coupons/{product_coupon_id}/stocks``
@@ -1371,7 +1398,7 @@ class ProductCouponResource(Resource):
         stock_id: str,
         attach: str | None = None,
         coupon_code: str | None = None,
-        coupon_tag_info: SendCouponCouponTagInfo | Mapping[str, Any] | None = None,
+        coupon_tag_info: SendCouponCouponTagInfo | SendCouponCouponTagInfoParam | None = None,
         send_request_no: str | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
@@ -1436,7 +1463,7 @@ class ProductCouponResource(Resource):
         product_coupon_id: str,
         stock_bundle_id: str,
         attach: str | None = None,
-        coupon_tag_info: SendCouponBundleCouponTagInfo | Mapping[str, Any] | None = None,
+        coupon_tag_info: SendCouponBundleCouponTagInfo | SendCouponBundleCouponTagInfoParam | None = None,
         send_request_no: str | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
@@ -1536,7 +1563,7 @@ class ProductCouponResource(Resource):
         product_coupon_id: str,
         *,
         brand_id: str,
-        display_info: CreateProductCouponDisplayInfo | Mapping[str, Any],
+        display_info: CreateProductCouponDisplayInfo | CreateProductCouponDisplayInfoParam,
         out_request_no: str | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
@@ -1584,12 +1611,16 @@ class ProductCouponResource(Resource):
         stock_id: str,
         *,
         brand_id: str,
-        coupon_display_info: CreateStockStockCouponDisplayInfo | Mapping[str, Any] | None = None,
-        notify_config: CreateProductCouponStockNotifyConfig | Mapping[str, Any] | None = None,
+        coupon_display_info: CreateProductCouponStockBundleCouponDisplayInfo
+        | CreateProductCouponStockBundleCouponDisplayInfoParam
+        | None = None,
+        notify_config: CreateProductCouponStockNotifyConfig | CreateProductCouponStockNotifyConfigParam | None = None,
         out_request_no: str | None = None,
         remark: str | None = None,
         store_scope: Literal["NONE", "ALL", "SPECIFIC"] | None = None,
-        usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo | Mapping[str, Any] | None = None,
+        usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo
+        | CreateProductCouponStockUsageRuleDisplayInfoParam
+        | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -1714,12 +1745,16 @@ class ProductCouponResource(Resource):
         stock_bundle_id: str,
         *,
         brand_id: str,
-        coupon_display_info: CreateStockStockCouponDisplayInfo | Mapping[str, Any] | None = None,
-        notify_config: CreateProductCouponStockNotifyConfig | Mapping[str, Any] | None = None,
+        coupon_display_info: CreateProductCouponStockBundleCouponDisplayInfo
+        | CreateProductCouponStockBundleCouponDisplayInfoParam
+        | None = None,
+        notify_config: CreateProductCouponStockNotifyConfig | CreateProductCouponStockNotifyConfigParam | None = None,
         out_request_no: str | None = None,
         remark: str | None = None,
         store_scope: Literal["NONE", "ALL", "SPECIFIC"] | None = None,
-        usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo | Mapping[str, Any] | None = None,
+        usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo
+        | CreateProductCouponStockUsageRuleDisplayInfoParam
+        | None = None,
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -1941,8 +1976,10 @@ class ProductCouponResource(Resource):
         product_coupon_id: str,
         stock_id: str,
         use_time: dt.datetime | str,
-        associated_order_info: UseCouponAssociatedOrderInfo | Mapping[str, Any] | None = None,
-        associated_pay_score_order_info: UseCouponAssociatedPayScoreOrderInfo | Mapping[str, Any] | None = None,
+        associated_order_info: UseCouponAssociatedOrderInfo | UseCouponAssociatedOrderInfoParam | None = None,
+        associated_pay_score_order_info: UseCouponAssociatedPayScoreOrderInfo
+        | UseCouponAssociatedPayScoreOrderInfoParam
+        | None = None,
         out_request_no: str | None = None,
         saved_amount: int | None = None,
         sequential_coupon_index: int | None = None,

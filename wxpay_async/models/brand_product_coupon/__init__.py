@@ -14,84 +14,143 @@ if TYPE_CHECKING:
         AssociateStockBundleStoresResponse,
         AssociateStockStoresResponse,
     )
-    from ..product_coupon._associate_stock_bundle_stores_store_list_item import AssociateStockBundleStoresStoreListItem
+    from ..product_coupon._associate_stock_bundle_stores_store_list_item import (
+        AssociateStockBundleStoresStoreListItem,
+        AssociateStockBundleStoresStoreListItemParam,
+    )
     from ..product_coupon._associated_store import AssociatedStore
-    from ..product_coupon._confirm_coupon_response_single_usage_detail import ConfirmCouponResponseSingleUsageDetail
-    from ..product_coupon._create_product_coupon_display_info import CreateProductCouponDisplayInfo
+    from ..product_coupon._create_product_coupon_display_info import (
+        CreateProductCouponDisplayInfo,
+        CreateProductCouponDisplayInfoParam,
+    )
     from ..product_coupon._create_product_coupon_progressive_bundle_usage_info import (
         CreateProductCouponProgressiveBundleUsageInfo,
+        CreateProductCouponProgressiveBundleUsageInfoParam,
     )
-    from ..product_coupon._create_product_coupon_single_usage_info import CreateProductCouponSingleUsageInfo
-    from ..product_coupon._create_product_coupon_stock import CreateProductCouponStock
-    from ..product_coupon._create_product_coupon_stock_notify_config import CreateProductCouponStockNotifyConfig
+    from ..product_coupon._create_product_coupon_single_usage_info import (
+        CreateProductCouponSingleUsageInfo,
+        CreateProductCouponSingleUsageInfoParam,
+    )
+    from ..product_coupon._create_product_coupon_stock import CreateProductCouponStock, CreateProductCouponStockParam
+    from ..product_coupon._create_product_coupon_stock_bundle_coupon_display_info import (
+        CreateProductCouponStockBundleCouponDisplayInfo,
+        CreateProductCouponStockBundleCouponDisplayInfoParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_notify_config import (
+        CreateProductCouponStockNotifyConfig,
+        CreateProductCouponStockNotifyConfigParam,
+    )
     from ..product_coupon._create_product_coupon_stock_usage_rule_display_info import (
         CreateProductCouponStockUsageRuleDisplayInfo,
+        CreateProductCouponStockUsageRuleDisplayInfoParam,
     )
-    from ..product_coupon._create_stock_bundle_response_stock_list_item_progressive_bundle_usage_rule import (
-        CreateStockBundleResponseStockListItemProgressiveBundleUsageRule,
+    from ..product_coupon._create_stock_bundle_stock_bundle import (
+        CreateStockBundleStockBundle,
+        CreateStockBundleStockBundleParam,
     )
-    from ..product_coupon._create_stock_bundle_response_stock_list_item_stock_bundle_info import (
-        CreateStockBundleResponseStockListItemStockBundleInfo,
-    )
-    from ..product_coupon._create_stock_bundle_stock_bundle import CreateStockBundleStockBundle
-    from ..product_coupon._create_stock_response_usage_rule_display_info import CreateStockResponseUsageRuleDisplayInfo
-    from ..product_coupon._create_stock_stock import CreateStockStock
-    from ..product_coupon._create_stock_stock_coupon_display_info import CreateStockStockCouponDisplayInfo
+    from ..product_coupon._create_stock_stock import CreateStockStock, CreateStockStockParam
     from ..product_coupon._disassociate_stock_bundle_stores_response import (
         DisassociateStockBundleStoresResponse,
         DisassociateStockStoresResponse,
     )
     from ..product_coupon._get_notify_config_response import GetNotifyConfigResponse, SetNotifyConfigResponse
-    from ..product_coupon._get_product_coupon_response_display_info import GetProductCouponResponseDisplayInfo
-    from ..product_coupon._get_product_coupon_response_progressive_bundle_usage_info import (
-        GetProductCouponResponseProgressiveBundleUsageInfo,
-    )
-    from ..product_coupon._get_product_coupon_response_sequential_usage_info import (
-        GetProductCouponResponseSequentialUsageInfo,
-    )
-    from ..product_coupon._get_product_coupon_response_single_usage_info import GetProductCouponResponseSingleUsageInfo
-    from ..product_coupon._get_stock_response_coupon_code_count_info import GetStockResponseCouponCodeCountInfo
-    from ..product_coupon._get_stock_response_coupon_display_info import GetStockResponseCouponDisplayInfo
-    from ..product_coupon._get_stock_response_notify_config import GetStockResponseNotifyConfig
-    from ..product_coupon._get_stock_response_sent_count_info import GetStockResponseSentCountInfo
-    from ..product_coupon._get_stock_response_sequential_usage_rule import GetStockResponseSequentialUsageRule
-    from ..product_coupon._get_stock_response_single_usage_rule import GetStockResponseSingleUsageRule
-    from ..product_coupon._get_stock_response_stock_send_rule import GetStockResponseStockSendRule
-    from ..product_coupon._get_stock_response_usage_rule_display_info import GetStockResponseUsageRuleDisplayInfo
-    from ..product_coupon._get_user_coupon_response_coupon_tag_info import GetUserCouponResponseCouponTagInfo
-    from ..product_coupon._get_user_coupon_response_sequential_usage_detail import (
-        GetUserCouponResponseSequentialUsageDetail,
-    )
-    from ..product_coupon._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
-    from ..product_coupon._get_user_coupon_response_user_product_coupon_bundle_info import (
-        GetUserCouponResponseUserProductCouponBundleInfo,
-    )
     from ..product_coupon._list_stock_associated_stores_response import ListStockAssociatedStoresResponse
     from ..product_coupon._pre_send_coupon_response import PreSendCouponResponse
-    from ..product_coupon._send_coupon_coupon_tag_info import SendCouponCouponTagInfo
+    from ..product_coupon._product_coupon_display_info import ProductCouponDisplayInfo
+    from ..product_coupon._product_coupon_progressive_bundle_usage_info import ProductCouponProgressiveBundleUsageInfo
+    from ..product_coupon._product_coupon_sequential_usage_info import ProductCouponSequentialUsageInfo
+    from ..product_coupon._product_coupon_single_usage_info import ProductCouponSingleUsageInfo
+    from ..product_coupon._product_coupon_single_usage_info_discount_coupon import (
+        ProductCouponSingleUsageInfoDiscountCoupon,
+    )
+    from ..product_coupon._product_coupon_single_usage_info_normal_coupon import (
+        ProductCouponSingleUsageInfoNormalCoupon,
+    )
+    from ..product_coupon._send_coupon_coupon_tag_info import SendCouponCouponTagInfo, SendCouponCouponTagInfoParam
+    from ..product_coupon._stock_coupon_code_count_info import StockCouponCodeCountInfo
+    from ..product_coupon._stock_coupon_display_info import StockCouponDisplayInfo
+    from ..product_coupon._stock_notify_config import StockNotifyConfig
+    from ..product_coupon._stock_progressive_bundle_usage_rule import StockProgressiveBundleUsageRule
+    from ..product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period import (
+        StockProgressiveBundleUsageRuleCouponAvailablePeriod,
+    )
+    from ..product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item import (
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+    )
+    from ..product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period import (
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+    )
+    from ..product_coupon._stock_progressive_bundle_usage_rule_exchange_coupon import (
+        StockProgressiveBundleUsageRuleExchangeCoupon,
+    )
+    from ..product_coupon._stock_sent_count_info import StockSentCountInfo
+    from ..product_coupon._stock_sequential_usage_rule import StockSequentialUsageRule
+    from ..product_coupon._stock_sequential_usage_rule_discount_coupon_list_item import (
+        StockSequentialUsageRuleDiscountCouponListItem,
+    )
+    from ..product_coupon._stock_sequential_usage_rule_exchange_coupon_list_item import (
+        StockSequentialUsageRuleExchangeCouponListItem,
+    )
+    from ..product_coupon._stock_sequential_usage_rule_normal_coupon_list_item import (
+        StockSequentialUsageRuleNormalCouponListItem,
+    )
+    from ..product_coupon._stock_single_usage_rule import StockSingleUsageRule
+    from ..product_coupon._stock_stock_bundle_info import StockStockBundleInfo
+    from ..product_coupon._stock_stock_send_rule import StockStockSendRule
+    from ..product_coupon._stock_usage_rule_display_info import StockUsageRuleDisplayInfo
+    from ..product_coupon._stock_usage_rule_display_info_coupon_available_store_info import (
+        StockUsageRuleDisplayInfoCouponAvailableStoreInfo,
+    )
     from ..product_coupon._upload_coupon_codes_response import UploadCouponCodesResponse
     from ..product_coupon._upload_image_response import UploadImageResponse
-    from ..product_coupon._use_coupon_associated_order_info import UseCouponAssociatedOrderInfo
-    from ..product_coupon._use_coupon_associated_pay_score_order_info import UseCouponAssociatedPayScoreOrderInfo
-    from ..product_coupon._user_coupon_stock_sequential_usage_rule import UserCouponStockSequentialUsageRule
-    from ..product_coupon._user_coupon_stock_single_usage_rule import UserCouponStockSingleUsageRule
+    from ..product_coupon._use_coupon_associated_order_info import (
+        UseCouponAssociatedOrderInfo,
+        UseCouponAssociatedOrderInfoParam,
+    )
+    from ..product_coupon._use_coupon_associated_pay_score_order_info import (
+        UseCouponAssociatedPayScoreOrderInfo,
+        UseCouponAssociatedPayScoreOrderInfoParam,
+    )
+    from ..product_coupon._user_coupon_coupon_tag_info import UserCouponCouponTagInfo
+    from ..product_coupon._user_coupon_progressive_bundle_usage_detail import UserCouponProgressiveBundleUsageDetail
+    from ..product_coupon._user_coupon_progressive_bundle_usage_detail_associated_order_info import (
+        UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo,
+    )
+    from ..product_coupon._user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info import (
+        UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo,
+    )
+    from ..product_coupon._user_coupon_sequential_usage_detail import UserCouponSequentialUsageDetail
+    from ..product_coupon._user_coupon_single_usage_detail import UserCouponSingleUsageDetail
+    from ..product_coupon._user_coupon_user_product_coupon_bundle_info import UserCouponUserProductCouponBundleInfo
     from ._confirm_coupon_response import ConfirmCouponResponse
     from ._create_product_coupon_response import CreateProductCouponResponse
-    from ._create_product_coupon_response_stock import CreateProductCouponResponseStock
+    from ._create_product_coupon_response_stock_bundle import CreateProductCouponResponseStockBundle
+    from ._create_product_coupon_response_stock_bundle_stock_list_item import (
+        CreateProductCouponResponseStockBundleStockListItem,
+    )
     from ._create_stock_bundle_response import (
         CreateStockBundleResponse,
         UpdateStockBundleBudgetResponse,
         UpdateStockBundleResponse,
     )
-    from ._create_stock_bundle_response_stock_list_item import CreateStockBundleResponseStockListItem
     from ._create_stock_response import CreateStockResponse
+    from ._create_stock_response_usage_rule_display_info import CreateStockResponseUsageRuleDisplayInfo
     from ._deactivate_coupon_response import DeactivateCouponResponse, ReturnCouponResponse, UseCouponResponse
     from ._deactivate_product_coupon_response import DeactivateProductCouponResponse, UpdateProductCouponResponse
     from ._deactivate_stock_response import DeactivateStockResponse, UpdateStockBudgetResponse, UpdateStockResponse
     from ._get_product_coupon_response import GetProductCouponResponse
     from ._get_stock_response import GetStockResponse
+    from ._get_stock_response_sequential_usage_rule import GetStockResponseSequentialUsageRule
+    from ._get_stock_response_sequential_usage_rule_coupon_available_period import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriod,
+    )
+    from ._get_stock_response_single_usage_rule import GetStockResponseSingleUsageRule
     from ._get_user_coupon_response import GetUserCouponResponse
     from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
+    from ._get_user_coupon_response_progressive_bundle_usage_detail import (
+        GetUserCouponResponseProgressiveBundleUsageDetail,
+    )
+    from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
     from ._get_user_coupon_response_stock import GetUserCouponResponseStock
     from ._list_stocks_response import ListStocksResponse
     from ._list_user_coupons_response import ListUserCouponsResponse
@@ -101,27 +160,34 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str | None] = {
     "AssociateStockBundleStoresResponse": ".product_coupon._associate_stock_bundle_stores_response",
     "AssociateStockBundleStoresStoreListItem": ".product_coupon._associate_stock_bundle_stores_store_list_item",
+    "AssociateStockBundleStoresStoreListItemParam": ".product_coupon._associate_stock_bundle_stores_store_list_item",
     "AssociateStockStoresResponse": ".product_coupon._associate_stock_bundle_stores_response",
     "AssociatedStore": ".product_coupon._associated_store",
     "ConfirmCouponResponse": "_confirm_coupon_response",
-    "ConfirmCouponResponseSingleUsageDetail": ".product_coupon._confirm_coupon_response_single_usage_detail",
     "CreateProductCouponDisplayInfo": ".product_coupon._create_product_coupon_display_info",
+    "CreateProductCouponDisplayInfoParam": ".product_coupon._create_product_coupon_display_info",
     "CreateProductCouponProgressiveBundleUsageInfo": ".product_coupon._create_product_coupon_progressive_bundle_usage_info",
+    "CreateProductCouponProgressiveBundleUsageInfoParam": ".product_coupon._create_product_coupon_progressive_bundle_usage_info",
     "CreateProductCouponResponse": "_create_product_coupon_response",
-    "CreateProductCouponResponseStock": "_create_product_coupon_response_stock",
+    "CreateProductCouponResponseStockBundle": "_create_product_coupon_response_stock_bundle",
+    "CreateProductCouponResponseStockBundleStockListItem": "_create_product_coupon_response_stock_bundle_stock_list_item",
     "CreateProductCouponSingleUsageInfo": ".product_coupon._create_product_coupon_single_usage_info",
+    "CreateProductCouponSingleUsageInfoParam": ".product_coupon._create_product_coupon_single_usage_info",
     "CreateProductCouponStock": ".product_coupon._create_product_coupon_stock",
+    "CreateProductCouponStockBundleCouponDisplayInfo": ".product_coupon._create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateProductCouponStockBundleCouponDisplayInfoParam": ".product_coupon._create_product_coupon_stock_bundle_coupon_display_info",
     "CreateProductCouponStockNotifyConfig": ".product_coupon._create_product_coupon_stock_notify_config",
+    "CreateProductCouponStockNotifyConfigParam": ".product_coupon._create_product_coupon_stock_notify_config",
+    "CreateProductCouponStockParam": ".product_coupon._create_product_coupon_stock",
     "CreateProductCouponStockUsageRuleDisplayInfo": ".product_coupon._create_product_coupon_stock_usage_rule_display_info",
+    "CreateProductCouponStockUsageRuleDisplayInfoParam": ".product_coupon._create_product_coupon_stock_usage_rule_display_info",
     "CreateStockBundleResponse": "_create_stock_bundle_response",
-    "CreateStockBundleResponseStockListItem": "_create_stock_bundle_response_stock_list_item",
-    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule": ".product_coupon._create_stock_bundle_response_stock_list_item_progressive_bundle_usage_rule",
-    "CreateStockBundleResponseStockListItemStockBundleInfo": ".product_coupon._create_stock_bundle_response_stock_list_item_stock_bundle_info",
     "CreateStockBundleStockBundle": ".product_coupon._create_stock_bundle_stock_bundle",
+    "CreateStockBundleStockBundleParam": ".product_coupon._create_stock_bundle_stock_bundle",
     "CreateStockResponse": "_create_stock_response",
-    "CreateStockResponseUsageRuleDisplayInfo": ".product_coupon._create_stock_response_usage_rule_display_info",
+    "CreateStockResponseUsageRuleDisplayInfo": "_create_stock_response_usage_rule_display_info",
     "CreateStockStock": ".product_coupon._create_stock_stock",
-    "CreateStockStockCouponDisplayInfo": ".product_coupon._create_stock_stock_coupon_display_info",
+    "CreateStockStockParam": ".product_coupon._create_stock_stock",
     "DeactivateCouponResponse": "_deactivate_coupon_response",
     "DeactivateProductCouponResponse": "_deactivate_product_coupon_response",
     "DeactivateStockResponse": "_deactivate_stock_response",
@@ -129,34 +195,48 @@ _LAZY: dict[str, str | None] = {
     "DisassociateStockStoresResponse": ".product_coupon._disassociate_stock_bundle_stores_response",
     "GetNotifyConfigResponse": ".product_coupon._get_notify_config_response",
     "GetProductCouponResponse": "_get_product_coupon_response",
-    "GetProductCouponResponseDisplayInfo": ".product_coupon._get_product_coupon_response_display_info",
-    "GetProductCouponResponseProgressiveBundleUsageInfo": ".product_coupon._get_product_coupon_response_progressive_bundle_usage_info",
-    "GetProductCouponResponseSequentialUsageInfo": ".product_coupon._get_product_coupon_response_sequential_usage_info",
-    "GetProductCouponResponseSingleUsageInfo": ".product_coupon._get_product_coupon_response_single_usage_info",
     "GetStockResponse": "_get_stock_response",
-    "GetStockResponseCouponCodeCountInfo": ".product_coupon._get_stock_response_coupon_code_count_info",
-    "GetStockResponseCouponDisplayInfo": ".product_coupon._get_stock_response_coupon_display_info",
-    "GetStockResponseNotifyConfig": ".product_coupon._get_stock_response_notify_config",
-    "GetStockResponseSentCountInfo": ".product_coupon._get_stock_response_sent_count_info",
-    "GetStockResponseSequentialUsageRule": ".product_coupon._get_stock_response_sequential_usage_rule",
-    "GetStockResponseSingleUsageRule": ".product_coupon._get_stock_response_single_usage_rule",
-    "GetStockResponseStockSendRule": ".product_coupon._get_stock_response_stock_send_rule",
-    "GetStockResponseUsageRuleDisplayInfo": ".product_coupon._get_stock_response_usage_rule_display_info",
+    "GetStockResponseSequentialUsageRule": "_get_stock_response_sequential_usage_rule",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod": "_get_stock_response_sequential_usage_rule_coupon_available_period",
+    "GetStockResponseSingleUsageRule": "_get_stock_response_single_usage_rule",
     "GetUserCouponResponse": "_get_user_coupon_response",
-    "GetUserCouponResponseCouponTagInfo": ".product_coupon._get_user_coupon_response_coupon_tag_info",
     "GetUserCouponResponseProductCoupon": "_get_user_coupon_response_product_coupon",
-    "GetUserCouponResponseSequentialUsageDetail": ".product_coupon._get_user_coupon_response_sequential_usage_detail",
-    "GetUserCouponResponseSingleUsageDetail": ".product_coupon._get_user_coupon_response_single_usage_detail",
+    "GetUserCouponResponseProgressiveBundleUsageDetail": "_get_user_coupon_response_progressive_bundle_usage_detail",
+    "GetUserCouponResponseSingleUsageDetail": "_get_user_coupon_response_single_usage_detail",
     "GetUserCouponResponseStock": "_get_user_coupon_response_stock",
-    "GetUserCouponResponseUserProductCouponBundleInfo": ".product_coupon._get_user_coupon_response_user_product_coupon_bundle_info",
     "ListStockAssociatedStoresResponse": ".product_coupon._list_stock_associated_stores_response",
     "ListStocksResponse": "_list_stocks_response",
     "ListUserCouponsResponse": "_list_user_coupons_response",
     "PreSendCouponResponse": ".product_coupon._pre_send_coupon_response",
+    "ProductCouponDisplayInfo": ".product_coupon._product_coupon_display_info",
+    "ProductCouponProgressiveBundleUsageInfo": ".product_coupon._product_coupon_progressive_bundle_usage_info",
+    "ProductCouponSequentialUsageInfo": ".product_coupon._product_coupon_sequential_usage_info",
+    "ProductCouponSingleUsageInfo": ".product_coupon._product_coupon_single_usage_info",
+    "ProductCouponSingleUsageInfoDiscountCoupon": ".product_coupon._product_coupon_single_usage_info_discount_coupon",
+    "ProductCouponSingleUsageInfoNormalCoupon": ".product_coupon._product_coupon_single_usage_info_normal_coupon",
     "ReturnCouponResponse": "_deactivate_coupon_response",
     "SendCouponCouponTagInfo": ".product_coupon._send_coupon_coupon_tag_info",
+    "SendCouponCouponTagInfoParam": ".product_coupon._send_coupon_coupon_tag_info",
     "SendCouponResponse": "_user_coupon",
     "SetNotifyConfigResponse": ".product_coupon._get_notify_config_response",
+    "StockCouponCodeCountInfo": ".product_coupon._stock_coupon_code_count_info",
+    "StockCouponDisplayInfo": ".product_coupon._stock_coupon_display_info",
+    "StockNotifyConfig": ".product_coupon._stock_notify_config",
+    "StockProgressiveBundleUsageRule": ".product_coupon._stock_progressive_bundle_usage_rule",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriod": ".product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": ".product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": ".product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period",
+    "StockProgressiveBundleUsageRuleExchangeCoupon": ".product_coupon._stock_progressive_bundle_usage_rule_exchange_coupon",
+    "StockSentCountInfo": ".product_coupon._stock_sent_count_info",
+    "StockSequentialUsageRule": ".product_coupon._stock_sequential_usage_rule",
+    "StockSequentialUsageRuleDiscountCouponListItem": ".product_coupon._stock_sequential_usage_rule_discount_coupon_list_item",
+    "StockSequentialUsageRuleExchangeCouponListItem": ".product_coupon._stock_sequential_usage_rule_exchange_coupon_list_item",
+    "StockSequentialUsageRuleNormalCouponListItem": ".product_coupon._stock_sequential_usage_rule_normal_coupon_list_item",
+    "StockSingleUsageRule": ".product_coupon._stock_single_usage_rule",
+    "StockStockBundleInfo": ".product_coupon._stock_stock_bundle_info",
+    "StockStockSendRule": ".product_coupon._stock_stock_send_rule",
+    "StockUsageRuleDisplayInfo": ".product_coupon._stock_usage_rule_display_info",
+    "StockUsageRuleDisplayInfoCouponAvailableStoreInfo": ".product_coupon._stock_usage_rule_display_info_coupon_available_store_info",
     "UpdateProductCouponResponse": "_deactivate_product_coupon_response",
     "UpdateStockBudgetResponse": "_deactivate_stock_response",
     "UpdateStockBundleBudgetResponse": "_create_stock_bundle_response",
@@ -165,38 +245,52 @@ _LAZY: dict[str, str | None] = {
     "UploadCouponCodesResponse": ".product_coupon._upload_coupon_codes_response",
     "UploadImageResponse": ".product_coupon._upload_image_response",
     "UseCouponAssociatedOrderInfo": ".product_coupon._use_coupon_associated_order_info",
+    "UseCouponAssociatedOrderInfoParam": ".product_coupon._use_coupon_associated_order_info",
     "UseCouponAssociatedPayScoreOrderInfo": ".product_coupon._use_coupon_associated_pay_score_order_info",
+    "UseCouponAssociatedPayScoreOrderInfoParam": ".product_coupon._use_coupon_associated_pay_score_order_info",
     "UseCouponResponse": "_deactivate_coupon_response",
     "UserCoupon": "_user_coupon",
+    "UserCouponCouponTagInfo": ".product_coupon._user_coupon_coupon_tag_info",
+    "UserCouponProgressiveBundleUsageDetail": ".product_coupon._user_coupon_progressive_bundle_usage_detail",
+    "UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo": ".product_coupon._user_coupon_progressive_bundle_usage_detail_associated_order_info",
+    "UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo": ".product_coupon._user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info",
+    "UserCouponSequentialUsageDetail": ".product_coupon._user_coupon_sequential_usage_detail",
+    "UserCouponSingleUsageDetail": ".product_coupon._user_coupon_single_usage_detail",
     "UserCouponStock": "_user_coupon_stock",
-    "UserCouponStockSequentialUsageRule": ".product_coupon._user_coupon_stock_sequential_usage_rule",
-    "UserCouponStockSingleUsageRule": ".product_coupon._user_coupon_stock_single_usage_rule",
+    "UserCouponUserProductCouponBundleInfo": ".product_coupon._user_coupon_user_product_coupon_bundle_info",
 }
 
 __all__ = [
     "AssociateStockBundleStoresResponse",
     "AssociateStockBundleStoresStoreListItem",
+    "AssociateStockBundleStoresStoreListItemParam",
     "AssociateStockStoresResponse",
     "AssociatedStore",
     "ConfirmCouponResponse",
-    "ConfirmCouponResponseSingleUsageDetail",
     "CreateProductCouponDisplayInfo",
+    "CreateProductCouponDisplayInfoParam",
     "CreateProductCouponProgressiveBundleUsageInfo",
+    "CreateProductCouponProgressiveBundleUsageInfoParam",
     "CreateProductCouponResponse",
-    "CreateProductCouponResponseStock",
+    "CreateProductCouponResponseStockBundle",
+    "CreateProductCouponResponseStockBundleStockListItem",
     "CreateProductCouponSingleUsageInfo",
+    "CreateProductCouponSingleUsageInfoParam",
     "CreateProductCouponStock",
+    "CreateProductCouponStockBundleCouponDisplayInfo",
+    "CreateProductCouponStockBundleCouponDisplayInfoParam",
     "CreateProductCouponStockNotifyConfig",
+    "CreateProductCouponStockNotifyConfigParam",
+    "CreateProductCouponStockParam",
     "CreateProductCouponStockUsageRuleDisplayInfo",
+    "CreateProductCouponStockUsageRuleDisplayInfoParam",
     "CreateStockBundleResponse",
-    "CreateStockBundleResponseStockListItem",
-    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule",
-    "CreateStockBundleResponseStockListItemStockBundleInfo",
     "CreateStockBundleStockBundle",
+    "CreateStockBundleStockBundleParam",
     "CreateStockResponse",
     "CreateStockResponseUsageRuleDisplayInfo",
     "CreateStockStock",
-    "CreateStockStockCouponDisplayInfo",
+    "CreateStockStockParam",
     "DeactivateCouponResponse",
     "DeactivateProductCouponResponse",
     "DeactivateStockResponse",
@@ -204,34 +298,48 @@ __all__ = [
     "DisassociateStockStoresResponse",
     "GetNotifyConfigResponse",
     "GetProductCouponResponse",
-    "GetProductCouponResponseDisplayInfo",
-    "GetProductCouponResponseProgressiveBundleUsageInfo",
-    "GetProductCouponResponseSequentialUsageInfo",
-    "GetProductCouponResponseSingleUsageInfo",
     "GetStockResponse",
-    "GetStockResponseCouponCodeCountInfo",
-    "GetStockResponseCouponDisplayInfo",
-    "GetStockResponseNotifyConfig",
-    "GetStockResponseSentCountInfo",
     "GetStockResponseSequentialUsageRule",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod",
     "GetStockResponseSingleUsageRule",
-    "GetStockResponseStockSendRule",
-    "GetStockResponseUsageRuleDisplayInfo",
     "GetUserCouponResponse",
-    "GetUserCouponResponseCouponTagInfo",
     "GetUserCouponResponseProductCoupon",
-    "GetUserCouponResponseSequentialUsageDetail",
+    "GetUserCouponResponseProgressiveBundleUsageDetail",
     "GetUserCouponResponseSingleUsageDetail",
     "GetUserCouponResponseStock",
-    "GetUserCouponResponseUserProductCouponBundleInfo",
     "ListStockAssociatedStoresResponse",
     "ListStocksResponse",
     "ListUserCouponsResponse",
     "PreSendCouponResponse",
+    "ProductCouponDisplayInfo",
+    "ProductCouponProgressiveBundleUsageInfo",
+    "ProductCouponSequentialUsageInfo",
+    "ProductCouponSingleUsageInfo",
+    "ProductCouponSingleUsageInfoDiscountCoupon",
+    "ProductCouponSingleUsageInfoNormalCoupon",
     "ReturnCouponResponse",
     "SendCouponCouponTagInfo",
+    "SendCouponCouponTagInfoParam",
     "SendCouponResponse",
     "SetNotifyConfigResponse",
+    "StockCouponCodeCountInfo",
+    "StockCouponDisplayInfo",
+    "StockNotifyConfig",
+    "StockProgressiveBundleUsageRule",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriod",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
+    "StockProgressiveBundleUsageRuleExchangeCoupon",
+    "StockSentCountInfo",
+    "StockSequentialUsageRule",
+    "StockSequentialUsageRuleDiscountCouponListItem",
+    "StockSequentialUsageRuleExchangeCouponListItem",
+    "StockSequentialUsageRuleNormalCouponListItem",
+    "StockSingleUsageRule",
+    "StockStockBundleInfo",
+    "StockStockSendRule",
+    "StockUsageRuleDisplayInfo",
+    "StockUsageRuleDisplayInfoCouponAvailableStoreInfo",
     "UpdateProductCouponResponse",
     "UpdateStockBudgetResponse",
     "UpdateStockBundleBudgetResponse",
@@ -240,12 +348,19 @@ __all__ = [
     "UploadCouponCodesResponse",
     "UploadImageResponse",
     "UseCouponAssociatedOrderInfo",
+    "UseCouponAssociatedOrderInfoParam",
     "UseCouponAssociatedPayScoreOrderInfo",
+    "UseCouponAssociatedPayScoreOrderInfoParam",
     "UseCouponResponse",
     "UserCoupon",
+    "UserCouponCouponTagInfo",
+    "UserCouponProgressiveBundleUsageDetail",
+    "UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo",
+    "UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo",
+    "UserCouponSequentialUsageDetail",
+    "UserCouponSingleUsageDetail",
     "UserCouponStock",
-    "UserCouponStockSequentialUsageRule",
-    "UserCouponStockSingleUsageRule",
+    "UserCouponUserProductCouponBundleInfo",
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

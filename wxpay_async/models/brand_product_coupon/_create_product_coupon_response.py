@@ -7,12 +7,11 @@ from typing import Any
 
 import attrs
 
-from ..product_coupon._get_product_coupon_response_display_info import GetProductCouponResponseDisplayInfo
-from ..product_coupon._get_product_coupon_response_progressive_bundle_usage_info import (
-    GetProductCouponResponseProgressiveBundleUsageInfo,
-)
-from ..product_coupon._get_product_coupon_response_single_usage_info import GetProductCouponResponseSingleUsageInfo
-from ._create_product_coupon_response_stock import CreateProductCouponResponseStock
+from ..product_coupon._product_coupon_display_info import ProductCouponDisplayInfo
+from ..product_coupon._product_coupon_progressive_bundle_usage_info import ProductCouponProgressiveBundleUsageInfo
+from ..product_coupon._product_coupon_single_usage_info import ProductCouponSingleUsageInfo
+from ._create_product_coupon_response_stock_bundle import CreateProductCouponResponseStockBundle
+from ._get_user_coupon_response_stock import GetUserCouponResponseStock
 
 
 @attrs.frozen(kw_only=True)
@@ -28,6 +27,7 @@ class CreateProductCouponResponse:
         single_usage_info: Single-use mode settings
         state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
         stock: Stock
+        stock_bundle: The stock bundle created with the coupon (usage_mode PROGRESSIVE_BUNDLE)
         type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
         usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
         out_request_no: the request number this call used (filled by the SDK)
@@ -36,16 +36,19 @@ class CreateProductCouponResponse:
         request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
     """
 
-    display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
+    display_info: ProductCouponDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
     product_coupon_id: str | None = None  # Product coupon ID
-    progressive_bundle_usage_info: GetProductCouponResponseProgressiveBundleUsageInfo | None = (
+    progressive_bundle_usage_info: ProductCouponProgressiveBundleUsageInfo | None = (
         None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
     )
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
-    single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
+    single_usage_info: ProductCouponSingleUsageInfo | None = None  # Single-use mode settings
     state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    stock: CreateProductCouponResponseStock | None = None  # Stock
+    stock: GetUserCouponResponseStock | None = None  # Stock
+    stock_bundle: CreateProductCouponResponseStockBundle | None = (
+        None  # The stock bundle created with the coupon (usage_mode PROGRESSIVE_BUNDLE)
+    )
     type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
     usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     out_request_no: str = ""  # the request number this call used

@@ -7,7 +7,9 @@ from typing import Any
 
 import attrs
 
-from ._create_stock_bundle_response_stock_list_item import CreateStockBundleResponseStockListItem
+from ._create_product_coupon_response_stock_bundle_stock_list_item import (
+    CreateProductCouponResponseStockBundleStockListItem,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -24,7 +26,7 @@ class CreateStockBundleResponse:
     """
 
     stock_bundle_id: str | None = None  # Stock bundle ID
-    stock_list: list[CreateStockBundleResponseStockListItem] | None = None  # Stocks
+    stock_list: list[CreateProductCouponResponseStockBundleStockListItem] | None = None  # Stocks
     out_request_no: str = ""  # the request number this call used
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it

@@ -8,15 +8,12 @@ from typing import Any
 
 import attrs
 
-from ..product_coupon._get_user_coupon_response_coupon_tag_info import GetUserCouponResponseCouponTagInfo
-from ..product_coupon._get_user_coupon_response_sequential_usage_detail import (
-    GetUserCouponResponseSequentialUsageDetail,
-)
-from ..product_coupon._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
-from ..product_coupon._get_user_coupon_response_user_product_coupon_bundle_info import (
-    GetUserCouponResponseUserProductCouponBundleInfo,
-)
+from ..product_coupon._user_coupon_coupon_tag_info import UserCouponCouponTagInfo
+from ..product_coupon._user_coupon_sequential_usage_detail import UserCouponSequentialUsageDetail
+from ..product_coupon._user_coupon_user_product_coupon_bundle_info import UserCouponUserProductCouponBundleInfo
 from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
+from ._get_user_coupon_response_progressive_bundle_usage_detail import GetUserCouponResponseProgressiveBundleUsageDetail
+from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
 from ._user_coupon_stock import UserCouponStock
 
 
@@ -36,6 +33,7 @@ class UserCoupon:
         deactivate_request_no: Request number of the deactivation
         deactivate_time: Deactivation time
         product_coupon: Product coupon
+        progressive_bundle_usage_detail: Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
         receive_time: Receive time
         send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
         send_request_no: Request number of the send
@@ -58,20 +56,23 @@ class UserCoupon:
     coupon_state: str | None = (
         None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
     )
-    coupon_tag_info: GetUserCouponResponseCouponTagInfo | None = None  # Coupon tags
+    coupon_tag_info: UserCouponCouponTagInfo | None = None  # Coupon tags
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
     product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
+    progressive_bundle_usage_detail: GetUserCouponResponseProgressiveBundleUsageDetail | None = (
+        None  # Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
+    )
     receive_time: dt.datetime | None = None  # Receive time
     send_channel: str | None = (
         None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
     )
     send_request_no: str | None = None  # Request number of the send
-    sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
+    sequential_usage_detail: UserCouponSequentialUsageDetail | None = None  # Multi-use coupon details
     single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
     stock: UserCouponStock | None = None  # Stock
-    user_product_coupon_bundle_info: GetUserCouponResponseUserProductCouponBundleInfo | None = (
+    user_product_coupon_bundle_info: UserCouponUserProductCouponBundleInfo | None = (
         None  # The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
     )
     valid_begin_time: dt.datetime | None = None  # Start of validity

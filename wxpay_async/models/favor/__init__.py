@@ -10,99 +10,152 @@ from typing import TYPE_CHECKING
 from wxpay_async._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from ._create_stock_coupon_use_rule import CreateStockCouponUseRule
-    from ._create_stock_coupon_use_rule_coupon_available_time import CreateStockCouponUseRuleCouponAvailableTime
+    from ._coupon import Coupon, GetUserCouponResponse
+    from ._coupon_consume_information import CouponConsumeInformation, GetUserCouponResponseConsumeInformation
+    from ._coupon_consume_information_goods_detail_item import (
+        CouponConsumeInformationGoodsDetailItem,
+        GetUserCouponResponseConsumeInformationGoodsDetailItem,
+    )
+    from ._coupon_normal_coupon_information import (
+        CouponNormalCouponInformation,
+        GetUserCouponResponseNormalCouponInformation,
+    )
+    from ._create_stock_coupon_use_rule import CreateStockCouponUseRule, CreateStockCouponUseRuleParam
+    from ._create_stock_coupon_use_rule_coupon_available_time import (
+        CreateStockCouponUseRuleCouponAvailableTime,
+        CreateStockCouponUseRuleCouponAvailableTimeParam,
+    )
     from ._create_stock_coupon_use_rule_coupon_available_time_fix_available_time import (
         CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime,
+        CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam,
     )
-    from ._create_stock_coupon_use_rule_discount_coupon import CreateStockCouponUseRuleDiscountCoupon
-    from ._create_stock_coupon_use_rule_exchange_coupon import CreateStockCouponUseRuleExchangeCoupon
-    from ._create_stock_coupon_use_rule_fixed_normal_coupon import CreateStockCouponUseRuleFixedNormalCoupon
-    from ._create_stock_coupon_use_rule_limit_card import CreateStockCouponUseRuleLimitCard
-    from ._create_stock_pattern_info import CreateStockPatternInfo
+    from ._create_stock_coupon_use_rule_discount_coupon import (
+        CreateStockCouponUseRuleDiscountCoupon,
+        CreateStockCouponUseRuleDiscountCouponParam,
+    )
+    from ._create_stock_coupon_use_rule_exchange_coupon import (
+        CreateStockCouponUseRuleExchangeCoupon,
+        CreateStockCouponUseRuleExchangeCouponParam,
+    )
+    from ._create_stock_coupon_use_rule_fixed_normal_coupon import (
+        CreateStockCouponUseRuleFixedNormalCoupon,
+        CreateStockCouponUseRuleFixedNormalCouponParam,
+    )
+    from ._create_stock_coupon_use_rule_limit_card import (
+        CreateStockCouponUseRuleLimitCard,
+        CreateStockCouponUseRuleLimitCardParam,
+    )
+    from ._create_stock_pattern_info import CreateStockPatternInfo, CreateStockPatternInfoParam
     from ._create_stock_response import CreateStockResponse
-    from ._create_stock_stock_use_rule import CreateStockStockUseRule
+    from ._create_stock_stock_use_rule import CreateStockStockUseRule, CreateStockStockUseRuleParam
     from ._flow_file import FlowFile, GetRefundFlowResponse, GetUseFlowResponse
     from ._get_callbacks_response import GetCallbacksResponse
     from ._get_refund_flow_by_day_response import GetRefundFlowByDayResponse
-    from ._get_stock_response import GetStockResponse
-    from ._get_stock_response_available_region_list_item import GetStockResponseAvailableRegionListItem
-    from ._get_stock_response_cut_to_message import GetStockResponseCutToMessage
-    from ._get_stock_response_stock_use_rule import GetStockResponseStockUseRule
-    from ._get_stock_response_stock_use_rule_fixed_normal_coupon import GetStockResponseStockUseRuleFixedNormalCoupon
     from ._get_use_flow_by_day_response import GetUseFlowByDayResponse
-    from ._get_user_coupon_response import GetUserCouponResponse
-    from ._get_user_coupon_response_consume_information import GetUserCouponResponseConsumeInformation
-    from ._get_user_coupon_response_consume_information_goods_detail_item import (
-        GetUserCouponResponseConsumeInformationGoodsDetailItem,
-    )
-    from ._get_user_coupon_response_normal_coupon_information import GetUserCouponResponseNormalCouponInformation
     from ._list_stock_items_response import ListStockItemsResponse
     from ._list_stock_merchants_response import ListStockMerchantsResponse
     from ._list_stocks_response import ListStocksResponse
     from ._list_user_coupons_response import ListUserCouponsResponse
-    from ._listed_stock import ListedStock
     from ._modify_stock_goods_response import ModifyStockGoodsResponse
     from ._pause_stock_response import PauseStockResponse
     from ._restart_stock_response import RestartStockResponse
     from ._send_coupon_response import SendCouponResponse
     from ._set_callbacks_response import SetCallbacksResponse
     from ._start_stock_response import StartStockResponse
+    from ._stock import GetStockResponse, ListedStock, Stock
+    from ._stock_available_region_list_item import GetStockResponseAvailableRegionListItem, StockAvailableRegionListItem
+    from ._stock_cut_to_message import GetStockResponseCutToMessage, StockCutToMessage
+    from ._stock_stock_use_rule import GetStockResponseStockUseRule, StockStockUseRule
+    from ._stock_stock_use_rule_fixed_normal_coupon import (
+        GetStockResponseStockUseRuleFixedNormalCoupon,
+        StockStockUseRuleFixedNormalCoupon,
+    )
     from ._stop_stock_response import StopStockResponse
     from ._upload_image_response import UploadImageResponse
 
 _LAZY: dict[str, str | None] = {
+    "Coupon": "_coupon",
+    "CouponConsumeInformation": "_coupon_consume_information",
+    "CouponConsumeInformationGoodsDetailItem": "_coupon_consume_information_goods_detail_item",
+    "CouponNormalCouponInformation": "_coupon_normal_coupon_information",
     "CreateStockCouponUseRule": "_create_stock_coupon_use_rule",
     "CreateStockCouponUseRuleCouponAvailableTime": "_create_stock_coupon_use_rule_coupon_available_time",
     "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime": "_create_stock_coupon_use_rule_coupon_available_time_fix_available_time",
+    "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam": "_create_stock_coupon_use_rule_coupon_available_time_fix_available_time",
+    "CreateStockCouponUseRuleCouponAvailableTimeParam": "_create_stock_coupon_use_rule_coupon_available_time",
     "CreateStockCouponUseRuleDiscountCoupon": "_create_stock_coupon_use_rule_discount_coupon",
+    "CreateStockCouponUseRuleDiscountCouponParam": "_create_stock_coupon_use_rule_discount_coupon",
     "CreateStockCouponUseRuleExchangeCoupon": "_create_stock_coupon_use_rule_exchange_coupon",
+    "CreateStockCouponUseRuleExchangeCouponParam": "_create_stock_coupon_use_rule_exchange_coupon",
     "CreateStockCouponUseRuleFixedNormalCoupon": "_create_stock_coupon_use_rule_fixed_normal_coupon",
+    "CreateStockCouponUseRuleFixedNormalCouponParam": "_create_stock_coupon_use_rule_fixed_normal_coupon",
     "CreateStockCouponUseRuleLimitCard": "_create_stock_coupon_use_rule_limit_card",
+    "CreateStockCouponUseRuleLimitCardParam": "_create_stock_coupon_use_rule_limit_card",
+    "CreateStockCouponUseRuleParam": "_create_stock_coupon_use_rule",
     "CreateStockPatternInfo": "_create_stock_pattern_info",
+    "CreateStockPatternInfoParam": "_create_stock_pattern_info",
     "CreateStockResponse": "_create_stock_response",
     "CreateStockStockUseRule": "_create_stock_stock_use_rule",
+    "CreateStockStockUseRuleParam": "_create_stock_stock_use_rule",
     "FlowFile": "_flow_file",
     "GetCallbacksResponse": "_get_callbacks_response",
     "GetRefundFlowByDayResponse": "_get_refund_flow_by_day_response",
     "GetRefundFlowResponse": "_flow_file",
-    "GetStockResponse": "_get_stock_response",
-    "GetStockResponseAvailableRegionListItem": "_get_stock_response_available_region_list_item",
-    "GetStockResponseCutToMessage": "_get_stock_response_cut_to_message",
-    "GetStockResponseStockUseRule": "_get_stock_response_stock_use_rule",
-    "GetStockResponseStockUseRuleFixedNormalCoupon": "_get_stock_response_stock_use_rule_fixed_normal_coupon",
+    "GetStockResponse": "_stock",
+    "GetStockResponseAvailableRegionListItem": "_stock_available_region_list_item",
+    "GetStockResponseCutToMessage": "_stock_cut_to_message",
+    "GetStockResponseStockUseRule": "_stock_stock_use_rule",
+    "GetStockResponseStockUseRuleFixedNormalCoupon": "_stock_stock_use_rule_fixed_normal_coupon",
     "GetUseFlowByDayResponse": "_get_use_flow_by_day_response",
     "GetUseFlowResponse": "_flow_file",
-    "GetUserCouponResponse": "_get_user_coupon_response",
-    "GetUserCouponResponseConsumeInformation": "_get_user_coupon_response_consume_information",
-    "GetUserCouponResponseConsumeInformationGoodsDetailItem": "_get_user_coupon_response_consume_information_goods_detail_item",
-    "GetUserCouponResponseNormalCouponInformation": "_get_user_coupon_response_normal_coupon_information",
+    "GetUserCouponResponse": "_coupon",
+    "GetUserCouponResponseConsumeInformation": "_coupon_consume_information",
+    "GetUserCouponResponseConsumeInformationGoodsDetailItem": "_coupon_consume_information_goods_detail_item",
+    "GetUserCouponResponseNormalCouponInformation": "_coupon_normal_coupon_information",
     "ListStockItemsResponse": "_list_stock_items_response",
     "ListStockMerchantsResponse": "_list_stock_merchants_response",
     "ListStocksResponse": "_list_stocks_response",
     "ListUserCouponsResponse": "_list_user_coupons_response",
-    "ListedStock": "_listed_stock",
+    "ListedStock": "_stock",
     "ModifyStockGoodsResponse": "_modify_stock_goods_response",
     "PauseStockResponse": "_pause_stock_response",
     "RestartStockResponse": "_restart_stock_response",
     "SendCouponResponse": "_send_coupon_response",
     "SetCallbacksResponse": "_set_callbacks_response",
     "StartStockResponse": "_start_stock_response",
+    "Stock": "_stock",
+    "StockAvailableRegionListItem": "_stock_available_region_list_item",
+    "StockCutToMessage": "_stock_cut_to_message",
+    "StockStockUseRule": "_stock_stock_use_rule",
+    "StockStockUseRuleFixedNormalCoupon": "_stock_stock_use_rule_fixed_normal_coupon",
     "StopStockResponse": "_stop_stock_response",
     "UploadImageResponse": "_upload_image_response",
 }
 
 __all__ = [
+    "Coupon",
+    "CouponConsumeInformation",
+    "CouponConsumeInformationGoodsDetailItem",
+    "CouponNormalCouponInformation",
     "CreateStockCouponUseRule",
     "CreateStockCouponUseRuleCouponAvailableTime",
     "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime",
+    "CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam",
+    "CreateStockCouponUseRuleCouponAvailableTimeParam",
     "CreateStockCouponUseRuleDiscountCoupon",
+    "CreateStockCouponUseRuleDiscountCouponParam",
     "CreateStockCouponUseRuleExchangeCoupon",
+    "CreateStockCouponUseRuleExchangeCouponParam",
     "CreateStockCouponUseRuleFixedNormalCoupon",
+    "CreateStockCouponUseRuleFixedNormalCouponParam",
     "CreateStockCouponUseRuleLimitCard",
+    "CreateStockCouponUseRuleLimitCardParam",
+    "CreateStockCouponUseRuleParam",
     "CreateStockPatternInfo",
+    "CreateStockPatternInfoParam",
     "CreateStockResponse",
     "CreateStockStockUseRule",
+    "CreateStockStockUseRuleParam",
     "FlowFile",
     "GetCallbacksResponse",
     "GetRefundFlowByDayResponse",
@@ -129,6 +182,11 @@ __all__ = [
     "SendCouponResponse",
     "SetCallbacksResponse",
     "StartStockResponse",
+    "Stock",
+    "StockAvailableRegionListItem",
+    "StockCutToMessage",
+    "StockStockUseRule",
+    "StockStockUseRuleFixedNormalCoupon",
     "StopStockResponse",
     "UploadImageResponse",
 ]

@@ -3,15 +3,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 import attrs
 
-from ._create_stock_coupon_use_rule_coupon_available_time import CreateStockCouponUseRuleCouponAvailableTime
-from ._create_stock_coupon_use_rule_discount_coupon import CreateStockCouponUseRuleDiscountCoupon
-from ._create_stock_coupon_use_rule_exchange_coupon import CreateStockCouponUseRuleExchangeCoupon
-from ._create_stock_coupon_use_rule_fixed_normal_coupon import CreateStockCouponUseRuleFixedNormalCoupon
-from ._create_stock_coupon_use_rule_limit_card import CreateStockCouponUseRuleLimitCard
+from ._create_stock_coupon_use_rule_coupon_available_time import (
+    CreateStockCouponUseRuleCouponAvailableTime,
+    CreateStockCouponUseRuleCouponAvailableTimeParam,
+)
+from ._create_stock_coupon_use_rule_discount_coupon import (
+    CreateStockCouponUseRuleDiscountCoupon,
+    CreateStockCouponUseRuleDiscountCouponParam,
+)
+from ._create_stock_coupon_use_rule_exchange_coupon import (
+    CreateStockCouponUseRuleExchangeCoupon,
+    CreateStockCouponUseRuleExchangeCouponParam,
+)
+from ._create_stock_coupon_use_rule_fixed_normal_coupon import (
+    CreateStockCouponUseRuleFixedNormalCoupon,
+    CreateStockCouponUseRuleFixedNormalCouponParam,
+)
+from ._create_stock_coupon_use_rule_limit_card import (
+    CreateStockCouponUseRuleLimitCard,
+    CreateStockCouponUseRuleLimitCardParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -45,3 +61,20 @@ class CreateStockCouponUseRule:
     limit_pay: list[str] | None = None  # Payment method restriction
     trade_type: list[Literal["MICROAPP", "APPPAY", "PPAY", "CARD", "FACE", "OTHER"]] | None = None  # Payment types
     unavailable_items: list[str] | None = None  # Goods IDs excluded from the discount
+
+
+class CreateStockCouponUseRuleParam(TypedDict, total=False):
+    """Usage rules (as a dict: ``CreateStockCouponUseRule`` field for field)."""
+
+    available_items: Sequence[str]  # Goods IDs the coupon can be used on
+    available_merchants: Sequence[str]  # Merchant IDs where the coupon can be used
+    combine_use: bool  # Whether it combines with other discounts
+    coupon_available_time: CreateStockCouponUseRuleCouponAvailableTimeParam  # When the coupon can be redeemed
+    discount_coupon: CreateStockCouponUseRuleDiscountCouponParam  # Discount coupon rule
+    exchange_coupon: CreateStockCouponUseRuleExchangeCouponParam  # Exchange coupon rule
+    fixed_normal_coupon: CreateStockCouponUseRuleFixedNormalCouponParam  # Fixed-amount coupon rule
+    goods_tag: Sequence[str]  # Order goods tags
+    limit_card: CreateStockCouponUseRuleLimitCardParam  # Bank card BIN restriction
+    limit_pay: Sequence[str]  # Payment method restriction
+    trade_type: Sequence[Literal["MICROAPP", "APPPAY", "PPAY", "CARD", "FACE", "OTHER"]]  # Payment types
+    unavailable_items: Sequence[str]  # Goods IDs excluded from the discount

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypedDict
 
 import attrs
 
 from ._create_stock_coupon_use_rule_coupon_available_time_fix_available_time import (
     CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime,
+    CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam,
 )
 
 
@@ -31,3 +33,13 @@ class CreateStockCouponUseRuleCouponAvailableTime:
         None  # Fixed daily availability
     )
     second_day_available: bool | None = None  # Takes effect the day after receipt
+
+
+class CreateStockCouponUseRuleCouponAvailableTimeParam(TypedDict, total=False):
+    """When the coupon can be redeemed (as a dict: ``CreateStockCouponUseRuleCouponAvailableTime`` field for field)."""
+
+    available_begin_time: dt.datetime | str  # Start time
+    available_end_time: dt.datetime | str  # End time
+    available_time_after_receive: int  # Minutes the coupon stays valid after receipt
+    fix_available_time: CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam  # Fixed daily availability
+    second_day_available: bool  # Takes effect the day after receipt

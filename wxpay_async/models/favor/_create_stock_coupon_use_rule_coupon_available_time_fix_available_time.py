@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 import attrs
 
@@ -21,3 +22,11 @@ class CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime:
     available_week_day: list[Literal[0, 1, 2, 3, 4, 5, 6]] | None = None  # Weekdays when it can be used (0 = Sunday)
     begin_time: int | None = None  # Start of the daily window (seconds since midnight)
     end_time: int | None = None  # End of the daily window (seconds since midnight)
+
+
+class CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTimeParam(TypedDict, total=False):
+    """Fixed daily availability (as a dict: ``CreateStockCouponUseRuleCouponAvailableTimeFixAvailableTime`` field for field)."""
+
+    available_week_day: Sequence[Literal[0, 1, 2, 3, 4, 5, 6]]  # Weekdays when it can be used (0 = Sunday)
+    begin_time: int  # Start of the daily window (seconds since midnight)
+    end_time: int  # End of the daily window (seconds since midnight)

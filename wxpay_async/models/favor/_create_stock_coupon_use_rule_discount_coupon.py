@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -19,3 +21,11 @@ class CreateStockCouponUseRuleDiscountCoupon:
     discount_amount_max: int | None = None  # Maximum discount (fen)
     discount_percent: int | None = None  # Discount percentage
     transaction_minimum: int | None = None  # Minimum order amount (fen)
+
+
+class CreateStockCouponUseRuleDiscountCouponParam(TypedDict, total=False):
+    """Discount coupon rule (as a dict: ``CreateStockCouponUseRuleDiscountCoupon`` field for field)."""
+
+    discount_amount_max: int  # Maximum discount (fen)
+    discount_percent: int  # Discount percentage
+    transaction_minimum: int  # Minimum order amount (fen)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateStockCouponUseRuleExchangeCoupon:
 
     exchange_price: int | None = None  # Exchange price of the goods (fen)
     transaction_minimum: int | None = None  # Minimum order amount (fen)
+
+
+class CreateStockCouponUseRuleExchangeCouponParam(TypedDict, total=False):
+    """Exchange coupon rule (as a dict: ``CreateStockCouponUseRuleExchangeCoupon`` field for field)."""
+
+    exchange_price: int  # Exchange price of the goods (fen)
+    transaction_minimum: int  # Minimum order amount (fen)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateStockCouponUseRuleFixedNormalCoupon:
 
     coupon_amount: int  # Coupon value (fen)
     transaction_minimum: int  # Minimum order amount (fen)
+
+
+class CreateStockCouponUseRuleFixedNormalCouponParam(TypedDict, total=False):
+    """Fixed-amount coupon rule (as a dict: ``CreateStockCouponUseRuleFixedNormalCoupon`` field for field)."""
+
+    coupon_amount: Required[int]  # Coupon value (fen)
+    transaction_minimum: Required[int]  # Minimum order amount (fen)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypedDict
+
 import attrs
 
 
@@ -17,3 +20,10 @@ class CreateStockCouponUseRuleLimitCard:
 
     bin: list[str] | None = None  # Card BIN restriction
     name: str | None = None  # Bank card name
+
+
+class CreateStockCouponUseRuleLimitCardParam(TypedDict, total=False):
+    """Bank card BIN restriction (as a dict: ``CreateStockCouponUseRuleLimitCard`` field for field)."""
+
+    bin: Sequence[str]  # Card BIN restriction
+    name: str  # Bank card name

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 import attrs
 
@@ -65,3 +65,45 @@ class CreateStockPatternInfo:
     merchant_name: str | None = None  # Merchant name
     mini_program_appid: str | None = None  # Mini program AppID
     mini_program_path: str | None = None  # Mini program path
+
+
+class CreateStockPatternInfoParam(TypedDict, total=False):
+    """Display style (as a dict: ``CreateStockPatternInfo`` field for field)."""
+
+    background_color: Literal[
+        "COLOR010",
+        "COLOR020",
+        "COLOR030",
+        "COLOR040",
+        "COLOR050",
+        "COLOR060",
+        "COLOR070",
+        "COLOR080",
+        "COLOR081",
+        "COLOR082",
+        "COLOR090",
+        "COLOR100",
+        "COLOR101",
+        "COLOR102",
+        "Color010",
+        "Color020",
+        "Color030",
+        "Color040",
+        "Color050",
+        "Color060",
+        "Color070",
+        "Color080",
+        "Color081",
+        "Color082",
+        "Color090",
+        "Color100",
+        "Color101",
+        "Color102",
+    ]  # Background color
+    coupon_image: str  # Coupon detail image URL
+    description: str  # Usage instructions
+    jump_target: Literal["PAYMENT_CODE", "MINI_PROGRAM", "DEFAULT_PAGE"]  # Where the coupon in the card wallet jumps to
+    merchant_logo: str  # Merchant logo URL
+    merchant_name: str  # Merchant name
+    mini_program_appid: str  # Mini program AppID
+    mini_program_path: str  # Mini program path

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -25,3 +27,14 @@ class CreateStockStockUseRule:
     natural_person_limit: bool  # Whether the per-person limit is on
     prevent_api_abuse: bool  # Anti-abuse check on API sends
     max_amount_by_day: int | None = None  # Daily budget cap (fen)
+
+
+class CreateStockStockUseRuleParam(TypedDict, total=False):
+    """Sending rules (as a dict: ``CreateStockStockUseRule`` field for field)."""
+
+    max_amount: Required[int]  # Total budget (fen)
+    max_amount_by_day: int  # Daily budget cap (fen)
+    max_coupons: Required[int]  # Maximum number of coupons
+    max_coupons_per_user: Required[int]  # Coupons one user may receive
+    natural_person_limit: Required[bool]  # Whether the per-person limit is on
+    prevent_api_abuse: Required[bool]  # Anti-abuse check on API sends

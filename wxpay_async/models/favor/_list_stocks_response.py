@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._listed_stock import ListedStock
+from ._stock import Stock
 
 
 @attrs.frozen(kw_only=True)
@@ -27,7 +27,7 @@ class ListStocksResponse:
     limit: int  # Page size
     offset: int  # Page offset
     total_count: int  # Number of stocks
-    data: list[ListedStock] | None = None  # Stock details
+    data: list[Stock] | None = None  # Stock details
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer

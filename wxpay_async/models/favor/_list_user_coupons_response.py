@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._get_user_coupon_response import GetUserCouponResponse
+from ._coupon import Coupon
 
 
 @attrs.frozen(kw_only=True)
@@ -27,7 +27,7 @@ class ListUserCouponsResponse:
     limit: int  # Page size
     offset: int  # Page offset
     total_count: int  # Total count
-    data: list[GetUserCouponResponse] | None = None  # Results
+    data: list[Coupon] | None = None  # Results
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer

@@ -11,27 +11,48 @@ from wxpay_async._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from ._associate_order_response import AssociateOrderResponse
-    from ._create_stock_coupon_use_rule import CreateStockCouponUseRule
-    from ._create_stock_coupon_use_rule_coupon_available_time import CreateStockCouponUseRuleCouponAvailableTime
+    from ._create_stock_coupon_use_rule import CreateStockCouponUseRule, CreateStockCouponUseRuleParam
+    from ._create_stock_coupon_use_rule_coupon_available_time import (
+        CreateStockCouponUseRuleCouponAvailableTime,
+        CreateStockCouponUseRuleCouponAvailableTimeParam,
+    )
     from ._create_stock_coupon_use_rule_coupon_available_time_available_week import (
         CreateStockCouponUseRuleCouponAvailableTimeAvailableWeek,
+        CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekParam,
     )
     from ._create_stock_coupon_use_rule_coupon_available_time_available_week_available_day_time_item import (
         CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItem,
+        CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItemParam,
     )
     from ._create_stock_coupon_use_rule_coupon_available_time_irregulary_avaliable_time_item import (
         CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItem,
+        CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItemParam,
     )
-    from ._create_stock_coupon_use_rule_discount_coupon import CreateStockCouponUseRuleDiscountCoupon
-    from ._create_stock_coupon_use_rule_exchange_coupon import CreateStockCouponUseRuleExchangeCoupon
-    from ._create_stock_coupon_use_rule_fixed_normal_coupon import CreateStockCouponUseRuleFixedNormalCoupon
-    from ._create_stock_custom_entrance import CreateStockCustomEntrance
-    from ._create_stock_custom_entrance_mini_programs_info import CreateStockCustomEntranceMiniProgramsInfo
-    from ._create_stock_display_pattern_info import CreateStockDisplayPatternInfo
-    from ._create_stock_display_pattern_info_finder_info import CreateStockDisplayPatternInfoFinderInfo
-    from ._create_stock_notify_config import CreateStockNotifyConfig
+    from ._create_stock_coupon_use_rule_discount_coupon import (
+        CreateStockCouponUseRuleDiscountCoupon,
+        CreateStockCouponUseRuleDiscountCouponParam,
+    )
+    from ._create_stock_coupon_use_rule_exchange_coupon import (
+        CreateStockCouponUseRuleExchangeCoupon,
+        CreateStockCouponUseRuleExchangeCouponParam,
+    )
+    from ._create_stock_coupon_use_rule_fixed_normal_coupon import (
+        CreateStockCouponUseRuleFixedNormalCoupon,
+        CreateStockCouponUseRuleFixedNormalCouponParam,
+    )
+    from ._create_stock_custom_entrance import CreateStockCustomEntrance, CreateStockCustomEntranceParam
+    from ._create_stock_custom_entrance_mini_programs_info import (
+        CreateStockCustomEntranceMiniProgramsInfo,
+        CreateStockCustomEntranceMiniProgramsInfoParam,
+    )
+    from ._create_stock_display_pattern_info import CreateStockDisplayPatternInfo, CreateStockDisplayPatternInfoParam
+    from ._create_stock_display_pattern_info_finder_info import (
+        CreateStockDisplayPatternInfoFinderInfo,
+        CreateStockDisplayPatternInfoFinderInfoParam,
+    )
+    from ._create_stock_notify_config import CreateStockNotifyConfig, CreateStockNotifyConfigParam
     from ._create_stock_response import CreateStockResponse
-    from ._create_stock_stock_send_rule import CreateStockStockSendRule
+    from ._create_stock_stock_send_rule import CreateStockStockSendRule, CreateStockStockSendRuleParam
     from ._deactivate_coupon_response import DeactivateCouponResponse
     from ._delete_coupon_code_response import DeleteCouponCodeResponse
     from ._disassociate_order_response import DisassociateOrderResponse
@@ -97,10 +118,13 @@ if TYPE_CHECKING:
     from ._send_gov_card_response import SendGovCardResponse
     from ._set_callbacks_response import SetCallbacksResponse
     from ._update_stock_budget_response import UpdateStockBudgetResponse
-    from ._update_stock_coupon_use_rule import UpdateStockCouponUseRule
-    from ._update_stock_custom_entrance import UpdateStockCustomEntrance
-    from ._update_stock_custom_entrance_mini_programs_info import UpdateStockCustomEntranceMiniProgramsInfo
-    from ._update_stock_stock_send_rule import UpdateStockStockSendRule
+    from ._update_stock_coupon_use_rule import UpdateStockCouponUseRule, UpdateStockCouponUseRuleParam
+    from ._update_stock_custom_entrance import UpdateStockCustomEntrance, UpdateStockCustomEntranceParam
+    from ._update_stock_custom_entrance_mini_programs_info import (
+        UpdateStockCustomEntranceMiniProgramsInfo,
+        UpdateStockCustomEntranceMiniProgramsInfoParam,
+    )
+    from ._update_stock_stock_send_rule import UpdateStockStockSendRule, UpdateStockStockSendRuleParam
     from ._upload_coupon_codes_response import UploadCouponCodesResponse
     from ._upload_coupon_codes_response_fail_codes_item import UploadCouponCodesResponseFailCodesItem
     from ._use_coupon_response import UseCouponResponse
@@ -111,17 +135,31 @@ _LAZY: dict[str, str | None] = {
     "CreateStockCouponUseRuleCouponAvailableTime": "_create_stock_coupon_use_rule_coupon_available_time",
     "CreateStockCouponUseRuleCouponAvailableTimeAvailableWeek": "_create_stock_coupon_use_rule_coupon_available_time_available_week",
     "CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItem": "_create_stock_coupon_use_rule_coupon_available_time_available_week_available_day_time_item",
+    "CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItemParam": "_create_stock_coupon_use_rule_coupon_available_time_available_week_available_day_time_item",
+    "CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekParam": "_create_stock_coupon_use_rule_coupon_available_time_available_week",
     "CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItem": "_create_stock_coupon_use_rule_coupon_available_time_irregulary_avaliable_time_item",
+    "CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItemParam": "_create_stock_coupon_use_rule_coupon_available_time_irregulary_avaliable_time_item",
+    "CreateStockCouponUseRuleCouponAvailableTimeParam": "_create_stock_coupon_use_rule_coupon_available_time",
     "CreateStockCouponUseRuleDiscountCoupon": "_create_stock_coupon_use_rule_discount_coupon",
+    "CreateStockCouponUseRuleDiscountCouponParam": "_create_stock_coupon_use_rule_discount_coupon",
     "CreateStockCouponUseRuleExchangeCoupon": "_create_stock_coupon_use_rule_exchange_coupon",
+    "CreateStockCouponUseRuleExchangeCouponParam": "_create_stock_coupon_use_rule_exchange_coupon",
     "CreateStockCouponUseRuleFixedNormalCoupon": "_create_stock_coupon_use_rule_fixed_normal_coupon",
+    "CreateStockCouponUseRuleFixedNormalCouponParam": "_create_stock_coupon_use_rule_fixed_normal_coupon",
+    "CreateStockCouponUseRuleParam": "_create_stock_coupon_use_rule",
     "CreateStockCustomEntrance": "_create_stock_custom_entrance",
     "CreateStockCustomEntranceMiniProgramsInfo": "_create_stock_custom_entrance_mini_programs_info",
+    "CreateStockCustomEntranceMiniProgramsInfoParam": "_create_stock_custom_entrance_mini_programs_info",
+    "CreateStockCustomEntranceParam": "_create_stock_custom_entrance",
     "CreateStockDisplayPatternInfo": "_create_stock_display_pattern_info",
     "CreateStockDisplayPatternInfoFinderInfo": "_create_stock_display_pattern_info_finder_info",
+    "CreateStockDisplayPatternInfoFinderInfoParam": "_create_stock_display_pattern_info_finder_info",
+    "CreateStockDisplayPatternInfoParam": "_create_stock_display_pattern_info",
     "CreateStockNotifyConfig": "_create_stock_notify_config",
+    "CreateStockNotifyConfigParam": "_create_stock_notify_config",
     "CreateStockResponse": "_create_stock_response",
     "CreateStockStockSendRule": "_create_stock_stock_send_rule",
+    "CreateStockStockSendRuleParam": "_create_stock_stock_send_rule",
     "CreateSubsidyPayReceiptResponse": "_get_subsidy_pay_receipt_response",
     "CreateSubsidyReturnReceiptResponse": "_get_subsidy_return_receipt_response",
     "DeactivateCouponResponse": "_deactivate_coupon_response",
@@ -161,9 +199,13 @@ _LAZY: dict[str, str | None] = {
     "SetCallbacksResponse": "_set_callbacks_response",
     "UpdateStockBudgetResponse": "_update_stock_budget_response",
     "UpdateStockCouponUseRule": "_update_stock_coupon_use_rule",
+    "UpdateStockCouponUseRuleParam": "_update_stock_coupon_use_rule",
     "UpdateStockCustomEntrance": "_update_stock_custom_entrance",
     "UpdateStockCustomEntranceMiniProgramsInfo": "_update_stock_custom_entrance_mini_programs_info",
+    "UpdateStockCustomEntranceMiniProgramsInfoParam": "_update_stock_custom_entrance_mini_programs_info",
+    "UpdateStockCustomEntranceParam": "_update_stock_custom_entrance",
     "UpdateStockStockSendRule": "_update_stock_stock_send_rule",
+    "UpdateStockStockSendRuleParam": "_update_stock_stock_send_rule",
     "UploadCouponCodesResponse": "_upload_coupon_codes_response",
     "UploadCouponCodesResponseFailCodesItem": "_upload_coupon_codes_response_fail_codes_item",
     "UseCouponResponse": "_use_coupon_response",
@@ -175,17 +217,31 @@ __all__ = [
     "CreateStockCouponUseRuleCouponAvailableTime",
     "CreateStockCouponUseRuleCouponAvailableTimeAvailableWeek",
     "CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItem",
+    "CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItemParam",
+    "CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekParam",
     "CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItem",
+    "CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItemParam",
+    "CreateStockCouponUseRuleCouponAvailableTimeParam",
     "CreateStockCouponUseRuleDiscountCoupon",
+    "CreateStockCouponUseRuleDiscountCouponParam",
     "CreateStockCouponUseRuleExchangeCoupon",
+    "CreateStockCouponUseRuleExchangeCouponParam",
     "CreateStockCouponUseRuleFixedNormalCoupon",
+    "CreateStockCouponUseRuleFixedNormalCouponParam",
+    "CreateStockCouponUseRuleParam",
     "CreateStockCustomEntrance",
     "CreateStockCustomEntranceMiniProgramsInfo",
+    "CreateStockCustomEntranceMiniProgramsInfoParam",
+    "CreateStockCustomEntranceParam",
     "CreateStockDisplayPatternInfo",
     "CreateStockDisplayPatternInfoFinderInfo",
+    "CreateStockDisplayPatternInfoFinderInfoParam",
+    "CreateStockDisplayPatternInfoParam",
     "CreateStockNotifyConfig",
+    "CreateStockNotifyConfigParam",
     "CreateStockResponse",
     "CreateStockStockSendRule",
+    "CreateStockStockSendRuleParam",
     "CreateSubsidyPayReceiptResponse",
     "CreateSubsidyReturnReceiptResponse",
     "DeactivateCouponResponse",
@@ -225,9 +281,13 @@ __all__ = [
     "SetCallbacksResponse",
     "UpdateStockBudgetResponse",
     "UpdateStockCouponUseRule",
+    "UpdateStockCouponUseRuleParam",
     "UpdateStockCustomEntrance",
     "UpdateStockCustomEntranceMiniProgramsInfo",
+    "UpdateStockCustomEntranceMiniProgramsInfoParam",
+    "UpdateStockCustomEntranceParam",
     "UpdateStockStockSendRule",
+    "UpdateStockStockSendRuleParam",
     "UploadCouponCodesResponse",
     "UploadCouponCodesResponseFailCodesItem",
     "UseCouponResponse",

@@ -3,14 +3,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Required, TypedDict
 
 import attrs
 
-from ._create_stock_coupon_use_rule_coupon_available_time import CreateStockCouponUseRuleCouponAvailableTime
-from ._create_stock_coupon_use_rule_discount_coupon import CreateStockCouponUseRuleDiscountCoupon
-from ._create_stock_coupon_use_rule_exchange_coupon import CreateStockCouponUseRuleExchangeCoupon
-from ._create_stock_coupon_use_rule_fixed_normal_coupon import CreateStockCouponUseRuleFixedNormalCoupon
+from ._create_stock_coupon_use_rule_coupon_available_time import (
+    CreateStockCouponUseRuleCouponAvailableTime,
+    CreateStockCouponUseRuleCouponAvailableTimeParam,
+)
+from ._create_stock_coupon_use_rule_discount_coupon import (
+    CreateStockCouponUseRuleDiscountCoupon,
+    CreateStockCouponUseRuleDiscountCouponParam,
+)
+from ._create_stock_coupon_use_rule_exchange_coupon import (
+    CreateStockCouponUseRuleExchangeCoupon,
+    CreateStockCouponUseRuleExchangeCouponParam,
+)
+from ._create_stock_coupon_use_rule_fixed_normal_coupon import (
+    CreateStockCouponUseRuleFixedNormalCoupon,
+    CreateStockCouponUseRuleFixedNormalCouponParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -34,3 +46,15 @@ class CreateStockCouponUseRule:
     fixed_normal_coupon: CreateStockCouponUseRuleFixedNormalCoupon | None = None  # Fixed-amount coupon rule
     mini_programs_appid: str | None = None  # Mini-program AppID (mini-program use only)
     mini_programs_path: str | None = None  # Mini-program path (mini-program use only)
+
+
+class CreateStockCouponUseRuleParam(TypedDict, total=False):
+    """Use rules of the coupon (as a dict: ``CreateStockCouponUseRule`` field for field)."""
+
+    coupon_available_time: Required[CreateStockCouponUseRuleCouponAvailableTimeParam]  # When the coupon can be used
+    discount_coupon: CreateStockCouponUseRuleDiscountCouponParam  # Discount coupon rule
+    exchange_coupon: CreateStockCouponUseRuleExchangeCouponParam  # Exchange coupon rule
+    fixed_normal_coupon: CreateStockCouponUseRuleFixedNormalCouponParam  # Fixed-amount coupon rule
+    mini_programs_appid: str  # Mini-program AppID (mini-program use only)
+    mini_programs_path: str  # Mini-program path (mini-program use only)
+    use_method: Required[Literal["OFF_LINE", "MINI_PROGRAMS", "SELF_CONSUME", "PAYMENT_CODE"]]  # How the coupon is used

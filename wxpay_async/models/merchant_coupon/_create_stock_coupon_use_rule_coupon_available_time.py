@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Required, TypedDict
 
 import attrs
 
 from ._create_stock_coupon_use_rule_coupon_available_time_available_week import (
     CreateStockCouponUseRuleCouponAvailableTimeAvailableWeek,
+    CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekParam,
 )
 from ._create_stock_coupon_use_rule_coupon_available_time_irregulary_avaliable_time_item import (
     CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItem,
+    CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItemParam,
 )
 
 
@@ -38,3 +42,16 @@ class CreateStockCouponUseRuleCouponAvailableTime:
         None  # Irregular validity periods
     )
     wait_days_after_receive: int | None = None  # Days to wait after receiving before the coupon is usable
+
+
+class CreateStockCouponUseRuleCouponAvailableTimeParam(TypedDict, total=False):
+    """When the coupon can be used (as a dict: ``CreateStockCouponUseRuleCouponAvailableTime`` field for field)."""
+
+    available_begin_time: Required[dt.datetime | str]  # Start of the validity
+    available_day_after_receive: int  # Days the coupon stays usable after it is received
+    available_end_time: Required[dt.datetime | str]  # End of the validity
+    available_week: CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekParam  # Weekdays and time ranges when the coupon can be used
+    irregulary_avaliable_time: Sequence[
+        CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItemParam
+    ]  # Irregular validity periods
+    wait_days_after_receive: int  # Days to wait after receiving before the coupon is usable

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypedDict
+
 import attrs
 
 from ._create_stock_coupon_use_rule_coupon_available_time_available_week_available_day_time_item import (
     CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItem,
+    CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItemParam,
 )
 
 
@@ -23,3 +27,12 @@ class CreateStockCouponUseRuleCouponAvailableTimeAvailableWeek:
         None  # Time ranges within a day (at most 2)
     )
     week_day: list[int] | None = None  # Weekdays (0 = Sunday)
+
+
+class CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekParam(TypedDict, total=False):
+    """Weekdays and time ranges when the coupon can be used (as a dict: ``CreateStockCouponUseRuleCouponAvailableTimeAvailableWeek`` field for field)."""
+
+    available_day_time: Sequence[
+        CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItemParam
+    ]  # Time ranges within a day (at most 2)
+    week_day: Sequence[int]  # Weekdays (0 = Sunday)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeIt
 
     begin_time: int | None = None  # Start of the time range (seconds of the day; 1 = 00:00:01)
     end_time: int | None = None  # End of the time range (seconds of the day; 86399 = 23:59:59)
+
+
+class CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItemParam(TypedDict, total=False):
+    """A request object. (as a dict: ``CreateStockCouponUseRuleCouponAvailableTimeAvailableWeekAvailableDayTimeItem`` field for field)."""
+
+    begin_time: int  # Start of the time range (seconds of the day; 1 = 00:00:01)
+    end_time: int  # End of the time range (seconds of the day; 86399 = 23:59:59)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypedDict
 
 import attrs
 
@@ -19,3 +20,10 @@ class CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItem:
 
     begin_time: dt.datetime | str | None = None  # Start of the time range (seconds of the day; 1 = 00:00:01)
     end_time: dt.datetime | str | None = None  # End of the time range (seconds of the day; 86399 = 23:59:59)
+
+
+class CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItemParam(TypedDict, total=False):
+    """A request object. (as a dict: ``CreateStockCouponUseRuleCouponAvailableTimeIrregularyAvaliableTimeItem`` field for field)."""
+
+    begin_time: dt.datetime | str  # Start of the time range (seconds of the day; 1 = 00:00:01)
+    end_time: dt.datetime | str  # End of the time range (seconds of the day; 86399 = 23:59:59)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateStockCouponUseRuleDiscountCoupon:
 
     discount_percent: int | None = None  # Discount percentage
     transaction_minimum: int | None = None  # Minimum order amount (fen)
+
+
+class CreateStockCouponUseRuleDiscountCouponParam(TypedDict, total=False):
+    """Discount coupon rule (as a dict: ``CreateStockCouponUseRuleDiscountCoupon`` field for field)."""
+
+    discount_percent: int  # Discount percentage
+    transaction_minimum: int  # Minimum order amount (fen)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateStockCouponUseRuleFixedNormalCoupon:
 
     discount_amount: int | None = None  # Discount amount (fen)
     transaction_minimum: int | None = None  # Minimum order amount (fen)
+
+
+class CreateStockCouponUseRuleFixedNormalCouponParam(TypedDict, total=False):
+    """Fixed-amount coupon rule (as a dict: ``CreateStockCouponUseRuleFixedNormalCoupon`` field for field)."""
+
+    discount_amount: int  # Discount amount (fen)
+    transaction_minimum: int  # Minimum order amount (fen)

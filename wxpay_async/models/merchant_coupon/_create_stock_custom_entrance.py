@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 import attrs
 
-from ._create_stock_custom_entrance_mini_programs_info import CreateStockCustomEntranceMiniProgramsInfo
+from ._create_stock_custom_entrance_mini_programs_info import (
+    CreateStockCustomEntranceMiniProgramsInfo,
+    CreateStockCustomEntranceMiniProgramsInfoParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -31,3 +34,13 @@ class CreateStockCustomEntrance:
         None  # Mini-program entrance (AppID, path, entrance and guidance wording)
     )
     store_id: str | None = None  # Store ID
+
+
+class CreateStockCustomEntranceParam(TypedDict, total=False):
+    """Entrances shown on the coupon detail page (as a dict: ``CreateStockCustomEntrance`` field for field)."""
+
+    appid: str  # AppID (official account or mini program) bound to the merchant
+    code_display_mode: Literal["NOT_SHOW", "BARCODE", "QRCODE"]  # How the code is displayed (NOT_SHOW, BARCODE, QRCODE)
+    hall_id: str  # Marketing hall ID
+    mini_programs_info: CreateStockCustomEntranceMiniProgramsInfoParam  # Mini-program entrance (AppID, path, entrance and guidance wording)
+    store_id: str  # Store ID

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
-from ._create_stock_display_pattern_info_finder_info import CreateStockDisplayPatternInfoFinderInfo
+from ._create_stock_display_pattern_info_finder_info import (
+    CreateStockDisplayPatternInfoFinderInfo,
+    CreateStockDisplayPatternInfoFinderInfoParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -27,3 +32,14 @@ class CreateStockDisplayPatternInfo:
     finder_info: CreateStockDisplayPatternInfoFinderInfo | None = None  # WeChat Channels information
     merchant_logo_url: str | None = None  # Merchant logo URL
     merchant_name: str | None = None  # Merchant name (from the certified brand or the merchant's short name)
+
+
+class CreateStockDisplayPatternInfoParam(TypedDict, total=False):
+    """Display style of the coupon (as a dict: ``CreateStockDisplayPatternInfo`` field for field)."""
+
+    background_color: str  # Background color of the coupon
+    coupon_image_url: str  # Coupon detail image URL
+    description: str  # Description
+    finder_info: CreateStockDisplayPatternInfoFinderInfoParam  # WeChat Channels information
+    merchant_logo_url: str  # Merchant logo URL
+    merchant_name: str  # Merchant name (from the certified brand or the merchant's short name)

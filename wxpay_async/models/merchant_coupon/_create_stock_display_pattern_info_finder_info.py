@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -19,3 +21,11 @@ class CreateStockDisplayPatternInfoFinderInfo:
     finder_id: str | None = None  # WeChat Channels account ID
     finder_video_cover_image_url: str | None = None  # Cover image of the WeChat Channels video
     finder_video_id: str | None = None  # WeChat Channels video ID
+
+
+class CreateStockDisplayPatternInfoFinderInfoParam(TypedDict, total=False):
+    """WeChat Channels information (as a dict: ``CreateStockDisplayPatternInfoFinderInfo`` field for field)."""
+
+    finder_id: str  # WeChat Channels account ID
+    finder_video_cover_image_url: str  # Cover image of the WeChat Channels video
+    finder_video_id: str  # WeChat Channels video ID

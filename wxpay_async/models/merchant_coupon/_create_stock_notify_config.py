@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -15,3 +17,9 @@ class CreateStockNotifyConfig:
     """
 
     notify_appid: str | None = None  # AppID used for notifications
+
+
+class CreateStockNotifyConfigParam(TypedDict, total=False):
+    """Event notification settings (as a dict: ``CreateStockNotifyConfig`` field for field)."""
+
+    notify_appid: str  # AppID used for notifications

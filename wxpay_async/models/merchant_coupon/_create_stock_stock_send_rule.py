@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -31,3 +33,17 @@ class CreateStockStockSendRule:
     prevent_api_abuse: bool | None = None  # Whether API sends are checked for abuse
     shareable: bool | None = None  # Whether the coupon can be shared
     transferable: bool | None = None  # Whether the coupon can be transferred
+
+
+class CreateStockStockSendRuleParam(TypedDict, total=False):
+    """Send rules of the stock (as a dict: ``CreateStockStockSendRule`` field for field)."""
+
+    max_amount: int  # Total budget (fen)
+    max_amount_by_day: int  # Daily budget (fen; not open yet)
+    max_coupons: int  # Maximum number of coupons (1 to 1000000000)
+    max_coupons_by_day: int  # Daily maximum number of coupons
+    max_coupons_per_user: Required[int]  # Coupons one user may receive (at most 100)
+    natural_person_limit: bool  # Whether the per-user limit counts per natural person
+    prevent_api_abuse: bool  # Whether API sends are checked for abuse
+    shareable: bool  # Whether the coupon can be shared
+    transferable: bool  # Whether the coupon can be transferred

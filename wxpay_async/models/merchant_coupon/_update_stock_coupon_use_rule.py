@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 import attrs
 
@@ -23,3 +23,11 @@ class UpdateStockCouponUseRule:
     use_method: Literal["OFF_LINE", "MINI_PROGRAMS", "SELF_CONSUME", "PAYMENT_CODE"] | None = (
         None  # How the coupon is used
     )
+
+
+class UpdateStockCouponUseRuleParam(TypedDict, total=False):
+    """Use rules of the coupon (as a dict: ``UpdateStockCouponUseRule`` field for field)."""
+
+    mini_programs_appid: str  # Mini-program AppID (mini-program use only)
+    mini_programs_path: str  # Mini-program path (mini-program use only)
+    use_method: Literal["OFF_LINE", "MINI_PROGRAMS", "SELF_CONSUME", "PAYMENT_CODE"]  # How the coupon is used

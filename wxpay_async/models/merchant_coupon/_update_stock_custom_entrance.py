@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 import attrs
 
-from ._update_stock_custom_entrance_mini_programs_info import UpdateStockCustomEntranceMiniProgramsInfo
+from ._update_stock_custom_entrance_mini_programs_info import (
+    UpdateStockCustomEntranceMiniProgramsInfo,
+    UpdateStockCustomEntranceMiniProgramsInfoParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -29,3 +32,12 @@ class UpdateStockCustomEntrance:
     mini_programs_info: UpdateStockCustomEntranceMiniProgramsInfo | None = (
         None  # Mini-program entrance (AppID, path, entrance and guidance wording)
     )
+
+
+class UpdateStockCustomEntranceParam(TypedDict, total=False):
+    """Entrances shown on the coupon detail page (as a dict: ``UpdateStockCustomEntrance`` field for field)."""
+
+    appid: str  # AppID (official account or mini program) bound to the merchant
+    code_display_mode: Literal["NOT_SHOW", "BARCODE", "QRCODE"]  # How the code is displayed (NOT_SHOW, BARCODE, QRCODE)
+    hall_id: str  # Marketing hall ID
+    mini_programs_info: UpdateStockCustomEntranceMiniProgramsInfoParam  # Mini-program entrance (AppID, path, entrance and guidance wording)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -21,3 +23,12 @@ class UpdateStockCustomEntranceMiniProgramsInfo:
     guiding_words: str | None = None  # Mini-program guidance wording (at most 6 characters)
     mini_programs_appid: str | None = None  # Mini-program AppID (mini-program use only)
     mini_programs_path: str | None = None  # Mini-program path (mini-program use only)
+
+
+class UpdateStockCustomEntranceMiniProgramsInfoParam(TypedDict, total=False):
+    """Mini-program entrance (AppID, path, entrance and guidance wording) (as a dict: ``UpdateStockCustomEntranceMiniProgramsInfo`` field for field)."""
+
+    entrance_words: str  # Entrance wording (at most 5 characters)
+    guiding_words: str  # Mini-program guidance wording (at most 6 characters)
+    mini_programs_appid: str  # Mini-program AppID (mini-program use only)
+    mini_programs_path: str  # Mini-program path (mini-program use only)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class UpdateStockStockSendRule:
 
     natural_person_limit: bool | None = None  # Whether the per-user limit counts per natural person
     prevent_api_abuse: bool | None = None  # Whether API sends are checked for abuse
+
+
+class UpdateStockStockSendRuleParam(TypedDict, total=False):
+    """Send rules of the stock (as a dict: ``UpdateStockStockSendRule`` field for field)."""
+
+    natural_person_limit: bool  # Whether the per-user limit counts per natural person
+    prevent_api_abuse: bool  # Whether API sends are checked for abuse

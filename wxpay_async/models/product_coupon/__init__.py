@@ -17,101 +17,171 @@ if TYPE_CHECKING:
     from ._associate_stock_bundle_stores_response_failed_store_list_item import (
         AssociateStockBundleStoresResponseFailedStoreListItem,
     )
-    from ._associate_stock_bundle_stores_store_list_item import AssociateStockBundleStoresStoreListItem
+    from ._associate_stock_bundle_stores_store_list_item import (
+        AssociateStockBundleStoresStoreListItem,
+        AssociateStockBundleStoresStoreListItemParam,
+    )
     from ._associated_store import AssociatedStore
-    from ._confirm_coupon_response import ConfirmCouponResponse
-    from ._confirm_coupon_response_single_usage_detail import ConfirmCouponResponseSingleUsageDetail
-    from ._create_image_generation_task_combine_image import CreateImageGenerationTaskCombineImage
+    from ._confirm_coupon_response import (
+        ConfirmCouponResponse,
+        DeactivateCouponResponse,
+        ReturnCouponResponse,
+        UseCouponResponse,
+    )
+    from ._create_image_generation_task_combine_image import (
+        CreateImageGenerationTaskCombineImage,
+        CreateImageGenerationTaskCombineImageParam,
+    )
     from ._create_image_generation_task_combine_image_discount_coupon import (
         CreateImageGenerationTaskCombineImageDiscountCoupon,
+        CreateImageGenerationTaskCombineImageDiscountCouponParam,
     )
     from ._create_image_generation_task_combine_image_exchange_coupon import (
         CreateImageGenerationTaskCombineImageExchangeCoupon,
+        CreateImageGenerationTaskCombineImageExchangeCouponParam,
     )
     from ._create_image_generation_task_combine_image_normal_coupon import (
         CreateImageGenerationTaskCombineImageNormalCoupon,
+        CreateImageGenerationTaskCombineImageNormalCouponParam,
     )
-    from ._create_image_generation_task_cut_out import CreateImageGenerationTaskCutOut
+    from ._create_image_generation_task_cut_out import (
+        CreateImageGenerationTaskCutOut,
+        CreateImageGenerationTaskCutOutParam,
+    )
     from ._create_image_generation_task_response import CreateImageGenerationTaskResponse
-    from ._create_product_coupon_display_info import CreateProductCouponDisplayInfo
+    from ._create_product_coupon_display_info import CreateProductCouponDisplayInfo, CreateProductCouponDisplayInfoParam
     from ._create_product_coupon_display_info_combo_package_list_item import (
         CreateProductCouponDisplayInfoComboPackageListItem,
+        CreateProductCouponDisplayInfoComboPackageListItemParam,
     )
     from ._create_product_coupon_display_info_combo_package_list_item_choice_list_item import (
         CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem,
+        CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam,
     )
-    from ._create_product_coupon_progressive_bundle_usage_info import CreateProductCouponProgressiveBundleUsageInfo
+    from ._create_product_coupon_progressive_bundle_usage_info import (
+        CreateProductCouponProgressiveBundleUsageInfo,
+        CreateProductCouponProgressiveBundleUsageInfoParam,
+    )
     from ._create_product_coupon_response import CreateProductCouponResponse
-    from ._create_product_coupon_response_stock import CreateProductCouponResponseStock
-    from ._create_product_coupon_sequential_usage_info import CreateProductCouponSequentialUsageInfo
-    from ._create_product_coupon_single_usage_info import CreateProductCouponSingleUsageInfo
-    from ._create_product_coupon_stock import CreateProductCouponStock
-    from ._create_product_coupon_stock_coupon_display_info import CreateProductCouponStockCouponDisplayInfo
+    from ._create_product_coupon_sequential_usage_info import (
+        CreateProductCouponSequentialUsageInfo,
+        CreateProductCouponSequentialUsageInfoParam,
+    )
+    from ._create_product_coupon_single_usage_info import (
+        CreateProductCouponSingleUsageInfo,
+        CreateProductCouponSingleUsageInfoParam,
+    )
+    from ._create_product_coupon_stock import CreateProductCouponStock, CreateProductCouponStockParam
+    from ._create_product_coupon_stock_bundle import CreateProductCouponStockBundle, CreateProductCouponStockBundleParam
+    from ._create_product_coupon_stock_bundle_coupon_display_info import (
+        CreateProductCouponStockBundleCouponDisplayInfo,
+        CreateProductCouponStockBundleCouponDisplayInfoParam,
+        CreateStockStockCouponDisplayInfo,
+        CreateStockStockCouponDisplayInfoParam,
+    )
+    from ._create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program import (
+        CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram,
+        CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam,
+        CreateStockStockCouponDisplayInfoEntranceMiniProgram,
+        CreateStockStockCouponDisplayInfoEntranceMiniProgramParam,
+    )
+    from ._create_product_coupon_stock_bundle_progressive_bundle_usage_rule import (
+        CreateProductCouponStockBundleProgressiveBundleUsageRule,
+        CreateProductCouponStockBundleProgressiveBundleUsageRuleParam,
+        CreateStockBundleStockBundleProgressiveBundleUsageRule,
+        CreateStockBundleStockBundleProgressiveBundleUsageRuleParam,
+    )
+    from ._create_product_coupon_stock_bundle_stock_send_rule import (
+        CreateProductCouponStockBundleStockSendRule,
+        CreateProductCouponStockBundleStockSendRuleParam,
+        CreateStockBundleStockBundleStockSendRule,
+        CreateStockBundleStockBundleStockSendRuleParam,
+    )
+    from ._create_product_coupon_stock_coupon_display_info import (
+        CreateProductCouponStockCouponDisplayInfo,
+        CreateProductCouponStockCouponDisplayInfoParam,
+    )
     from ._create_product_coupon_stock_coupon_display_info_entrance_finder import (
         CreateProductCouponStockCouponDisplayInfoEntranceFinder,
+        CreateProductCouponStockCouponDisplayInfoEntranceFinderParam,
     )
     from ._create_product_coupon_stock_coupon_display_info_entrance_mini_program import (
         CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram,
+        CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam,
     )
     from ._create_product_coupon_stock_coupon_display_info_entrance_official_account import (
         CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount,
+        CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam,
     )
-    from ._create_product_coupon_stock_notify_config import CreateProductCouponStockNotifyConfig
-    from ._create_product_coupon_stock_sequential_usage_rule import CreateProductCouponStockSequentialUsageRule
+    from ._create_product_coupon_stock_notify_config import (
+        CreateProductCouponStockNotifyConfig,
+        CreateProductCouponStockNotifyConfigParam,
+    )
+    from ._create_product_coupon_stock_sequential_usage_rule import (
+        CreateProductCouponStockSequentialUsageRule,
+        CreateProductCouponStockSequentialUsageRuleParam,
+    )
     from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period import (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item import (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period import (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item import (
         CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item import (
         CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam,
     )
     from ._create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item import (
         CreateProductCouponStockSequentialUsageRuleNormalCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam,
     )
-    from ._create_product_coupon_stock_single_usage_rule import CreateProductCouponStockSingleUsageRule
+    from ._create_product_coupon_stock_single_usage_rule import (
+        CreateProductCouponStockSingleUsageRule,
+        CreateProductCouponStockSingleUsageRuleParam,
+    )
     from ._create_product_coupon_stock_single_usage_rule_coupon_available_period import (
         CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod,
+        CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam,
     )
-    from ._create_product_coupon_stock_stock_send_rule import CreateProductCouponStockStockSendRule
-    from ._create_product_coupon_stock_usage_rule_display_info import CreateProductCouponStockUsageRuleDisplayInfo
+    from ._create_product_coupon_stock_stock_send_rule import (
+        CreateProductCouponStockStockSendRule,
+        CreateProductCouponStockStockSendRuleParam,
+    )
+    from ._create_product_coupon_stock_usage_rule_display_info import (
+        CreateProductCouponStockUsageRuleDisplayInfo,
+        CreateProductCouponStockUsageRuleDisplayInfoParam,
+    )
     from ._create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info import (
         CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo,
+        CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam,
     )
     from ._create_stock_bundle_response import (
         CreateStockBundleResponse,
         UpdateStockBundleBudgetResponse,
         UpdateStockBundleResponse,
     )
-    from ._create_stock_bundle_response_stock_list_item import CreateStockBundleResponseStockListItem
-    from ._create_stock_bundle_response_stock_list_item_progressive_bundle_usage_rule import (
-        CreateStockBundleResponseStockListItemProgressiveBundleUsageRule,
+    from ._create_stock_bundle_stock_bundle import CreateStockBundleStockBundle, CreateStockBundleStockBundleParam
+    from ._create_stock_response import (
+        CreateStockResponse,
+        DeactivateStockResponse,
+        UpdateStockBudgetResponse,
+        UpdateStockResponse,
     )
-    from ._create_stock_bundle_response_stock_list_item_stock_bundle_info import (
-        CreateStockBundleResponseStockListItemStockBundleInfo,
-    )
-    from ._create_stock_bundle_stock_bundle import CreateStockBundleStockBundle
-    from ._create_stock_bundle_stock_bundle_progressive_bundle_usage_rule import (
-        CreateStockBundleStockBundleProgressiveBundleUsageRule,
-    )
-    from ._create_stock_bundle_stock_bundle_stock_send_rule import CreateStockBundleStockBundleStockSendRule
-    from ._create_stock_response import CreateStockResponse
-    from ._create_stock_response_usage_rule_display_info import CreateStockResponseUsageRuleDisplayInfo
-    from ._create_stock_stock import CreateStockStock
-    from ._create_stock_stock_coupon_display_info import CreateStockStockCouponDisplayInfo
-    from ._create_stock_stock_coupon_display_info_entrance_mini_program import (
-        CreateStockStockCouponDisplayInfoEntranceMiniProgram,
-    )
+    from ._create_stock_stock import CreateStockStock, CreateStockStockParam
     from ._deactivate_coupon_bundle_response import DeactivateCouponBundleResponse
     from ._deactivate_coupon_bundle_response_user_product_coupon_list_item import (
         DeactivateCouponBundleResponseUserProductCouponListItem,
@@ -134,9 +204,7 @@ if TYPE_CHECKING:
     from ._deactivate_coupon_bundle_response_user_product_coupon_list_item_user_product_coupon_bundle_info import (
         DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo,
     )
-    from ._deactivate_coupon_response import DeactivateCouponResponse, ReturnCouponResponse, UseCouponResponse
     from ._deactivate_product_coupon_response import DeactivateProductCouponResponse, UpdateProductCouponResponse
-    from ._deactivate_stock_response import DeactivateStockResponse, UpdateStockBudgetResponse, UpdateStockResponse
     from ._disassociate_stock_bundle_stores_response import (
         DisassociateStockBundleStoresResponse,
         DisassociateStockStoresResponse,
@@ -147,167 +215,280 @@ if TYPE_CHECKING:
     )
     from ._get_image_generation_task_response_cut_out_result import GetImageGenerationTaskResponseCutOutResult
     from ._get_notify_config_response import GetNotifyConfigResponse, SetNotifyConfigResponse
-    from ._get_product_coupon_response import GetProductCouponResponse
-    from ._get_product_coupon_response_display_info import GetProductCouponResponseDisplayInfo
-    from ._get_product_coupon_response_display_info_combo_package_list_item import (
-        GetProductCouponResponseDisplayInfoComboPackageListItem,
-    )
-    from ._get_product_coupon_response_display_info_combo_package_list_item_choice_list_item import (
-        GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem,
-    )
-    from ._get_product_coupon_response_progressive_bundle_usage_info import (
-        GetProductCouponResponseProgressiveBundleUsageInfo,
-    )
-    from ._get_product_coupon_response_sequential_usage_info import GetProductCouponResponseSequentialUsageInfo
-    from ._get_product_coupon_response_single_usage_info import GetProductCouponResponseSingleUsageInfo
-    from ._get_product_coupon_response_single_usage_info_discount_coupon import (
-        GetProductCouponResponseSingleUsageInfoDiscountCoupon,
-    )
-    from ._get_product_coupon_response_single_usage_info_normal_coupon import (
-        GetProductCouponResponseSingleUsageInfoNormalCoupon,
-    )
-    from ._get_stock_response import GetStockResponse
-    from ._get_stock_response_coupon_code_count_info import GetStockResponseCouponCodeCountInfo
-    from ._get_stock_response_coupon_display_info import GetStockResponseCouponDisplayInfo
-    from ._get_stock_response_coupon_display_info_entrance_finder import GetStockResponseCouponDisplayInfoEntranceFinder
-    from ._get_stock_response_coupon_display_info_entrance_mini_program import (
-        GetStockResponseCouponDisplayInfoEntranceMiniProgram,
-    )
-    from ._get_stock_response_coupon_display_info_entrance_official_account import (
-        GetStockResponseCouponDisplayInfoEntranceOfficialAccount,
-    )
-    from ._get_stock_response_notify_config import GetStockResponseNotifyConfig
-    from ._get_stock_response_sent_count_info import GetStockResponseSentCountInfo
-    from ._get_stock_response_sequential_usage_rule import GetStockResponseSequentialUsageRule
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriod,
-    )
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
-    )
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
-    )
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
-    )
-    from ._get_stock_response_sequential_usage_rule_discount_coupon_list_item import (
-        GetStockResponseSequentialUsageRuleDiscountCouponListItem,
-    )
-    from ._get_stock_response_sequential_usage_rule_exchange_coupon_list_item import (
-        GetStockResponseSequentialUsageRuleExchangeCouponListItem,
-    )
-    from ._get_stock_response_sequential_usage_rule_normal_coupon_list_item import (
-        GetStockResponseSequentialUsageRuleNormalCouponListItem,
-    )
-    from ._get_stock_response_single_usage_rule import GetStockResponseSingleUsageRule
-    from ._get_stock_response_single_usage_rule_coupon_available_period import (
-        GetStockResponseSingleUsageRuleCouponAvailablePeriod,
-    )
-    from ._get_stock_response_single_usage_rule_exchange_coupon import GetStockResponseSingleUsageRuleExchangeCoupon
-    from ._get_stock_response_stock_send_rule import GetStockResponseStockSendRule
-    from ._get_stock_response_usage_rule_display_info import GetStockResponseUsageRuleDisplayInfo
-    from ._get_stock_response_usage_rule_display_info_coupon_available_store_info import (
-        GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo,
-    )
-    from ._get_user_coupon_response import GetUserCouponResponse
-    from ._get_user_coupon_response_coupon_tag_info import GetUserCouponResponseCouponTagInfo
-    from ._get_user_coupon_response_coupon_tag_info_member_tag_info import (
-        GetUserCouponResponseCouponTagInfoMemberTagInfo,
-    )
-    from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
-    from ._get_user_coupon_response_sequential_usage_detail import GetUserCouponResponseSequentialUsageDetail
-    from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item import (
-        GetUserCouponResponseSequentialUsageDetailDetailItemListItem,
-    )
-    from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_order_info import (
-        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo,
-    )
-    from ._get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_pay_score_order_info import (
-        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo,
-    )
-    from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
-    from ._get_user_coupon_response_stock import GetUserCouponResponseStock
-    from ._get_user_coupon_response_user_product_coupon_bundle_info import (
-        GetUserCouponResponseUserProductCouponBundleInfo,
-    )
     from ._list_stock_associated_stores_response import ListStockAssociatedStoresResponse
     from ._list_stocks_response import ListStocksResponse
     from ._list_user_coupons_response import ListUserCouponsResponse
     from ._pre_send_coupon_response import PreSendCouponBundleResponse, PreSendCouponResponse
-    from ._send_coupon_bundle_coupon_tag_info import SendCouponBundleCouponTagInfo
-    from ._send_coupon_bundle_coupon_tag_info_member_tag_info import SendCouponBundleCouponTagInfoMemberTagInfo
+    from ._product_coupon import GetProductCouponResponse, GetUserCouponResponseProductCoupon, ProductCoupon
+    from ._product_coupon_display_info import GetProductCouponResponseDisplayInfo, ProductCouponDisplayInfo
+    from ._product_coupon_display_info_combo_package_list_item import (
+        GetProductCouponResponseDisplayInfoComboPackageListItem,
+        ProductCouponDisplayInfoComboPackageListItem,
+    )
+    from ._product_coupon_display_info_combo_package_list_item_choice_list_item import (
+        GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem,
+        ProductCouponDisplayInfoComboPackageListItemChoiceListItem,
+    )
+    from ._product_coupon_progressive_bundle_usage_info import (
+        GetProductCouponResponseProgressiveBundleUsageInfo,
+        ProductCouponProgressiveBundleUsageInfo,
+    )
+    from ._product_coupon_sequential_usage_info import (
+        GetProductCouponResponseSequentialUsageInfo,
+        ProductCouponSequentialUsageInfo,
+    )
+    from ._product_coupon_single_usage_info import GetProductCouponResponseSingleUsageInfo, ProductCouponSingleUsageInfo
+    from ._product_coupon_single_usage_info_discount_coupon import (
+        GetProductCouponResponseSingleUsageInfoDiscountCoupon,
+        ProductCouponSingleUsageInfoDiscountCoupon,
+    )
+    from ._product_coupon_single_usage_info_normal_coupon import (
+        GetProductCouponResponseSingleUsageInfoNormalCoupon,
+        ProductCouponSingleUsageInfoNormalCoupon,
+    )
+    from ._send_coupon_bundle_coupon_tag_info import SendCouponBundleCouponTagInfo, SendCouponBundleCouponTagInfoParam
+    from ._send_coupon_bundle_coupon_tag_info_member_tag_info import (
+        SendCouponBundleCouponTagInfoMemberTagInfo,
+        SendCouponBundleCouponTagInfoMemberTagInfoParam,
+    )
     from ._send_coupon_bundle_response import SendCouponBundleResponse
-    from ._send_coupon_coupon_tag_info import SendCouponCouponTagInfo
-    from ._send_coupon_coupon_tag_info_member_tag_info import SendCouponCouponTagInfoMemberTagInfo
-    from ._upload_coupon_codes_response import UploadCouponCodesResponse
-    from ._upload_image_response import UploadImageResponse
-    from ._use_coupon_associated_order_info import UseCouponAssociatedOrderInfo
-    from ._use_coupon_associated_pay_score_order_info import UseCouponAssociatedPayScoreOrderInfo
-    from ._user_coupon import SendCouponResponse, UserCoupon
-    from ._user_coupon_stock import UserCouponStock
-    from ._user_coupon_stock_sequential_usage_rule import UserCouponStockSequentialUsageRule
-    from ._user_coupon_stock_sequential_usage_rule_coupon_available_period import (
+    from ._send_coupon_coupon_tag_info import SendCouponCouponTagInfo, SendCouponCouponTagInfoParam
+    from ._send_coupon_coupon_tag_info_member_tag_info import (
+        SendCouponCouponTagInfoMemberTagInfo,
+        SendCouponCouponTagInfoMemberTagInfoParam,
+    )
+    from ._stock import (
+        CreateProductCouponResponseStock,
+        GetStockResponse,
+        GetUserCouponResponseStock,
+        Stock,
+        UserCouponStock,
+    )
+    from ._stock_bundle import StockBundle
+    from ._stock_bundle_stock_list_item import CreateStockBundleResponseStockListItem, StockBundleStockListItem
+    from ._stock_coupon_code_count_info import GetStockResponseCouponCodeCountInfo, StockCouponCodeCountInfo
+    from ._stock_coupon_display_info import GetStockResponseCouponDisplayInfo, StockCouponDisplayInfo
+    from ._stock_coupon_display_info_entrance_finder import (
+        GetStockResponseCouponDisplayInfoEntranceFinder,
+        StockCouponDisplayInfoEntranceFinder,
+    )
+    from ._stock_coupon_display_info_entrance_mini_program import (
+        GetStockResponseCouponDisplayInfoEntranceMiniProgram,
+        StockCouponDisplayInfoEntranceMiniProgram,
+    )
+    from ._stock_coupon_display_info_entrance_official_account import (
+        GetStockResponseCouponDisplayInfoEntranceOfficialAccount,
+        StockCouponDisplayInfoEntranceOfficialAccount,
+    )
+    from ._stock_notify_config import GetStockResponseNotifyConfig, StockNotifyConfig
+    from ._stock_progressive_bundle_usage_rule import (
+        CreateStockBundleResponseStockListItemProgressiveBundleUsageRule,
+        StockProgressiveBundleUsageRule,
+    )
+    from ._stock_progressive_bundle_usage_rule_coupon_available_period import (
+        StockProgressiveBundleUsageRuleCouponAvailablePeriod,
+    )
+    from ._stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+    )
+    from ._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+    )
+    from ._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+    )
+    from ._stock_progressive_bundle_usage_rule_exchange_coupon import (
+        GetStockResponseSingleUsageRuleExchangeCoupon,
+        StockProgressiveBundleUsageRuleExchangeCoupon,
+    )
+    from ._stock_sent_count_info import GetStockResponseSentCountInfo, StockSentCountInfo
+    from ._stock_sequential_usage_rule import (
+        GetStockResponseSequentialUsageRule,
+        StockSequentialUsageRule,
+        UserCouponStockSequentialUsageRule,
+    )
+    from ._stock_sequential_usage_rule_coupon_available_period import (
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriod,
+        StockSequentialUsageRuleCouponAvailablePeriod,
         UserCouponStockSequentialUsageRuleCouponAvailablePeriod,
     )
-    from ._user_coupon_stock_single_usage_rule import UserCouponStockSingleUsageRule
-    from ._user_coupon_stock_single_usage_rule_coupon_available_period import (
+    from ._stock_sequential_usage_rule_discount_coupon_list_item import (
+        GetStockResponseSequentialUsageRuleDiscountCouponListItem,
+        StockSequentialUsageRuleDiscountCouponListItem,
+    )
+    from ._stock_sequential_usage_rule_exchange_coupon_list_item import (
+        GetStockResponseSequentialUsageRuleExchangeCouponListItem,
+        StockSequentialUsageRuleExchangeCouponListItem,
+    )
+    from ._stock_sequential_usage_rule_normal_coupon_list_item import (
+        GetStockResponseSequentialUsageRuleNormalCouponListItem,
+        StockSequentialUsageRuleNormalCouponListItem,
+    )
+    from ._stock_single_usage_rule import (
+        GetStockResponseSingleUsageRule,
+        StockSingleUsageRule,
+        UserCouponStockSingleUsageRule,
+    )
+    from ._stock_single_usage_rule_coupon_available_period import (
+        GetStockResponseSingleUsageRuleCouponAvailablePeriod,
+        StockSingleUsageRuleCouponAvailablePeriod,
         UserCouponStockSingleUsageRuleCouponAvailablePeriod,
+    )
+    from ._stock_stock_bundle_info import CreateStockBundleResponseStockListItemStockBundleInfo, StockStockBundleInfo
+    from ._stock_stock_send_rule import GetStockResponseStockSendRule, StockStockSendRule
+    from ._stock_usage_rule_display_info import (
+        CreateStockResponseUsageRuleDisplayInfo,
+        GetStockResponseUsageRuleDisplayInfo,
+        StockUsageRuleDisplayInfo,
+    )
+    from ._stock_usage_rule_display_info_coupon_available_store_info import (
+        GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo,
+        StockUsageRuleDisplayInfoCouponAvailableStoreInfo,
+    )
+    from ._upload_coupon_codes_response import UploadCouponCodesResponse
+    from ._upload_coupon_codes_response_failed_code_list_item import UploadCouponCodesResponseFailedCodeListItem
+    from ._upload_image_response import UploadImageResponse
+    from ._use_coupon_associated_order_info import UseCouponAssociatedOrderInfo, UseCouponAssociatedOrderInfoParam
+    from ._use_coupon_associated_pay_score_order_info import (
+        UseCouponAssociatedPayScoreOrderInfo,
+        UseCouponAssociatedPayScoreOrderInfoParam,
+    )
+    from ._user_coupon import GetUserCouponResponse, SendCouponResponse, UserCoupon
+    from ._user_coupon_coupon_tag_info import GetUserCouponResponseCouponTagInfo, UserCouponCouponTagInfo
+    from ._user_coupon_coupon_tag_info_member_tag_info import (
+        GetUserCouponResponseCouponTagInfoMemberTagInfo,
+        UserCouponCouponTagInfoMemberTagInfo,
+    )
+    from ._user_coupon_progressive_bundle_usage_detail import UserCouponProgressiveBundleUsageDetail
+    from ._user_coupon_progressive_bundle_usage_detail_associated_order_info import (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo,
+        UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo,
+    )
+    from ._user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info import (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo,
+        UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo,
+    )
+    from ._user_coupon_sequential_usage_detail import (
+        GetUserCouponResponseSequentialUsageDetail,
+        UserCouponSequentialUsageDetail,
+    )
+    from ._user_coupon_sequential_usage_detail_detail_item_list_item import (
+        GetUserCouponResponseSequentialUsageDetailDetailItemListItem,
+        UserCouponSequentialUsageDetailDetailItemListItem,
+    )
+    from ._user_coupon_single_usage_detail import (
+        ConfirmCouponResponseSingleUsageDetail,
+        GetUserCouponResponseSingleUsageDetail,
+        UserCouponSingleUsageDetail,
+    )
+    from ._user_coupon_user_product_coupon_bundle_info import (
+        GetUserCouponResponseUserProductCouponBundleInfo,
+        UserCouponUserProductCouponBundleInfo,
     )
 
 _LAZY: dict[str, str | None] = {
     "AssociateStockBundleStoresResponse": "_associate_stock_bundle_stores_response",
     "AssociateStockBundleStoresResponseFailedStoreListItem": "_associate_stock_bundle_stores_response_failed_store_list_item",
     "AssociateStockBundleStoresStoreListItem": "_associate_stock_bundle_stores_store_list_item",
+    "AssociateStockBundleStoresStoreListItemParam": "_associate_stock_bundle_stores_store_list_item",
     "AssociateStockStoresResponse": "_associate_stock_bundle_stores_response",
     "AssociatedStore": "_associated_store",
     "ConfirmCouponResponse": "_confirm_coupon_response",
-    "ConfirmCouponResponseSingleUsageDetail": "_confirm_coupon_response_single_usage_detail",
+    "ConfirmCouponResponseSingleUsageDetail": "_user_coupon_single_usage_detail",
     "CreateImageGenerationTaskCombineImage": "_create_image_generation_task_combine_image",
     "CreateImageGenerationTaskCombineImageDiscountCoupon": "_create_image_generation_task_combine_image_discount_coupon",
+    "CreateImageGenerationTaskCombineImageDiscountCouponParam": "_create_image_generation_task_combine_image_discount_coupon",
     "CreateImageGenerationTaskCombineImageExchangeCoupon": "_create_image_generation_task_combine_image_exchange_coupon",
+    "CreateImageGenerationTaskCombineImageExchangeCouponParam": "_create_image_generation_task_combine_image_exchange_coupon",
     "CreateImageGenerationTaskCombineImageNormalCoupon": "_create_image_generation_task_combine_image_normal_coupon",
+    "CreateImageGenerationTaskCombineImageNormalCouponParam": "_create_image_generation_task_combine_image_normal_coupon",
+    "CreateImageGenerationTaskCombineImageParam": "_create_image_generation_task_combine_image",
     "CreateImageGenerationTaskCutOut": "_create_image_generation_task_cut_out",
+    "CreateImageGenerationTaskCutOutParam": "_create_image_generation_task_cut_out",
     "CreateImageGenerationTaskResponse": "_create_image_generation_task_response",
     "CreateProductCouponDisplayInfo": "_create_product_coupon_display_info",
     "CreateProductCouponDisplayInfoComboPackageListItem": "_create_product_coupon_display_info_combo_package_list_item",
     "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem": "_create_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam": "_create_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "CreateProductCouponDisplayInfoComboPackageListItemParam": "_create_product_coupon_display_info_combo_package_list_item",
+    "CreateProductCouponDisplayInfoParam": "_create_product_coupon_display_info",
     "CreateProductCouponProgressiveBundleUsageInfo": "_create_product_coupon_progressive_bundle_usage_info",
+    "CreateProductCouponProgressiveBundleUsageInfoParam": "_create_product_coupon_progressive_bundle_usage_info",
     "CreateProductCouponResponse": "_create_product_coupon_response",
-    "CreateProductCouponResponseStock": "_create_product_coupon_response_stock",
+    "CreateProductCouponResponseStock": "_stock",
     "CreateProductCouponSequentialUsageInfo": "_create_product_coupon_sequential_usage_info",
+    "CreateProductCouponSequentialUsageInfoParam": "_create_product_coupon_sequential_usage_info",
     "CreateProductCouponSingleUsageInfo": "_create_product_coupon_single_usage_info",
+    "CreateProductCouponSingleUsageInfoParam": "_create_product_coupon_single_usage_info",
     "CreateProductCouponStock": "_create_product_coupon_stock",
+    "CreateProductCouponStockBundle": "_create_product_coupon_stock_bundle",
+    "CreateProductCouponStockBundleCouponDisplayInfo": "_create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockBundleCouponDisplayInfoParam": "_create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateProductCouponStockBundleParam": "_create_product_coupon_stock_bundle",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRule": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRuleParam": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateProductCouponStockBundleStockSendRule": "_create_product_coupon_stock_bundle_stock_send_rule",
+    "CreateProductCouponStockBundleStockSendRuleParam": "_create_product_coupon_stock_bundle_stock_send_rule",
     "CreateProductCouponStockCouponDisplayInfo": "_create_product_coupon_stock_coupon_display_info",
     "CreateProductCouponStockCouponDisplayInfoEntranceFinder": "_create_product_coupon_stock_coupon_display_info_entrance_finder",
+    "CreateProductCouponStockCouponDisplayInfoEntranceFinderParam": "_create_product_coupon_stock_coupon_display_info_entrance_finder",
     "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram": "_create_product_coupon_stock_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam": "_create_product_coupon_stock_coupon_display_info_entrance_mini_program",
     "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount": "_create_product_coupon_stock_coupon_display_info_entrance_official_account",
+    "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam": "_create_product_coupon_stock_coupon_display_info_entrance_official_account",
+    "CreateProductCouponStockCouponDisplayInfoParam": "_create_product_coupon_stock_coupon_display_info",
     "CreateProductCouponStockNotifyConfig": "_create_product_coupon_stock_notify_config",
+    "CreateProductCouponStockNotifyConfigParam": "_create_product_coupon_stock_notify_config",
+    "CreateProductCouponStockParam": "_create_product_coupon_stock",
     "CreateProductCouponStockSequentialUsageRule": "_create_product_coupon_stock_sequential_usage_rule",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam": "_create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period",
     "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem": "_create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam": "_create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item",
     "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem": "_create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam": "_create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item",
     "CreateProductCouponStockSequentialUsageRuleNormalCouponListItem": "_create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam": "_create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleParam": "_create_product_coupon_stock_sequential_usage_rule",
     "CreateProductCouponStockSingleUsageRule": "_create_product_coupon_stock_single_usage_rule",
     "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod": "_create_product_coupon_stock_single_usage_rule_coupon_available_period",
+    "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam": "_create_product_coupon_stock_single_usage_rule_coupon_available_period",
+    "CreateProductCouponStockSingleUsageRuleParam": "_create_product_coupon_stock_single_usage_rule",
     "CreateProductCouponStockStockSendRule": "_create_product_coupon_stock_stock_send_rule",
+    "CreateProductCouponStockStockSendRuleParam": "_create_product_coupon_stock_stock_send_rule",
     "CreateProductCouponStockUsageRuleDisplayInfo": "_create_product_coupon_stock_usage_rule_display_info",
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo": "_create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info",
+    "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam": "_create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info",
+    "CreateProductCouponStockUsageRuleDisplayInfoParam": "_create_product_coupon_stock_usage_rule_display_info",
     "CreateStockBundleResponse": "_create_stock_bundle_response",
-    "CreateStockBundleResponseStockListItem": "_create_stock_bundle_response_stock_list_item",
-    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule": "_create_stock_bundle_response_stock_list_item_progressive_bundle_usage_rule",
-    "CreateStockBundleResponseStockListItemStockBundleInfo": "_create_stock_bundle_response_stock_list_item_stock_bundle_info",
+    "CreateStockBundleResponseStockListItem": "_stock_bundle_stock_list_item",
+    "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule": "_stock_progressive_bundle_usage_rule",
+    "CreateStockBundleResponseStockListItemStockBundleInfo": "_stock_stock_bundle_info",
     "CreateStockBundleStockBundle": "_create_stock_bundle_stock_bundle",
-    "CreateStockBundleStockBundleProgressiveBundleUsageRule": "_create_stock_bundle_stock_bundle_progressive_bundle_usage_rule",
-    "CreateStockBundleStockBundleStockSendRule": "_create_stock_bundle_stock_bundle_stock_send_rule",
+    "CreateStockBundleStockBundleParam": "_create_stock_bundle_stock_bundle",
+    "CreateStockBundleStockBundleProgressiveBundleUsageRule": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateStockBundleStockBundleProgressiveBundleUsageRuleParam": "_create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateStockBundleStockBundleStockSendRule": "_create_product_coupon_stock_bundle_stock_send_rule",
+    "CreateStockBundleStockBundleStockSendRuleParam": "_create_product_coupon_stock_bundle_stock_send_rule",
     "CreateStockResponse": "_create_stock_response",
-    "CreateStockResponseUsageRuleDisplayInfo": "_create_stock_response_usage_rule_display_info",
+    "CreateStockResponseUsageRuleDisplayInfo": "_stock_usage_rule_display_info",
     "CreateStockStock": "_create_stock_stock",
-    "CreateStockStockCouponDisplayInfo": "_create_stock_stock_coupon_display_info",
-    "CreateStockStockCouponDisplayInfoEntranceMiniProgram": "_create_stock_stock_coupon_display_info_entrance_mini_program",
+    "CreateStockStockCouponDisplayInfo": "_create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateStockStockCouponDisplayInfoEntranceMiniProgram": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateStockStockCouponDisplayInfoEntranceMiniProgramParam": "_create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateStockStockCouponDisplayInfoParam": "_create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateStockStockParam": "_create_stock_stock",
     "DeactivateCouponBundleResponse": "_deactivate_coupon_bundle_response",
     "DeactivateCouponBundleResponseUserProductCouponListItem": "_deactivate_coupon_bundle_response_user_product_coupon_list_item",
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_coupon_tag_info",
@@ -316,141 +497,240 @@ _LAZY: dict[str, str | None] = {
     "DeactivateCouponBundleResponseUserProductCouponListItemProgressiveBundleUsageDetail": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_progressive_bundle_usage_detail",
     "DeactivateCouponBundleResponseUserProductCouponListItemStock": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_stock",
     "DeactivateCouponBundleResponseUserProductCouponListItemUserProductCouponBundleInfo": "_deactivate_coupon_bundle_response_user_product_coupon_list_item_user_product_coupon_bundle_info",
-    "DeactivateCouponResponse": "_deactivate_coupon_response",
+    "DeactivateCouponResponse": "_confirm_coupon_response",
     "DeactivateProductCouponResponse": "_deactivate_product_coupon_response",
-    "DeactivateStockResponse": "_deactivate_stock_response",
+    "DeactivateStockResponse": "_create_stock_response",
     "DisassociateStockBundleStoresResponse": "_disassociate_stock_bundle_stores_response",
     "DisassociateStockStoresResponse": "_disassociate_stock_bundle_stores_response",
     "GetImageGenerationTaskResponse": "_get_image_generation_task_response",
     "GetImageGenerationTaskResponseCombineImageResult": "_get_image_generation_task_response_combine_image_result",
     "GetImageGenerationTaskResponseCutOutResult": "_get_image_generation_task_response_cut_out_result",
     "GetNotifyConfigResponse": "_get_notify_config_response",
-    "GetProductCouponResponse": "_get_product_coupon_response",
-    "GetProductCouponResponseDisplayInfo": "_get_product_coupon_response_display_info",
-    "GetProductCouponResponseDisplayInfoComboPackageListItem": "_get_product_coupon_response_display_info_combo_package_list_item",
-    "GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem": "_get_product_coupon_response_display_info_combo_package_list_item_choice_list_item",
-    "GetProductCouponResponseProgressiveBundleUsageInfo": "_get_product_coupon_response_progressive_bundle_usage_info",
-    "GetProductCouponResponseSequentialUsageInfo": "_get_product_coupon_response_sequential_usage_info",
-    "GetProductCouponResponseSingleUsageInfo": "_get_product_coupon_response_single_usage_info",
-    "GetProductCouponResponseSingleUsageInfoDiscountCoupon": "_get_product_coupon_response_single_usage_info_discount_coupon",
-    "GetProductCouponResponseSingleUsageInfoNormalCoupon": "_get_product_coupon_response_single_usage_info_normal_coupon",
-    "GetStockResponse": "_get_stock_response",
-    "GetStockResponseCouponCodeCountInfo": "_get_stock_response_coupon_code_count_info",
-    "GetStockResponseCouponDisplayInfo": "_get_stock_response_coupon_display_info",
-    "GetStockResponseCouponDisplayInfoEntranceFinder": "_get_stock_response_coupon_display_info_entrance_finder",
-    "GetStockResponseCouponDisplayInfoEntranceMiniProgram": "_get_stock_response_coupon_display_info_entrance_mini_program",
-    "GetStockResponseCouponDisplayInfoEntranceOfficialAccount": "_get_stock_response_coupon_display_info_entrance_official_account",
-    "GetStockResponseNotifyConfig": "_get_stock_response_notify_config",
-    "GetStockResponseSentCountInfo": "_get_stock_response_sent_count_info",
-    "GetStockResponseSequentialUsageRule": "_get_stock_response_sequential_usage_rule",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod": "_get_stock_response_sequential_usage_rule_coupon_available_period",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_get_stock_response_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_get_stock_response_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
-    "GetStockResponseSequentialUsageRuleDiscountCouponListItem": "_get_stock_response_sequential_usage_rule_discount_coupon_list_item",
-    "GetStockResponseSequentialUsageRuleExchangeCouponListItem": "_get_stock_response_sequential_usage_rule_exchange_coupon_list_item",
-    "GetStockResponseSequentialUsageRuleNormalCouponListItem": "_get_stock_response_sequential_usage_rule_normal_coupon_list_item",
-    "GetStockResponseSingleUsageRule": "_get_stock_response_single_usage_rule",
-    "GetStockResponseSingleUsageRuleCouponAvailablePeriod": "_get_stock_response_single_usage_rule_coupon_available_period",
-    "GetStockResponseSingleUsageRuleExchangeCoupon": "_get_stock_response_single_usage_rule_exchange_coupon",
-    "GetStockResponseStockSendRule": "_get_stock_response_stock_send_rule",
-    "GetStockResponseUsageRuleDisplayInfo": "_get_stock_response_usage_rule_display_info",
-    "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo": "_get_stock_response_usage_rule_display_info_coupon_available_store_info",
-    "GetUserCouponResponse": "_get_user_coupon_response",
-    "GetUserCouponResponseCouponTagInfo": "_get_user_coupon_response_coupon_tag_info",
-    "GetUserCouponResponseCouponTagInfoMemberTagInfo": "_get_user_coupon_response_coupon_tag_info_member_tag_info",
-    "GetUserCouponResponseProductCoupon": "_get_user_coupon_response_product_coupon",
-    "GetUserCouponResponseSequentialUsageDetail": "_get_user_coupon_response_sequential_usage_detail",
-    "GetUserCouponResponseSequentialUsageDetailDetailItemListItem": "_get_user_coupon_response_sequential_usage_detail_detail_item_list_item",
-    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo": "_get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_order_info",
-    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo": "_get_user_coupon_response_sequential_usage_detail_detail_item_list_item_associated_pay_score_order_info",
-    "GetUserCouponResponseSingleUsageDetail": "_get_user_coupon_response_single_usage_detail",
-    "GetUserCouponResponseStock": "_get_user_coupon_response_stock",
-    "GetUserCouponResponseUserProductCouponBundleInfo": "_get_user_coupon_response_user_product_coupon_bundle_info",
+    "GetProductCouponResponse": "_product_coupon",
+    "GetProductCouponResponseDisplayInfo": "_product_coupon_display_info",
+    "GetProductCouponResponseDisplayInfoComboPackageListItem": "_product_coupon_display_info_combo_package_list_item",
+    "GetProductCouponResponseDisplayInfoComboPackageListItemChoiceListItem": "_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "GetProductCouponResponseProgressiveBundleUsageInfo": "_product_coupon_progressive_bundle_usage_info",
+    "GetProductCouponResponseSequentialUsageInfo": "_product_coupon_sequential_usage_info",
+    "GetProductCouponResponseSingleUsageInfo": "_product_coupon_single_usage_info",
+    "GetProductCouponResponseSingleUsageInfoDiscountCoupon": "_product_coupon_single_usage_info_discount_coupon",
+    "GetProductCouponResponseSingleUsageInfoNormalCoupon": "_product_coupon_single_usage_info_normal_coupon",
+    "GetStockResponse": "_stock",
+    "GetStockResponseCouponCodeCountInfo": "_stock_coupon_code_count_info",
+    "GetStockResponseCouponDisplayInfo": "_stock_coupon_display_info",
+    "GetStockResponseCouponDisplayInfoEntranceFinder": "_stock_coupon_display_info_entrance_finder",
+    "GetStockResponseCouponDisplayInfoEntranceMiniProgram": "_stock_coupon_display_info_entrance_mini_program",
+    "GetStockResponseCouponDisplayInfoEntranceOfficialAccount": "_stock_coupon_display_info_entrance_official_account",
+    "GetStockResponseNotifyConfig": "_stock_notify_config",
+    "GetStockResponseSentCountInfo": "_stock_sent_count_info",
+    "GetStockResponseSequentialUsageRule": "_stock_sequential_usage_rule",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod": "_stock_sequential_usage_rule_coupon_available_period",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "GetStockResponseSequentialUsageRuleDiscountCouponListItem": "_stock_sequential_usage_rule_discount_coupon_list_item",
+    "GetStockResponseSequentialUsageRuleExchangeCouponListItem": "_stock_sequential_usage_rule_exchange_coupon_list_item",
+    "GetStockResponseSequentialUsageRuleNormalCouponListItem": "_stock_sequential_usage_rule_normal_coupon_list_item",
+    "GetStockResponseSingleUsageRule": "_stock_single_usage_rule",
+    "GetStockResponseSingleUsageRuleCouponAvailablePeriod": "_stock_single_usage_rule_coupon_available_period",
+    "GetStockResponseSingleUsageRuleExchangeCoupon": "_stock_progressive_bundle_usage_rule_exchange_coupon",
+    "GetStockResponseStockSendRule": "_stock_stock_send_rule",
+    "GetStockResponseUsageRuleDisplayInfo": "_stock_usage_rule_display_info",
+    "GetStockResponseUsageRuleDisplayInfoCouponAvailableStoreInfo": "_stock_usage_rule_display_info_coupon_available_store_info",
+    "GetUserCouponResponse": "_user_coupon",
+    "GetUserCouponResponseCouponTagInfo": "_user_coupon_coupon_tag_info",
+    "GetUserCouponResponseCouponTagInfoMemberTagInfo": "_user_coupon_coupon_tag_info_member_tag_info",
+    "GetUserCouponResponseProductCoupon": "_product_coupon",
+    "GetUserCouponResponseSequentialUsageDetail": "_user_coupon_sequential_usage_detail",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItem": "_user_coupon_sequential_usage_detail_detail_item_list_item",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedOrderInfo": "_user_coupon_progressive_bundle_usage_detail_associated_order_info",
+    "GetUserCouponResponseSequentialUsageDetailDetailItemListItemAssociatedPayScoreOrderInfo": "_user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info",
+    "GetUserCouponResponseSingleUsageDetail": "_user_coupon_single_usage_detail",
+    "GetUserCouponResponseStock": "_stock",
+    "GetUserCouponResponseUserProductCouponBundleInfo": "_user_coupon_user_product_coupon_bundle_info",
     "ListStockAssociatedStoresResponse": "_list_stock_associated_stores_response",
     "ListStocksResponse": "_list_stocks_response",
     "ListUserCouponsResponse": "_list_user_coupons_response",
     "PreSendCouponBundleResponse": "_pre_send_coupon_response",
     "PreSendCouponResponse": "_pre_send_coupon_response",
-    "ReturnCouponResponse": "_deactivate_coupon_response",
+    "ProductCoupon": "_product_coupon",
+    "ProductCouponDisplayInfo": "_product_coupon_display_info",
+    "ProductCouponDisplayInfoComboPackageListItem": "_product_coupon_display_info_combo_package_list_item",
+    "ProductCouponDisplayInfoComboPackageListItemChoiceListItem": "_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "ProductCouponProgressiveBundleUsageInfo": "_product_coupon_progressive_bundle_usage_info",
+    "ProductCouponSequentialUsageInfo": "_product_coupon_sequential_usage_info",
+    "ProductCouponSingleUsageInfo": "_product_coupon_single_usage_info",
+    "ProductCouponSingleUsageInfoDiscountCoupon": "_product_coupon_single_usage_info_discount_coupon",
+    "ProductCouponSingleUsageInfoNormalCoupon": "_product_coupon_single_usage_info_normal_coupon",
+    "ReturnCouponResponse": "_confirm_coupon_response",
     "SendCouponBundleCouponTagInfo": "_send_coupon_bundle_coupon_tag_info",
     "SendCouponBundleCouponTagInfoMemberTagInfo": "_send_coupon_bundle_coupon_tag_info_member_tag_info",
+    "SendCouponBundleCouponTagInfoMemberTagInfoParam": "_send_coupon_bundle_coupon_tag_info_member_tag_info",
+    "SendCouponBundleCouponTagInfoParam": "_send_coupon_bundle_coupon_tag_info",
     "SendCouponBundleResponse": "_send_coupon_bundle_response",
     "SendCouponCouponTagInfo": "_send_coupon_coupon_tag_info",
     "SendCouponCouponTagInfoMemberTagInfo": "_send_coupon_coupon_tag_info_member_tag_info",
+    "SendCouponCouponTagInfoMemberTagInfoParam": "_send_coupon_coupon_tag_info_member_tag_info",
+    "SendCouponCouponTagInfoParam": "_send_coupon_coupon_tag_info",
     "SendCouponResponse": "_user_coupon",
     "SetNotifyConfigResponse": "_get_notify_config_response",
+    "Stock": "_stock",
+    "StockBundle": "_stock_bundle",
+    "StockBundleStockListItem": "_stock_bundle_stock_list_item",
+    "StockCouponCodeCountInfo": "_stock_coupon_code_count_info",
+    "StockCouponDisplayInfo": "_stock_coupon_display_info",
+    "StockCouponDisplayInfoEntranceFinder": "_stock_coupon_display_info_entrance_finder",
+    "StockCouponDisplayInfoEntranceMiniProgram": "_stock_coupon_display_info_entrance_mini_program",
+    "StockCouponDisplayInfoEntranceOfficialAccount": "_stock_coupon_display_info_entrance_official_account",
+    "StockNotifyConfig": "_stock_notify_config",
+    "StockProgressiveBundleUsageRule": "_stock_progressive_bundle_usage_rule",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriod": "_stock_progressive_bundle_usage_rule_coupon_available_period",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": "_stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": "_stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": "_stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "StockProgressiveBundleUsageRuleExchangeCoupon": "_stock_progressive_bundle_usage_rule_exchange_coupon",
+    "StockSentCountInfo": "_stock_sent_count_info",
+    "StockSequentialUsageRule": "_stock_sequential_usage_rule",
+    "StockSequentialUsageRuleCouponAvailablePeriod": "_stock_sequential_usage_rule_coupon_available_period",
+    "StockSequentialUsageRuleDiscountCouponListItem": "_stock_sequential_usage_rule_discount_coupon_list_item",
+    "StockSequentialUsageRuleExchangeCouponListItem": "_stock_sequential_usage_rule_exchange_coupon_list_item",
+    "StockSequentialUsageRuleNormalCouponListItem": "_stock_sequential_usage_rule_normal_coupon_list_item",
+    "StockSingleUsageRule": "_stock_single_usage_rule",
+    "StockSingleUsageRuleCouponAvailablePeriod": "_stock_single_usage_rule_coupon_available_period",
+    "StockStockBundleInfo": "_stock_stock_bundle_info",
+    "StockStockSendRule": "_stock_stock_send_rule",
+    "StockUsageRuleDisplayInfo": "_stock_usage_rule_display_info",
+    "StockUsageRuleDisplayInfoCouponAvailableStoreInfo": "_stock_usage_rule_display_info_coupon_available_store_info",
     "UpdateProductCouponResponse": "_deactivate_product_coupon_response",
-    "UpdateStockBudgetResponse": "_deactivate_stock_response",
+    "UpdateStockBudgetResponse": "_create_stock_response",
     "UpdateStockBundleBudgetResponse": "_create_stock_bundle_response",
     "UpdateStockBundleResponse": "_create_stock_bundle_response",
-    "UpdateStockResponse": "_deactivate_stock_response",
+    "UpdateStockResponse": "_create_stock_response",
     "UploadCouponCodesResponse": "_upload_coupon_codes_response",
+    "UploadCouponCodesResponseFailedCodeListItem": "_upload_coupon_codes_response_failed_code_list_item",
     "UploadImageResponse": "_upload_image_response",
     "UseCouponAssociatedOrderInfo": "_use_coupon_associated_order_info",
+    "UseCouponAssociatedOrderInfoParam": "_use_coupon_associated_order_info",
     "UseCouponAssociatedPayScoreOrderInfo": "_use_coupon_associated_pay_score_order_info",
-    "UseCouponResponse": "_deactivate_coupon_response",
+    "UseCouponAssociatedPayScoreOrderInfoParam": "_use_coupon_associated_pay_score_order_info",
+    "UseCouponResponse": "_confirm_coupon_response",
     "UserCoupon": "_user_coupon",
-    "UserCouponStock": "_user_coupon_stock",
-    "UserCouponStockSequentialUsageRule": "_user_coupon_stock_sequential_usage_rule",
-    "UserCouponStockSequentialUsageRuleCouponAvailablePeriod": "_user_coupon_stock_sequential_usage_rule_coupon_available_period",
-    "UserCouponStockSingleUsageRule": "_user_coupon_stock_single_usage_rule",
-    "UserCouponStockSingleUsageRuleCouponAvailablePeriod": "_user_coupon_stock_single_usage_rule_coupon_available_period",
+    "UserCouponCouponTagInfo": "_user_coupon_coupon_tag_info",
+    "UserCouponCouponTagInfoMemberTagInfo": "_user_coupon_coupon_tag_info_member_tag_info",
+    "UserCouponProgressiveBundleUsageDetail": "_user_coupon_progressive_bundle_usage_detail",
+    "UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo": "_user_coupon_progressive_bundle_usage_detail_associated_order_info",
+    "UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo": "_user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info",
+    "UserCouponSequentialUsageDetail": "_user_coupon_sequential_usage_detail",
+    "UserCouponSequentialUsageDetailDetailItemListItem": "_user_coupon_sequential_usage_detail_detail_item_list_item",
+    "UserCouponSingleUsageDetail": "_user_coupon_single_usage_detail",
+    "UserCouponStock": "_stock",
+    "UserCouponStockSequentialUsageRule": "_stock_sequential_usage_rule",
+    "UserCouponStockSequentialUsageRuleCouponAvailablePeriod": "_stock_sequential_usage_rule_coupon_available_period",
+    "UserCouponStockSingleUsageRule": "_stock_single_usage_rule",
+    "UserCouponStockSingleUsageRuleCouponAvailablePeriod": "_stock_single_usage_rule_coupon_available_period",
+    "UserCouponUserProductCouponBundleInfo": "_user_coupon_user_product_coupon_bundle_info",
 }
 
 __all__ = [
     "AssociateStockBundleStoresResponse",
     "AssociateStockBundleStoresResponseFailedStoreListItem",
     "AssociateStockBundleStoresStoreListItem",
+    "AssociateStockBundleStoresStoreListItemParam",
     "AssociateStockStoresResponse",
     "AssociatedStore",
     "ConfirmCouponResponse",
     "ConfirmCouponResponseSingleUsageDetail",
     "CreateImageGenerationTaskCombineImage",
     "CreateImageGenerationTaskCombineImageDiscountCoupon",
+    "CreateImageGenerationTaskCombineImageDiscountCouponParam",
     "CreateImageGenerationTaskCombineImageExchangeCoupon",
+    "CreateImageGenerationTaskCombineImageExchangeCouponParam",
     "CreateImageGenerationTaskCombineImageNormalCoupon",
+    "CreateImageGenerationTaskCombineImageNormalCouponParam",
+    "CreateImageGenerationTaskCombineImageParam",
     "CreateImageGenerationTaskCutOut",
+    "CreateImageGenerationTaskCutOutParam",
     "CreateImageGenerationTaskResponse",
     "CreateProductCouponDisplayInfo",
     "CreateProductCouponDisplayInfoComboPackageListItem",
     "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem",
+    "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam",
+    "CreateProductCouponDisplayInfoComboPackageListItemParam",
+    "CreateProductCouponDisplayInfoParam",
     "CreateProductCouponProgressiveBundleUsageInfo",
+    "CreateProductCouponProgressiveBundleUsageInfoParam",
     "CreateProductCouponResponse",
     "CreateProductCouponResponseStock",
     "CreateProductCouponSequentialUsageInfo",
+    "CreateProductCouponSequentialUsageInfoParam",
     "CreateProductCouponSingleUsageInfo",
+    "CreateProductCouponSingleUsageInfoParam",
     "CreateProductCouponStock",
+    "CreateProductCouponStockBundle",
+    "CreateProductCouponStockBundleCouponDisplayInfo",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam",
+    "CreateProductCouponStockBundleCouponDisplayInfoParam",
+    "CreateProductCouponStockBundleParam",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRule",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRuleParam",
+    "CreateProductCouponStockBundleStockSendRule",
+    "CreateProductCouponStockBundleStockSendRuleParam",
     "CreateProductCouponStockCouponDisplayInfo",
     "CreateProductCouponStockCouponDisplayInfoEntranceFinder",
+    "CreateProductCouponStockCouponDisplayInfoEntranceFinderParam",
     "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram",
+    "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam",
     "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount",
+    "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam",
+    "CreateProductCouponStockCouponDisplayInfoParam",
     "CreateProductCouponStockNotifyConfig",
+    "CreateProductCouponStockNotifyConfigParam",
+    "CreateProductCouponStockParam",
     "CreateProductCouponStockSequentialUsageRule",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
     "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam",
     "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam",
     "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam",
     "CreateProductCouponStockSequentialUsageRuleNormalCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleParam",
     "CreateProductCouponStockSingleUsageRule",
     "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod",
+    "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam",
+    "CreateProductCouponStockSingleUsageRuleParam",
     "CreateProductCouponStockStockSendRule",
+    "CreateProductCouponStockStockSendRuleParam",
     "CreateProductCouponStockUsageRuleDisplayInfo",
     "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo",
+    "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam",
+    "CreateProductCouponStockUsageRuleDisplayInfoParam",
     "CreateStockBundleResponse",
     "CreateStockBundleResponseStockListItem",
     "CreateStockBundleResponseStockListItemProgressiveBundleUsageRule",
     "CreateStockBundleResponseStockListItemStockBundleInfo",
     "CreateStockBundleStockBundle",
+    "CreateStockBundleStockBundleParam",
     "CreateStockBundleStockBundleProgressiveBundleUsageRule",
+    "CreateStockBundleStockBundleProgressiveBundleUsageRuleParam",
     "CreateStockBundleStockBundleStockSendRule",
+    "CreateStockBundleStockBundleStockSendRuleParam",
     "CreateStockResponse",
     "CreateStockResponseUsageRuleDisplayInfo",
     "CreateStockStock",
     "CreateStockStockCouponDisplayInfo",
     "CreateStockStockCouponDisplayInfoEntranceMiniProgram",
+    "CreateStockStockCouponDisplayInfoEntranceMiniProgramParam",
+    "CreateStockStockCouponDisplayInfoParam",
+    "CreateStockStockParam",
     "DeactivateCouponBundleResponse",
     "DeactivateCouponBundleResponseUserProductCouponListItem",
     "DeactivateCouponBundleResponseUserProductCouponListItemCouponTagInfo",
@@ -515,30 +795,82 @@ __all__ = [
     "ListUserCouponsResponse",
     "PreSendCouponBundleResponse",
     "PreSendCouponResponse",
+    "ProductCoupon",
+    "ProductCouponDisplayInfo",
+    "ProductCouponDisplayInfoComboPackageListItem",
+    "ProductCouponDisplayInfoComboPackageListItemChoiceListItem",
+    "ProductCouponProgressiveBundleUsageInfo",
+    "ProductCouponSequentialUsageInfo",
+    "ProductCouponSingleUsageInfo",
+    "ProductCouponSingleUsageInfoDiscountCoupon",
+    "ProductCouponSingleUsageInfoNormalCoupon",
     "ReturnCouponResponse",
     "SendCouponBundleCouponTagInfo",
     "SendCouponBundleCouponTagInfoMemberTagInfo",
+    "SendCouponBundleCouponTagInfoMemberTagInfoParam",
+    "SendCouponBundleCouponTagInfoParam",
     "SendCouponBundleResponse",
     "SendCouponCouponTagInfo",
     "SendCouponCouponTagInfoMemberTagInfo",
+    "SendCouponCouponTagInfoMemberTagInfoParam",
+    "SendCouponCouponTagInfoParam",
     "SendCouponResponse",
     "SetNotifyConfigResponse",
+    "Stock",
+    "StockBundle",
+    "StockBundleStockListItem",
+    "StockCouponCodeCountInfo",
+    "StockCouponDisplayInfo",
+    "StockCouponDisplayInfoEntranceFinder",
+    "StockCouponDisplayInfoEntranceMiniProgram",
+    "StockCouponDisplayInfoEntranceOfficialAccount",
+    "StockNotifyConfig",
+    "StockProgressiveBundleUsageRule",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriod",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
+    "StockProgressiveBundleUsageRuleExchangeCoupon",
+    "StockSentCountInfo",
+    "StockSequentialUsageRule",
+    "StockSequentialUsageRuleCouponAvailablePeriod",
+    "StockSequentialUsageRuleDiscountCouponListItem",
+    "StockSequentialUsageRuleExchangeCouponListItem",
+    "StockSequentialUsageRuleNormalCouponListItem",
+    "StockSingleUsageRule",
+    "StockSingleUsageRuleCouponAvailablePeriod",
+    "StockStockBundleInfo",
+    "StockStockSendRule",
+    "StockUsageRuleDisplayInfo",
+    "StockUsageRuleDisplayInfoCouponAvailableStoreInfo",
     "UpdateProductCouponResponse",
     "UpdateStockBudgetResponse",
     "UpdateStockBundleBudgetResponse",
     "UpdateStockBundleResponse",
     "UpdateStockResponse",
     "UploadCouponCodesResponse",
+    "UploadCouponCodesResponseFailedCodeListItem",
     "UploadImageResponse",
     "UseCouponAssociatedOrderInfo",
+    "UseCouponAssociatedOrderInfoParam",
     "UseCouponAssociatedPayScoreOrderInfo",
+    "UseCouponAssociatedPayScoreOrderInfoParam",
     "UseCouponResponse",
     "UserCoupon",
+    "UserCouponCouponTagInfo",
+    "UserCouponCouponTagInfoMemberTagInfo",
+    "UserCouponProgressiveBundleUsageDetail",
+    "UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo",
+    "UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo",
+    "UserCouponSequentialUsageDetail",
+    "UserCouponSequentialUsageDetailDetailItemListItem",
+    "UserCouponSingleUsageDetail",
     "UserCouponStock",
     "UserCouponStockSequentialUsageRule",
     "UserCouponStockSequentialUsageRuleCouponAvailablePeriod",
     "UserCouponStockSingleUsageRule",
     "UserCouponStockSingleUsageRuleCouponAvailablePeriod",
+    "UserCouponUserProductCouponBundleInfo",
 ]
 
 __getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY)

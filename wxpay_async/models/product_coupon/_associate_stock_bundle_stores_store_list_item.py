@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -15,3 +17,9 @@ class AssociateStockBundleStoresStoreListItem:
     """
 
     store_id: str  # Store ID
+
+
+class AssociateStockBundleStoresStoreListItemParam(TypedDict, total=False):
+    """A request object. (as a dict: ``AssociateStockBundleStoresStoreListItem`` field for field)."""
+
+    store_id: Required[str]  # Store ID

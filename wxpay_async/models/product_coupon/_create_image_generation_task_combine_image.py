@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Required, TypedDict
 
 import attrs
 
 from ._create_image_generation_task_combine_image_discount_coupon import (
     CreateImageGenerationTaskCombineImageDiscountCoupon,
+    CreateImageGenerationTaskCombineImageDiscountCouponParam,
 )
 from ._create_image_generation_task_combine_image_exchange_coupon import (
     CreateImageGenerationTaskCombineImageExchangeCoupon,
+    CreateImageGenerationTaskCombineImageExchangeCouponParam,
 )
-from ._create_image_generation_task_combine_image_normal_coupon import CreateImageGenerationTaskCombineImageNormalCoupon
+from ._create_image_generation_task_combine_image_normal_coupon import (
+    CreateImageGenerationTaskCombineImageNormalCoupon,
+    CreateImageGenerationTaskCombineImageNormalCouponParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -37,3 +42,15 @@ class CreateImageGenerationTaskCombineImage:
     discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # Discount coupon rule
     exchange_coupon: CreateImageGenerationTaskCombineImageExchangeCoupon | None = None  # Exchange coupon rule
     normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # Amount-off coupon rule
+
+
+class CreateImageGenerationTaskCombineImageParam(TypedDict, total=False):
+    """Combined image input (as a dict: ``CreateImageGenerationTaskCombineImage`` field for field)."""
+
+    background_color: str  # Background color value
+    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCouponParam  # Discount coupon rule
+    exchange_coupon: CreateImageGenerationTaskCombineImageExchangeCouponParam  # Exchange coupon rule
+    normal_coupon: CreateImageGenerationTaskCombineImageNormalCouponParam  # Amount-off coupon rule
+    scope: Required[Literal["ALL", "SINGLE", "CATEGORY"]]  # Discount scope
+    type: Required[Literal["NORMAL", "DISCOUNT", "EXCHANGE"]]  # Product coupon type
+    usage_mode: Required[Literal["SINGLE", "PROGRESSIVE_BUNDLE"]]  # Usage mode

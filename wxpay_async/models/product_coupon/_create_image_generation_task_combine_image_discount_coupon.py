@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateImageGenerationTaskCombineImageDiscountCoupon:
 
     percent_off: int  # Fixed percentage off
     threshold: int  # Minimum order amount (fen)
+
+
+class CreateImageGenerationTaskCombineImageDiscountCouponParam(TypedDict, total=False):
+    """Discount coupon rule (as a dict: ``CreateImageGenerationTaskCombineImageDiscountCoupon`` field for field)."""
+
+    percent_off: Required[int]  # Fixed percentage off
+    threshold: Required[int]  # Minimum order amount (fen)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateImageGenerationTaskCombineImageExchangeCoupon:
 
     exchange_price: int  # Fixed exchange price (fen)
     threshold: int  # Minimum order amount (fen)
+
+
+class CreateImageGenerationTaskCombineImageExchangeCouponParam(TypedDict, total=False):
+    """Exchange coupon rule (as a dict: ``CreateImageGenerationTaskCombineImageExchangeCoupon`` field for field)."""
+
+    exchange_price: Required[int]  # Fixed exchange price (fen)
+    threshold: Required[int]  # Minimum order amount (fen)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -15,3 +17,9 @@ class CreateImageGenerationTaskCutOut:
     """
 
     image_url: str  # Goods image URL
+
+
+class CreateImageGenerationTaskCutOutParam(TypedDict, total=False):
+    """Cut-out input (as a dict: ``CreateImageGenerationTaskCutOut`` field for field)."""
+
+    image_url: Required[str]  # Goods image URL

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Required, TypedDict
+
 import attrs
 
 from ._create_product_coupon_display_info_combo_package_list_item import (
     CreateProductCouponDisplayInfoComboPackageListItem,
+    CreateProductCouponDisplayInfoComboPackageListItemParam,
 )
 
 
@@ -29,3 +33,14 @@ class CreateProductCouponDisplayInfo:
     combo_package_list: list[CreateProductCouponDisplayInfoComboPackageListItem] | None = None  # Package combinations
     detail_image_url_list: list[str] | None = None  # Product coupon detail image URLs
     original_price: int | None = None  # Original goods price (fen)
+
+
+class CreateProductCouponDisplayInfoParam(TypedDict, total=False):
+    """Display information (as a dict: ``CreateProductCouponDisplayInfo`` field for field)."""
+
+    background_url: Required[str]  # Product coupon background image URL
+    combo_package_list: Sequence[CreateProductCouponDisplayInfoComboPackageListItemParam]  # Package combinations
+    detail_image_url_list: Sequence[str]  # Product coupon detail image URLs
+    image_url: Required[str]  # Product coupon image URL
+    name: Required[str]  # Product coupon name
+    original_price: int  # Original goods price (fen)

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Required, TypedDict
+
 import attrs
 
 from ._create_product_coupon_display_info_combo_package_list_item_choice_list_item import (
     CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem,
+    CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam,
 )
 
 
@@ -23,3 +27,13 @@ class CreateProductCouponDisplayInfoComboPackageListItem:
     choice_list: list[CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem]  # Goods to choose from
     name: str  # Package name
     pick_count: int  # Number of goods to pick
+
+
+class CreateProductCouponDisplayInfoComboPackageListItemParam(TypedDict, total=False):
+    """A request object. (as a dict: ``CreateProductCouponDisplayInfoComboPackageListItem`` field for field)."""
+
+    choice_list: Required[
+        Sequence[CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam]
+    ]  # Goods to choose from
+    name: Required[str]  # Package name
+    pick_count: Required[int]  # Number of goods to pick

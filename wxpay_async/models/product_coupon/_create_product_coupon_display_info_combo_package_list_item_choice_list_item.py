@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -25,3 +27,14 @@ class CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem:
     image_url: str | None = None  # Goods image URL
     mini_program_appid: str | None = None  # Mini program AppID the goods link to
     mini_program_path: str | None = None  # Mini program path the goods link to
+
+
+class CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam(TypedDict, total=False):
+    """A request object. (as a dict: ``CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem`` field for field)."""
+
+    count: Required[int]  # Goods quantity
+    image_url: str  # Goods image URL
+    mini_program_appid: str  # Mini program AppID the goods link to
+    mini_program_path: str  # Mini program path the goods link to
+    name: Required[str]  # Goods name
+    price: Required[int]  # Goods price (fen)

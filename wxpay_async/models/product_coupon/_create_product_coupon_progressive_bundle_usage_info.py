@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateProductCouponProgressiveBundleUsageInfo:
 
     count: int | None = None  # Number of coupons in the bundle (3-15)
     interval_days: int | None = None  # Days between one use and the next coupon (0-7)
+
+
+class CreateProductCouponProgressiveBundleUsageInfoParam(TypedDict, total=False):
+    """Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE) (as a dict: ``CreateProductCouponProgressiveBundleUsageInfo`` field for field)."""
+
+    count: int  # Number of coupons in the bundle (3-15)
+    interval_days: int  # Days between one use and the next coupon (0-7)

@@ -7,13 +7,12 @@ from typing import Any
 
 import attrs
 
-from ._create_product_coupon_response_stock import CreateProductCouponResponseStock
-from ._get_product_coupon_response_display_info import GetProductCouponResponseDisplayInfo
-from ._get_product_coupon_response_progressive_bundle_usage_info import (
-    GetProductCouponResponseProgressiveBundleUsageInfo,
-)
-from ._get_product_coupon_response_sequential_usage_info import GetProductCouponResponseSequentialUsageInfo
-from ._get_product_coupon_response_single_usage_info import GetProductCouponResponseSingleUsageInfo
+from ._product_coupon_display_info import ProductCouponDisplayInfo
+from ._product_coupon_progressive_bundle_usage_info import ProductCouponProgressiveBundleUsageInfo
+from ._product_coupon_sequential_usage_info import ProductCouponSequentialUsageInfo
+from ._product_coupon_single_usage_info import ProductCouponSingleUsageInfo
+from ._stock import Stock
+from ._stock_bundle import StockBundle
 
 
 @attrs.frozen(kw_only=True)
@@ -31,6 +30,7 @@ class CreateProductCouponResponse:
         single_usage_info: Single-use mode settings
         state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
         stock: Stock
+        stock_bundle: StockBundle
         type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
         usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
         out_request_no: the request number this call used (filled by the SDK)
@@ -40,17 +40,18 @@ class CreateProductCouponResponse:
     """
 
     brand_id: str | None = None  # Brand ID
-    display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
+    display_info: ProductCouponDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
     product_coupon_id: str | None = None  # Product coupon ID
-    progressive_bundle_usage_info: GetProductCouponResponseProgressiveBundleUsageInfo | None = (
+    progressive_bundle_usage_info: ProductCouponProgressiveBundleUsageInfo | None = (
         None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
     )
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
-    sequential_usage_info: GetProductCouponResponseSequentialUsageInfo | None = None  # Multi-use mode settings
-    single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
+    sequential_usage_info: ProductCouponSequentialUsageInfo | None = None  # Multi-use mode settings
+    single_usage_info: ProductCouponSingleUsageInfo | None = None  # Single-use mode settings
     state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    stock: CreateProductCouponResponseStock | None = None  # Stock
+    stock: Stock | None = None
+    stock_bundle: StockBundle | None = None
     type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
     usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     out_request_no: str = ""  # the request number this call used

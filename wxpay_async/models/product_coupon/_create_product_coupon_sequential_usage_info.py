@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Required, TypedDict
 
 import attrs
 
@@ -23,3 +23,12 @@ class CreateProductCouponSequentialUsageInfo:
     count: int  # Times the coupon can be used
     type: Literal["INCREMENTAL", "EQUAL"]  # Multi-use rule type
     interval_days: int | None = None  # Days between uses of a multi-use coupon
+
+
+class CreateProductCouponSequentialUsageInfoParam(TypedDict, total=False):
+    """Multi-use mode settings (as a dict: ``CreateProductCouponSequentialUsageInfo`` field for field)."""
+
+    available_days: Required[int]  # Days a multi-use coupon stays valid
+    count: Required[int]  # Times the coupon can be used
+    interval_days: int  # Days between uses of a multi-use coupon
+    type: Required[Literal["INCREMENTAL", "EQUAL"]]  # Multi-use rule type

@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 from ._create_image_generation_task_combine_image_discount_coupon import (
     CreateImageGenerationTaskCombineImageDiscountCoupon,
+    CreateImageGenerationTaskCombineImageDiscountCouponParam,
 )
-from ._create_image_generation_task_combine_image_normal_coupon import CreateImageGenerationTaskCombineImageNormalCoupon
+from ._create_image_generation_task_combine_image_normal_coupon import (
+    CreateImageGenerationTaskCombineImageNormalCoupon,
+    CreateImageGenerationTaskCombineImageNormalCouponParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -22,3 +28,10 @@ class CreateProductCouponSingleUsageInfo:
 
     discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # Discount coupon rule
     normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # Amount-off coupon rule
+
+
+class CreateProductCouponSingleUsageInfoParam(TypedDict, total=False):
+    """Single-use mode settings (as a dict: ``CreateProductCouponSingleUsageInfo`` field for field)."""
+
+    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCouponParam  # Discount coupon rule
+    normal_coupon: CreateImageGenerationTaskCombineImageNormalCouponParam  # Amount-off coupon rule

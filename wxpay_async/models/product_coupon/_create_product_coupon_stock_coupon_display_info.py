@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Required, TypedDict
 
 import attrs
 
 from ._create_product_coupon_stock_coupon_display_info_entrance_finder import (
     CreateProductCouponStockCouponDisplayInfoEntranceFinder,
+    CreateProductCouponStockCouponDisplayInfoEntranceFinderParam,
 )
 from ._create_product_coupon_stock_coupon_display_info_entrance_mini_program import (
     CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram,
+    CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam,
 )
 from ._create_product_coupon_stock_coupon_display_info_entrance_official_account import (
     CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount,
+    CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam,
 )
 
 
@@ -52,4 +55,27 @@ class CreateProductCouponStockCouponDisplayInfo:
     )
     entrance_official_account: CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount | None = (
         None  # Official account entrance
+    )
+
+
+class CreateProductCouponStockCouponDisplayInfoParam(TypedDict, total=False):
+    """Coupon display information (as a dict: ``CreateProductCouponStockCouponDisplayInfo`` field for field)."""
+
+    background_color: Literal[
+        "Color010",
+        "Color020",
+        "Color030",
+        "Color040",
+        "Color050",
+        "Color060",
+        "Color070",
+        "Color080",
+        "Color090",
+        "Color100",
+    ]  # Background color
+    code_display_mode: Required[Literal["INVISIBLE", "BARCODE", "QRCODE"]]  # How the coupon code is displayed
+    entrance_finder: CreateProductCouponStockCouponDisplayInfoEntranceFinderParam  # Channels entrance
+    entrance_mini_program: CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam  # Mini program entrance
+    entrance_official_account: (
+        CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam  # Official account entrance
     )

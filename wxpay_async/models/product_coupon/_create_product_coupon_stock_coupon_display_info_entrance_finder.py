@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -19,3 +21,11 @@ class CreateProductCouponStockCouponDisplayInfoEntranceFinder:
     finder_id: str  # Channels account ID
     finder_video_cover_image_url: str  # Channels video cover image URL
     finder_video_id: str  # Channels video ID
+
+
+class CreateProductCouponStockCouponDisplayInfoEntranceFinderParam(TypedDict, total=False):
+    """Channels entrance (as a dict: ``CreateProductCouponStockCouponDisplayInfoEntranceFinder`` field for field)."""
+
+    finder_id: Required[str]  # Channels account ID
+    finder_video_cover_image_url: Required[str]  # Channels video cover image URL
+    finder_video_id: Required[str]  # Channels video ID

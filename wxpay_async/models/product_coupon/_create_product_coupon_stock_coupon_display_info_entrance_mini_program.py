@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -21,3 +23,12 @@ class CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram:
     entrance_wording: str  # Entrance wording
     path: str  # Mini program path
     guidance_wording: str | None = None  # Guidance wording
+
+
+class CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam(TypedDict, total=False):
+    """Mini program entrance (as a dict: ``CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram`` field for field)."""
+
+    appid: Required[str]  # Mini program AppID
+    entrance_wording: Required[str]  # Entrance wording
+    guidance_wording: str  # Guidance wording
+    path: Required[str]  # Mini program path

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -15,3 +17,9 @@ class CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount:
     """
 
     appid: str  # Official account AppID
+
+
+class CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam(TypedDict, total=False):
+    """Official account entrance (as a dict: ``CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount`` field for field)."""
+
+    appid: Required[str]  # Official account AppID

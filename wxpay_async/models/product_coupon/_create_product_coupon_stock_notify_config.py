@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -15,3 +17,9 @@ class CreateProductCouponStockNotifyConfig:
     """
 
     notify_appid: str | None = None  # AppID that receives the event notifications
+
+
+class CreateProductCouponStockNotifyConfigParam(TypedDict, total=False):
+    """Event notification settings (as a dict: ``CreateProductCouponStockNotifyConfig`` field for field)."""
+
+    notify_appid: str  # AppID that receives the event notifications

@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Required, TypedDict
+
 import attrs
 
 from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period import (
     CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod,
+    CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam,
 )
 from ._create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item import (
     CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem,
+    CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam,
 )
 from ._create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item import (
     CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem,
+    CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam,
 )
 from ._create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item import (
     CreateProductCouponStockSequentialUsageRuleNormalCouponListItem,
+    CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam,
 )
 
 
@@ -44,3 +51,21 @@ class CreateProductCouponStockSequentialUsageRule:
         None  # Amount-off coupon rule
     )
     special_first: bool | None = None  # Whether the first use gets a special discount
+
+
+class CreateProductCouponStockSequentialUsageRuleParam(TypedDict, total=False):
+    """Multi-use coupon rule (as a dict: ``CreateProductCouponStockSequentialUsageRule`` field for field)."""
+
+    coupon_available_period: Required[
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam
+    ]  # When the coupon can be redeemed
+    discount_coupon_list: Sequence[
+        CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam
+    ]  # Discount coupon rules
+    exchange_coupon_list: Sequence[
+        CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam
+    ]  # Exchange coupon rules
+    normal_coupon_list: Sequence[
+        CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam
+    ]  # Amount-off coupon rule
+    special_first: bool  # Whether the first use gets a special discount

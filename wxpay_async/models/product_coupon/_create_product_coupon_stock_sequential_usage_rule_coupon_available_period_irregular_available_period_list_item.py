@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Required, TypedDict
 
 import attrs
 
@@ -19,3 +20,12 @@ class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularA
 
     begin_time: dt.datetime | str  # Start time
     end_time: dt.datetime | str  # End time
+
+
+class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam(
+    TypedDict, total=False
+):
+    """A request object. (as a dict: ``CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem`` field for field)."""
+
+    begin_time: Required[dt.datetime | str]  # Start time
+    end_time: Required[dt.datetime | str]  # End time

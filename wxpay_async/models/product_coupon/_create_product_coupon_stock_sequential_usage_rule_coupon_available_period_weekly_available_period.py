@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 import attrs
 
 from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
     CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+    CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam,
 )
 
 
@@ -28,3 +30,16 @@ class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvai
         list[CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem]
         | None
     ) = None  # Daily time windows
+
+
+class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam(
+    TypedDict, total=False
+):
+    """Weekly availability (as a dict: ``CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod`` field for field)."""
+
+    day_list: Sequence[
+        Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+    ]  # Weekdays when it can be used
+    day_period_list: Sequence[
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam
+    ]  # Daily time windows

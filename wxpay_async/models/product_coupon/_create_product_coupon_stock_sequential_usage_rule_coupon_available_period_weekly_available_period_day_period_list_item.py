@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -17,3 +19,12 @@ class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvai
 
     begin_time: int  # Start of the daily window (seconds since midnight)
     end_time: int  # End of the daily window (seconds since midnight)
+
+
+class CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam(
+    TypedDict, total=False
+):
+    """A request object. (as a dict: ``CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem`` field for field)."""
+
+    begin_time: Required[int]  # Start of the daily window (seconds since midnight)
+    end_time: Required[int]  # End of the daily window (seconds since midnight)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem:
 
     percent_off: int  # Fixed percentage off
     threshold: int  # Minimum order amount (fen)
+
+
+class CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam(TypedDict, total=False):
+    """A request object. (as a dict: ``CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem`` field for field)."""
+
+    percent_off: Required[int]  # Fixed percentage off
+    threshold: Required[int]  # Minimum order amount (fen)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -17,3 +19,10 @@ class CreateProductCouponStockSequentialUsageRuleNormalCouponListItem:
 
     discount_amount: int  # Fixed discount amount (fen)
     threshold: int  # Minimum order amount (fen)
+
+
+class CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam(TypedDict, total=False):
+    """A request object. (as a dict: ``CreateProductCouponStockSequentialUsageRuleNormalCouponListItem`` field for field)."""
+
+    discount_amount: Required[int]  # Fixed discount amount (fen)
+    threshold: Required[int]  # Minimum order amount (fen)

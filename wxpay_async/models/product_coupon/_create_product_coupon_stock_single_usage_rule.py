@@ -3,17 +3,25 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 from ._create_image_generation_task_combine_image_discount_coupon import (
     CreateImageGenerationTaskCombineImageDiscountCoupon,
+    CreateImageGenerationTaskCombineImageDiscountCouponParam,
 )
 from ._create_image_generation_task_combine_image_exchange_coupon import (
     CreateImageGenerationTaskCombineImageExchangeCoupon,
+    CreateImageGenerationTaskCombineImageExchangeCouponParam,
 )
-from ._create_image_generation_task_combine_image_normal_coupon import CreateImageGenerationTaskCombineImageNormalCoupon
+from ._create_image_generation_task_combine_image_normal_coupon import (
+    CreateImageGenerationTaskCombineImageNormalCoupon,
+    CreateImageGenerationTaskCombineImageNormalCouponParam,
+)
 from ._create_product_coupon_stock_single_usage_rule_coupon_available_period import (
     CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod,
+    CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam,
 )
 
 
@@ -34,3 +42,14 @@ class CreateProductCouponStockSingleUsageRule:
     discount_coupon: CreateImageGenerationTaskCombineImageDiscountCoupon | None = None  # Discount coupon rule
     exchange_coupon: CreateImageGenerationTaskCombineImageExchangeCoupon | None = None  # Exchange coupon rule
     normal_coupon: CreateImageGenerationTaskCombineImageNormalCoupon | None = None  # Amount-off coupon rule
+
+
+class CreateProductCouponStockSingleUsageRuleParam(TypedDict, total=False):
+    """Single-use coupon rule (as a dict: ``CreateProductCouponStockSingleUsageRule`` field for field)."""
+
+    coupon_available_period: Required[
+        CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam
+    ]  # When the coupon can be redeemed
+    discount_coupon: CreateImageGenerationTaskCombineImageDiscountCouponParam  # Discount coupon rule
+    exchange_coupon: CreateImageGenerationTaskCombineImageExchangeCouponParam  # Exchange coupon rule
+    normal_coupon: CreateImageGenerationTaskCombineImageNormalCouponParam  # Amount-off coupon rule

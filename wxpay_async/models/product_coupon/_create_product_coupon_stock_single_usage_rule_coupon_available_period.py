@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Required, TypedDict
 
 import attrs
 
 from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item import (
     CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+    CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam,
 )
 from ._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period import (
     CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+    CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam,
 )
 
 
@@ -40,3 +44,17 @@ class CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod:
     weekly_available_period: (
         CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod | None
     ) = None  # Weekly availability
+
+
+class CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam(TypedDict, total=False):
+    """When the coupon can be redeemed (as a dict: ``CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod`` field for field)."""
+
+    available_begin_time: Required[dt.datetime | str]  # Start time
+    available_days: int  # Valid for N days after taking effect
+    available_end_time: Required[dt.datetime | str]  # End time
+    available_seconds: int  # Valid for N seconds after receipt
+    irregular_available_period_list: Sequence[
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam
+    ]  # Irregular availability periods
+    wait_days_after_receive: int  # Takes effect N days after receipt
+    weekly_available_period: CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam  # Weekly availability

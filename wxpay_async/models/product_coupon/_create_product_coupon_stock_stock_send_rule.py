@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -19,3 +21,11 @@ class CreateProductCouponStockStockSendRule:
     max_count: int  # Maximum number of sends
     max_count_per_day: int | None = None  # Maximum sends per day
     max_count_per_user: int | None = None  # Maximum sends per user
+
+
+class CreateProductCouponStockStockSendRuleParam(TypedDict, total=False):
+    """Sending rules (as a dict: ``CreateProductCouponStockStockSendRule`` field for field)."""
+
+    max_count: Required[int]  # Maximum number of sends
+    max_count_per_day: int  # Maximum sends per day
+    max_count_per_user: int  # Maximum sends per user

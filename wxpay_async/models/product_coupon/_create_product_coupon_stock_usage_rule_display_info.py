@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, Required, TypedDict
 
 import attrs
 
 from ._create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info import (
     CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo,
+    CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam,
 )
 
 
@@ -39,3 +41,20 @@ class CreateProductCouponStockUsageRuleDisplayInfo:
     mini_program_appid: str | None = None  # Mini program AppID
     mini_program_path: str | None = None  # Mini program path
     passcode_link: str | None = None  # Passcode link
+
+
+class CreateProductCouponStockUsageRuleDisplayInfoParam(TypedDict, total=False):
+    """Displayed usage rules (as a dict: ``CreateProductCouponStockUsageRuleDisplayInfo`` field for field)."""
+
+    app_jump_type: Literal["H5", "PASSCODE_LINK", "USAGE_GUIDE"]  # How the app entrance jumps
+    app_path: str  # H5 path opened from the app
+    coupon_available_store_info: (
+        CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam  # Stores where the coupon can be used
+    )
+    coupon_usage_method_list: Required[
+        Sequence[Literal["OFFLINE", "MINI_PROGRAM", "APP", "PAYMENT_CODE"]]
+    ]  # Ways the coupon can be used
+    mini_program_appid: str  # Mini program AppID
+    mini_program_path: str  # Mini program path
+    passcode_link: str  # Passcode link
+    usage_description: Required[str]  # Coupon usage description

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -19,3 +21,11 @@ class CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo:
     description: str  # Description of the stores where the coupon can be used
     mini_program_appid: str | None = None  # Mini program AppID
     mini_program_path: str | None = None  # Mini program path
+
+
+class CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam(TypedDict, total=False):
+    """Stores where the coupon can be used (as a dict: ``CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo`` field for field)."""
+
+    description: Required[str]  # Description of the stores where the coupon can be used
+    mini_program_appid: str  # Mini program AppID
+    mini_program_path: str  # Mini program path

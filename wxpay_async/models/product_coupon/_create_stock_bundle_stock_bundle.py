@@ -3,17 +3,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Required, TypedDict
 
 import attrs
 
-from ._create_product_coupon_stock_notify_config import CreateProductCouponStockNotifyConfig
-from ._create_product_coupon_stock_usage_rule_display_info import CreateProductCouponStockUsageRuleDisplayInfo
-from ._create_stock_bundle_stock_bundle_progressive_bundle_usage_rule import (
-    CreateStockBundleStockBundleProgressiveBundleUsageRule,
+from ._create_product_coupon_stock_bundle_coupon_display_info import (
+    CreateProductCouponStockBundleCouponDisplayInfo,
+    CreateProductCouponStockBundleCouponDisplayInfoParam,
 )
-from ._create_stock_bundle_stock_bundle_stock_send_rule import CreateStockBundleStockBundleStockSendRule
-from ._create_stock_stock_coupon_display_info import CreateStockStockCouponDisplayInfo
+from ._create_product_coupon_stock_bundle_progressive_bundle_usage_rule import (
+    CreateProductCouponStockBundleProgressiveBundleUsageRule,
+    CreateProductCouponStockBundleProgressiveBundleUsageRuleParam,
+)
+from ._create_product_coupon_stock_bundle_stock_send_rule import (
+    CreateProductCouponStockBundleStockSendRule,
+    CreateProductCouponStockBundleStockSendRuleParam,
+)
+from ._create_product_coupon_stock_notify_config import (
+    CreateProductCouponStockNotifyConfig,
+    CreateProductCouponStockNotifyConfigParam,
+)
+from ._create_product_coupon_stock_usage_rule_display_info import (
+    CreateProductCouponStockUsageRuleDisplayInfo,
+    CreateProductCouponStockUsageRuleDisplayInfoParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -32,12 +45,27 @@ class CreateStockBundleStockBundle:
     """
 
     coupon_code_mode: Literal["WECHATPAY", "UPLOAD"]  # How coupon codes are assigned
-    coupon_display_info: CreateStockStockCouponDisplayInfo  # Coupon display information
+    coupon_display_info: CreateProductCouponStockBundleCouponDisplayInfo  # Coupon display information
     notify_config: CreateProductCouponStockNotifyConfig  # Event notification settings
-    stock_send_rule: CreateStockBundleStockBundleStockSendRule  # Sending rules
+    stock_send_rule: CreateProductCouponStockBundleStockSendRule  # Sending rules
     store_scope: Literal["NONE", "ALL", "SPECIFIC"]  # Store scope
     usage_rule_display_info: CreateProductCouponStockUsageRuleDisplayInfo  # Displayed usage rules
-    progressive_bundle_usage_rule: CreateStockBundleStockBundleProgressiveBundleUsageRule | None = (
+    progressive_bundle_usage_rule: CreateProductCouponStockBundleProgressiveBundleUsageRule | None = (
         None  # Multi-use coupon rule
     )
     remark: str | None = None  # Remark
+
+
+class CreateStockBundleStockBundleParam(TypedDict, total=False):
+    """Stock bundle (as a dict: ``CreateStockBundleStockBundle`` field for field)."""
+
+    coupon_code_mode: Required[Literal["WECHATPAY", "UPLOAD"]]  # How coupon codes are assigned
+    coupon_display_info: Required[CreateProductCouponStockBundleCouponDisplayInfoParam]  # Coupon display information
+    notify_config: Required[CreateProductCouponStockNotifyConfigParam]  # Event notification settings
+    progressive_bundle_usage_rule: (
+        CreateProductCouponStockBundleProgressiveBundleUsageRuleParam  # Multi-use coupon rule
+    )
+    remark: str  # Remark
+    stock_send_rule: Required[CreateProductCouponStockBundleStockSendRuleParam]  # Sending rules
+    store_scope: Required[Literal["NONE", "ALL", "SPECIFIC"]]  # Store scope
+    usage_rule_display_info: Required[CreateProductCouponStockUsageRuleDisplayInfoParam]  # Displayed usage rules

@@ -3,16 +3,34 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Required, TypedDict
 
 import attrs
 
-from ._create_product_coupon_stock_notify_config import CreateProductCouponStockNotifyConfig
-from ._create_product_coupon_stock_sequential_usage_rule import CreateProductCouponStockSequentialUsageRule
-from ._create_product_coupon_stock_single_usage_rule import CreateProductCouponStockSingleUsageRule
-from ._create_product_coupon_stock_stock_send_rule import CreateProductCouponStockStockSendRule
-from ._create_product_coupon_stock_usage_rule_display_info import CreateProductCouponStockUsageRuleDisplayInfo
-from ._create_stock_stock_coupon_display_info import CreateStockStockCouponDisplayInfo
+from ._create_product_coupon_stock_bundle_coupon_display_info import (
+    CreateProductCouponStockBundleCouponDisplayInfo,
+    CreateProductCouponStockBundleCouponDisplayInfoParam,
+)
+from ._create_product_coupon_stock_notify_config import (
+    CreateProductCouponStockNotifyConfig,
+    CreateProductCouponStockNotifyConfigParam,
+)
+from ._create_product_coupon_stock_sequential_usage_rule import (
+    CreateProductCouponStockSequentialUsageRule,
+    CreateProductCouponStockSequentialUsageRuleParam,
+)
+from ._create_product_coupon_stock_single_usage_rule import (
+    CreateProductCouponStockSingleUsageRule,
+    CreateProductCouponStockSingleUsageRuleParam,
+)
+from ._create_product_coupon_stock_stock_send_rule import (
+    CreateProductCouponStockStockSendRule,
+    CreateProductCouponStockStockSendRuleParam,
+)
+from ._create_product_coupon_stock_usage_rule_display_info import (
+    CreateProductCouponStockUsageRuleDisplayInfo,
+    CreateProductCouponStockUsageRuleDisplayInfoParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -32,7 +50,7 @@ class CreateStockStock:
     """
 
     coupon_code_mode: Literal["WECHATPAY", "UPLOAD", "API_ASSIGN"]  # How coupon codes are assigned
-    coupon_display_info: CreateStockStockCouponDisplayInfo  # Coupon display information
+    coupon_display_info: CreateProductCouponStockBundleCouponDisplayInfo  # Coupon display information
     notify_config: CreateProductCouponStockNotifyConfig  # Event notification settings
     stock_send_rule: CreateProductCouponStockStockSendRule  # Sending rules
     store_scope: Literal["NONE", "ALL", "SPECIFIC"]  # Store scope
@@ -40,3 +58,17 @@ class CreateStockStock:
     remark: str | None = None  # Remark
     sequential_usage_rule: CreateProductCouponStockSequentialUsageRule | None = None  # Multi-use coupon rule
     single_usage_rule: CreateProductCouponStockSingleUsageRule | None = None  # Single-use coupon rule
+
+
+class CreateStockStockParam(TypedDict, total=False):
+    """Stock (as a dict: ``CreateStockStock`` field for field)."""
+
+    coupon_code_mode: Required[Literal["WECHATPAY", "UPLOAD", "API_ASSIGN"]]  # How coupon codes are assigned
+    coupon_display_info: Required[CreateProductCouponStockBundleCouponDisplayInfoParam]  # Coupon display information
+    notify_config: Required[CreateProductCouponStockNotifyConfigParam]  # Event notification settings
+    remark: str  # Remark
+    sequential_usage_rule: CreateProductCouponStockSequentialUsageRuleParam  # Multi-use coupon rule
+    single_usage_rule: CreateProductCouponStockSingleUsageRuleParam  # Single-use coupon rule
+    stock_send_rule: Required[CreateProductCouponStockStockSendRuleParam]  # Sending rules
+    store_scope: Required[Literal["NONE", "ALL", "SPECIFIC"]]  # Store scope
+    usage_rule_display_info: Required[CreateProductCouponStockUsageRuleDisplayInfoParam]  # Displayed usage rules

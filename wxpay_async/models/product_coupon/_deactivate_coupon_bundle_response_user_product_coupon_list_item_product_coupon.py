@@ -8,11 +8,9 @@ from typing import Any
 
 import attrs
 
-from ._get_product_coupon_response_display_info import GetProductCouponResponseDisplayInfo
-from ._get_product_coupon_response_progressive_bundle_usage_info import (
-    GetProductCouponResponseProgressiveBundleUsageInfo,
-)
-from ._get_product_coupon_response_single_usage_info import GetProductCouponResponseSingleUsageInfo
+from ._product_coupon_display_info import ProductCouponDisplayInfo
+from ._product_coupon_progressive_bundle_usage_info import ProductCouponProgressiveBundleUsageInfo
+from ._product_coupon_single_usage_info import ProductCouponSingleUsageInfo
 
 
 @attrs.frozen(kw_only=True)
@@ -42,14 +40,14 @@ class DeactivateCouponBundleResponseUserProductCouponListItemProductCoupon:
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
-    display_info: GetProductCouponResponseDisplayInfo | None = None  # Display information
+    display_info: ProductCouponDisplayInfo | None = None  # Display information
     out_product_no: str | None = None  # Merchant's product ID
     product_coupon_id: str | None = None  # Product coupon ID
-    progressive_bundle_usage_info: GetProductCouponResponseProgressiveBundleUsageInfo | None = (
+    progressive_bundle_usage_info: ProductCouponProgressiveBundleUsageInfo | None = (
         None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
     )
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
-    single_usage_info: GetProductCouponResponseSingleUsageInfo | None = None  # Single-use mode settings
+    single_usage_info: ProductCouponSingleUsageInfo | None = None  # Single-use mode settings
     state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
     type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
     usage_mode: str | None = None  # Usage mode: one of SINGLE, PROGRESSIVE_BUNDLE

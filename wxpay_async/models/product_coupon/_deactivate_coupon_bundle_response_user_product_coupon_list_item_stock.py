@@ -8,18 +8,14 @@ from typing import Any
 
 import attrs
 
-from ._create_stock_bundle_response_stock_list_item_progressive_bundle_usage_rule import (
-    CreateStockBundleResponseStockListItemProgressiveBundleUsageRule,
-)
-from ._create_stock_bundle_response_stock_list_item_stock_bundle_info import (
-    CreateStockBundleResponseStockListItemStockBundleInfo,
-)
-from ._get_stock_response_coupon_code_count_info import GetStockResponseCouponCodeCountInfo
-from ._get_stock_response_coupon_display_info import GetStockResponseCouponDisplayInfo
-from ._get_stock_response_notify_config import GetStockResponseNotifyConfig
-from ._get_stock_response_sent_count_info import GetStockResponseSentCountInfo
-from ._get_stock_response_stock_send_rule import GetStockResponseStockSendRule
-from ._get_stock_response_usage_rule_display_info import GetStockResponseUsageRuleDisplayInfo
+from ._stock_coupon_code_count_info import StockCouponCodeCountInfo
+from ._stock_coupon_display_info import StockCouponDisplayInfo
+from ._stock_notify_config import StockNotifyConfig
+from ._stock_progressive_bundle_usage_rule import StockProgressiveBundleUsageRule
+from ._stock_sent_count_info import StockSentCountInfo
+from ._stock_stock_bundle_info import StockStockBundleInfo
+from ._stock_stock_send_rule import StockStockSendRule
+from ._stock_usage_rule_display_info import StockUsageRuleDisplayInfo
 
 
 @attrs.frozen(kw_only=True)
@@ -51,27 +47,23 @@ class DeactivateCouponBundleResponseUserProductCouponListItemStock:
     """
 
     brand_id: str | None = None  # Brand ID
-    coupon_code_count_info: GetStockResponseCouponCodeCountInfo | None = (
-        None  # Coupon codes uploaded in advance by the brand
-    )
+    coupon_code_count_info: StockCouponCodeCountInfo | None = None  # Coupon codes uploaded in advance by the brand
     coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD
-    coupon_display_info: GetStockResponseCouponDisplayInfo | None = None  # Coupon display information
+    coupon_display_info: StockCouponDisplayInfo | None = None  # Coupon display information
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
-    notify_config: GetStockResponseNotifyConfig | None = None  # Event notification settings
+    notify_config: StockNotifyConfig | None = None  # Event notification settings
     product_coupon_id: str | None = None  # Product coupon ID
-    progressive_bundle_usage_rule: CreateStockBundleResponseStockListItemProgressiveBundleUsageRule | None = (
-        None  # Multi-use coupon rule
-    )
+    progressive_bundle_usage_rule: StockProgressiveBundleUsageRule | None = None  # Multi-use coupon rule
     remark: str | None = None  # Remark
-    sent_count_info: GetStockResponseSentCountInfo | None = None  # Sends so far
+    sent_count_info: StockSentCountInfo | None = None  # Sends so far
     state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_bundle_info: CreateStockBundleResponseStockListItemStockBundleInfo | None = None  # Stock bundle
+    stock_bundle_info: StockStockBundleInfo | None = None  # Stock bundle
     stock_id: str | None = None  # Stock ID
-    stock_send_rule: GetStockResponseStockSendRule | None = None  # Sending rules
+    stock_send_rule: StockStockSendRule | None = None  # Sending rules
     store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: GetStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
+    usage_rule_display_info: StockUsageRuleDisplayInfo | None = None  # Displayed usage rules
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer

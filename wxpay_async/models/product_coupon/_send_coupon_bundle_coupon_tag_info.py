@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypedDict
+
 import attrs
 
-from ._send_coupon_bundle_coupon_tag_info_member_tag_info import SendCouponBundleCouponTagInfoMemberTagInfo
+from ._send_coupon_bundle_coupon_tag_info_member_tag_info import (
+    SendCouponBundleCouponTagInfoMemberTagInfo,
+    SendCouponBundleCouponTagInfoMemberTagInfoParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -19,3 +25,10 @@ class SendCouponBundleCouponTagInfo:
 
     coupon_tag_list: list[str] | None = None  # Coupon tags
     member_tag_info: SendCouponBundleCouponTagInfoMemberTagInfo | None = None  # Membership tag information
+
+
+class SendCouponBundleCouponTagInfoParam(TypedDict, total=False):
+    """Coupon tag information (as a dict: ``SendCouponBundleCouponTagInfo`` field for field)."""
+
+    coupon_tag_list: Sequence[str]  # Coupon tags
+    member_tag_info: SendCouponBundleCouponTagInfoMemberTagInfoParam  # Membership tag information

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Required, TypedDict
+
 import attrs
 
 
@@ -15,3 +17,9 @@ class SendCouponBundleCouponTagInfoMemberTagInfo:
     """
 
     member_card_id: str  # Membership card template ID
+
+
+class SendCouponBundleCouponTagInfoMemberTagInfoParam(TypedDict, total=False):
+    """Membership tag information (as a dict: ``SendCouponBundleCouponTagInfoMemberTagInfo`` field for field)."""
+
+    member_card_id: Required[str]  # Membership card template ID

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 import attrs
 
-from ._send_coupon_coupon_tag_info_member_tag_info import SendCouponCouponTagInfoMemberTagInfo
+from ._send_coupon_coupon_tag_info_member_tag_info import (
+    SendCouponCouponTagInfoMemberTagInfo,
+    SendCouponCouponTagInfoMemberTagInfoParam,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -21,3 +25,10 @@ class SendCouponCouponTagInfo:
 
     coupon_tag_list: list[Literal["MEMBER"]] | None = None  # Coupon tags
     member_tag_info: SendCouponCouponTagInfoMemberTagInfo | None = None  # Membership tag information
+
+
+class SendCouponCouponTagInfoParam(TypedDict, total=False):
+    """Coupon tag information (as a dict: ``SendCouponCouponTagInfo`` field for field)."""
+
+    coupon_tag_list: Sequence[Literal["MEMBER"]]  # Coupon tags
+    member_tag_info: SendCouponCouponTagInfoMemberTagInfoParam  # Membership tag information

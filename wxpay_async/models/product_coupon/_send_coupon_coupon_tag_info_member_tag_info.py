@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -15,3 +17,9 @@ class SendCouponCouponTagInfoMemberTagInfo:
     """
 
     member_card_id: str | None = None  # Membership card template ID
+
+
+class SendCouponCouponTagInfoMemberTagInfoParam(TypedDict, total=False):
+    """Membership tag information (as a dict: ``SendCouponCouponTagInfoMemberTagInfo`` field for field)."""
+
+    member_card_id: str  # Membership card template ID

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from ._upload_coupon_codes_response_failed_code_list_item import UploadCouponCodesResponseFailedCodeListItem
+
 
 @attrs.frozen(kw_only=True)
 class UploadCouponCodesResponse:
@@ -26,7 +28,9 @@ class UploadCouponCodesResponse:
 
     already_exist_code_list: list[str] | None = None  # Coupon codes that already existed
     duplicate_code_list: list[str] | None = None  # Duplicate coupon codes
-    failed_code_list: list[str] | None = None  # Coupon codes that failed to upload
+    failed_code_list: list[UploadCouponCodesResponseFailedCodeListItem] | None = (
+        None  # Coupon codes that failed to upload
+    )
     success_code_list: list[str] | None = None  # Coupon codes uploaded successfully
     total_count: int | None = None  # Number of distinct coupon codes
     out_request_no: str = ""  # the request number this call used

@@ -13,13 +13,13 @@ class UploadImageResponse:
     """An answer of WeChat Pay.
 
     Attributes:
-        media_url: URL of the uploaded media file
+        image_url: URL of the uploaded media file
         extra: fields of the answer this SDK does not know
         raw: the JSON as WeChat Pay sent it
         request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
     """
 
-    media_url: str | None = None  # URL of the uploaded media file
+    image_url: str | None = None  # URL of the uploaded media file
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer

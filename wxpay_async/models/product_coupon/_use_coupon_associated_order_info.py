@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -21,3 +23,12 @@ class UseCouponAssociatedOrderInfo:
     out_trade_no: str | None = None  # Merchant order number
     sub_mchid: str | None = None  # Sub-merchant ID
     transaction_id: str | None = None  # WeChat Pay transaction ID
+
+
+class UseCouponAssociatedOrderInfoParam(TypedDict, total=False):
+    """Associated WeChat Pay order (as a dict: ``UseCouponAssociatedOrderInfo`` field for field)."""
+
+    mchid: str  # Merchant ID
+    out_trade_no: str  # Merchant order number
+    sub_mchid: str  # Sub-merchant ID
+    transaction_id: str  # WeChat Pay transaction ID

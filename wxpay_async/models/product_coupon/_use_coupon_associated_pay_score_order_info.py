@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import attrs
 
 
@@ -21,3 +23,12 @@ class UseCouponAssociatedPayScoreOrderInfo:
     order_id: str | None = None  # WeChat Pay service order ID
     out_order_no: str | None = None  # Merchant service order number
     sub_mchid: str | None = None  # Sub-merchant ID
+
+
+class UseCouponAssociatedPayScoreOrderInfoParam(TypedDict, total=False):
+    """Associated WeChat Pay Score order (as a dict: ``UseCouponAssociatedPayScoreOrderInfo`` field for field)."""
+
+    mchid: str  # Merchant ID
+    order_id: str  # WeChat Pay service order ID
+    out_order_no: str  # Merchant service order number
+    sub_mchid: str  # Sub-merchant ID

@@ -8,12 +8,13 @@ from typing import Any
 
 import attrs
 
-from ._get_user_coupon_response_coupon_tag_info import GetUserCouponResponseCouponTagInfo
-from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
-from ._get_user_coupon_response_sequential_usage_detail import GetUserCouponResponseSequentialUsageDetail
-from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
-from ._get_user_coupon_response_user_product_coupon_bundle_info import GetUserCouponResponseUserProductCouponBundleInfo
-from ._user_coupon_stock import UserCouponStock
+from ._product_coupon import ProductCoupon
+from ._stock import Stock
+from ._user_coupon_coupon_tag_info import UserCouponCouponTagInfo
+from ._user_coupon_progressive_bundle_usage_detail import UserCouponProgressiveBundleUsageDetail
+from ._user_coupon_sequential_usage_detail import UserCouponSequentialUsageDetail
+from ._user_coupon_single_usage_detail import UserCouponSingleUsageDetail
+from ._user_coupon_user_product_coupon_bundle_info import UserCouponUserProductCouponBundleInfo
 
 
 @attrs.frozen(kw_only=True)
@@ -32,7 +33,8 @@ class UserCoupon:
         deactivate_reason: Deactivation reason
         deactivate_request_no: Request number of the deactivation
         deactivate_time: Deactivation time
-        product_coupon: Product coupon
+        product_coupon: ProductCoupon
+        progressive_bundle_usage_detail: Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
         receive_time: Receive time
         send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
         send_request_no: Request number of the send
@@ -56,20 +58,23 @@ class UserCoupon:
     coupon_state: str | None = (
         None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
     )
-    coupon_tag_info: GetUserCouponResponseCouponTagInfo | None = None  # Coupon tags
+    coupon_tag_info: UserCouponCouponTagInfo | None = None  # Coupon tags
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
-    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
+    product_coupon: ProductCoupon | None = None
+    progressive_bundle_usage_detail: UserCouponProgressiveBundleUsageDetail | None = (
+        None  # Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
+    )
     receive_time: dt.datetime | None = None  # Receive time
     send_channel: str | None = (
         None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
     )
     send_request_no: str | None = None  # Request number of the send
-    sequential_usage_detail: GetUserCouponResponseSequentialUsageDetail | None = None  # Multi-use coupon details
-    single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
-    stock: UserCouponStock | None = None  # Stock
-    user_product_coupon_bundle_info: GetUserCouponResponseUserProductCouponBundleInfo | None = (
+    sequential_usage_detail: UserCouponSequentialUsageDetail | None = None  # Multi-use coupon details
+    single_usage_detail: UserCouponSingleUsageDetail | None = None  # Single-use coupon details
+    stock: Stock | None = None
+    user_product_coupon_bundle_info: UserCouponUserProductCouponBundleInfo | None = (
         None  # The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
     )
     valid_begin_time: dt.datetime | None = None  # Start of validity
@@ -77,6 +82,9 @@ class UserCoupon:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
+
+
+GetUserCouponResponse = UserCoupon
 
 
 SendCouponResponse = UserCoupon
