@@ -2,6 +2,7 @@
 
 from . import _logsetup
 from ._client import Client, render_path, status_error
+from ._client_kwargs import ClientKwargs
 from ._config import DEFAULT_BASE_URL, ENV_VARS, Credentials
 from ._converter import CHINA_TZ, converter
 from ._raw import RawResponse
@@ -20,6 +21,7 @@ __all__ = [
     "CertificateManager",
     "CertificateStore",
     "Client",
+    "ClientKwargs",
     "Credentials",
     "InMemoryCertificateStore",
     "Middleware",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from ..crypto import certificate_serial, load_certificate, load_private_key
 from ..devkeys import KeyPair, generate_apiv3_key, generate_key_pair, generate_public_key_id
+from ._types import ClientKwargs
 
 DEFAULT_MCHID = "1900000001"
 MERCHANT_JSON = "merchant.json"
@@ -72,9 +72,9 @@ class EmulatorKeys:
             public_key_id=generate_public_key_id(),
         )
 
-    def client_kwargs(self, base_url: str, *, mode: str = "public_key") -> dict[str, Any]:
+    def client_kwargs(self, base_url: str, *, mode: str = "public_key") -> ClientKwargs:
         """Keyword arguments for :class:`wxpay_async.Client` talking to this emulator."""
-        kwargs: dict[str, Any] = {
+        kwargs: ClientKwargs = {
             "mchid": self.mchid,
             "merchant_serial": self.merchant.serial,
             "private_key": self.merchant.private_key,

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
@@ -80,12 +80,14 @@ class Call:
         return dict(parse_qsl(urlsplit(self.target).query, keep_blank_values=True))
 
     @property
-    def json(self) -> Any:
-        """The decoded JSON body (None when the body is empty or not JSON)."""
+    def json(self) -> dict[str, Any] | None:
+        """The decoded JSON object body; None when the body is empty (GET), not JSON or not an object
+        (a multipart upload): check ``call.json is not None`` before reading fields."""
         try:
-            return json.loads(self.body) if self.body else None
+            decoded: object = json.loads(self.body) if self.body else None
         except ValueError:
             return None
+        return cast("dict[str, Any]", decoded) if isinstance(decoded, dict) else None
 
     @property
     def signed(self) -> bool:
