@@ -9,6 +9,8 @@ httpx or another transport, run the emulator (``wxpay_async.emulator.run_emulato
 from __future__ import annotations
 
 import contextvars
+import importlib
+import inspect
 import json
 import re
 import time
@@ -106,6 +108,22 @@ class _Route:
     skew: int
     signtest: bool
     automatic: bool = False
+
+
+#: aioresponses' private hook the mock overrides (listed in wxpay_async/_private_apis.py).
+REQUEST_HOOK_PARAMETERS = ("self", "orig_self", "method", "url")
+
+
+def check_request_hook(responses_class: type = aioresponses) -> None:
+    """Refuse to start on an aioresponses whose ``_request_mock`` is not the one the mock overrides."""
+    hook = getattr(responses_class, "_request_mock", None)
+    params = tuple(inspect.signature(hook).parameters)[:4] if callable(hook) else ()
+    if params != REQUEST_HOOK_PARAMETERS:
+        version = getattr(importlib.import_module("aioresponses"), "__version__", "unknown")
+        raise ConfigurationError(
+            f"WeChatPayMock needs aioresponses' _request_mock{REQUEST_HOOK_PARAMETERS[1:]} (0.7.x); "
+            f"the installed aioresponses {version} has {params[1:] or 'none'}"
+        )
 
 
 class _Responses(aioresponses):
@@ -243,6 +261,7 @@ class WeChatPayMock:
 
     # -- lifetime ---------------------------------------------------------------------------
     def start(self) -> None:
+        check_request_hook()
         self.responses.start()
         self._started = True
         if self.mode == "certificate":
