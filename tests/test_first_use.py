@@ -93,6 +93,20 @@ async def test_notify_decrypt_into_a_closed_pipe_is_quiet(emu: RunningEmulator, 
     assert code == 141, err
 
 
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["--help"], 0),  # argparse itself ignores an OSError while printing help
+        (["send-batch", "--help"], 0),
+        (["selfcheck"], 141),
+    ],
+)
+async def test_any_command_into_a_closed_pipe_is_quiet(args: list[str], status: int) -> None:
+    code, err = await run_into_closed_pipe(*args)
+    assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err, err
+    assert code == status, err
+
+
 # -- the redis extra ----------------------------------------------------------------------------------
 def without_redis(tmp_path: Path) -> dict[str, str]:
     """An environment in which ``import redis`` fails as it does without the ``redis`` extra."""

@@ -482,6 +482,16 @@ def _stdout_closed() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:  # also after --help or a usage error (SystemExit): a closed pipe shows here
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -492,9 +502,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result: int = args.run(args)
-        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at interpreter exit
-    except BrokenPipeError:
-        return _stdout_closed()
     except CLIError as exc:
         parser.exit(2, f"wxpay-async: error: {exc}\n")
     except WxPayError as exc:
