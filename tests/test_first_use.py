@@ -168,11 +168,37 @@ async def test_a_csv_without_openid_column_names_the_header_it_found(emu: Runnin
             await send_batch(wx, source, batch_id="b", journal=tmp_path / "j.db", appid=APPID)
     assert "no openid column" in str(info.value) and "'open_id', 'stock_id'" in str(info.value)
     assert "'open_id' is close" in str(info.value)
+    assert not (tmp_path / "j.db").exists()  # refused before a journal was made: nothing to --resume
     semi = tmp_path / "semi.csv"
     semi.write_text("openid;stock_id\n" + "".join(f"{o};1\n" for o in OPENIDS))
     async with Client(**emu.client_kwargs()) as wx:
         with pytest.raises(ValidationError, match="separated by commas"):
             await send_batch(wx, semi, batch_id="b", journal=tmp_path / "j2.db", appid=APPID)
+
+
+async def test_cli_names_the_header_and_leaves_no_journal(emu: RunningEmulator, stock: str, tmp_path: Path) -> None:
+    keys_dir = tmp_path / "keys"
+    write_keys_dir(keys_dir, emu.base_url, keys=emu.keys)
+    source = tmp_path / "users.csv"
+    source.write_text("OpenID\n" + "\n".join(OPENIDS) + "\n")
+    journal = tmp_path / "j.db"
+    argv = ["send-batch", str(source), "--keys-dir", str(keys_dir), "--stock-id", stock, "--appid", APPID]
+    argv += ["--journal", str(journal), "-q"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wxpay_async.cli", *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, raw = await asyncio.wait_for(proc.communicate(), timeout=60)
+    err = raw.decode()
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert "no openid column; the header found is: 'OpenID'" in err and "named exactly openid" in err, err
+    assert not journal.exists() and issued(emu, stock) == []
+    source.write_text("openid\n" + "\n".join(OPENIDS) + "\n")  # fixed: runs without --resume
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wxpay_async.cli", *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, raw = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, raw.decode()
+    assert sorted(issued(emu, stock)) == sorted(OPENIDS)
 
 
 async def test_a_row_without_openid_fails_alone(emu: RunningEmulator, stock: str, tmp_path: Path) -> None:

@@ -200,6 +200,10 @@ def _send_batch_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not args.redis:
         raise CLIError("--workers N shares the batch through a Redis journal: pass --redis redis://...")
     require_redis()  # said once, here, rather than by every worker
+    from .batch._rows import check_csv_file
+
+    if args.input.exists():
+        check_csv_file(args.input)  # likewise for a CSV without an openid column
     if not args.input.exists():
         raise CLIError(f"input file {args.input} does not exist")
     _client_kwargs(args)  # a credentials mistake is reported once, here, before any worker starts
@@ -285,9 +289,11 @@ async def _write_journal_results(args: argparse.Namespace, batch_id: str, path: 
 
 async def _send_batch(args: argparse.Namespace) -> int:
     from .batch import JournalError, RedisJournal, SqliteJournal, file_sha256
+    from .batch._rows import check_csv_file
 
     if not args.input.exists():
         raise CLIError(f"input file {args.input} does not exist")
+    check_csv_file(args.input)  # a CSV without an openid column: said before any journal exists
     fingerprint = await asyncio.to_thread(file_sha256, args.input)
     journal: Journal
     if args.redis:

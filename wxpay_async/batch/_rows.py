@@ -107,6 +107,16 @@ def check_header(path: Path, header: Sequence[str] | None, defaults: Mapping[str
     raise ValidationError(f"{path.name}", f"no openid column; the header found is: {found}{hint}")
 
 
+def check_csv_file(path: Path, defaults: Mapping[str, Any] | None = None) -> None:
+    """Read only the header of the CSV at ``path`` and refuse it as :func:`check_header` does.
+
+    Run before a journal is made, so a wrong file leaves nothing behind to ``--resume``.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), None)
+    check_header(path, header, defaults or {})
+
+
 async def iter_rows(source: Source, defaults: Mapping[str, Any] | None = None) -> AsyncIterator[BatchRow]:
     """Stream rows from an iterable, an async iterable or a CSV file; never loads the whole input.
 

@@ -20,7 +20,7 @@ from ._journal import Journal, RowOutcome, SqliteJournal
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_ratelimit import RedisRateLimiter
 from ._results import write_result_csv
-from ._rows import BatchRow, InvalidRow, Kind, count_csv_rows, read_rows, request_number
+from ._rows import BatchRow, InvalidRow, Kind, check_csv_file, count_csv_rows, read_rows, request_number
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -249,6 +249,7 @@ class BatchSender:
     async def run(self, source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path) -> BatchSummary:
         started = time.monotonic()
         if isinstance(source, Path):
+            check_csv_file(source, self.defaults)  # before the journal: a wrong file leaves none
             self._total = count_csv_rows(source)
         await self.journal.open(self.batch_id)
         queue: asyncio.Queue[BatchRow | None] = asyncio.Queue(maxsize=self.concurrency * 2)
@@ -382,10 +383,14 @@ class BatchSender:
 
     async def _invalid(self, row: InvalidRow) -> None:
         """A row that cannot be sent (no openid...): failed, final, and the batch goes on."""
+        key = f"#invalid-row-{row.index}"
+        if not await self.journal.claim(key):  # workers sharing the journal record it once
+            self.summary.claimed_elsewhere += 1
+            return
         self.summary.failed += 1
         self.summary.failures_by_code["VALIDATION"] = self.summary.failures_by_code.get("VALIDATION", 0) + 1
         outcome = RowOutcome(
-            key=f"#invalid-row-{row.index}",
+            key=key,
             index=row.index,
             request_no="",
             state="failed",
