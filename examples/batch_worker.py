@@ -21,12 +21,15 @@ from wxpay_async.batch import BatchSummary, send_batch
 APPID = "wx233544546545989"
 
 
-async def run_batch(wx: Client, rows: Path, stock_id: str, batch_id: str, journal: Path) -> BatchSummary:
+async def run_batch(
+    wx: Client, rows: Path, stock_id: str, batch_id: str, journal: Path, *, resume: bool = False
+) -> BatchSummary:
     summary = await send_batch(
         wx,
         rows,
         batch_id=batch_id,
         journal=journal,
+        resume=resume,  # continuing a journal that records this batch must be asked for
         result_csv=journal.with_suffix(".results.csv"),
         stock_id=stock_id,
         appid=APPID,
@@ -45,7 +48,10 @@ async def main(*, use_emulator: bool = False, argv: list[str] | None = None) -> 
     if not use_emulator:
         csv_path, stock_id, batch_id = (argv or sys.argv[1:])[:3]
         async with Client.from_env() as wx:
-            summary = await run_batch(wx, Path(csv_path), stock_id, batch_id, Path(f"{batch_id}.journal.db"))
+            journal = Path(f"{batch_id}.journal.db")
+            # This worker is meant to be restarted: it continues its own journal when one exists.
+            resume = await asyncio.to_thread(journal.exists)
+            summary = await run_batch(wx, Path(csv_path), stock_id, batch_id, journal, resume=resume)
         return 0 if summary.failed == 0 else 1
 
     from wxpay_async.emulator import create_running_stock, run_emulator
@@ -57,7 +63,7 @@ async def main(*, use_emulator: bool = False, argv: list[str] | None = None) -> 
         async with run_emulator() as emu, Client(**emu.client_kwargs()) as wx:
             stock_id = await create_running_stock(wx, max_coupons=100)
             first = await run_batch(wx, rows, stock_id, "example-batch", journal)
-            again = await run_batch(wx, rows, stock_id, "example-batch", journal)  # a restart: nothing re-sent
+            again = await run_batch(wx, rows, stock_id, "example-batch", journal, resume=True)  # nothing re-sent
             issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "cash"]
     ok = first.sent == 30 and again.sent == 0 and again.already_done == 30 and len(issued) == 30
     return 0 if ok else 1

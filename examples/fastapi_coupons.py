@@ -13,24 +13,23 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 
-from wxpay_async import Client
+from wxpay_async import Client, ClientKwargs
 from wxpay_async.errors import APIStatusError
 from wxpay_async.notifications import Notification, starlette_endpoint
 
 APPID = os.environ.get("WXPAY_APPID", "wx233544546545989")
 
 
-def create_app(client_kwargs: dict[str, Any] | None = None) -> FastAPI:
+def create_app(client_kwargs: ClientKwargs | None = None) -> FastAPI:
     """The service; ``client_kwargs`` for a given Client (tests, the emulator), else ``Client.from_env()``."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None]:
         wx = Client(**client_kwargs) if client_kwargs else Client.from_env()
         async with wx:
             app.state.wx = wx

@@ -12,25 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
 
-from wxpay_async import Client
+from wxpay_async import Client, ClientKwargs
 
 
 class Merchants:
     """``async with Merchants(configs) as merchants: wx = merchants["1900000001"]``."""
 
-    def __init__(self, configs: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(self, configs: Mapping[str, ClientKwargs]) -> None:
         self._configs = configs
         self._clients: dict[str, Client] = {}
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Merchants:
         for mchid, kwargs in self._configs.items():
-            client = await self._stack.enter_async_context(Client(**{**kwargs, "mchid": mchid}))
+            config: ClientKwargs = {**kwargs, "mchid": mchid}
+            client = await self._stack.enter_async_context(Client(**config))
             self._clients[mchid] = client.with_options(extra_headers={"X-Tenant": mchid})
         return self
 
@@ -42,7 +42,7 @@ class Merchants:
     def __getitem__(self, mchid: str) -> Client:
         return self._clients[mchid]
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         return iter(self._clients)
 
 
@@ -54,7 +54,7 @@ async def main(*, use_emulator: bool = True) -> int:
         second = "1900000002"
         emu.emulator.register_merchant(second, emu.keys.merchant.certificate, emu.apiv3_key)
         async with Merchants({emu.mchid: base, second: base}) as merchants:
-            stocks = {}
+            stocks: dict[str, str] = {}
             for mchid in merchants:
                 stocks[mchid] = await create_running_stock(merchants[mchid], max_coupons=2)
             results = await asyncio.gather(

@@ -46,7 +46,8 @@ async def test_give_coupon(wxpay_mock: WeChatPayMock) -> None:
 
     (call,) = wxpay_mock.calls
     assert call.method == "POST" and call.path == "/v3/marketing/favor/users/oUser1/coupons"
-    assert call.json["stock_id"] == STOCK_ID and call.json["appid"] == APPID
+    body = call.json  # the JSON body as sent; None for a GET
+    assert body is not None and body["stock_id"] == STOCK_ID and body["appid"] == APPID
     assert call.signed  # the Authorization header signed exactly the bytes sent
 
 
@@ -60,6 +61,7 @@ async def test_rate_limited_then_sent(wxpay_mock: WeChatPayMock) -> None:
 
     first, second = wxpay_mock.calls
     # Same request number on the retry: WeChat Pay sends one coupon, however many attempts.
+    assert first.json is not None and second.json is not None
     assert first.json["out_request_no"] == second.json["out_request_no"]
 
 

@@ -25,6 +25,7 @@ SLUGS = {
     "java": "wechatpay-java",
     "php": "wechatpay-php",
     "seed": "seed (official docs)",
+    "skills": "wechatpay-skills",
 }
 
 

@@ -99,7 +99,7 @@ async def test_rerun_is_idempotent_even_without_journal(wx: Client, ledger: Ledg
     assert summary.sent == 30
     assert len(ledger.coupons) == 30 and max(ledger.accepted.values()) == 2
     # With the journal, nothing is even re-sent.
-    again = await send_batch(wx, rows(30), batch_id="b2", journal=tmp_path / "a.db", **opts)
+    again = await send_batch(wx, rows(30), batch_id="b2", journal=tmp_path / "a.db", resume=True, **opts)
     assert again.sent == 0 and again.already_done == 30 and max(ledger.accepted.values()) == 2
 
 
@@ -122,7 +122,7 @@ async def test_stock_exhausted_stops_early_and_resume_finishes(wx: Client, ledge
     assert summary.sent == 25 and summary.not_sent > 50
     assert summary.failures_by_code.get("NOT_ENOUGH", 0) >= 1
     ledger.budget = 10**9  # the merchant raised the budget; NOT_ENOUGH rows are final, others resume
-    resumed = await send_batch(wx, rows(100), batch_id="b4", journal=tmp_path / "j.db", **opts)
+    resumed = await send_batch(wx, rows(100), batch_id="b4", journal=tmp_path / "j.db", resume=True, **opts)
     assert resumed.already_done == 25 + summary.failed
     assert len(ledger.coupons) == 100 - summary.failed and max(ledger.accepted.values()) == 1
 

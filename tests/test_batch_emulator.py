@@ -211,7 +211,7 @@ async def test_paused_stock_stops_the_batch_via_a_status_query_and_resume_sends_
         assert 5 <= first.failed < 5 + 2 * 4 and first.not_sent > 100
         await wx.favor.restart_stock(stock_id, stock_creator_mchid=wx.mchid)
         second = await send_batch(
-            wx, [{"openid": o} for o in openids], batch_id="paused", journal=tmp_path / "j.db", **opts
+            wx, [{"openid": o} for o in openids], batch_id="paused", journal=tmp_path / "j.db", resume=True, **opts
         )
     # The rows that failed before the stop were re-recorded retryable: the resume sends all 120.
     assert second.sent == 120 and second.failed == 0, second.describe()

@@ -67,7 +67,7 @@ class FailingKey:
 
 async def test_concurrent_signatures_reach_their_own_callers(merchant_keys: KeyPair) -> None:
     pool = CountingExecutor(2)
-    signer = BatchSigner(pool)
+    signer = BatchSigner(pool, slots=2)
     messages = [f"GET\n/v3/x/{i}\n1700000000\nnonce{i}\n\n".encode() for i in range(200)]
     try:
         signatures = await asyncio.wait_for(
@@ -85,7 +85,7 @@ def test_one_signer_serves_one_event_loop_after_another(merchant_keys: KeyPair) 
         return await asyncio.gather(*(signer.sign(merchant_keys.private_key, b"m%d" % i) for i in range(10)))
 
     with ThreadPoolExecutor(2) as pool:
-        signer = BatchSigner(pool)
+        signer = BatchSigner(pool, slots=2)
         for _ in range(2):  # e.g. two asyncio.run() calls with one client
             signatures = asyncio.run(sign_some(signer))
             assert all(rsa_verify(merchant_keys.public_key, b"m%d" % i, s) for i, s in enumerate(signatures))
@@ -95,7 +95,7 @@ async def test_an_error_in_signing_reaches_only_its_caller(merchant_keys: KeyPai
     messages = [f"message {i}".encode() for i in range(30)]
     key = cast(rsa.RSAPrivateKey, FailingKey(merchant_keys.private_key, messages[17]))
     with ThreadPoolExecutor(2) as pool:
-        signer = BatchSigner(pool)
+        signer = BatchSigner(pool, slots=2)
         results = await asyncio.wait_for(
             asyncio.gather(*(signer.sign(key, m) for m in messages), return_exceptions=True), GUARD
         )
@@ -107,7 +107,7 @@ async def test_an_error_in_signing_reaches_only_its_caller(merchant_keys: KeyPai
 
 async def test_cancelling_one_waiter_does_not_hurt_the_others(merchant_keys: KeyPair) -> None:
     pool = CountingExecutor(1, gated=True)  # one slot, held: the first call in flight, the rest queued
-    signer = BatchSigner(pool)
+    signer = BatchSigner(pool, slots=1)
     messages = [f"message {i}".encode() for i in range(10)]
     tasks = [asyncio.create_task(signer.sign(merchant_keys.private_key, m)) for m in messages]
     try:
@@ -131,7 +131,7 @@ async def test_close_fails_every_waiter_and_late_results_are_dropped(merchant_ke
     errors: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _, context: errors.append(context))
     pool = CountingExecutor(2, gated=True)
-    signer = BatchSigner(pool)
+    signer = BatchSigner(pool, slots=2)
     tasks = [asyncio.create_task(signer.sign(merchant_keys.private_key, b"m%d" % i)) for i in range(10)]
     try:
         await asyncio.sleep(0)
@@ -152,7 +152,7 @@ async def test_close_fails_every_waiter_and_late_results_are_dropped(merchant_ke
 
 async def test_a_shut_down_executor_fails_the_queued_calls(merchant_keys: KeyPair) -> None:
     pool = CountingExecutor(1, gated=True)
-    signer = BatchSigner(pool)
+    signer = BatchSigner(pool, slots=1)
     tasks = [asyncio.create_task(signer.sign(merchant_keys.private_key, b"m%d" % i)) for i in range(5)]
     await asyncio.sleep(0)
     assert await asyncio.to_thread(pool.entered.wait, GUARD)

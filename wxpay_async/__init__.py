@@ -2,6 +2,7 @@
 
 from . import _logsetup
 from ._client import Client, render_path, status_error
+from ._client_kwargs import BrandClientKwargs, ClientKwargs
 from ._config import DEFAULT_BASE_URL, ENV_VARS, Credentials
 from ._converter import CHINA_TZ, converter
 from ._identity import BRAND_ENV_VARS, BrandCredentials, IdentityMismatchError
@@ -19,10 +20,12 @@ __all__ = [
     "CHINA_TZ",
     "DEFAULT_BASE_URL",
     "ENV_VARS",
+    "BrandClientKwargs",
     "BrandCredentials",
     "CertificateManager",
     "CertificateStore",
     "Client",
+    "ClientKwargs",
     "Credentials",
     "IdentityMismatchError",
     "InMemoryCertificateStore",

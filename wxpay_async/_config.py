@@ -105,23 +105,26 @@ class Credentials:
 
 
 def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Client keyword arguments from ``WXPAY_*`` variables (see :data:`ENV_VARS`)."""
+    """Client keyword arguments from ``WXPAY_*`` variables (see :data:`ENV_VARS`).
+
+    Every missing variable is named in one error, so a new set-up is fixed in one go.
+    """
     env = os.environ if environ is None else environ
     if env.get("WXPAY_BRAND_ID"):  # a brand identity (品牌直连): its own variables
         from ._identity import brand_env_settings
 
         return brand_env_settings(env)
+    missing: list[str] = []
 
     def need(name: str) -> str:
         value = env.get(name)
         if not value:
-            raise ConfigurationError(f"environment variable {name} is not set ({ENV_VARS[name]})")
+            missing.append(name)
+            return ""
         return value
 
-    if env.get("WXPAY_PRIVATE_KEY"):
-        private_key: PEMSource = env["WXPAY_PRIVATE_KEY"]
-    else:
-        private_key = Path(need("WXPAY_PRIVATE_KEY_PATH"))
+    inline_key = env.get("WXPAY_PRIVATE_KEY")
+    private_key: PEMSource = inline_key if inline_key else Path(need("WXPAY_PRIVATE_KEY_PATH"))
     settings: dict[str, Any] = {
         "mchid": need("WXPAY_MCHID"),
         "merchant_serial": need("WXPAY_MERCHANT_SERIAL"),
@@ -131,6 +134,10 @@ def env_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     if env.get("WXPAY_PUBLIC_KEY_PATH"):
         settings["platform_public_key"] = Path(env["WXPAY_PUBLIC_KEY_PATH"])
         settings["platform_public_key_id"] = need("WXPAY_PUBLIC_KEY_ID")
+    if missing:
+        listed = "; ".join(f"{name} ({ENV_VARS[name]})" for name in sorted(missing, key=list(ENV_VARS).index))
+        noun = "variable is" if len(missing) == 1 else f"{len(missing)} variables are"
+        raise ConfigurationError(f"environment {noun} not set: {listed}")
     if env.get("WXPAY_BASE_URL"):
         settings["base_url"] = env["WXPAY_BASE_URL"]
     return settings

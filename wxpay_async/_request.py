@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json as _json
 import re
-import types
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote
@@ -17,6 +16,7 @@ from urllib.parse import quote, unquote
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
+from ._private_apis import json_encoder, slot_copier
 from .errors import ResponseDecodeError, ValidationError
 
 Headers = CIMultiDictProxy[str]
@@ -55,20 +55,13 @@ def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-_ENCODER = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_C_ENCODER: Any = getattr(_json.encoder, "c_make_encoder", None)
+_ENCODE = json_encoder()  # C-accelerated where it can be: see _private_apis
 _DECODER = _json.JSONDecoder()
 
 
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped)."""
-    if _C_ENCODER is None:  # an interpreter without the C accelerator
-        return _ENCODER.encode(value).encode("utf-8")
-    # What json.dumps(value, ensure_ascii=False, separators=...) runs in the end, without the
-    # Python layers around it (JSONEncoder.encode/iterencode): a fresh markers dict per call keeps
-    # its circular-reference check and makes concurrent calls from other threads safe.
-    iterencode = _C_ENCODER({}, _ENCODER.default, _json.encoder.encode_basestring, None, ":", ",", False, False, True)
-    return "".join(iterencode(value, 0)).encode("utf-8")
+    return _ENCODE(value).encode("utf-8")
 
 
 def decode_json(content: bytes) -> Any:
@@ -266,33 +259,9 @@ class Response:
 _T = TypeVar("_T")
 
 
-def _generated(cls: type[_T]) -> tuple[frozenset[str], Callable[[_T], _T], Callable[..., _T]]:
-    """The field names of a frozen, slotted attrs class, a function copying an instance, and a
-    constructor taking every field by keyword (no defaults, no converters: values as stored).
-
-    Generated once per class: straight runs of slot stores through the slots' own descriptors,
-    which is what ``attrs.evolve``/``__init__`` cost several times over on every call.
-    """
-    names = tuple(a.name for a in attrs.fields(cls))  # type: ignore[arg-type]
-    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls}
-    for name in names:
-        slot = cls.__dict__.get(name)
-        if isinstance(slot, types.MemberDescriptorType):
-            namespace[f"_set_{name}"] = slot.__set__
-        else:  # not slotted after all: the general (slower) store
-            namespace[f"_set_{name}"] = lambda obj, value, _name=name: object.__setattr__(obj, _name, value)
-    copy_body = "".join(f"    _set_{name}(new, obj.{name})\n" for name in names)
-    make_body = "".join(f"    _set_{name}(new, {name})\n" for name in names)
-    exec(
-        f"def copy(obj):\n    new = _new(cls)\n{copy_body}    return new\n"
-        f"def make(*, {', '.join(names)}):\n    new = _new(cls)\n{make_body}    return new\n",
-        namespace,
-    )
-    return frozenset(names), namespace["copy"], namespace["make"]
-
-
-_REQUEST_FIELDS, _copy_request, make_request = _generated(Request)
-_RESPONSE_FIELDS, _copy_response, make_response = _generated(Response)
+# Copies and constructors generated once per class (see _private_apis.slot_copier: measured).
+_REQUEST_FIELDS, _copy_request, make_request = slot_copier(Request)
+_RESPONSE_FIELDS, _copy_response, make_response = slot_copier(Response)
 _COPIERS: dict[type, tuple[frozenset[str], Callable[[Any], Any]]] = {
     Request: (_REQUEST_FIELDS, _copy_request),
     Response: (_RESPONSE_FIELDS, _copy_response),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import importlib
 import json
 import logging
@@ -19,6 +18,7 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._redis import require_redis
 from .errors import WxPayError
 
 if TYPE_CHECKING:
@@ -211,6 +211,11 @@ def _send_batch_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if not args.redis:
         raise CLIError("--workers N shares the batch through a Redis journal: pass --redis redis://...")
+    require_redis()  # said once, here, rather than by every worker
+    from .batch._rows import check_csv_file
+
+    if args.input.exists():
+        check_csv_file(args.input)  # likewise for a CSV without an openid column
     if not args.input.exists():
         raise CLIError(f"input file {args.input} does not exist")
     _client_kwargs(args)  # a credentials mistake is reported once, here, before any worker starts
@@ -282,20 +287,13 @@ def _worker_argv(argv: Sequence[str], args: argparse.Namespace, batch_id: str, t
 async def _write_journal_results(args: argparse.Namespace, batch_id: str, path: Path, rows: int) -> tuple[int, int]:
     """The result CSV from the shared journal, and how many rows it does not cover yet."""
     from .batch import RedisJournal, file_sha256
+    from .batch._results import write_result_csv
 
     fingerprint = await asyncio.to_thread(file_sha256, args.input)
     journal = RedisJournal(args.redis, input_sha256=fingerprint, resume=True)
     await journal.open(batch_id)
     try:
-        count = 0
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["row", "key", "request_no", "state", "coupon_id", "code", "message"])
-            async for o in journal.outcomes():
-                writer.writerow(
-                    [o.index, o.key, o.request_no, o.state, o.coupon_id or "", o.code or "", o.message or ""]
-                )
-                count += 1
+        count = await write_result_csv(path, journal.outcomes())
     finally:
         await journal.close()
     return count, max(0, rows - count)
@@ -303,9 +301,11 @@ async def _write_journal_results(args: argparse.Namespace, batch_id: str, path: 
 
 async def _send_batch(args: argparse.Namespace) -> int:
     from .batch import JournalError, RedisJournal, SqliteJournal, file_sha256
+    from .batch._rows import check_csv_file
 
     if not args.input.exists():
         raise CLIError(f"input file {args.input} does not exist")
+    check_csv_file(args.input)  # a CSV without an openid column: said before any journal exists
     fingerprint = await asyncio.to_thread(file_sha256, args.input)
     journal: Journal
     if args.redis:
@@ -492,7 +492,29 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _stdout_closed() -> int:
+    """``wxpay-async ... | head -1``: the reader left. Quietly stop, as Unix tools do.
+
+    stdout is pointed at /dev/null so that Python's own flush at exit does not report the
+    closed pipe a second time (the recipe of the Python docs, "Note on SIGPIPE").
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13  # the status of a process ended by SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:  # also after --help or a usage error (SystemExit): a closed pipe shows here
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)

@@ -197,7 +197,10 @@ class SqliteJournal:
             return
         recorded_sha = meta[0]
         if self._resume is False and not _fresh(db, batch_id):
-            raise JournalError(f"{where} already records batch {batch_id!r}: resume it, or choose another journal")
+            raise JournalError(
+                f"{where} already records batch {batch_id!r}: pass resume=True (command line: --resume) "
+                "to continue it, or choose another journal"
+            )
         if self._input_sha256 is not None and recorded_sha is not None and recorded_sha != self._input_sha256:
             raise JournalError(
                 f"{where} was made for another input file (SHA-256 {recorded_sha[:12]}..., this input "

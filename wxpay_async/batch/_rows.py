@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,27 +59,86 @@ def make_row(index: int, data: Mapping[str, Any], defaults: Mapping[str, Any]) -
     return BatchRow(index=index, openid=openid, stock_id=stock_id, key=key, fields=merged)
 
 
-async def iter_rows(
-    source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path,
-    defaults: Mapping[str, Any] | None = None,
-) -> AsyncIterator[BatchRow]:
-    """Stream rows from an iterable, an async iterable or a CSV file; never loads the whole input."""
-    base = dict(defaults or {})
+@attrs.frozen(kw_only=True)
+class InvalidRow:
+    """An input row that cannot be sent (no openid, a bad amount...): recorded as failed, never sent."""
+
+    index: int
+    error: ValidationError
+
+
+Source = Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path
+
+
+async def _records(source: Source, defaults: Mapping[str, Any]) -> AsyncIterator[tuple[int, Mapping[str, Any]]]:
+    """(1-based index, record) from an iterable, an async iterable or a CSV file, streamed."""
     index = 0
     if isinstance(source, Path):
         with source.open(newline="", encoding="utf-8-sig") as handle:
-            for line in csv.DictReader(handle):
+            reader = csv.DictReader(handle)
+            check_header(source, reader.fieldnames, defaults)
+            for line in reader:
                 index += 1
-                yield make_row(index, line, base)
+                yield index, line
         return
     if isinstance(source, AsyncIterable):
         async for record in source:
             index += 1
-            yield make_row(index, record, base)
+            yield index, record
         return
     for record in source:
         index += 1
+        yield index, record
+
+
+def check_header(path: Path, header: Sequence[str] | None, defaults: Mapping[str, Any]) -> None:
+    """A CSV must name an ``openid`` column; the error shows the header that was found instead."""
+    if header is None:
+        return  # an empty file: no rows to send
+    if "openid" in header or defaults.get("openid"):
+        return
+    found = ", ".join(repr(name) for name in header[:20]) + (", ..." if len(header) > 20 else "")
+    hint = ""
+    near = [name for name in header if name.strip().lower().replace("_", "") == "openid"]
+    if near:
+        hint = f" ({near[0]!r} is close: the column must be named exactly openid)"
+    elif len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        hint = " (columns must be separated by commas)"
+    raise ValidationError(f"{path.name}", f"no openid column; the header found is: {found}{hint}")
+
+
+def check_csv_file(path: Path, defaults: Mapping[str, Any] | None = None) -> None:
+    """Read only the header of the CSV at ``path`` and refuse it as :func:`check_header` does.
+
+    Run before a journal is made, so a wrong file leaves nothing behind to ``--resume``.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), None)
+    check_header(path, header, defaults or {})
+
+
+async def iter_rows(source: Source, defaults: Mapping[str, Any] | None = None) -> AsyncIterator[BatchRow]:
+    """Stream rows from an iterable, an async iterable or a CSV file; never loads the whole input.
+
+    A row that cannot be sent raises :class:`ValidationError` (see :func:`read_rows` to go on).
+    """
+    base = dict(defaults or {})
+    async for index, record in _records(source, base):
         yield make_row(index, record, base)
+
+
+async def read_rows(source: Source, defaults: Mapping[str, Any] | None = None) -> AsyncIterator[BatchRow | InvalidRow]:
+    """Like :func:`iter_rows`, but a row that cannot be sent is yielded as :class:`InvalidRow`.
+
+    A batch records such a row as failed and goes on with the next one. A CSV without an
+    ``openid`` column still raises at once: no row of it could be sent.
+    """
+    base = dict(defaults or {})
+    async for index, record in _records(source, base):
+        try:
+            yield make_row(index, record, base)
+        except ValidationError as exc:
+            yield InvalidRow(index=index, error=exc)
 
 
 def count_csv_rows(path: Path) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import logging
 import signal
 import sys
@@ -21,7 +20,8 @@ from ._journal import Journal, RowOutcome, SqliteJournal
 from ._merchant_coupon import MERCHANT_SENDING_STATE, merchant_coupon_sender, merchant_stock_status
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_ratelimit import RedisRateLimiter
-from ._rows import BatchRow, Kind, count_csv_rows, iter_rows, request_number
+from ._results import write_result_csv
+from ._rows import BatchRow, InvalidRow, Kind, check_csv_file, count_csv_rows, read_rows, request_number
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -267,6 +267,7 @@ class BatchSender:
     async def run(self, source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path) -> BatchSummary:
         started = time.monotonic()
         if isinstance(source, Path):
+            check_csv_file(source, self.defaults)  # before the journal: a wrong file leaves none
             self._total = count_csv_rows(source)
         await self.journal.open(self.batch_id)
         queue: asyncio.Queue[BatchRow | None] = asyncio.Queue(maxsize=self.concurrency * 2)
@@ -295,17 +296,8 @@ class BatchSender:
         return self.summary
 
     async def write_results(self, path: Path) -> int:
-        """The result CSV: one line per journaled row, in input order."""
-        count = 0
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["row", "key", "request_no", "state", "coupon_id", "code", "message"])
-            async for o in self.journal.outcomes():
-                writer.writerow(
-                    [o.index, o.key, o.request_no, o.state, o.coupon_id or "", o.code or "", o.message or ""]
-                )
-                count += 1
-        return count
+        """The result CSV: one line per journaled row, in input order (formula-safe cells)."""
+        return await write_result_csv(path, self.journal.outcomes())
 
     async def aclose(self) -> None:
         try:
@@ -321,8 +313,11 @@ class BatchSender:
         queue: asyncio.Queue[BatchRow | None],
     ) -> None:
         chunk: list[BatchRow] = []
-        async for row in iter_rows(source, self.defaults):
+        async for row in read_rows(source, self.defaults):
             self.summary.rows_read += 1
+            if isinstance(row, InvalidRow):
+                await self._invalid(row)
+                continue
             if self._stop.is_set():
                 self.summary.not_sent += 1
                 continue
@@ -403,6 +398,24 @@ class BatchSender:
                 RowOutcome(key=row.key, index=row.index, request_no=number, state="sent", coupon_id=coupon_id)
             )
             return
+
+    async def _invalid(self, row: InvalidRow) -> None:
+        """A row that cannot be sent (no openid...): failed, final, and the batch goes on."""
+        key = f"#invalid-row-{row.index}"
+        if not await self.journal.claim(key):  # workers sharing the journal record it once
+            self.summary.claimed_elsewhere += 1
+            return
+        self.summary.failed += 1
+        self.summary.failures_by_code["VALIDATION"] = self.summary.failures_by_code.get("VALIDATION", 0) + 1
+        outcome = RowOutcome(
+            key=key,
+            index=row.index,
+            request_no="",
+            state="failed",
+            code="VALIDATION",
+            message=str(row.error)[:500],
+        )
+        await self.journal.record(outcome)
 
     async def _fail(self, row: BatchRow, number: str, code: str, message: str, *, retryable: bool) -> None:
         self.summary.failed += 1
@@ -565,14 +578,22 @@ async def send_batch(
     batch_id: str,
     journal: Path | str | Journal | None = None,
     result_csv: Path | None = None,
+    resume: bool = False,
     **options: Unpack[BatchOptions],
 ) -> BatchSummary:
     """One call: run a batch to the end (or until stopped), write the result CSV, close the journal.
 
+    ``journal`` is a SQLite file (default ``<batch_id>.journal.db``) or a :class:`Journal`. A
+    journal file that already records work for ``batch_id`` is continued only with
+    ``resume=True`` (the command line's ``--resume``); otherwise :class:`JournalError` is raised
+    and nothing is sent. A :class:`Journal` object carries its own ``resume=`` setting.
+
     ``options`` are :class:`BatchSender`'s (``kind``, ``qps``, ``concurrency``, ``appid``,
     ``stock_id``, ``stock_creator_mchid``, ``defaults``, ``progress``...; see :class:`BatchOptions`).
     """
-    store = SqliteJournal(journal) if isinstance(journal, str | Path) else journal
+    if journal is None:
+        journal = Path(f"{batch_id}.journal.db")
+    store = SqliteJournal(journal, resume=resume) if isinstance(journal, str | Path) else journal
     sender = BatchSender(client, batch_id=batch_id, journal=store, **options)
     try:
         summary = await sender.run(source)

@@ -32,17 +32,33 @@ from ._ledger import Ledger
 from ._run import RunningEmulator, run_emulator, serve
 from ._samples import create_running_stock, sample_from_schema, sample_stock
 from ._store import Store
+from ._types import (
+    ClientKwargs,
+    CouponRefunded,
+    CouponUsed,
+    EmulatorCoupon,
+    LedgerCoupon,
+    LedgerRequest,
+    LedgerSnapshot,
+)
 
 __all__ = [
     "FAULT_KINDS",
     "ApiError",
     "Call",
+    "ClientKwargs",
+    "CouponRefunded",
+    "CouponUsed",
     "Emulator",
     "EmulatorConfig",
+    "EmulatorCoupon",
     "EmulatorKeys",
     "Fault",
     "FaultInjector",
     "Ledger",
+    "LedgerCoupon",
+    "LedgerRequest",
+    "LedgerSnapshot",
     "Merchant",
     "PlatformKey",
     "RateRule",

@@ -8,7 +8,7 @@ import functools
 import hashlib
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -27,12 +27,10 @@ from ..crypto import (
 from ._clock import rfc3339
 from ._errors import ApiError, sign_error
 from ._faults import DEFAULT_SKEW, Fault
-
-if TYPE_CHECKING:
-    from ._emulator import Emulator
+from ._host import BRAND_PRINCIPAL, SigningHost
 
 
-def verify_request(emu: Emulator, method: str, raw_path: str, headers: Mapping[str, str], signed_body: bytes) -> str:
+def verify_request(emu: SigningHost, method: str, raw_path: str, headers: Mapping[str, str], signed_body: bytes) -> str:
     """The caller's mchid when ``Authorization`` is a valid merchant signature; 401 SIGN_ERROR otherwise.
 
     ``raw_path`` is the target exactly as received (percent-encoding and query untouched) and
@@ -77,7 +75,7 @@ def verify_request(emu: Emulator, method: str, raw_path: str, headers: Mapping[s
     return merchant.mchid
 
 
-def _check_time(emu: Emulator, auth: Mapping[str, str]) -> None:
+def _check_time(emu: SigningHost, auth: Mapping[str, str]) -> None:
     try:
         timestamp = int(auth["timestamp"])
     except ValueError:
@@ -88,15 +86,18 @@ def _check_time(emu: Emulator, auth: Mapping[str, str]) -> None:
 
 
 def _verify_brand(
-    emu: Emulator, method: str, raw_path: str, headers: Mapping[str, str], signed_body: bytes, auth: Mapping[str, str]
+    emu: SigningHost,
+    method: str,
+    raw_path: str,
+    headers: Mapping[str, str],
+    signed_body: bytes,
+    auth: Mapping[str, str],
 ) -> str:
     """A brand-signed request (品牌直连): ``brand:<brand_id>`` when it verifies, 401 SIGN_ERROR otherwise.
 
     The brand pages require ``Wechatpay-Serial`` (the WeChat Pay public key id) on every request
     (签名与验签规则.md, 请求头必填项); its absence is answered 400 PARAM_ERROR (no page names the code).
     """
-    from ._emulator import BRAND_PRINCIPAL
-
     brand = emu.brands.get(auth["brand_id"])
     if brand is None:
         raise sign_error(f"brand_id {auth['brand_id']} is not registered with this emulator")
@@ -122,7 +123,7 @@ class ResponseSigner:
     cap a client benchmark. Clients still verify every signature they receive.
     """
 
-    def __init__(self, emu: Emulator, pool_ttl: float = 60.0) -> None:
+    def __init__(self, emu: SigningHost, pool_ttl: float = 60.0) -> None:
         self._emu = emu
         self._pool: dict[tuple[str, bytes], tuple[int, str, str]] = {}
         self.pool_ttl = pool_ttl
@@ -203,7 +204,7 @@ class ResponseSigner:
         return timestamp, nonce, signature
 
 
-def certificates_payload(emu: Emulator, apiv3_key: str) -> dict[str, Any]:
+def certificates_payload(emu: SigningHost, apiv3_key: str) -> dict[str, Any]:
     """``GET /v3/certificates``: every listed platform certificate, AEAD-encrypted for the merchant."""
     if emu.config.mode == "public_key":
         if emu.config.certificates_in_public_key_mode == "empty":

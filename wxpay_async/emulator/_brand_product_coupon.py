@@ -27,7 +27,7 @@ from typing import Any
 from ..validation import operations
 from . import _product_coupon
 from ._call import Call, Route
-from ._emulator import BRAND_PRINCIPAL
+from ._host import BRAND_PRINCIPAL
 from ._schema import REQUIRED
 
 BRAND_BASE = "/brand/marketing/product-coupon"

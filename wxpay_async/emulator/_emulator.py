@@ -18,6 +18,7 @@ from ._auth import ResponseSigner
 from ._clock import Clock, SkewedClock
 from ._errors import ApiError, param_error
 from ._faults import DEFAULT_TIMEOUT_DELAY, FaultInjector
+from ._host import BRAND_PRINCIPAL
 from ._keys import EmulatorKeys, PlatformKey
 from ._ledger import Ledger
 from ._notify import Notifier
@@ -83,10 +84,6 @@ class Brand:
     serial: str
     public_key: rsa.RSAPublicKey = attrs.field(repr=False)
     brand_api_key: str = attrs.field(repr=False)
-
-
-#: The principal of a brand call (``Call.mchid`` of brand requests): never a valid mchid.
-BRAND_PRINCIPAL = "brand:"
 
 
 class Emulator:

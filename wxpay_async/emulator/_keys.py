@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from ..crypto import certificate_serial, load_certificate, load_private_key
 from ..devkeys import KeyPair, generate_apiv3_key, generate_key_pair, generate_public_key_id
+from ._types import BrandClientKwargs, ClientKwargs
 
 DEFAULT_MCHID = "1900000001"
 #: The emulator's brand (品牌直连); the official brand samples' literal brand id is "120344".
@@ -81,7 +81,7 @@ class EmulatorKeys:
             brand_api_key=generate_apiv3_key(),  # 32 characters, digits and letters (品牌API密钥.md)
         )
 
-    def brand_client_kwargs(self, base_url: str) -> dict[str, Any]:
+    def brand_client_kwargs(self, base_url: str) -> BrandClientKwargs:
         """Keyword arguments for a brand :class:`wxpay_async.Client` (品牌直连) talking to this emulator."""
         if self.brand is None or self.brand_api_key is None:
             raise ValueError("these emulator keys have no brand (generate them again, or add one)")
@@ -95,9 +95,9 @@ class EmulatorKeys:
             "base_url": base_url,
         }
 
-    def client_kwargs(self, base_url: str, *, mode: str = "public_key") -> dict[str, Any]:
+    def client_kwargs(self, base_url: str, *, mode: str = "public_key") -> ClientKwargs:
         """Keyword arguments for :class:`wxpay_async.Client` talking to this emulator."""
-        kwargs: dict[str, Any] = {
+        kwargs: ClientKwargs = {
             "mchid": self.mchid,
             "merchant_serial": self.merchant.serial,
             "private_key": self.merchant.private_key,

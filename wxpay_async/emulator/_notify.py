@@ -14,21 +14,32 @@ import contextlib
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from ..crypto import aead_encrypt, make_nonce
+from ._auth import ResponseSigner
 from ._clock import rfc3339
+from ._host import HostConfig
 
-if TYPE_CHECKING:
-    from ._emulator import Emulator
+
+class NotifyingHost(Protocol):
+    """What delivery uses of the emulator (``Emulator`` satisfies it; see ``_host``)."""
+
+    @property
+    def config(self) -> HostConfig: ...
+    @property
+    def signer(self) -> ResponseSigner: ...
+    def now(self) -> float: ...
+    def notification_serial(self) -> str: ...
+
 
 logger = logging.getLogger("wxpay_async.emulator.notify")
 
 
 class Notifier:
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: NotifyingHost) -> None:
         self._emu = emu
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()

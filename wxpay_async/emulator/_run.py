@@ -9,7 +9,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from aiohttp import web
@@ -19,6 +19,7 @@ from ._admin import ADMIN_TOKEN_KEY, apply_faults
 from ._app import create_app
 from ._emulator import Emulator
 from ._keys import EmulatorKeys, load_keys_dir, write_keys_dir
+from ._types import BrandClientKwargs, ClientKwargs, CouponRefunded, CouponUsed, LedgerSnapshot
 
 logger = logging.getLogger("wxpay_async.emulator")
 
@@ -78,11 +79,11 @@ class RunningEmulator:
     def public_key(self) -> rsa.RSAPublicKey:
         return self.keys.public_key.public_key
 
-    def client_kwargs(self, *, mode: str = "public_key") -> dict[str, Any]:
+    def client_kwargs(self, *, mode: str = "public_key") -> ClientKwargs:
         """Keyword arguments for ``wxpay_async.Client`` pointed at this emulator."""
         return self.keys.client_kwargs(self.base_url, mode=mode)
 
-    def brand_client_kwargs(self) -> dict[str, Any]:
+    def brand_client_kwargs(self) -> BrandClientKwargs:
         """Keyword arguments for a brand ``wxpay_async.Client`` (品牌直连) pointed at this emulator."""
         return self.keys.brand_client_kwargs(self.base_url)
 
@@ -104,18 +105,35 @@ class RunningEmulator:
     def clear_faults(self) -> None:
         apply_faults(self.emulator, {"clear": True})
 
-    def ledger(self) -> dict[str, Any]:
-        return self.emulator.ledger.snapshot()
+    def ledger(self) -> LedgerSnapshot:
+        """Every coupon issued and every send request number, with how often each was accepted."""
+        return cast(LedgerSnapshot, self.emulator.ledger.snapshot())
 
-    def use_coupon(self, coupon_id: str, **kwargs: Any) -> dict[str, Any]:
+    def use_coupon(
+        self,
+        coupon_id: str,
+        *,
+        transaction_id: str | None = None,
+        order_amount: int | None = None,
+        consume_mchid: str | None = None,
+    ) -> CouponUsed:
+        """The user paid with cash coupon ``coupon_id``: SENDED → USED, then COUPON.USE to the callback URL."""
         from ._favor import use_coupon
 
-        return use_coupon(self.emulator, coupon_id, **kwargs)
+        used = use_coupon(
+            self.emulator,
+            coupon_id,
+            transaction_id=transaction_id,
+            order_amount=order_amount,
+            consume_mchid=consume_mchid,
+        )
+        return cast(CouponUsed, used)
 
-    def refund_coupon(self, coupon_id: str, **kwargs: Any) -> dict[str, Any]:
+    def refund_coupon(self, coupon_id: str, *, refund_amount: int | None = None) -> CouponRefunded:
+        """The order paid with ``coupon_id`` was refunded: the coupon returns to the user."""
         from ._favor import refund_coupon
 
-        return refund_coupon(self.emulator, coupon_id, **kwargs)
+        return cast(CouponRefunded, refund_coupon(self.emulator, coupon_id, refund_amount=refund_amount))
 
 
 def _runner(app: web.Application) -> web.AppRunner:

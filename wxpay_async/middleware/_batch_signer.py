@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -35,15 +35,16 @@ def _drain(batch: list[_Item]) -> list[_Outcome]:
     return out
 
 
-def _workers(executor: Executor) -> int:
-    """How many drain jobs may run at once: one per worker thread, so every core can sign."""
-    if isinstance(executor, ThreadPoolExecutor):
-        return max(1, executor._max_workers)
+def default_slots() -> int:
+    """Drain jobs at once when none is given: one per core (the Client's own pool has as many threads)."""
     return os.cpu_count() or 2
 
 
 class BatchSigner:
-    """Signs on ``executor`` in batches, at most ``slots`` jobs at a time (default: its workers).
+    """Signs on ``executor`` in batches, at most ``slots`` jobs at a time.
+
+    ``slots``: how many jobs may run at once; give the executor's thread count when you made it
+    (an ``Executor`` does not say its size through a public API), else one per core.
 
     Not thread-safe by design: the queue and counters are touched on the loop thread only; a
     job receives its batch as an argument and its outcomes come back in one loop callback.
@@ -51,7 +52,7 @@ class BatchSigner:
 
     def __init__(self, executor: Executor, *, slots: int | None = None) -> None:
         self._executor = executor
-        self._slots = slots if slots is not None else _workers(executor)
+        self._slots = slots if slots is not None else default_slots()
         if self._slots < 1:
             raise ConfigurationError(f"slots must be positive, got {slots!r}")
         self._queue: list[_Item] = []

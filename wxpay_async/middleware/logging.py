@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from .._logmask import loggable_target
 from .._request import Request, Response
 from ..errors import WxPayError
 from ._base import Handler
@@ -31,7 +32,7 @@ def log_failure(request: Request, start: float, exc: WxPayError) -> None:
     logger.info(
         "%s %s failed after %.1f ms: %s",
         request.method,
-        request.target,
+        loggable_target(request.target),
         (time.perf_counter() - start) * 1000,
         type(exc).__name__,
     )
@@ -44,7 +45,7 @@ def log_response(request: Request, response: Response, start: float) -> None:
             logging.DEBUG if response.is_success else logging.INFO,
             "%s %s -> %d %s in %.1f ms (Request-ID %s)",
             request.method,
-            request.target,
+            loggable_target(request.target),
             response.status,
             response.error_code() or "",
             (time.perf_counter() - start) * 1000,

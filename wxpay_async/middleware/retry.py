@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import attrs
 
+from .._logmask import loggable_target
 from .._request import Request, Response
 from ..errors import APIConnectionError, APITimeoutError
 from ._base import Handler
@@ -148,7 +149,7 @@ class RetryMiddleware:
                 logger.info(
                     "retrying %s %s in %.2fs after %s (attempt %d/%d)",
                     request.method,
-                    request.target,
+                    loggable_target(request.target),
                     delay,
                     type(exc).__name__,
                     attempt,
@@ -165,7 +166,7 @@ class RetryMiddleware:
                 logger.info(
                     "retrying %s %s in %.2fs after HTTP %d %s (attempt %d/%d, Request-ID %s)",
                     request.method,
-                    request.target,
+                    loggable_target(request.target),
                     delay,
                     response.status,
                     response.error_code() or "",

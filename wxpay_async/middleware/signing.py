@@ -21,7 +21,8 @@ class SigningMiddleware:
     RSA signing is the one CPU-heavy step per call. With an ``executor`` it runs in a thread
     pool: OpenSSL releases the GIL, so signing scales with cores while the loop stays free.
     With ``batch`` (the default) calls are handed over in batches, one thread job and one loop
-    wake-up per batch instead of per call (see :class:`BatchSigner`).
+    wake-up per batch instead of per call (see :class:`BatchSigner`); ``slots`` is how many
+    batches may be signed at once (the executor's thread count; default one per core).
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class SigningMiddleware:
         *,
         executor: Executor | None = None,
         batch: bool = True,
+        slots: int | None = None,
         clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] = make_nonce,
         scheme: AuthScheme = MERCHANT_SCHEME,
@@ -40,7 +42,7 @@ class SigningMiddleware:
         self._serial = merchant_serial
         self._key = private_key
         self._executor = executor
-        self._batcher = BatchSigner(executor) if executor is not None and batch else None
+        self._batcher = BatchSigner(executor, slots=slots) if executor is not None and batch else None
         self._clock = clock
         self._nonce = nonce
         #: The identity's Authorization scheme (merchant ``mchid=``, or brand ``brand_id=``).

@@ -9,13 +9,15 @@ httpx or another transport, run the emulator (``wxpay_async.emulator.run_emulato
 from __future__ import annotations
 
 import contextvars
+import importlib
+import inspect
 import json
 import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
@@ -81,12 +83,14 @@ class Call:
         return dict(parse_qsl(urlsplit(self.target).query, keep_blank_values=True))
 
     @property
-    def json(self) -> Any:
-        """The decoded JSON body (None when the body is empty or not JSON)."""
+    def json(self) -> dict[str, Any] | None:
+        """The decoded JSON object body; None when the body is empty (GET), not JSON or not an object
+        (a multipart upload): check ``call.json is not None`` before reading fields."""
         try:
-            return json.loads(self.body) if self.body else None
+            decoded: object = json.loads(self.body) if self.body else None
         except ValueError:
             return None
+        return cast("dict[str, Any]", decoded) if isinstance(decoded, dict) else None
 
     @property
     def signed(self) -> bool:
@@ -105,6 +109,22 @@ class _Route:
     skew: int
     signtest: bool
     automatic: bool = False
+
+
+#: aioresponses' private hook the mock overrides (listed in wxpay_async/_private_apis.py).
+REQUEST_HOOK_PARAMETERS = ("self", "orig_self", "method", "url")
+
+
+def check_request_hook(responses_class: type = aioresponses) -> None:
+    """Refuse to start on an aioresponses whose ``_request_mock`` is not the one the mock overrides."""
+    hook = getattr(responses_class, "_request_mock", None)
+    params = tuple(inspect.signature(hook).parameters)[:4] if callable(hook) else ()
+    if params != REQUEST_HOOK_PARAMETERS:
+        version = getattr(importlib.import_module("aioresponses"), "__version__", "unknown")
+        raise ConfigurationError(
+            f"WeChatPayMock needs aioresponses' _request_mock{REQUEST_HOOK_PARAMETERS[1:]} (0.7.x); "
+            f"the installed aioresponses {version} has {params[1:] or 'none'}"
+        )
 
 
 class _Responses(aioresponses):
@@ -257,6 +277,7 @@ class WeChatPayMock:
 
     # -- lifetime ---------------------------------------------------------------------------
     def start(self) -> None:
+        check_request_hook()
         self.responses.start()
         self._started = True
         if self.mode == "certificate":

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Protocol
 
 import aiohttp
 from aiohttp import hdrs
@@ -32,6 +34,17 @@ from ._base import (
 from ._proxy import redact_userinfo, shown_proxy, split_proxy
 
 _CHUNK = 64 * 1024
+
+
+class PendingResponse(Awaitable[aiohttp.ClientResponse], Protocol):
+    """What ``ClientSession.request()`` returns, by its public behaviour: awaited, or entered with
+    ``async with`` (aiohttp's own class for it, ``_RequestContextManager``, is private)."""
+
+    async def __aenter__(self) -> aiohttp.ClientResponse: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
 
 def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIConnectionError:
@@ -125,7 +138,7 @@ class AiohttpTransport:
 
     def _open(
         self, request: Request, session: aiohttp.ClientSession, timeout: aiohttp.ClientTimeout
-    ) -> aiohttp.client._RequestContextManager:
+    ) -> PendingResponse:
         headers = request.headers
         if hdrs.ACCEPT_ENCODING not in headers and not _decompresses(session):
             merged = CIMultiDict(headers)

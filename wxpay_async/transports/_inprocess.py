@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import StreamReader, web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.test_utils import make_mocked_request
 
 from .._request import Request, Response
 from ..errors import APITimeoutError
 from ._base import DEFAULT_TIMEOUT, ByteStream, closed_error
-
-
-class _NoFlowControl:
-    """Stands in for the socket protocol a StreamReader pauses: the whole body is already here."""
-
-    _reading_paused = False
-
-    def pause_reading(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def resume_reading(self, *args: object, **kwargs: object) -> None:
-        pass
 
 
 class InProcessTransport:
@@ -51,26 +41,43 @@ class InProcessTransport:
         if self._closed:
             raise closed_error(request, "InProcessTransport")
         await self._ensure_started()
-        payload = StreamReader(_NoFlowControl(), limit=2**16, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        # The body is all here: a StreamReader fed once, over aiohttp's own protocol class.
+        payload = StreamReader(BaseProtocol(loop), limit=2**16, loop=loop)
         payload.feed_data(request.content)
         payload.feed_eof()
-        web_request = make_mocked_request(
-            request.method,
-            request.target,
-            headers=request.headers,
-            payload=payload,
-            app=self._app,
-        )
         timeout = request.timeout if request.timeout is not None else self._timeout
         try:
             async with asyncio.timeout(timeout):
-                handled: Any = await self._app._handle(web_request)
+                handled: Any = await self._dispatch(request, payload)
         except TimeoutError as exc:
             raise APITimeoutError(f"{request.method} {request.target} timed out") from exc
         except web.HTTPException as exc:
             handled = exc
         body = handled.body if isinstance(handled.body, bytes) else b""
         return Response(status=handled.status, headers=handled.headers, content=body, request=request)
+
+    async def _dispatch(self, request: Request, payload: StreamReader) -> web.StreamResponse:
+        """The app's routing and middlewares through aiohttp's public API only.
+
+        ``UrlDispatcher.resolve`` finds the handler (a 404/405 "handler" raises the HTTP error);
+        the app's ``@web.middleware`` middlewares wrap it, outermost first, as aiohttp chains
+        them. Old-style middleware factories (deprecated by aiohttp) are not supported.
+        """
+
+        def mocked(match_info: Mapping[str, str] | None = None) -> web.Request:
+            extra: dict[str, Any] = {} if match_info is None else {"match_info": dict(match_info)}
+            return make_mocked_request(
+                request.method, request.target, headers=request.headers, payload=payload, app=self._app, **extra
+            )
+
+        resolved = await self._app.router.resolve(mocked())
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]] = resolved.handler
+        apps = [self._app, *(app for app in resolved.apps if app is not self._app)]  # outermost first
+        for app in reversed(apps):
+            for middleware in reversed(app.middlewares):
+                handler = functools.partial(middleware, handler=handler)
+        return await handler(mocked(resolved))
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
