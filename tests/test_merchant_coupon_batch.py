@@ -46,7 +46,7 @@ async def test_merchant_rows_exactly_once_under_faults_and_a_rerun(emu: RunningE
         options = {"batch_id": "merchant", "journal": tmp_path / "j.db", "kind": "merchant", "stock_id": stock_id}
         first = await send_batch(wx, rows, appid=APPID, qps=2000, concurrency=8, **options)  # type: ignore[arg-type]
         emu.clear_faults()
-        again = await send_batch(wx, rows, appid=APPID, qps=2000, concurrency=8, **options)  # type: ignore[arg-type]
+        again = await send_batch(wx, rows, appid=APPID, qps=2000, concurrency=8, resume=True, **options)  # type: ignore[arg-type]
         # A lost journal: the deterministic request numbers still make WeChat Pay answer the first coupon.
         options["journal"] = tmp_path / "fresh.db"
         lost = await send_batch(wx, rows, appid=APPID, qps=2000, concurrency=8, **options)  # type: ignore[arg-type]

@@ -5,13 +5,12 @@ from ._merchant_coupon import merchant_coupon_sender, merchant_stock_status
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_journal import RedisJournal
 from ._redis_ratelimit import RedisRateLimiter
-from ._rows import BatchRow, iter_rows, request_number
+from ._rows import BatchRow, SendFn, StockStatusFn, iter_rows, request_number
 from ._sender import (
     EXHAUSTED_CODES,
     BatchOptions,
     BatchSender,
     BatchSummary,
-    StockStatusFn,
     cash_coupon_sender,
     cash_stock_status,
     product_coupon_sender,

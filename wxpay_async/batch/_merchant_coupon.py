@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ValidationError
-from ._rows import BatchRow
+from ._rows import BatchRow, SendFn, StockStatusFn
 
 if TYPE_CHECKING:
     from .._client import Client
-    from ._sender import SendFn, StockStatusFn
 
 MERCHANT_SENDING_STATE = "RUNNING"
 #: CSV columns understood for merchant coupons; any other column is refused by the typed call.

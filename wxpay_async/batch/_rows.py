@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +17,12 @@ Kind = Literal["cash", "product", "merchant"]
 #: CSV columns understood for each kind; any other column is passed through as a body field.
 CASH_COLUMNS = ("openid", "stock_id", "appid", "stock_creator_mchid", "coupon_value", "coupon_minimum", "key")
 PRODUCT_COLUMNS = ("openid", "product_coupon_id", "stock_id", "appid", "brand_id", "coupon_code", "attach", "key")
+
+
+#: Sends one row with its request number; returns the coupon id (one per coupon family).
+SendFn = Callable[["BatchRow", str], Awaitable[str]]
+#: Asks WeChat Pay for the status of the row's stock; returns it (e.g. "running", "SENDING").
+StockStatusFn = Callable[["BatchRow"], Awaitable[str | None]]
 
 
 @attrs.frozen(kw_only=True)

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypedDict, Unpack
 
@@ -21,7 +21,17 @@ from ._merchant_coupon import MERCHANT_SENDING_STATE, merchant_coupon_sender, me
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_ratelimit import RedisRateLimiter
 from ._results import write_result_csv
-from ._rows import BatchRow, InvalidRow, Kind, check_csv_file, count_csv_rows, read_rows, request_number
+from ._rows import (
+    BatchRow,
+    InvalidRow,
+    Kind,
+    SendFn,
+    StockStatusFn,
+    check_csv_file,
+    count_csv_rows,
+    read_rows,
+    request_number,
+)
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -45,10 +55,6 @@ CASH_SENDING_STATUS = "running"
 PRODUCT_SENDING_STATE = "SENDING"
 #: Re-queue a row this many times within one run after the client's own retries gave up.
 ROW_REQUEUES = 2
-
-SendFn = Callable[[BatchRow, str], Awaitable[str]]
-#: Asks WeChat Pay for the status of the row's stock; returns it (e.g. "running", "SENDING").
-StockStatusFn = Callable[[BatchRow], Awaitable[str | None]]
 
 
 @attrs.define(kw_only=True)
