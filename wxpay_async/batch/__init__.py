@@ -31,6 +31,7 @@ __all__ = [
     "RedisJournal",
     "RedisRateLimiter",
     "RowOutcome",
+    "SendFn",
     "SqliteJournal",
     "StockStatusFn",
     "cash_coupon_sender",
