@@ -76,8 +76,9 @@ class Client:
 
     ``pool_size`` (default 256) is how many calls may be on the wire at once through the default
     transport; more wait their turn (first come, first served) within their timeout, and one
-    that waited in vain raises :class:`~wxpay_async.errors.PoolTimeoutError`: nothing was sent,
-    and the retry layer sends it again even without a request number.
+    that waited in vain sent nothing, and the retry layer sends it again even without a request
+    number. The call raises :class:`~wxpay_async.errors.PoolTimeoutError` only when none of its
+    attempts reached the wire, :class:`~wxpay_async.errors.OutcomeUnknownError` otherwise.
 
     ``sign_in_thread=True`` (or your own ``Executor``) runs RSA signing on threads.
     ``batch_signing`` (default True) hands calls to those threads in batches, one thread job

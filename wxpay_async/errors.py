@@ -9,15 +9,17 @@ caller can retry the *same* operation later without sending anything twice.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "APIConnectionError",
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "Attempt",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "DecryptionError",
@@ -25,6 +27,7 @@ __all__ = [
     "InternalServerError",
     "NotFoundError",
     "NotSentError",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
     "PoolTimeoutError",
     "RateLimitError",
@@ -37,22 +40,48 @@ __all__ = [
 ]
 
 
+class Attempt(NamedTuple):
+    """What became of one attempt of a call (``error.attempts``, in the order they were made)."""
+
+    #: 1 for the first attempt, 2 for the first retry...
+    number: int
+    #: False only when this attempt is known to have sent nothing (no connection, no pool slot);
+    #: True when it went on the wire or may have (answered, dropped, timed out...).
+    reached_wire: bool
+    #: What happened, in words: ``HTTP 503 SYSTEM_ERROR``, ``NotSentError: could not connect...``.
+    outcome: str
+
+
 class WxPayError(Exception):
     """Base class of every error raised by wxpay_async.
 
     ``idempotency_key`` is the request number of the call that failed, on every error raised
     after a request carrying one (``out_request_no``, ``send_request_no``...) went on the wire:
     re-send with it to learn the outcome without acting twice. None otherwise.
+
+    ``attempts`` tells what became of each attempt of a call the retry layer ran (empty for
+    errors raised before any attempt, such as a :class:`ValidationError`).
     """
 
     idempotency_key: str | None = None
+    attempts: tuple[Attempt, ...] = ()
 
 
 class ConfigurationError(WxPayError):
     """The client was configured wrongly (missing key, wrong key size, bad URL...)."""
 
 
-class TransportClosedError(ConfigurationError):
+class ClientClosedError(ConfigurationError):
+    """The client (or its transport or signer) was closed before this attempt was sent.
+
+    ``sent`` is False for the attempt that raised it; if an earlier attempt of the same call had
+    reached the wire, the call raises :class:`OutcomeUnknownError` instead.
+    """
+
+    sent: bool | None = False
+
+
+class TransportClosedError(ClientClosedError):
     """A request was given to a transport after its ``aclose()``; nothing was sent (not retried)."""
 
 
@@ -73,10 +102,12 @@ class APIConnectionError(WxPayError):
     """The request could not be delivered or its answer could not be read.
 
     Whether WeChat Pay acted on it is unknown: retry with the same ``idempotency_key``.
-    ``sent`` is False on :class:`NotSentError` (nothing went on the wire), None (unknown) here.
+    ``sent`` describes the whole call, every attempt included: False on :class:`NotSentError`
+    (no attempt went on the wire), True when an attempt is known to have reached WeChat Pay
+    (it answered), None when that is unknown.
     """
 
-    #: False: the request never left this process, so sending it again cannot act twice.
+    #: False: no attempt of the call left this process, so sending it again cannot act twice.
     sent: bool | None = None
 
     def __init__(self, message: str, *, idempotency_key: str | None = None) -> None:
@@ -89,10 +120,12 @@ class APITimeoutError(APIConnectionError):
 
 
 class NotSentError(APIConnectionError):
-    """The request was never sent (no connection could be had): ``sent`` is False.
+    """No attempt of the call was sent (no connection could be had): ``sent`` is False.
 
-    Safe to send again, even for a call without a request number: the retry layer retries it
-    like a GET. Not an :class:`APITimeoutError`, whose outcome is unknown.
+    Raised only when *every* attempt of the call failed before reaching the wire; when an
+    earlier attempt did reach it, the call raises :class:`OutcomeUnknownError` instead. Safe to
+    send again, even for a call without a request number: the retry layer retries it like a
+    GET. Not an :class:`APITimeoutError`, whose outcome is unknown.
     """
 
     sent = False
@@ -101,10 +134,31 @@ class NotSentError(APIConnectionError):
 class PoolTimeoutError(NotSentError):
     """The call waited for a free connection of the transport's pool until its timeout ran out.
 
-    Nothing was sent. The pool (``Client(pool_size=...)``, or the transport's ``limit``) was
+    No attempt of the call was sent (otherwise: :class:`OutcomeUnknownError`). The pool (``Client(pool_size=...)``, or the transport's ``limit``) was
     full for the whole wait: more calls in flight than connections. Raise the pool size, or
     bound the caller's concurrency.
     """
+
+
+class OutcomeUnknownError(APIConnectionError):
+    """An attempt of the call reached the wire, and a later one could not be sent.
+
+    WeChat Pay may have acted on the earlier attempt: re-send with the same ``idempotency_key``
+    (the request number) to learn the outcome without acting twice. ``attempts`` tells what
+    became of each attempt; ``sent`` is True when one of them was answered, None otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str | None = None,
+        attempts: tuple[Attempt, ...] = (),
+        sent: bool | None = None,
+    ) -> None:
+        super().__init__(message, idempotency_key=idempotency_key)
+        self.attempts = attempts
+        self.sent = sent
 
 
 class SignatureVerificationError(WxPayError):
