@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
-from .errors import ResponseDecodeError, ValidationError
+from .errors import ResponseDecodeError, ValidationError, acted_hint
 
 Headers = CIMultiDictProxy[str]
 _REQUEST_ID = istr("Request-ID")  # an istr name: the faster case-insensitive lookup
@@ -243,9 +243,11 @@ class Response:
             return decode_json(self.content)
         except (ValueError, RecursionError) as exc:
             reason = f"{type(exc).__name__}: {exc}"[:200]
+        request = self.request
+        hint = f"; {acted_hint(request.method, request.idempotency_key)}" if self.is_success else ""
         raise ResponseDecodeError(
-            f"{self.request.method} {self.request.target}: answer (HTTP {self.status}, {len(self.content)} bytes) "
-            f"is not JSON ({reason})",
+            f"{request.method} {request.target}: answer (HTTP {self.status}, {len(self.content)} bytes) "
+            f"is not JSON ({reason}){hint}",
             body=self.content,
             request_id=self.request_id,
             idempotency_key=self.request.idempotency_key,

@@ -161,11 +161,42 @@ class OutcomeUnknownError(APIConnectionError):
         self.sent = sent
 
 
+def acted_hint(method: str, idempotency_key: str | None) -> str:
+    """What to tell a caller whose call reached WeChat Pay but whose answer cannot be used.
+
+    The server may have acted on it; only re-sending the same request number learns the outcome.
+    """
+    if method in ("GET", "HEAD"):
+        return "nothing was changed by this query; it may be sent again"
+    if idempotency_key:
+        return (
+            "WeChat Pay may have acted on this call: send it again with the same "
+            f"idempotency_key {idempotency_key} to learn the outcome without acting twice"
+        )
+    return "WeChat Pay may have acted on this call: check its outcome before sending it again"
+
+
 class SignatureVerificationError(WxPayError):
     """A response or notification did not carry a valid WeChat Pay signature.
 
     Never treat such a body as genuine: it may be forged, replayed or a signature probe.
+    For an API answer the message names the platform key ids the client holds
+    (``known_serials``) and the one the answer named (``serial``), and says what to do about a
+    call WeChat Pay may have acted on.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        serial: str | None = None,
+        known_serials: frozenset[str] = frozenset(),
+        idempotency_key: str | None = None,
+    ) -> None:
+        self.serial = serial
+        self.known_serials = known_serials
+        self.idempotency_key = idempotency_key
+        super().__init__(message)
 
 
 class DecryptionError(WxPayError):

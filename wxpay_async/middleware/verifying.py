@@ -11,7 +11,7 @@ from multidict import istr
 
 from .._request import Request, Response, verified
 from ..crypto import SignatureHeaders, Verifier, response_message
-from ..errors import SignatureVerificationError
+from ..errors import SignatureVerificationError, acted_hint
 from ._base import Handler
 
 logger = logging.getLogger("wxpay_async.verify")
@@ -65,15 +65,18 @@ class VerifyingMiddleware:
         return request
 
     async def check(self, response: Response) -> Response:
-        signed = SignatureHeaders.read(response.headers)
+        try:
+            signed = SignatureHeaders.read(response.headers)
+        except SignatureVerificationError as exc:  # malformed Wechatpay-* headers
+            raise self._refused(response, str(exc)) from None
         if signed is None:
             if not response.is_success:
                 return response
-            raise SignatureVerificationError(f"{_where(response)}: response carries no WeChat Pay signature headers")
+            raise self._refused(response, "the answer carries no WeChat Pay signature headers")
         try:
             signed.check_fresh(self._clock(), self._max_skew)
         except SignatureVerificationError as exc:
-            raise SignatureVerificationError(f"{_where(response)}: {exc}") from None
+            raise self._refused(response, str(exc), signed.serial) from None
         # check_fresh() refused signature probes; one key lookup serves knows() and verify().
         verifier = self._keys.current_verifier()
         key = verifier.key_in_force(signed.serial)
@@ -82,11 +85,26 @@ class VerifyingMiddleware:
             verifier = await self._keys.refresh_for(signed.serial)
             key = verifier.key_in_force(signed.serial)
             if key is None:
-                raise SignatureVerificationError(f"{_where(response)}: no platform key with serial {signed.serial}")
+                raise self._refused(response, f"no platform key with serial {signed.serial}", signed.serial, verifier)
         message = response_message(signed.timestamp, signed.nonce, response.content)
         if not verifier.verify_with(key, message, signed.signature):
-            raise SignatureVerificationError(f"{_where(response)}: signature does not match (serial {signed.serial})")
+            raise self._refused(response, "signature does not match", signed.serial, verifier)
         return verified(response)
+
+    def _refused(
+        self, response: Response, reason: str, serial: str | None = None, verifier: Verifier | None = None
+    ) -> SignatureVerificationError:
+        """The error for an answer that cannot be trusted: which keys, which serial, what to do now."""
+        request = response.request
+        held = (verifier or self._keys.current_verifier()).serials
+        named = f"the answer named platform key {serial}" if serial else "the answer named no platform key"
+        holds = f"this client holds {', '.join(sorted(held))}" if held else "this client holds no platform key"
+        return SignatureVerificationError(
+            f"{_where(response)}: {reason} ({named}; {holds}). {acted_hint(request.method, request.idempotency_key)}",
+            serial=serial,
+            known_serials=held,
+            idempotency_key=request.idempotency_key,
+        )
 
 
 def _where(response: Response) -> str:
