@@ -29,6 +29,7 @@ from ._request import (
     make_request,
     quote_path_param,
 )
+from ._urls import check_headers, check_url
 from ._version import __version__
 from .certificates import CertificateManager, CertificateStore, RefreshSchedule
 from .crypto import PEMSource, Verifier
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 USER_AGENT = f"wxpay-async/{__version__} (Python; +https://github.com/wxpay-async)"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+", re.ASCII)
+_PATH_TEMPLATE = re.compile(r"/[\x21-\x7e]*", re.ASCII)
 
 
 class Client:
@@ -129,8 +131,7 @@ class Client:
             platform_public_key=platform_public_key,
             platform_public_key_id=platform_public_key_id,
         )
-        if not re.match(r"^https?://[^/?#]+$", base_url.rstrip("/")):
-            raise ConfigurationError(f"base_url must be scheme://host[:port] without a path, got {base_url!r}")
+        check_url(base_url, "base_url", _configuration_error, path=False)
         self.base_url = base_url.rstrip("/")
         if max_response_bytes < 1:
             raise ConfigurationError(f"max_response_bytes must be positive, got {max_response_bytes!r}")
@@ -295,6 +296,7 @@ class Client:
             clone.retry_policy = retry
             clone._handler = self._handler_for(retry)
         if extra_headers:
+            check_headers(extra_headers, "extra_headers", ValidationError)
             clone._extra_headers = {**self._extra_headers, **extra_headers}
         clone._init_resources()
         return clone
@@ -398,10 +400,11 @@ class Client:
         base_url: str | None,
     ) -> Request:
         """:meth:`build_request` with positional arguments (request() passes them faster)."""
-        method = method.upper()
+        if method not in _METHODS:
+            method = _checked_method(method)
         target = render_path(path, path_params) + encode_query(query)
-        if json is not None and content is not None:
-            raise ValidationError("content", "give either json or content, not both")
+        if content is not None or signed_payload is not None or timeout is not None:
+            _check_options(json, content, signed_payload, timeout)
         key = None
         if idempotency_field and isinstance(json, Mapping):
             # The request number goes into the body before it is encoded (once): every attempt
@@ -417,8 +420,12 @@ class Client:
         serial = self.key_source.preferred_serial() if verify else None
         base = self._base_headers.get((ctype, serial))
         if base is None:
+            if content_type is not None:
+                check_headers({"Content-Type": content_type}, "content_type", ValidationError)
             base = self._new_base_headers(ctype, serial)
         if self._extra_headers or headers:
+            if headers:
+                check_headers(headers, "headers", ValidationError)
             all_headers = base.copy()
             if self._extra_headers:
                 all_headers.update(self._extra_headers)
@@ -593,6 +600,34 @@ class Client:
         return response
 
 
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
+
+
+def _checked_method(method: str) -> str:
+    """An HTTP method other than the usual ones: upper-cased, and refused unless a plain token."""
+    upper = method.upper() if isinstance(method, str) else method
+    if not isinstance(upper, str) or not _TOKEN.fullmatch(upper):
+        raise ValidationError("method", f"must be an HTTP method such as GET or POST, got {method!r}")
+    return upper
+
+
+def _check_options(json: Any, content: Any, signed_payload: Any, timeout: Any) -> None:
+    """The less common request() arguments: body bytes and a timeout in seconds."""
+    if json is not None and content is not None:
+        raise ValidationError("content", "give either json or content, not both")
+    if content is not None and not isinstance(content, bytes):
+        raise ValidationError("content", f"must be bytes, got {type(content).__name__}")
+    if signed_payload is not None and not isinstance(signed_payload, bytes):
+        raise ValidationError("signed_payload", f"must be bytes, got {type(signed_payload).__name__}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)):
+        raise ValidationError("timeout", f"must be a number of seconds, got {type(timeout).__name__}")
+
+
+def _configuration_error(field: str, rule: str) -> ConfigurationError:
+    return ConfigurationError(f"{field} {rule}")
+
+
 def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
     """Fill ``{name}`` placeholders with percent-encoded values.
 
@@ -613,14 +648,24 @@ def render_path(template: str, params: Mapping[str, str | int] | None) -> str:
             if text == "":
                 raise ValidationError(name, "required path parameter is missing or empty")
             check_path_param(name, text)
-            text = quote_path_param(text)
+            try:
+                text = quote_path_param(text)
+            except UnicodeEncodeError:
+                raise ValidationError(name, "path parameter must be valid Unicode text") from None
         out = out + text + literal
     return out
 
 
 @functools.lru_cache(maxsize=1024)
 def _template(template: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """``/a/{x}/b`` as its opening literal ``"/a/"`` and (placeholder, literal after it) pairs ``(("x", "/b"),)``."""
+    """``/a/{x}/b`` as its opening literal ``"/a/"`` and (placeholder, literal after it) pairs ``(("x", "/b"),)``.
+
+    The template itself is checked here, once per template: an absolute path of printable ASCII.
+    """
+    if not isinstance(template, str) or not _PATH_TEMPLATE.fullmatch(template):
+        raise ValidationError(
+            "path", f"must be an absolute path of printable ASCII without spaces (/v3/...), got {template!r}"
+        )
     pieces = _PLACEHOLDER.split(template)
     return pieces[0], tuple(zip(pieces[1::2], pieces[2::2], strict=True))
 

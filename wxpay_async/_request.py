@@ -55,20 +55,30 @@ def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-_ENCODER = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ENCODER = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _C_ENCODER: Any = getattr(_json.encoder, "c_make_encoder", None)
 _DECODER = _json.JSONDecoder()
 
 
 def encode_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped)."""
-    if _C_ENCODER is None:  # an interpreter without the C accelerator
-        return _ENCODER.encode(value).encode("utf-8")
-    # What json.dumps(value, ensure_ascii=False, separators=...) runs in the end, without the
-    # Python layers around it (JSONEncoder.encode/iterencode): a fresh markers dict per call keeps
-    # its circular-reference check and makes concurrent calls from other threads safe.
-    iterencode = _C_ENCODER({}, _ENCODER.default, _json.encoder.encode_basestring, None, ":", ",", False, False, True)
-    return "".join(iterencode(value, 0)).encode("utf-8")
+    """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped).
+
+    A value JSON cannot hold (a set, a Decimal, NaN, a lone surrogate, a circular reference...) is
+    refused with :class:`ValidationError` (``field="json"``), never json's own TypeError.
+    """
+    try:
+        if _C_ENCODER is None:  # an interpreter without the C accelerator
+            return _ENCODER.encode(value).encode("utf-8")
+        # What json.dumps(value, ensure_ascii=False, separators=...) runs in the end, without the
+        # Python layers around it (JSONEncoder.encode/iterencode): a fresh markers dict per call keeps
+        # its circular-reference check and makes concurrent calls from other threads safe.
+        iterencode = _C_ENCODER(
+            {}, _ENCODER.default, _json.encoder.encode_basestring, None, ":", ",", False, False, False
+        )
+        return "".join(iterencode(value, 0)).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+    raise ValidationError("json", f"the body cannot be encoded as JSON ({reason})")
 
 
 def decode_json(content: bytes) -> Any:
@@ -119,6 +129,16 @@ def encode_query(query: Mapping[str, Any] | None) -> str:
     """``?a=1&b=x`` with RFC 3986 escaping; None values are omitted, bools become true/false."""
     if not query:
         return ""
+    try:
+        return _encoded_query(query)
+    except UnicodeEncodeError:
+        reason = "values must be valid Unicode text"
+    except AttributeError:
+        reason = f"must be a mapping of names to values, got {type(query).__name__}"
+    raise ValidationError("query", reason)
+
+
+def _encoded_query(query: Mapping[str, Any]) -> str:
     parts = []
     plain = _UNRESERVED.fullmatch
     for key, value in query.items():

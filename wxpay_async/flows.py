@@ -17,11 +17,11 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
-from urllib.parse import urlsplit
 
 import attrs
 
 from ._request import Response
+from ._urls import check_url
 from .errors import FlowIntegrityError, ValidationError, WxPayError
 from .transports._base import too_large
 
@@ -85,9 +85,7 @@ async def download_flow(
     """
     if max_bytes is None:
         max_bytes = DEFAULT_MAX_BYTES if to is not None else client.max_response_bytes
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise ValidationError("url", f"flow download URL must be absolute, got {url!r}")
+    parts = check_url(url, "url", ValidationError, path=True)  # absolute, no user:password@
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     request = client.build_request("GET", target, base_url=f"{parts.scheme}://{parts.netloc}", timeout=timeout)
     request = await client.sign(request)

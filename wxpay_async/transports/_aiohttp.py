@@ -13,7 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._request import Request, Response, make_response
-from ..errors import APIConnectionError, APITimeoutError, NotSentError
+from ..errors import APIConnectionError, APITimeoutError, NotSentError, WxPayError
 from ._base import (
     ACCEPT_ENCODING,
     DEFAULT_CONNECT_TIMEOUT,
@@ -53,7 +53,9 @@ def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIC
 _CONNECT_TIMEOUT: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ClientConnectorError)
 
 
-_FAILURES = (TimeoutError, aiohttp.ClientError)
+# ValueError/TypeError: what the library raises for a request it cannot build or send (the SDK
+# checks its inputs first; this is the last line, so only WxPayError subclasses reach callers).
+_FAILURES = (TimeoutError, aiohttp.ClientError, ValueError, TypeError)
 
 
 class AiohttpTransport:
@@ -175,6 +177,8 @@ class AiohttpTransport:
             # so no asyncio.timeout of ours is made per call.
             try:
                 return await self._exchange(request, session, limit, self._client_timeout(total, whole=True))
+            except WxPayError:
+                raise
             except _FAILURES as exc:
                 error = _mapped(request, total, exc)
             finally:
@@ -189,6 +193,8 @@ class AiohttpTransport:
                     await gate.acquire()  # type: ignore[union-attr]
                     held = admitted = True
                 return await self._exchange(request, session, limit, self._client_timeout(total))
+        except WxPayError:
+            raise
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)

@@ -10,7 +10,7 @@ import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._request import Headers, Request, Response
-from ..errors import APIConnectionError, APITimeoutError, NotSentError
+from ..errors import APIConnectionError, APITimeoutError, NotSentError, WxPayError
 from ._base import (
     ACCEPT_ENCODING,
     DEFAULT_CONNECT_TIMEOUT,
@@ -39,7 +39,9 @@ def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIC
     return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
 
 
-_FAILURES = (TimeoutError, httpx.HTTPError)
+# ValueError/TypeError: what the library raises for a request it cannot build or send (the SDK
+# checks its inputs first; this is the last line, so only WxPayError subclasses reach callers).
+_FAILURES = (TimeoutError, httpx.HTTPError, ValueError, TypeError)
 
 
 class HttpxTransport:
@@ -123,6 +125,8 @@ class HttpxTransport:
                     if gate is not None:
                         gate.release()
             return Response(status=resp.status_code, headers=headers, content=body.value(), request=request)
+        except WxPayError:
+            raise
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)
@@ -136,6 +140,8 @@ class HttpxTransport:
         try:
             async with asyncio.timeout_at(deadline):
                 resp: httpx.Response | None = await self._client.send(built, stream=True)
+        except WxPayError:
+            raise
         except _FAILURES as exc:
             error = _mapped(request, total, exc)
             resp = None
