@@ -24,7 +24,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._request import Response
 from .crypto import SignatureHeaders, Verifier, aead_decrypt, certificate_serial, load_certificate
-from .errors import DecryptionError, SignatureVerificationError, WxPayError
+from .errors import (  # the two certificate errors are also importable from here, as before
+    CertificateError as CertificateError,
+)
+from .errors import (
+    CertificateManagerClosedError as CertificateManagerClosedError,
+)
+from .errors import (
+    DecryptionError,
+    SignatureVerificationError,
+    WxPayError,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -108,14 +118,6 @@ def certificates_to_json(certificates: Iterable[PlatformCertificate]) -> str:
 
 def certificates_from_json(text: str) -> list[PlatformCertificate]:
     return [PlatformCertificate.from_json(item) for item in json.loads(text)]
-
-
-class CertificateError(WxPayError):
-    """A ``/v3/certificates`` answer (or a stored certificate) that cannot be trusted or parsed."""
-
-
-class CertificateManagerClosedError(WxPayError):
-    """The certificate manager was closed; it downloads nothing any more."""
 
 
 def _text(value: Any, what: str) -> str:

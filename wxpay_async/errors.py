@@ -19,14 +19,21 @@ __all__ = [
     "Attempt",
     "AuthenticationError",
     "BadRequestError",
+    "CertificateError",
+    "CertificateManagerClosedError",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "DecryptionError",
+    "FlowFormatError",
     "FlowIntegrityError",
     "InternalServerError",
+    "JournalError",
+    "MalformedNotificationError",
     "NotFoundError",
     "NotSentError",
+    "NotificationInProgressError",
+    "NotificationTooLargeError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "PoolTimeoutError",
@@ -229,6 +236,34 @@ class APIResponseValidationError(WxPayError):
 
 class ResponseDecodeError(APIResponseValidationError, ValueError):
     """A 2xx answer (or :meth:`Response.json` on any answer) whose body is not JSON; ``body`` has it."""
+
+
+class CertificateError(WxPayError):
+    """A ``/v3/certificates`` answer (or a stored certificate) that cannot be trusted or parsed."""
+
+
+class CertificateManagerClosedError(WxPayError):
+    """The certificate manager was closed; it downloads nothing any more."""
+
+
+class FlowFormatError(WxPayError):
+    """A flow file that is not the UTF-8 CSV WeChat Pay sends (bad encoding, bad amount...)."""
+
+
+class JournalError(WxPayError):
+    """The journal cannot be trusted: corrupted, truncated, empty, or made for another batch/input."""
+
+
+class MalformedNotificationError(WxPayError):
+    """The body is not a WeChat Pay notification (bad JSON, missing fields, too large)."""
+
+
+class NotificationTooLargeError(MalformedNotificationError):
+    """The notification body is larger than the handler's ``max_body_bytes`` (HTTP 413)."""
+
+
+class NotificationInProgressError(WxPayError):
+    """Another worker holds this notification's claim; WeChat Pay will deliver it again."""
 
 
 class ResponseTooLargeError(WxPayError):

@@ -22,7 +22,8 @@ import attrs
 
 from ._request import Response
 from ._urls import check_url
-from .errors import FlowIntegrityError, ValidationError, WxPayError
+from .errors import FlowFormatError as FlowFormatError  # FlowFormatError: importable here too
+from .errors import FlowIntegrityError, ValidationError
 from .transports._base import too_large
 
 if TYPE_CHECKING:
@@ -145,10 +146,6 @@ async def download_flow(
         sink.close()
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
-
-
-class FlowFormatError(WxPayError):
-    """A flow file that is not the UTF-8 CSV WeChat Pay sends (bad encoding, bad amount...)."""
 
 
 _AMOUNT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{0,2})?|-?\.[0-9]{1,2}", re.ASCII)

@@ -24,7 +24,20 @@ from multidict import CIMultiDict
 from ._converter import converter, parse_datetime
 from ._redis import redis_client
 from .crypto import SignatureHeaders, Verifier, aead_decrypt, missing_signature_headers
-from .errors import DecryptionError, SignatureVerificationError, WxPayError
+from .errors import (  # the notification errors are also importable from here, as before
+    DecryptionError,
+    SignatureVerificationError,
+    WxPayError,
+)
+from .errors import (
+    MalformedNotificationError as MalformedNotificationError,
+)
+from .errors import (
+    NotificationInProgressError as NotificationInProgressError,
+)
+from .errors import (
+    NotificationTooLargeError as NotificationTooLargeError,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request as StarletteRequest
@@ -34,14 +47,6 @@ logger = logging.getLogger("wxpay_async.notifications")
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_SKEW_SECONDS = 300
-
-
-class MalformedNotificationError(WxPayError):
-    """The body is not a WeChat Pay notification (bad JSON, missing fields, too large)."""
-
-
-class NotificationInProgressError(WxPayError):
-    """Another worker holds this notification's claim; WeChat Pay will deliver it again."""
 
 
 # -- typed resources -----------------------------------------------------------------------
@@ -357,7 +362,7 @@ class NotificationHandler:
     def parse(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify, then decrypt: a :class:`Notification`, or an exception saying what was wrong."""
         if len(body) > self.max_body_bytes:
-            raise MalformedNotificationError(f"notification body exceeds {self.max_body_bytes} bytes")
+            raise NotificationTooLargeError(f"notification body exceeds {self.max_body_bytes} bytes")
         self.verify(headers, body)
         try:
             envelope = json.loads(body)
@@ -442,7 +447,7 @@ class NotificationHandler:
             logger.warning("notification refused: %s", exc)
             return 400, {"code": "FAIL", "message": "resource decryption failed"}
         except MalformedNotificationError as exc:
-            status = 413 if "exceeds" in str(exc) else 400
+            status = 413 if isinstance(exc, NotificationTooLargeError) else 400
             return status, {"code": "FAIL", "message": str(exc)}
         except Exception:
             logger.exception("notification callback failed; WeChat Pay will deliver it again")

@@ -17,11 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._converter import parse_datetime
+from ._request_numbers import FAVOR
 from .errors import ValidationError
 
-#: WeChat Pay's request-number charset: digits, letters, ``_ - | *``; at most 128 characters.
-REQUEST_NUMBER = re.compile(r"^[0-9A-Za-z_\-|*]{1,128}$")
-REQUEST_NUMBER_RULE = "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *"
+#: Cash coupons' request-number rule (the loosest family's; each family's lives in _request_numbers).
+REQUEST_NUMBER = FAVOR.pattern
+REQUEST_NUMBER_RULE = FAVOR.description
 MAX_STOCK_DAYS = 90
 MAX_START_AHEAD_DAYS = 365
 

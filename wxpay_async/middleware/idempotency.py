@@ -15,26 +15,30 @@ import time
 from collections.abc import Callable, Mapping
 
 from .._request import Request, Response, encode_json
+from .._request_numbers import GENERATED
 from ..errors import WxPayError
 from ._base import Handler
 
-#: What WeChat Pay accepts in request numbers: digits, letters, ``_ - | *``.
-REQUEST_NUMBER_PATTERN = re.compile(r"^[0-9A-Za-z_\-|*]{1,64}$")
+#: What the generated request numbers match: every family's rule (see ``_request_numbers``).
+REQUEST_NUMBER_PATTERN = GENERATED.pattern
+#: Characters of the time stamp and random part of a generated number.
+_FIXED = 14 + 16
 _CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def new_request_number(prefix: str = "") -> str:
-    """``<prefix><yyyymmddHHMMSS><16 hex>``: sortable by time, unique, ≤ 64 chars, WeChat charset.
+    """``<prefix><yyyymmddHHMMSS><16 hex>``: sortable by time, unique, and valid for every family.
 
-    The prefix (the client uses its mchid) is truncated so the whole stays within 64 characters,
-    the tightest limit among the operations this SDK covers.
+    The prefix (the client uses its mchid) keeps only ``0-9 A-Z a-z _ -`` and is truncated so
+    the whole stays within 40 characters: the generated number fits the request-number rule of
+    every operation (``_request_numbers.GENERATED``: product coupons allow 6-40 characters).
     """
     return f"{_safe_prefix(prefix)}{_stamp(int(time.time()))}{secrets.token_hex(8)}"
 
 
 @functools.lru_cache(maxsize=64)
 def _safe_prefix(prefix: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_\-|*]", "", prefix)[:32]
+    return re.sub(f"[^{GENERATED.alphabet}]", "", prefix)[: GENERATED.max_length - _FIXED]
 
 
 @functools.lru_cache(maxsize=4)
