@@ -29,17 +29,16 @@ from ._request import (
     make_request,
     quote_path_param,
 )
+from ._request import status_error as status_error  # its home is _request; importable here as before
 from ._urls import check_headers, check_url
 from ._version import __version__
 from .certificates import CertificateManager, CertificateStore, RefreshSchedule
 from .crypto import PEMSource, Verifier
 from .errors import (
-    APIStatusError,
     ConfigurationError,
     ResponseTooLargeError,
     ValidationError,
     WxPayError,
-    status_error_class,
 )
 from .middleware import (
     Handler,
@@ -668,29 +667,3 @@ def _template(template: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         )
     pieces = _PLACEHOLDER.split(template)
     return pieces[0], tuple(zip(pieces[1::2], pieces[2::2], strict=True))
-
-
-def status_error(response: Response) -> APIStatusError:
-    """The APIStatusError subclass for a non-2xx answer, with everything WeChat Pay said."""
-    code = message = None
-    detail: Mapping[str, Any] | None = None
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        code = body.get("code")
-        message = body.get("message")
-        raw_detail = body.get("detail")
-        detail = raw_detail if isinstance(raw_detail, dict) else None
-    elif response.content:
-        message = response.content[:200].decode("utf-8", "replace")
-    return status_error_class(response.status)(
-        status=response.status,
-        code=str(code) if code is not None else None,
-        message=str(message) if message is not None else None,
-        detail=detail,
-        request_id=response.request_id,
-        idempotency_key=response.request.idempotency_key,
-        body=response.content,
-    )

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
-from .errors import ResponseDecodeError, ValidationError, acted_hint
+from .errors import APIStatusError, ResponseDecodeError, ValidationError, acted_hint, status_error_class
 
 Headers = CIMultiDictProxy[str]
 _REQUEST_ID = istr("Request-ID")  # an istr name: the faster case-insensitive lookup
@@ -356,3 +356,30 @@ def verified(response: Response) -> Response:
     new = _copy_response(response)
     object.__setattr__(new, "verified", True)
     return new
+
+
+def status_error(response: Response) -> APIStatusError:
+    """The APIStatusError subclass for a non-2xx answer, with everything WeChat Pay said."""
+    code = message = None
+    detail: Mapping[str, Any] | None = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = body.get("code")
+        message = body.get("message")
+        raw_detail = body.get("detail")
+        detail = raw_detail if isinstance(raw_detail, dict) else None
+    elif response.content:
+        message = response.content[:200].decode("utf-8", "replace")
+    return status_error_class(response.status)(
+        status=response.status,
+        code=str(code) if code is not None else None,
+        message=str(message) if message is not None else None,
+        detail=detail,
+        request_id=response.request_id,
+        idempotency_key=response.request.idempotency_key,
+        body=response.content,
+        headers=response.headers,
+    )

@@ -23,7 +23,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._request import Response
-from .crypto import SignatureHeaders, Verifier, aead_decrypt, certificate_serial, load_certificate
+from .crypto import (
+    MAX_SKEW_SECONDS,
+    Verifier,
+    aead_decrypt,
+    certificate_serial,
+    load_certificate,
+    validate_signed_message,
+)
 from .errors import (  # the two certificate errors are also importable from here, as before
     CertificateError as CertificateError,
 )
@@ -199,12 +206,17 @@ def decrypt_certificates(
         raise CertificateError(f"/v3/certificates answered an unexpected body {where}")
     certificates = [_parse_item(item, apiv3_key) for item in body["data"]]
     verifier = Verifier((c.certificate() for c in certificates), clock=clock)
-    signed = SignatureHeaders.read(response.headers)
-    if signed is None or not signed.matches(verifier, response.content):
+    try:
+        validate_signed_message(
+            response.headers, response.content, verifier, now=clock(), max_skew=MAX_SKEW_SECONDS, what="the answer"
+        )
+    except SignatureVerificationError as exc:
         serial = response.headers.get("Wechatpay-Serial", "")
         raise SignatureVerificationError(
-            f"/v3/certificates answer is not signed by any certificate it carries (and in force) (serial {serial[:64]!r})"
-        )
+            "/v3/certificates answer is not signed by any certificate it carries (and in force) "
+            f"(serial {serial[:64]!r}): {exc}",
+            serial=serial[:64] or None,
+        ) from None
     return certificates
 
 

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 __all__ = [
+    "RATE_LIMIT_CODES",
+    "TRANSIENT_CODES",
+    "TRANSIENT_STATUSES",
     "APIConnectionError",
     "APIResponseValidationError",
     "APIStatusError",
@@ -42,8 +45,11 @@ __all__ = [
     "ResponseTooLargeError",
     "SignatureVerificationError",
     "TransportClosedError",
+    "UnknownSerialError",
     "ValidationError",
     "WxPayError",
+    "is_rate_limited",
+    "is_transient",
 ]
 
 
@@ -206,6 +212,13 @@ class SignatureVerificationError(WxPayError):
         super().__init__(message)
 
 
+class UnknownSerialError(SignatureVerificationError):
+    """The message names a platform key (``serial``) the client does not hold, or one not in force.
+
+    The API answer path refreshes the platform keys once and tries again before raising it.
+    """
+
+
 class DecryptionError(WxPayError):
     """AES-GCM authentication failed: wrong APIv3 key, wrong nonce/associated data, or tampering."""
 
@@ -280,8 +293,39 @@ class ResponseTooLargeError(WxPayError):
         super().__init__(message)
 
 
+#: Statuses worth sending again later: rate limited, or the server failed (not a 501 or 505).
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: The codes WeChat Pay uses for "slow down" (cash coupons, product coupons, older APIs).
+RATE_LIMIT_CODES = frozenset({"FREQUENCY_LIMITED", "RATELIMIT_EXCEEDED", "FREQUENCY_LIMIT_EXCEED"})
+#: Error codes worth sending again later, whatever the status.
+TRANSIENT_CODES = frozenset({"SYSTEM_ERROR"}) | RATE_LIMIT_CODES
+
+
+def is_rate_limited(status: int, code: str | None) -> bool:
+    """Whether an answer asks to slow down (429, or one of :data:`RATE_LIMIT_CODES`)."""
+    return status == 429 or (code is not None and code in RATE_LIMIT_CODES)
+
+
+def is_transient(
+    status: int,
+    code: str | None,
+    *,
+    statuses: frozenset[int] = TRANSIENT_STATUSES,
+    codes: frozenset[str] = TRANSIENT_CODES,
+) -> bool:
+    """The one "may succeed if sent again later" rule: the retry layer, batch sends and telemetry use it.
+
+    ``statuses``/``codes``: a :class:`~wxpay_async.RetryPolicy`'s own, when it changed them.
+    """
+    return status in statuses or (status >= 400 and code is not None and code in codes)
+
+
 class APIStatusError(WxPayError):
-    """WeChat Pay answered with a non-2xx status."""
+    """WeChat Pay answered with a non-2xx status.
+
+    ``headers`` are the answer's (``Retry-After``, ``Request-ID``...); :attr:`retry_after` reads
+    the wait WeChat Pay asked for, :attr:`transient` says whether sending again later may succeed.
+    """
 
     def __init__(
         self,
@@ -293,7 +337,9 @@ class APIStatusError(WxPayError):
         request_id: str | None = None,
         idempotency_key: str | None = None,
         body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
         self.status = status
         self.code = code
         self.message = message
@@ -315,6 +361,25 @@ class APIStatusError(WxPayError):
         """The field WeChat Pay blamed (``detail.field``), when it said."""
         value = self.detail.get("field")
         return str(value) if value is not None else None
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds the answer's ``Retry-After`` asked to wait (delta-seconds or HTTP date), or None."""
+        import time
+
+        from .middleware.retry import parse_retry_after  # the one parser of Retry-After
+
+        return parse_retry_after(self.headers.get("Retry-After"), time.time())
+
+    @property
+    def transient(self) -> bool:
+        """Whether sending the same call again later may succeed (:func:`is_transient`)."""
+        return is_transient(self.status, self.code)
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether WeChat Pay asked to slow down (:func:`is_rate_limited`)."""
+        return is_rate_limited(self.status, self.code)
 
 
 class BadRequestError(APIStatusError):

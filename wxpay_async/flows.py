@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, overload
 
 import attrs
 
-from ._request import Response
+from ._request import Response, status_error
 from ._urls import check_url
 from .errors import FlowFormatError as FlowFormatError  # FlowFormatError: importable here too
 from .errors import FlowIntegrityError, ValidationError
@@ -102,8 +102,6 @@ async def download_flow(
         async with client.transport.stream(request) as stream:
             length = stream.headers.get("Content-Length", "").strip()
             if not 200 <= stream.status < 300:
-                from ._client import status_error
-
                 limit = client.max_response_bytes
                 if length.isdigit() and int(length) > limit:
                     raise too_large(request, limit, f"error answer announced as {length} bytes")

@@ -12,16 +12,19 @@ from ._signing import (
     response_message,
 )
 from ._verifier import (
+    MAX_SKEW_SECONDS,
     PUBLIC_KEY_ID_PREFIX,
     SIGNATURE_HEADERS,
     SIGNTEST_PREFIX,
     SignatureHeaders,
     Verifier,
     missing_signature_headers,
+    validate_signed_message,
 )
 
 __all__ = [
     "AUTH_SCHEMA",
+    "MAX_SKEW_SECONDS",
     "PUBLIC_KEY_ID_PREFIX",
     "SIGNATURE_HEADERS",
     "SIGNTEST_PREFIX",
@@ -44,4 +47,5 @@ __all__ = [
     "response_message",
     "rsa_sign",
     "rsa_verify",
+    "validate_signed_message",
 ]

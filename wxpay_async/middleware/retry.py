@@ -22,13 +22,23 @@ from collections.abc import Awaitable, Callable, Iterator
 import attrs
 
 from .._request import Request, Response
-from ..errors import APIConnectionError, APITimeoutError, Attempt, OutcomeUnknownError, WxPayError
+from ..errors import (
+    TRANSIENT_CODES,
+    TRANSIENT_STATUSES,
+    APIConnectionError,
+    APITimeoutError,
+    Attempt,
+    OutcomeUnknownError,
+    WxPayError,
+    is_transient,
+)
 from ._base import Handler
 
 logger = logging.getLogger("wxpay_async.retry")
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRY_CODES = frozenset({"SYSTEM_ERROR"})
+#: The default policy retries what :func:`~wxpay_async.errors.is_transient` calls transient.
+RETRY_STATUSES = TRANSIENT_STATUSES
+RETRY_CODES = TRANSIENT_CODES
 
 
 @attrs.frozen(kw_only=True)
@@ -48,9 +58,10 @@ class RetryPolicy:
     codes: frozenset[str] = RETRY_CODES
 
     def should_retry_response(self, response: Response) -> bool:
-        if response.status in self.statuses:
-            return True
-        return response.status >= 400 and response.error_code() in self.codes
+        status = response.status
+        if status < 400:  # every answer passes here: no body read for a success
+            return False
+        return is_transient(status, response.error_code(), statuses=self.statuses, codes=self.codes)
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(cap, base·2^n)] spreads retries of many workers apart."""

@@ -10,13 +10,12 @@ from typing import Protocol
 from multidict import istr
 
 from .._request import Request, Response, verified
-from ..crypto import SignatureHeaders, Verifier, response_message
-from ..errors import SignatureVerificationError, acted_hint
+from ..crypto import MAX_SKEW_SECONDS, Verifier, missing_signature_headers, validate_signed_message
+from ..errors import SignatureVerificationError, UnknownSerialError, acted_hint
 from ._base import Handler
 
 logger = logging.getLogger("wxpay_async.verify")
 
-MAX_SKEW_SECONDS = 300
 _SERIAL = istr("Wechatpay-Serial")  # an istr name: the faster case-insensitive lookup
 
 
@@ -65,30 +64,28 @@ class VerifyingMiddleware:
         return request
 
     async def check(self, response: Response) -> Response:
-        try:
-            signed = SignatureHeaders.read(response.headers)
-        except SignatureVerificationError as exc:  # malformed Wechatpay-* headers
-            raise self._refused(response, str(exc)) from None
-        if signed is None:
-            if not response.is_success:
-                return response
-            raise self._refused(response, "the answer carries no WeChat Pay signature headers")
-        try:
-            signed.check_fresh(self._clock(), self._max_skew)
-        except SignatureVerificationError as exc:
-            raise self._refused(response, str(exc), signed.serial) from None
-        # check_fresh() refused signature probes; one key lookup serves knows() and verify().
+        """``response`` marked verified, or :class:`SignatureVerificationError` saying why not.
+
+        One check for every signed message (:func:`~wxpay_async.crypto.validate_signed_message`);
+        an unknown serial first refreshes the platform keys once (shared), then checks again.
+        """
+        headers = response.headers
+        if not response.is_success and missing_signature_headers(headers):
+            return response  # a gateway's unsigned error page: the caller gets the status error
         verifier = self._keys.current_verifier()
-        key = verifier.key_in_force(signed.serial)
-        if key is None:
-            logger.info("unknown platform serial %s; refreshing platform keys", signed.serial)
-            verifier = await self._keys.refresh_for(signed.serial)
-            key = verifier.key_in_force(signed.serial)
-            if key is None:
-                raise self._refused(response, f"no platform key with serial {signed.serial}", signed.serial, verifier)
-        message = response_message(signed.timestamp, signed.nonce, response.content)
-        if not verifier.verify_with(key, message, signed.signature):
-            raise self._refused(response, "signature does not match", signed.serial, verifier)
+        try:
+            try:
+                validate_signed_message(
+                    headers, response.content, verifier, now=self._clock(), max_skew=self._max_skew, what="the answer"
+                )
+            except UnknownSerialError as exc:
+                logger.info("unknown platform serial %s; refreshing platform keys", exc.serial)
+                verifier = await self._keys.refresh_for(exc.serial or "")
+                validate_signed_message(
+                    headers, response.content, verifier, now=self._clock(), max_skew=self._max_skew, what="the answer"
+                )
+        except SignatureVerificationError as exc:
+            raise self._refused(response, str(exc), exc.serial or headers.get(_SERIAL), verifier) from None
         return verified(response)
 
     def _refused(
@@ -97,7 +94,7 @@ class VerifyingMiddleware:
         """The error for an answer that cannot be trusted: which keys, which serial, what to do now."""
         request = response.request
         held = (verifier or self._keys.current_verifier()).serials
-        named = f"the answer named platform key {serial}" if serial else "the answer named no platform key"
+        named = f"the answer named platform key {serial[:64]}" if serial else "the answer named no platform key"
         holds = f"this client holds {', '.join(sorted(held))}" if held else "this client holds no platform key"
         return SignatureVerificationError(
             f"{_where(response)}: {reason} ({named}; {holds}). {acted_hint(request.method, request.idempotency_key)}",
