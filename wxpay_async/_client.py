@@ -22,6 +22,7 @@ from ._converter import converter as default_converter
 from ._request import (
     DEFAULT_MAX_RESPONSE_BYTES,
     Request,
+    RequestOptions,
     Response,
     check_path_param,
     encode_json,
@@ -37,6 +38,7 @@ from .crypto import PEMSource, Verifier
 from .errors import (
     ConfigurationError,
     ResponseTooLargeError,
+    UnknownSerialError,
     ValidationError,
     WxPayError,
 )
@@ -58,6 +60,8 @@ from .transports import DEFAULT_TIMEOUT, AiohttpTransport, Transport
 from .transports._base import ACCEPT_ENCODING, DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .notifications import NotificationHandler
     from .resources import CertificatesResource, FavorResource, ProductCouponResource
 
@@ -353,67 +357,39 @@ class Client:
         method: str,
         path: str,
         *,
-        path_params: Mapping[str, str | int] | None = None,
-        query: Mapping[str, Any] | None = None,
-        json: Any = None,
-        idempotency_field: str | None = None,
-        timeout: float | None = None,
-        content: bytes | None = None,
-        content_type: str | None = None,
-        signed_payload: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
         verify: bool = True,
         base_url: str | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Request:
-        """A prepared, unsigned :class:`Request` (what :meth:`request` sends; :meth:`send` runs one)."""
-        return self._build(
-            method,
-            path,
-            path_params,
-            query,
-            json,
-            idempotency_field,
-            timeout,
-            content,
-            content_type,
-            signed_payload,
-            headers,
-            verify,
-            base_url,
-        )
+        """A prepared, unsigned :class:`Request` (what :meth:`request` sends; :meth:`send` runs one).
+
+        ``options``: see :class:`~wxpay_async._request.RequestOptions`. ``verify=False`` for
+        answers WeChat Pay does not sign (file downloads); ``base_url`` for another host.
+        """
+        return self._build(method, path, options, verify, base_url)
 
     def _build(
-        self,
-        method: str,
-        path: str,
-        path_params: Mapping[str, str | int] | None,
-        query: Mapping[str, Any] | None,
-        json: Any,
-        idempotency_field: str | None,
-        timeout: float | None,
-        content: bytes | None,
-        content_type: str | None,
-        signed_payload: bytes | None,
-        headers: Mapping[str, str] | None,
-        verify: bool,
-        base_url: str | None,
+        self, method: str, path: str, options: RequestOptions, verify: bool, base_url: str | None
     ) -> Request:
-        """:meth:`build_request` with positional arguments (request() passes them faster)."""
+        """:meth:`build_request` with the options as one mapping (request() passes its own on)."""
+        json = options.get("json")
+        content = options.get("content")
+        signed_payload = options.get("signed_payload")
+        timeout = options.get("timeout")
+        headers = options.get("headers")
         if method not in _METHODS:
             method = _checked_method(method)
-        target = render_path(path, path_params) + encode_query(query)
+        target = render_path(path, options.get("path_params")) + encode_query(options.get("query"))
         if content is not None or signed_payload is not None or timeout is not None:
             _check_options(json, content, signed_payload, timeout)
+        idempotency_field = options.get("idempotency_field")
         key = None
-        if idempotency_field and isinstance(json, Mapping):
+        if idempotency_field:
             # The request number goes into the body before it is encoded (once): every attempt
             # and any manual re-send of this Request carry the same number and the same bytes.
-            value = json.get(idempotency_field)
-            if value is None or value == "":
-                value = self._idempotency.generate()
-                json = {**json, idempotency_field: value}
-            key = str(value)
+            json, key = self._idempotency.number_for(json, idempotency_field)
         body = encode_json(json) if json is not None else (content or b"")
+        content_type = options.get("content_type")
         ctype = (content_type or "application/json") if body or method not in ("GET", "HEAD", "DELETE") else None
         # Names the platform key WeChat Pay should sign the answer with (one we hold).
         serial = self.key_source.preferred_serial() if verify else None
@@ -478,17 +454,9 @@ class Client:
         method: str,
         path: str,
         *,
-        path_params: Mapping[str, str | int] | None = None,
-        query: Mapping[str, Any] | None = None,
-        json: Any = None,
-        idempotency_field: str | None = None,
-        timeout: float | None = None,
-        content: bytes | None = None,
-        content_type: str | None = None,
-        signed_payload: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
         raise_for_status: bool = True,
         retry: RetryPolicy | None = None,
+        **options: Unpack[RequestOptions],
     ) -> Response:
         """Send a signed request, verify the answer, and raise on a non-2xx status.
 
@@ -497,53 +465,25 @@ class Client:
         name is the call's request number: filled when absent, identical on every retry, and
         reported as ``response.request.idempotency_key`` and on errors. ``retry`` replaces the
         client's retry policy for this call (``NO_RETRY``...); ``headers`` are added to the request.
+        The other ``options``: :class:`~wxpay_async._request.RequestOptions`.
         """
-        request = self._build(
-            method,
-            path,
-            path_params,
-            query,
-            json,
-            idempotency_field,
-            timeout,
-            content,
-            content_type,
-            signed_payload,
-            headers,
-            True,
-            None,
-        )
-        # What send() does, without one more coroutine per call (the request number is filled).
-        if not self._started:
-            await self.start()
-        handler = self._handler if retry is None else self._handler_for(retry)
-        key = request.idempotency_key
-        try:
-            response = await handler(request)
-        except WxPayError as exc:
-            # IdempotencyMiddleware's step: the caller needs the number to learn the outcome.
-            if key is not None and exc.idempotency_key is None:
-                exc.idempotency_key = key
-            raise
-        if raise_for_status and not response.is_success:
-            raise status_error(response)
-        return response
+        return await self._send(self._build(method, path, options, True, None), raise_for_status, retry)
 
     async def send(
         self, request: Request, *, raise_for_status: bool = True, retry: RetryPolicy | None = None
     ) -> Response:
         """Run a prepared :class:`Request` through the middleware chain (``retry``: this call's policy)."""
+        return await self._send(self._idempotency.fill(request), raise_for_status, retry)
+
+    async def _send(self, request: Request, raise_for_status: bool, retry: RetryPolicy | None) -> Response:
+        """What request() and send() do with a request that has its request number.
+
+        The retry layer (outermost in every chain) gives each error the request number.
+        """
         if not self._started:
             await self.start()
         handler = self._handler if retry is None else self._handler_for(retry)
-        request = self._idempotency.fill(request)
-        key = request.idempotency_key
-        try:
-            response = await handler(request)
-        except WxPayError as exc:
-            if key is not None and exc.idempotency_key is None:
-                exc.idempotency_key = key
-            raise
+        response = await handler(request)
         if raise_for_status and not response.is_success:
             raise status_error(response)
         return response
@@ -564,14 +504,24 @@ class Client:
         return await self._signer.sign(request)
 
     async def _exchange(self, request: Request) -> Response:
-        """LoggingMiddleware, SigningMiddleware, VerifyingMiddleware, then the transport, as one step."""
+        """LoggingMiddleware, SigningMiddleware, VerifyingMiddleware, then the transport, as one step.
+
+        It calls the very methods those classes run (``sign_now``/``sign``, ``prepare``,
+        ``check_now``/``check``, ``log_failure``/``log_response``); signing on the loop and a
+        known platform key need no coroutine of their own.
+        """
         start = time.perf_counter()
+        signer = self._signer
+        verifier = self._verifier
         try:
-            signed = self._verifier.prepare(await self._signer.sign(request))
+            signed = verifier.prepare(signer.sign_now(request) if signer.inline else await signer.sign(request))
             response = await self.transport.send(signed)
             self._check_size(signed, response)
             if signed.verify:
-                response = await self._verifier.check(response)
+                try:
+                    response = verifier.check_now(response)
+                except UnknownSerialError:
+                    response = await verifier.check(response)  # refreshes the platform keys once
         except WxPayError as exc:
             log_failure(request, start, exc)
             raise

@@ -11,7 +11,7 @@ import json as _json
 import re
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import quote, unquote
 
 import attrs
@@ -160,6 +160,28 @@ def _frozen_headers(value: Mapping[str, str] | None) -> Headers:
     if isinstance(value, CIMultiDictProxy):
         return value
     return CIMultiDictProxy(CIMultiDict(value or {}))
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a call says besides its method and path: ``Client.request()``/``build_request()`` keywords.
+
+    The one declaration of these options (the client and the resources' ``Requester`` take them
+    as ``**options``). ``path_params`` fill ``{name}`` placeholders (percent-encoded); ``query``
+    becomes the query string; ``json`` is the body (or ``content``, bytes, with ``content_type``);
+    ``idempotency_field`` names the body field holding the request number (filled when absent);
+    ``signed_payload`` is what the signature covers when it is not the body (multipart uploads);
+    ``headers`` are added to the SDK's own; ``timeout`` bounds each attempt, in seconds.
+    """
+
+    path_params: Mapping[str, str | int] | None
+    query: Mapping[str, Any] | None
+    json: Any
+    idempotency_field: str | None
+    timeout: float | None
+    content: bytes | None
+    content_type: str | None
+    signed_payload: bytes | None
+    headers: Mapping[str, str] | None
 
 
 @attrs.frozen(kw_only=True)

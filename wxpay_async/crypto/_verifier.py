@@ -202,7 +202,7 @@ class SignatureHeaders:
 
 
 def validate_signed_message(
-    headers: Mapping[str, str], body: bytes, verifier: Verifier, *, now: float, max_skew: float, what: str
+    headers: Mapping[str, str], body: bytes, verifier: Verifier, now: float, max_skew: float, what: str
 ) -> SignatureHeaders:
     """The one check of a message WeChat Pay signed: API answers, notifications, certificate lists.
 

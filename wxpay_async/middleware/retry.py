@@ -33,6 +33,7 @@ from ..errors import (
     is_transient,
 )
 from ._base import Handler
+from .idempotency import tagged
 
 logger = logging.getLogger("wxpay_async.retry")
 
@@ -269,6 +270,4 @@ def call_failed(request: Request, history: tuple[Attempt, ...], exc: WxPayError)
         error.__cause__ = exc
         return error
     exc.attempts = attempts
-    if key is not None and exc.idempotency_key is None:
-        exc.idempotency_key = key
-    return exc
+    return tagged(exc, key)

@@ -63,30 +63,37 @@ class VerifyingMiddleware:
                 request = request.with_headers(Wechatpay_Serial=serial)
         return request
 
-    async def check(self, response: Response) -> Response:
+    def check_now(self, response: Response, verifier: Verifier | None = None) -> Response:
         """``response`` marked verified, or :class:`SignatureVerificationError` saying why not.
 
-        One check for every signed message (:func:`~wxpay_async.crypto.validate_signed_message`);
-        an unknown serial first refreshes the platform keys once (shared), then checks again.
+        One check for every signed message (:func:`~wxpay_async.crypto.validate_signed_message`),
+        on the loop, without a coroutine. An :class:`UnknownSerialError` is raised as it is, for
+        :meth:`check` to refresh the platform keys and try again.
         """
         headers = response.headers
         if not response.is_success and missing_signature_headers(headers):
             return response  # a gateway's unsigned error page: the caller gets the status error
-        verifier = self._keys.current_verifier()
+        if verifier is None:
+            verifier = self._keys.current_verifier()
         try:
-            try:
-                validate_signed_message(
-                    headers, response.content, verifier, now=self._clock(), max_skew=self._max_skew, what="the answer"
-                )
-            except UnknownSerialError as exc:
-                logger.info("unknown platform serial %s; refreshing platform keys", exc.serial)
-                verifier = await self._keys.refresh_for(exc.serial or "")
-                validate_signed_message(
-                    headers, response.content, verifier, now=self._clock(), max_skew=self._max_skew, what="the answer"
-                )
+            validate_signed_message(headers, response.content, verifier, self._clock(), self._max_skew, "the answer")
+        except UnknownSerialError:
+            raise
         except SignatureVerificationError as exc:
             raise self._refused(response, str(exc), exc.serial or headers.get(_SERIAL), verifier) from None
         return verified(response)
+
+    async def check(self, response: Response) -> Response:
+        """:meth:`check_now`; an unknown serial first refreshes the platform keys once (shared)."""
+        try:
+            return self.check_now(response)
+        except UnknownSerialError as exc:
+            logger.info("unknown platform serial %s; refreshing platform keys", exc.serial)
+            verifier = await self._keys.refresh_for(exc.serial or "")
+        try:
+            return self.check_now(response, verifier)
+        except UnknownSerialError as exc:
+            raise self._refused(response, str(exc), exc.serial, verifier) from None
 
     def _refused(
         self, response: Response, reason: str, serial: str | None = None, verifier: Verifier | None = None

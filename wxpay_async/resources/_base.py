@@ -29,7 +29,10 @@ from ..pagination import AsyncPaginator, Page
 from ..validation import validate_request
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .._client import Client
+    from .._request import RequestOptions
     from ..middleware.retry import RetryPolicy
 
 ModelT = TypeVar("ModelT")
@@ -46,20 +49,7 @@ class Requester(Protocol):
     def mchid(self) -> str: ...
 
     async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        path_params: Mapping[str, str | int] | None = None,
-        query: Mapping[str, Any] | None = None,
-        json: Any = None,
-        idempotency_field: str | None = None,
-        timeout: float | None = None,
-        content: bytes | None = None,
-        content_type: str | None = None,
-        signed_payload: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        retry: RetryPolicy | None = None,
+        self, method: str, path: str, *, retry: RetryPolicy | None = None, **options: Unpack[RequestOptions]
     ) -> Response: ...
 
 
