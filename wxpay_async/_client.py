@@ -366,30 +366,37 @@ class Client:
         ``options``: see :class:`~wxpay_async._request.RequestOptions`. ``verify=False`` for
         answers WeChat Pay does not sign (file downloads); ``base_url`` for another host.
         """
-        return self._build(method, path, options, verify, base_url)
+        return self._build(method, path, verify, base_url, **options)
 
     def _build(
-        self, method: str, path: str, options: RequestOptions, verify: bool, base_url: str | None
+        self,
+        method: str,
+        path: str,
+        verify: bool,
+        base_url: str | None,
+        *,
+        path_params: Mapping[str, str | int] | None = None,
+        query: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_field: str | None = None,
+        timeout: float | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        signed_payload: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Request:
-        """:meth:`build_request` with the options as one mapping (request() passes its own on)."""
-        json = options.get("json")
-        content = options.get("content")
-        signed_payload = options.get("signed_payload")
-        timeout = options.get("timeout")
-        headers = options.get("headers")
+        """:meth:`build_request`'s work; its keywords are :class:`RequestOptions` (mypy holds them equal)."""
         if method not in _METHODS:
             method = _checked_method(method)
-        target = render_path(path, options.get("path_params")) + encode_query(options.get("query"))
+        target = render_path(path, path_params) + encode_query(query)
         if content is not None or signed_payload is not None or timeout is not None:
             _check_options(json, content, signed_payload, timeout)
-        idempotency_field = options.get("idempotency_field")
         key = None
         if idempotency_field:
             # The request number goes into the body before it is encoded (once): every attempt
             # and any manual re-send of this Request carry the same number and the same bytes.
             json, key = self._idempotency.number_for(json, idempotency_field)
         body = encode_json(json) if json is not None else (content or b"")
-        content_type = options.get("content_type")
         ctype = (content_type or "application/json") if body or method not in ("GET", "HEAD", "DELETE") else None
         # Names the platform key WeChat Pay should sign the answer with (one we hold).
         serial = self.key_source.preferred_serial() if verify else None
@@ -467,7 +474,7 @@ class Client:
         client's retry policy for this call (``NO_RETRY``...); ``headers`` are added to the request.
         The other ``options``: :class:`~wxpay_async._request.RequestOptions`.
         """
-        return await self._send(self._build(method, path, options, True, None), raise_for_status, retry)
+        return await self._send(self._build(method, path, True, None, **options), raise_for_status, retry)
 
     async def send(
         self, request: Request, *, raise_for_status: bool = True, retry: RetryPolicy | None = None
