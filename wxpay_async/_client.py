@@ -145,72 +145,13 @@ class Client:
         self.converter: cattrs.Converter = default_converter
         self._clock = clock
         self._user_agent = user_agent
-        if transport is not None and (proxy or trust_env):
-            raise ConfigurationError("proxy= and trust_env= configure the default transport; set them on yours")
-        if pool_size is not None and (transport is not None or pool_size < 1):
-            raise ConfigurationError(
-                f"pool_size must be a positive number, got {pool_size!r}"
-                if transport is None
-                else "pool_size is for the default transport; pass limit= to your transport instead"
-            )
-        self.transport: Transport = transport or AiohttpTransport(
-            timeout=timeout,
-            max_response_bytes=max_response_bytes,
-            limit=pool_size or DEFAULT_POOL_SIZE,
-            proxy=proxy,
-            trust_env=trust_env,
-        )
+        self.transport: Transport = _transport(transport, proxy, trust_env, pool_size, timeout, max_response_bytes)
         # A transport passed in may serve many clients (many merchants): closed only when it is
         # ours, or handed over with close_transport=True. The same holds for a signing Executor.
         self._owns_transport = transport is None or close_transport
-
-        self._own_executor: ThreadPoolExecutor | None = None
-        executor: Executor | None = None
-        if isinstance(sign_in_thread, Executor):
-            executor = sign_in_thread
-        elif sign_in_thread:
-            self._own_executor = executor = ThreadPoolExecutor(
-                max_workers=os.cpu_count() or 2, thread_name_prefix="wxpay-sign"
-            )
-
-        creds = self.credentials
-        if download_certificates is None:
-            download_certificates = creds.platform_public_key is None
-        if key_source is not None:
-            self.key_source: KeySource = key_source
-            self.certificate_manager: CertificateManager | None = None
-        elif download_certificates:
-            self.certificate_manager = CertificateManager(
-                self._fetch_certificates,
-                creds.apiv3_key,
-                public_key=creds.platform_public_key,
-                public_key_id=creds.platform_public_key_id,
-                store=certificate_store,
-                schedule=certificate_schedule,
-                clock=clock,
-            )
-            self.key_source = self.certificate_manager
-        else:
-            self.certificate_manager = None
-            self.key_source = StaticKeySource(
-                Verifier(public_key=creds.platform_public_key, public_key_id=creds.platform_public_key_id),
-                creds.platform_public_key_id,
-            )
-
-        self.retry_policy = retry
-        prefix = creds.mchid
-        self._signer = SigningMiddleware(
-            creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, batch=batch_signing, clock=clock
-        )
-        self._verifier = VerifyingMiddleware(self.key_source, clock=clock)
-        # Idempotency (outermost) runs in request()/send() themselves, and logging → signing →
-        # verifying → transport, always together at the bottom of the chain, as one function:
-        # the same steps as those four middlewares, four coroutines fewer per call.
-        self._idempotency = IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix)))
-        chain: list[Middleware] = [RetryMiddleware(retry, clock=clock), *middleware]
-        self._handler = build_chain(chain, self._exchange)
-        self._chain = chain  # kept to build the chains of per-call retry policies
-        self._handlers_by_retry: dict[RetryPolicy, Handler] = {retry: self._handler}
+        executor, self._own_executor = _signing_executor(sign_in_thread)
+        self._init_keys(key_source, download_certificates, certificate_store, certificate_schedule)
+        self._init_pipeline(retry, middleware, executor, batch_signing, request_number)
         self._extra_headers: Mapping[str, str] = {}
         self._base_headers: dict[tuple[str | None, str | None], CIMultiDictProxy[str]] = {}
         #: The client this one was derived from by with_options() (it owns the shared resources).
@@ -219,6 +160,62 @@ class Client:
         self._start_lock: asyncio.Lock | None = None
         self._closed = False
         self._init_resources()
+
+    def _init_keys(
+        self,
+        key_source: KeySource | None,
+        download_certificates: bool | None,
+        store: CertificateStore | None,
+        schedule: RefreshSchedule,
+    ) -> None:
+        """Where platform keys come from: the caller's source, downloaded certificates, or fixed keys."""
+        creds = self.credentials
+        if download_certificates is None:
+            download_certificates = creds.platform_public_key is None
+        self.certificate_manager: CertificateManager | None = None
+        if key_source is not None:
+            self.key_source: KeySource = key_source
+        elif download_certificates:
+            self.certificate_manager = CertificateManager(
+                self._fetch_certificates,
+                creds.apiv3_key,
+                public_key=creds.platform_public_key,
+                public_key_id=creds.platform_public_key_id,
+                store=store,
+                schedule=schedule,
+                clock=self._clock,
+            )
+            self.key_source = self.certificate_manager
+        else:
+            self.key_source = StaticKeySource(
+                Verifier(public_key=creds.platform_public_key, public_key_id=creds.platform_public_key_id),
+                creds.platform_public_key_id,
+            )
+
+    def _init_pipeline(
+        self,
+        retry: RetryPolicy,
+        middleware: Sequence[Middleware],
+        executor: Executor | None,
+        batch_signing: bool,
+        request_number: Callable[[], str] | None,
+    ) -> None:
+        """The per-call steps: request numbers, retry → user middleware → the exchange step."""
+        creds, clock = self.credentials, self._clock
+        self.retry_policy = retry
+        prefix = creds.mchid
+        self._signer = SigningMiddleware(
+            creds.mchid, creds.merchant_serial, creds.private_key, executor=executor, batch=batch_signing, clock=clock
+        )
+        self._verifier = VerifyingMiddleware(self.key_source, clock=clock)
+        # Request numbers are filled while the request is built; logging → signing → verifying →
+        # transport run together at the bottom of the chain as one step (Client._exchange), with
+        # the methods of those middleware classes, a coroutine or more fewer per call.
+        self._idempotency = IdempotencyMiddleware(request_number or (lambda: new_request_number(prefix)))
+        chain: list[Middleware] = [RetryMiddleware(retry, clock=clock), *middleware]
+        self._handler = build_chain(chain, self._exchange)
+        self._chain = chain  # kept to build the chains of per-call retry policies
+        self._handlers_by_retry: dict[RetryPolicy, Handler] = {retry: self._handler}
 
     def _init_resources(self) -> None:
         """(Re)bind the generated resource groups: thin typed calls into :meth:`request`.
@@ -578,6 +575,42 @@ class Client:
         if not response.is_success:
             raise status_error(response)
         return response
+
+
+def _transport(
+    transport: Transport | None,
+    proxy: str | None,
+    trust_env: bool,
+    pool_size: int | None,
+    timeout: float,
+    max_response_bytes: int,
+) -> Transport:
+    """The caller's transport, or the default one configured by the client's arguments."""
+    if transport is not None and (proxy or trust_env):
+        raise ConfigurationError("proxy= and trust_env= configure the default transport; set them on yours")
+    if pool_size is not None and (transport is not None or pool_size < 1):
+        raise ConfigurationError(
+            f"pool_size must be a positive number, got {pool_size!r}"
+            if transport is None
+            else "pool_size is for the default transport; pass limit= to your transport instead"
+        )
+    return transport or AiohttpTransport(
+        timeout=timeout,
+        max_response_bytes=max_response_bytes,
+        limit=pool_size or DEFAULT_POOL_SIZE,
+        proxy=proxy,
+        trust_env=trust_env,
+    )
+
+
+def _signing_executor(sign_in_thread: bool | Executor) -> tuple[Executor | None, ThreadPoolExecutor | None]:
+    """The executor RSA signing runs on (None: on the loop), and the one the client must shut down."""
+    if isinstance(sign_in_thread, Executor):
+        return sign_in_thread, None
+    if sign_in_thread:
+        own = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="wxpay-sign")
+        return own, own
+    return None, None
 
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})

@@ -8,8 +8,11 @@ caller can retry the *same* operation later without sending anything twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
+
+from ._retry_after import parse_retry_after
 
 __all__ = [
     "RATE_LIMIT_CODES",
@@ -365,10 +368,6 @@ class APIStatusError(WxPayError):
     @property
     def retry_after(self) -> float | None:
         """Seconds the answer's ``Retry-After`` asked to wait (delta-seconds or HTTP date), or None."""
-        import time
-
-        from .middleware.retry import parse_retry_after  # the one parser of Retry-After
-
         return parse_retry_after(self.headers.get("Retry-After"), time.time())
 
     @property

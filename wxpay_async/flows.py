@@ -16,7 +16,7 @@ import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, overload
+from typing import IO, TYPE_CHECKING, Any, Protocol, overload
 
 import attrs
 
@@ -27,7 +27,35 @@ from .errors import FlowIntegrityError, ValidationError
 from .transports._base import too_large
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from typing_extensions import Unpack
+
+    from ._request import Request, RequestOptions
+    from .transports import Transport
+
+
+class FlowClient(Protocol):
+    """What :func:`download_flow` needs of a client (``wxpay_async.Client`` is one).
+
+    A small protocol rather than the concrete Client: flows never import the client module.
+    """
+
+    @property
+    def max_response_bytes(self) -> int: ...
+    @property
+    def transport(self) -> Transport: ...
+
+    def build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        verify: bool = True,
+        base_url: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> Request: ...
+
+    async def sign(self, request: Request) -> Request: ...
+
 
 #: Refuse files streamed to disk larger than this unless the caller raises the limit. Downloads
 #: to memory are held to the client's answer cap (``Client.max_response_bytes``) instead.
@@ -44,7 +72,7 @@ def _hasher(hash_type: str) -> Any:
 
 @overload
 async def download_flow(
-    client: Client,
+    client: FlowClient,
     url: str,
     hash_value: str,
     hash_type: str = ...,
@@ -55,7 +83,7 @@ async def download_flow(
 ) -> bytes: ...
 @overload
 async def download_flow(
-    client: Client,
+    client: FlowClient,
     url: str,
     hash_value: str,
     hash_type: str = ...,
@@ -65,7 +93,7 @@ async def download_flow(
     timeout: float | None = ...,
 ) -> Path: ...
 async def download_flow(
-    client: Client,
+    client: FlowClient,
     url: str,
     hash_value: str,
     hash_type: str = "SHA1",
