@@ -39,6 +39,8 @@ class SigningMiddleware:
         self._serial = merchant_serial
         self._key = private_key
         self._executor = executor
+        #: True when signing runs on the loop itself (no executor): :meth:`sign_now` does it all.
+        self.inline = executor is None
         self._batcher = BatchSigner(executor) if executor is not None and batch else None
         self._clock = clock
         self._nonce = nonce
@@ -53,11 +55,6 @@ class SigningMiddleware:
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         return await call_next(await self.sign(request))
-
-    @property
-    def inline(self) -> bool:
-        """True when signing runs on the loop itself (no executor): :meth:`sign_now` does it all."""
-        return self._executor is None
 
     def sign_now(self, request: Request) -> Request:
         """:meth:`sign` on the loop, without a coroutine (only when :attr:`inline`)."""
