@@ -125,9 +125,25 @@ async def test_malformed_flow_urls_are_refused(client: Client, url: str) -> None
         await download_flow(client, url, "00")
 
 
-async def test_a_hand_built_request_the_library_refuses_is_still_a_wxpay_error(client: Client) -> None:
-    """The transport's last line: whatever aiohttp raises for a request it cannot send."""
-    built = client.build_request("GET", "/v3/x")
-    bad = built.replace(headers={**built.headers, "X-A": "a\r\nb"})
-    with pytest.raises(WxPayError):
-        await client.send(bad)
+@pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"headers": {"X-A": "a\r\nb"}},
+        {"base_url": "http://127.0.0.1:99999"},
+        {"method": "GE T"},
+    ],
+)
+async def test_a_hand_built_request_the_library_refuses_is_still_a_wxpay_error(
+    fake: FakeWeChat, server: TestServer, kind: str, change: dict[str, Any]
+) -> None:
+    """The transports' last line: whatever aiohttp or httpx raise for a request they cannot send."""
+    from wxpay_async.transports import HttpxTransport
+
+    transport = HttpxTransport() if kind == "httpx" else None
+    async with Client(**client_kwargs(fake, server, mode="public_key", transport=transport, close_transport=True)) as wx:
+        built = wx.build_request("GET", "/v3/x")
+        if "headers" in change:
+            change = {"headers": {**built.headers, **change["headers"]}}
+        with pytest.raises(WxPayError):
+            await wx.send(built.replace(**change))

@@ -53,9 +53,11 @@ def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIC
 _CONNECT_TIMEOUT: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ClientConnectorError)
 
 
-# ValueError/TypeError: what the library raises for a request it cannot build or send (the SDK
-# checks its inputs first; this is the last line, so only WxPayError subclasses reach callers).
-_FAILURES = (TimeoutError, aiohttp.ClientError, ValueError, TypeError)
+# Beyond the library's own errors: whatever it (or what it runs on) raises for a request it
+# cannot build or send - ValueError, TypeError, OverflowError, an ExceptionGroup... The SDK
+# checks its inputs first; this is the last line, so only WxPayError subclasses reach callers
+# (as APIConnectionError: whether anything was sent is not known).
+_FAILURES = (TimeoutError, aiohttp.ClientError, Exception)
 
 
 class AiohttpTransport:

@@ -39,9 +39,11 @@ def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIC
     return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
 
 
-# ValueError/TypeError: what the library raises for a request it cannot build or send (the SDK
-# checks its inputs first; this is the last line, so only WxPayError subclasses reach callers).
-_FAILURES = (TimeoutError, httpx.HTTPError, ValueError, TypeError)
+# Beyond the library's own errors: whatever it (or what it runs on) raises for a request it
+# cannot build or send - ValueError, TypeError, OverflowError, an ExceptionGroup... The SDK
+# checks its inputs first; this is the last line, so only WxPayError subclasses reach callers
+# (as APIConnectionError: whether anything was sent is not known).
+_FAILURES = (TimeoutError, httpx.HTTPError, Exception)
 
 
 class HttpxTransport:
@@ -94,6 +96,16 @@ class HttpxTransport:
             timeout=self._httpx_timeout(total),
         )
 
+    def _checked_build(self, request: Request) -> httpx.Request:
+        """:meth:`_build`, with whatever httpx refuses in a request (bad URL, header...) as the SDK's error."""
+        try:
+            return self._build(request)
+        except WxPayError:
+            raise
+        except _FAILURES as exc:
+            error = _mapped(request, self._total(request), exc)
+        raise error
+
     def _httpx_timeout(self, total: float) -> httpx.Timeout:
         """httpx's own timeouts (reused while the attempt's timeout is the same)."""
         cached = self._timeouts
@@ -102,7 +114,7 @@ class HttpxTransport:
         return cached[1]
 
     async def send(self, request: Request) -> Response:
-        built = self._build(request)
+        built = self._checked_build(request)
         total = self._total(request)
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
         gate = self._gate
@@ -134,7 +146,7 @@ class HttpxTransport:
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
-        built = self._build(request)
+        built = self._checked_build(request)
         total = self._total(request)
         deadline = asyncio.get_running_loop().time() + total  # the whole download, like send()
         try:
