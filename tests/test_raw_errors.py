@@ -141,7 +141,9 @@ async def test_a_hand_built_request_the_library_refuses_is_still_a_wxpay_error(
     from wxpay_async.transports import HttpxTransport
 
     transport = HttpxTransport() if kind == "httpx" else None
-    async with Client(**client_kwargs(fake, server, mode="public_key", transport=transport, close_transport=True)) as wx:
+    async with Client(
+        **client_kwargs(fake, server, mode="public_key", transport=transport, close_transport=True)
+    ) as wx:
         built = wx.build_request("GET", "/v3/x")
         if "headers" in change:
             change = {"headers": {**built.headers, **change["headers"]}}
