@@ -1,13 +1,15 @@
 """The SDK's own Python per call, without RSA or sockets; and a cProfile diff against the minimal loop.
 
-    python benchmarks/bench_hotpath.py fake [--calls 3000] [--rounds 5]
+    python benchmarks/bench_hotpath.py fake [--calls 3000] [--rounds 5] [--before REV]
     python benchmarks/bench_hotpath.py wire [--calls 3000] [--rounds 5]
     python benchmarks/bench_hotpath.py transport [--calls 3000] [--rounds 5]
     python benchmarks/bench_hotpath.py profile [--calls 3000] [--top 40]
 
 ``fake``: a transport answering in memory and RSA sign/verify replaced by constants, so what is
 left is the SDK's own work (best of ``rounds``, µs per call, sequential calls): precise enough to
-measure savings of a few µs that the real benchmark's ±5 % noise hides.
+measure savings of a few µs that the real benchmark's ±5 % noise hides. With ``--before REV``
+the SDK of commit REV (``git archive``) and this tree run side by side in one run: each round
+runs both, in fresh interpreters, in alternating order; medians of the rounds' bests.
 ``wire``: run.py's typed, request() and minimal runners against the benchmark signing server,
 RSA removed from all three: medians of interleaved rounds and our µs over the minimal loop.
 ``transport``: AiohttpTransport.send alone, sequentially, against an in-process canned server.
@@ -113,7 +115,46 @@ def _without_rsa() -> None:
     run.rsa_verify = _verifier_module.rsa_verify  # type: ignore[attr-defined]
 
 
-def fake(calls: int, rounds: int) -> None:
+def fake_before_after(before: str, calls: int, rounds: int) -> None:
+    """``fake`` for commit ``before`` and for this tree, interleaved in fresh interpreters."""
+    import os
+    import statistics
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        old_tree = Path(tmp) / "before"
+        old_tree.mkdir()
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", before, "wxpay_async"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+        trees = {f"before ({before})": str(old_tree), "after": str(root)}
+        samples: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
+        for r in range(rounds):
+            order = list(trees) if r % 2 == 0 else list(reversed(trees))
+            for name in order:
+                env = {**os.environ, "PYTHONPATH": trees[name]}
+                out = subprocess.run(
+                    [sys.executable, __file__, "fake", "--calls", str(calls), "--rounds", "3", "--json"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=env,
+                    timeout=600,
+                )
+                for call, value in json.loads(out.stdout.strip().splitlines()[-1]).items():
+                    samples[name].setdefault(call, []).append(value)
+        first, second = trees
+        print(f"{'call':24s} {first:>22s} {second:>10s}  change")
+        for call in samples[first]:
+            old = statistics.median(samples[first][call])
+            new = statistics.median(samples[second][call])
+            print(f"{call:24s} {old:19.2f} µs {new:7.2f} µs  {100 * (new - old) / old:+5.1f} %")
+
+
+def fake(calls: int, rounds: int, *, as_json: bool = False) -> None:
     from _harness import BenchKeys
 
     keys = BenchKeys()
@@ -131,9 +172,17 @@ def fake(calls: int, rounds: int) -> None:
                     for i in range(calls):
                         await call(i)
                     best = min(best, (time.process_time() - t0) / calls * 1e6)
-                print(f"{name:24s} {best:7.2f} µs/call")
+                results[name] = best
+                if not as_json:
+                    print(f"{name:24s} {best:7.2f} µs/call")
 
+    results: dict[str, float] = {}
     asyncio.run(main())
+    if as_json:
+        import wxpay_async
+
+        print(f"# {wxpay_async.__file__}", file=sys.stderr)
+        print(json.dumps(results))
 
 
 def wire(calls: int, rounds: int) -> None:
@@ -267,13 +316,17 @@ def cli() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--before", help="fake: also run the SDK of this git revision, side by side")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode == "transport":
         transport_only(args.calls, args.rounds)
     elif args.mode == "wire":
         wire(args.calls, args.rounds)
+    elif args.mode == "fake" and args.before:
+        fake_before_after(args.before, args.calls, args.rounds)
     elif args.mode == "fake":
-        fake(args.calls, args.rounds)
+        fake(args.calls, args.rounds, as_json=args.json)
     else:
         profile(args.calls, args.top)
 

@@ -97,11 +97,11 @@ async def test_send_confirm_use_return_deactivate(keys: EmulatorKeys) -> None:
         assert (await client.post(f"{PC}/notify-configs", {"notify_url": rec.url})).status == 200
         assert (await client.get(f"{PC}/notify-configs")).json()["notify_url"] == rec.url
         product_id, stock_id = await create_product(client)
-        sent = await client.post(f"{PC}/users/o1/coupons", send(product_id, stock_id, "ps1", attach="hi"))
+        sent = await client.post(f"{PC}/users/o1/coupons", send(product_id, stock_id, "psend1", attach="hi"))
         assert sent.status == 200, sent.body
         coupon = sent.json()
         code = coupon["coupon_code"]
-        assert coupon["coupon_state"] == "CONFIRMING" and coupon["send_request_no"] == "ps1"
+        assert coupon["coupon_state"] == "CONFIRMING" and coupon["send_request_no"] == "psend1"
         assert coupon["stock"]["stock_id"] == stock_id and coupon["product_coupon"]["product_coupon_id"] == product_id
 
         await asyncio.wait_for(rec.got.wait(), 10)
@@ -159,28 +159,32 @@ async def test_send_idempotency_budget_limits_and_errors(keys: EmulatorKeys) -> 
     async with started(keys) as (running, client):
         product_id, stock_id = await create_product(client, max_count=3, per_user=2)
         url = f"{PC}/users/o1/coupons"
-        first = await client.post(url, send(product_id, stock_id, "n1"))
-        again = await client.post(url, send(product_id, stock_id, "n1"))
+        first = await client.post(url, send(product_id, stock_id, "nsend1"))
+        again = await client.post(url, send(product_id, stock_id, "nsend1"))
         assert again.json()["coupon_code"] == first.json()["coupon_code"]
-        changed = await client.post(url, send(product_id, stock_id, "n1", attach="different"))
+        changed = await client.post(url, send(product_id, stock_id, "nsend1", attach="different"))
         assert changed.status == 400 and changed.code == "ALREADY_EXISTS"
-        assert (await client.post(url, send(product_id, stock_id, "n2"))).status == 200
-        per_user = await client.post(url, send(product_id, stock_id, "n3"))
+        assert (await client.post(url, send(product_id, stock_id, "nsend2"))).status == 200
+        per_user = await client.post(url, send(product_id, stock_id, "nsend3"))
         assert per_user.status == 400 and per_user.code == "INVALID_REQUEST"
-        assert (await client.post(f"{PC}/users/o2/coupons", send(product_id, stock_id, "n4"))).status == 200
-        budget = await client.post(f"{PC}/users/o3/coupons", send(product_id, stock_id, "n5"))
+        assert (await client.post(f"{PC}/users/o2/coupons", send(product_id, stock_id, "nsend4"))).status == 200
+        budget = await client.post(f"{PC}/users/o3/coupons", send(product_id, stock_id, "nsend5"))
         assert budget.status == 403 and budget.code == "NOT_ENOUGH"
-        unknown_product = await client.post(url, send("999", stock_id, "n6"))
+        unknown_product = await client.post(url, send("999", stock_id, "nsend6"))
         assert unknown_product.status == 404 and unknown_product.code == "NOT_FOUND"
-        unknown_stock = await client.post(url, send(product_id, "999", "n7"))
+        unknown_stock = await client.post(url, send(product_id, "999", "nsend7"))
         assert unknown_stock.status == 404 and unknown_stock.code == "NOT_FOUND"
         missing = await client.post(url, {"brand_id": BRAND})
         assert missing.status == 400 and missing.code == "PARAM_ERROR"
-        with_code = await client.post(url, send(product_id, stock_id, "n8", coupon_code="MINE"))
+        with_code = await client.post(url, send(product_id, stock_id, "nsend8", coupon_code="MINE"))
         assert with_code.code == "PARAM_ERROR", "coupon_code only for API_ASSIGN"
         ledger = running.ledger()
-        assert sorted(c["request_no"] for c in ledger["coupons"] if c["kind"] == "product") == ["n1", "n2", "n4"]
-        n1 = next(r for r in ledger["requests"] if r["request_no"] == "n1")
+        assert sorted(c["request_no"] for c in ledger["coupons"] if c["kind"] == "product") == [
+            "nsend1",
+            "nsend2",
+            "nsend4",
+        ]
+        n1 = next(r for r in ledger["requests"] if r["request_no"] == "nsend1")
         assert (n1["issued"], n1["accepted"]) == (1, 2)
 
 
@@ -188,10 +192,12 @@ async def test_coupon_code_modes(keys: EmulatorKeys) -> None:
     async with started(keys) as (_, client):
         product_id, assign_stock = await create_product(client, mode="API_ASSIGN")
         url = f"{PC}/users/o1/coupons"
-        assert (await client.post(url, send(product_id, assign_stock, "a1"))).code == "PARAM_ERROR"
-        mine = await client.post(url, send(product_id, assign_stock, "a2", coupon_code="CODE-1"))
+        assert (await client.post(url, send(product_id, assign_stock, "asend1"))).code == "PARAM_ERROR"
+        mine = await client.post(url, send(product_id, assign_stock, "asend2", coupon_code="CODE-1"))
         assert mine.json()["coupon_code"] == "CODE-1"
-        clash = await client.post(f"{PC}/users/o2/coupons", send(product_id, assign_stock, "a3", coupon_code="CODE-1"))
+        clash = await client.post(
+            f"{PC}/users/o2/coupons", send(product_id, assign_stock, "asend3", coupon_code="CODE-1")
+        )
         assert clash.status == 400 and clash.code == "ALREADY_EXISTS"
 
         added = await client.post(
@@ -204,7 +210,7 @@ async def test_coupon_code_modes(keys: EmulatorKeys) -> None:
             {"brand_id": BRAND, "out_request_no": rno(), "code_list": ["U1", "U1", "U2"]},
         )
         assert codes.json()["success_code_list"] == ["U1", "U2"] and codes.json()["duplicate_code_list"] == ["U1"]
-        got = [(await client.post(url, send(product_id, upload_stock, f"u{i}"))) for i in range(3)]
+        got = [(await client.post(url, send(product_id, upload_stock, f"usend{i}"))) for i in range(3)]
         assert [g.json().get("coupon_code") for g in got[:2]] == ["U1", "U2"]
         assert (got[2].status, got[2].code) == (403, "NOT_ENOUGH")
 
@@ -213,8 +219,8 @@ async def test_product_send_rate_limit(keys: EmulatorKeys) -> None:
     frozen = time.time()
     async with started(keys, clock=lambda: frozen, send_rate=1.0) as (_, client):
         product_id, stock_id = await create_product(client)
-        assert (await client.post(f"{PC}/users/o1/coupons", send(product_id, stock_id, "r1"))).status == 200
-        limited = await client.post(f"{PC}/users/o1/coupons", send(product_id, stock_id, "r2"))
+        assert (await client.post(f"{PC}/users/o1/coupons", send(product_id, stock_id, "rsend1"))).status == 200
+        limited = await client.post(f"{PC}/users/o1/coupons", send(product_id, stock_id, "rsend2"))
         assert (limited.status, limited.code) == (429, "RATELIMIT_EXCEEDED")
 
 
@@ -240,7 +246,9 @@ async def test_every_other_operation_answers(keys: EmulatorKeys) -> None:
         assert (await expect(await client.get(f"{p}/stocks", brand_id=BRAND)))["total_count"] == 1
         assert (await expect(await client.get(f"{p}/stocks/{stock_id}", brand_id=BRAND)))["stock_id"] == stock_id
         await expect(
-            await client.patch(f"{p}/stocks/{stock_id}", {"brand_id": BRAND, "out_request_no": rno(), "remark": "r2"})
+            await client.patch(
+                f"{p}/stocks/{stock_id}", {"brand_id": BRAND, "out_request_no": rno(), "remark": "rsend2"}
+            )
         )
         budget = await expect(
             await client.post(

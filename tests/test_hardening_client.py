@@ -100,14 +100,14 @@ async def test_malformed_response_header_leaks_no_authorization(
     caplog.set_level(logging.DEBUG)
     sent: list[str] = []
     async with hostile_client(fake, hostile, kind) as wx:
-        original = wx._signer.sign
+        original = wx._signer.sign_now  # signing on the loop: the client's exchange step calls it
 
-        async def remember(request: Request) -> Request:
-            signed = await original(request)
+        def remember(request: Request) -> Request:
+            signed = original(request)
             sent.append(signed.headers["Authorization"])
             return signed
 
-        wx._signer.sign = remember  # type: ignore[method-assign]
+        wx._signer.sign_now = remember  # type: ignore[method-assign]
         with pytest.raises(APIConnectionError) as info:
             await wx.request("POST", "/bad-header", json={"stock_id": "9856000", "out_request_no": "N1"})
     assert sent, "the request was signed and sent"

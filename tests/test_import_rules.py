@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "wxpay_async"
@@ -114,8 +113,10 @@ def violations(
 
 
 # -- the layers, bottom up (CONTRIBUTING.md has the same table) ---------------------------------
-def test_errors_import_nothing_of_the_package() -> None:
-    assert violations(("wxpay_async.errors",), only=()) == []
+def test_errors_import_only_leaf_parsers() -> None:
+    """errors.py sits at the bottom; it may use _retry_after (a leaf: it imports nothing of ours)."""
+    assert violations(("wxpay_async.errors",), only=("wxpay_async._retry_after",)) == []
+    assert violations(("wxpay_async._retry_after",), only=()) == []
 
 
 def test_crypto_imports_no_http_and_only_errors() -> None:
@@ -155,7 +156,7 @@ def test_notifications_never_import_the_client() -> None:
 
 
 def test_spec_pagination_and_validation_stay_below_the_client() -> None:
-    allowed = ("wxpay_async.errors", "wxpay_async._converter", "wxpay_async.spec")
+    allowed = ("wxpay_async.errors", "wxpay_async._converter", "wxpay_async.spec", "wxpay_async._request_numbers")
     assert violations(("wxpay_async.spec", "wxpay_async.pagination", "wxpay_async.validation"), only=allowed) == []
 
 
@@ -226,15 +227,6 @@ def cycles(*, type_checking: bool) -> list[frozenset[str]]:
     return found
 
 
-#: Being removed on another branch (issue 19 part 2: _client -> resources/_base -> flows -> _client,
-#: type-only). Any other cycle fails; when this one is gone, the strict xfail below says so.
-KNOWN_TYPE_ONLY_CYCLE = ("wxpay_async._client", "wxpay_async.resources")
-
-
-def _known(group: frozenset[str]) -> bool:
-    return "wxpay_async._client" in group and all(within(m, *KNOWN_TYPE_ONLY_CYCLE) for m in group)
-
-
 def test_no_import_cycle_at_run_time() -> None:
     """Module-level imports that execute (``TYPE_CHECKING`` blocks never do): no cycle at all."""
     assert cycles(type_checking=False) == []
@@ -243,13 +235,7 @@ def test_no_import_cycle_at_run_time() -> None:
 def test_no_import_cycle_even_for_type_checkers() -> None:
     """Type-only imports count too: a cycle through them still ties two modules together for
     every reader and type checker (the emulator's _auth/_notify <-> _emulator was one)."""
-    unknown = [sorted(group) for group in cycles(type_checking=True) if not _known(group)]
-    assert unknown == []
-
-
-@pytest.mark.xfail(strict=True, reason="issue 19 part 2 (helper pipeline): the _client <-> resources type cycle")
-def test_the_client_resources_type_cycle_is_gone() -> None:
-    assert [sorted(g) for g in cycles(type_checking=True) if _known(g)] == []
+    assert cycles(type_checking=True) == []
 
 
 def test_the_cycle_check_finds_a_cycle(tmp_path: Path) -> None:

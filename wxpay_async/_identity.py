@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .crypto import BRAND_SCHEME, PUBLIC_KEY_ID_PREFIX, AuthScheme, PEMSource, load_private_key, load_public_key
 from .errors import ConfigurationError
+from .errors import IdentityMismatchError as IdentityMismatchError  # importable from here, as before
 
 if TYPE_CHECKING:
     from ._config import Credentials
@@ -48,10 +49,6 @@ _BRAND_ID = re.compile(r"[0-9A-Za-z_\-]{1,64}", re.ASCII)
 _API_KEY = re.compile(r"[0-9A-Za-z]{32}", re.ASCII)
 _MERCHANT_ONLY = ("mchid", "merchant_serial", "apiv3_key")
 _BRAND_ONLY = ("brand_id", "brand_serial", "brand_api_key")
-
-
-class IdentityMismatchError(ConfigurationError):
-    """A call needs the other identity (a brand API on a merchant client or the reverse); nothing was sent."""
 
 
 def _secret_repr(_: object) -> str:

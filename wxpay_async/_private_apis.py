@@ -87,12 +87,13 @@ PRIVATE_APIS: Final[tuple[PrivateAPI, ...]] = (
 
 
 # -- json ----------------------------------------------------------------------------------------
-_PUBLIC_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_PUBLIC_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
 
 
 def json_encoder() -> Callable[[Any], str]:
-    """Compact JSON text (non-ASCII kept), as ``json.dumps(v, ensure_ascii=False, separators=(",", ":"))``.
+    """Compact JSON text (non-ASCII kept, NaN/Infinity refused), as ``json.dumps(v, ensure_ascii=False,
+    separators=(",", ":"), allow_nan=False)``.
 
     With the C accelerator: what ``JSONEncoder.encode`` runs in the end, without its Python layers;
     a fresh markers dict per call keeps the circular-reference check and makes calls from other
@@ -104,7 +105,7 @@ def json_encoder() -> Callable[[Any], str]:
     default, escape = _PUBLIC_ENCODER.default, json.encoder.encode_basestring
 
     def encode(value: Any) -> str:
-        return "".join(make({}, default, escape, None, ":", ",", False, False, True)(value, 0))
+        return "".join(make({}, default, escape, None, ":", ",", False, False, False)(value, 0))
 
     return encode
 

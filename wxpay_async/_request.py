@@ -10,14 +10,14 @@ from __future__ import annotations
 import json as _json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import quote, unquote
 
 import attrs
 from multidict import CIMultiDict, CIMultiDictProxy, istr
 
 from ._private_apis import json_encoder, slot_copier
-from .errors import ResponseDecodeError, ValidationError
+from .errors import APIStatusError, ResponseDecodeError, ValidationError, acted_hint, status_error_class
 
 Headers = CIMultiDictProxy[str]
 _REQUEST_ID = istr("Request-ID")  # an istr name: the faster case-insensitive lookup
@@ -60,8 +60,16 @@ _DECODER = _json.JSONDecoder()
 
 
 def encode_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped)."""
-    return _ENCODE(value).encode("utf-8")
+    """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped).
+
+    A value JSON cannot hold (a set, a Decimal, NaN, a lone surrogate, a circular reference...) is
+    refused with :class:`ValidationError` (``field="json"``), never json's own TypeError.
+    """
+    try:
+        return _ENCODE(value).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        reason = f"{type(exc).__name__}: {exc}"[:200]
+    raise ValidationError("json", f"the body cannot be encoded as JSON ({reason})")
 
 
 def decode_json(content: bytes) -> Any:
@@ -112,6 +120,16 @@ def encode_query(query: Mapping[str, Any] | None) -> str:
     """``?a=1&b=x`` with RFC 3986 escaping; None values are omitted, bools become true/false."""
     if not query:
         return ""
+    try:
+        return _encoded_query(query)
+    except UnicodeEncodeError:
+        reason = "values must be valid Unicode text"
+    except AttributeError:
+        reason = f"must be a mapping of names to values, got {type(query).__name__}"
+    raise ValidationError("query", reason)
+
+
+def _encoded_query(query: Mapping[str, Any]) -> str:
     parts = []
     plain = _UNRESERVED.fullmatch
     for key, value in query.items():
@@ -133,6 +151,28 @@ def _frozen_headers(value: Mapping[str, str] | None) -> Headers:
     if isinstance(value, CIMultiDictProxy):
         return value
     return CIMultiDictProxy(CIMultiDict(value or {}))
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a call says besides its method and path: ``Client.request()``/``build_request()`` keywords.
+
+    The one declaration of these options (the client and the resources' ``Requester`` take them
+    as ``**options``). ``path_params`` fill ``{name}`` placeholders (percent-encoded); ``query``
+    becomes the query string; ``json`` is the body (or ``content``, bytes, with ``content_type``);
+    ``idempotency_field`` names the body field holding the request number (filled when absent);
+    ``signed_payload`` is what the signature covers when it is not the body (multipart uploads);
+    ``headers`` are added to the SDK's own; ``timeout`` bounds each attempt, in seconds.
+    """
+
+    path_params: Mapping[str, str | int] | None
+    query: Mapping[str, Any] | None
+    json: Any
+    idempotency_field: str | None
+    timeout: float | None
+    content: bytes | None
+    content_type: str | None
+    signed_payload: bytes | None
+    headers: Mapping[str, str] | None
 
 
 @attrs.frozen(kw_only=True)
@@ -236,9 +276,11 @@ class Response:
             return decode_json(self.content)
         except (ValueError, RecursionError) as exc:
             reason = f"{type(exc).__name__}: {exc}"[:200]
+        request = self.request
+        hint = f"; {acted_hint(request.method, request.idempotency_key)}" if self.is_success else ""
         raise ResponseDecodeError(
-            f"{self.request.method} {self.request.target}: answer (HTTP {self.status}, {len(self.content)} bytes) "
-            f"is not JSON ({reason})",
+            f"{request.method} {request.target}: answer (HTTP {self.status}, {len(self.content)} bytes) "
+            f"is not JSON ({reason}){hint}",
             body=self.content,
             request_id=self.request_id,
             idempotency_key=self.request.idempotency_key,
@@ -303,3 +345,30 @@ def verified(response: Response) -> Response:
     new = _copy_response(response)
     object.__setattr__(new, "verified", True)
     return new
+
+
+def status_error(response: Response) -> APIStatusError:
+    """The APIStatusError subclass for a non-2xx answer, with everything WeChat Pay said."""
+    code = message = None
+    detail: Mapping[str, Any] | None = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = body.get("code")
+        message = body.get("message")
+        raw_detail = body.get("detail")
+        detail = raw_detail if isinstance(raw_detail, dict) else None
+    elif response.content:
+        message = response.content[:200].decode("utf-8", "replace")
+    return status_error_class(response.status)(
+        status=response.status,
+        code=str(code) if code is not None else None,
+        message=str(message) if message is not None else None,
+        detail=detail,
+        request_id=response.request_id,
+        idempotency_key=response.request.idempotency_key,
+        body=response.content,
+        headers=response.headers,
+    )

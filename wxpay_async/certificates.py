@@ -23,8 +23,25 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ._request import Response
-from .crypto import SignatureHeaders, Verifier, aead_decrypt, certificate_serial, load_certificate
-from .errors import DecryptionError, SignatureVerificationError, WxPayError
+from .crypto import (
+    MAX_SKEW_SECONDS,
+    Verifier,
+    aead_decrypt,
+    certificate_serial,
+    load_certificate,
+    validate_signed_message,
+)
+from .errors import (  # the two certificate errors are also importable from here, as before
+    CertificateError as CertificateError,
+)
+from .errors import (
+    CertificateManagerClosedError as CertificateManagerClosedError,
+)
+from .errors import (
+    DecryptionError,
+    SignatureVerificationError,
+    WxPayError,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -110,14 +127,6 @@ def certificates_from_json(text: str) -> list[PlatformCertificate]:
     return [PlatformCertificate.from_json(item) for item in json.loads(text)]
 
 
-class CertificateError(WxPayError):
-    """A ``/v3/certificates`` answer (or a stored certificate) that cannot be trusted or parsed."""
-
-
-class CertificateManagerClosedError(WxPayError):
-    """The certificate manager was closed; it downloads nothing any more."""
-
-
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise CertificateError(f"/v3/certificates: {what} must be a non-empty string, got {type(value).__name__}")
@@ -197,12 +206,17 @@ def decrypt_certificates(
         raise CertificateError(f"/v3/certificates answered an unexpected body {where}")
     certificates = [_parse_item(item, apiv3_key) for item in body["data"]]
     verifier = Verifier((c.certificate() for c in certificates), clock=clock)
-    signed = SignatureHeaders.read(response.headers)
-    if signed is None or not signed.matches(verifier, response.content):
+    try:
+        validate_signed_message(
+            response.headers, response.content, verifier, now=clock(), max_skew=MAX_SKEW_SECONDS, what="the answer"
+        )
+    except SignatureVerificationError as exc:
         serial = response.headers.get("Wechatpay-Serial", "")
         raise SignatureVerificationError(
-            f"/v3/certificates answer is not signed by any certificate it carries (and in force) (serial {serial[:64]!r})"
-        )
+            "/v3/certificates answer is not signed by any certificate it carries (and in force) "
+            f"(serial {serial[:64]!r}): {exc}",
+            serial=serial[:64] or None,
+        ) from None
     return certificates
 
 

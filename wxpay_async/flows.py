@@ -16,17 +16,46 @@ import re
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, overload
-from urllib.parse import urlsplit
+from typing import IO, TYPE_CHECKING, Any, Protocol, overload
 
 import attrs
 
-from ._request import Response
-from .errors import FlowIntegrityError, ValidationError, WxPayError
+from ._request import Response, status_error
+from ._urls import check_url
+from .errors import FlowFormatError as FlowFormatError  # FlowFormatError: importable here too
+from .errors import FlowIntegrityError, ValidationError
 from .transports._base import too_large
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from typing_extensions import Unpack
+
+    from ._request import Request, RequestOptions
+    from .transports import Transport
+
+
+class FlowClient(Protocol):
+    """What :func:`download_flow` needs of a client (``wxpay_async.Client`` is one).
+
+    A small protocol rather than the concrete Client: flows never import the client module.
+    """
+
+    @property
+    def max_response_bytes(self) -> int: ...
+    @property
+    def transport(self) -> Transport: ...
+
+    def build_request(
+        self,
+        method: str,
+        path: str,
+        *,
+        verify: bool = True,
+        base_url: str | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> Request: ...
+
+    async def sign(self, request: Request) -> Request: ...
+
 
 #: Refuse files streamed to disk larger than this unless the caller raises the limit. Downloads
 #: to memory are held to the client's answer cap (``Client.max_response_bytes``) instead.
@@ -43,7 +72,7 @@ def _hasher(hash_type: str) -> Any:
 
 @overload
 async def download_flow(
-    client: Client,
+    client: FlowClient,
     url: str,
     hash_value: str,
     hash_type: str = ...,
@@ -54,7 +83,7 @@ async def download_flow(
 ) -> bytes: ...
 @overload
 async def download_flow(
-    client: Client,
+    client: FlowClient,
     url: str,
     hash_value: str,
     hash_type: str = ...,
@@ -64,7 +93,7 @@ async def download_flow(
     timeout: float | None = ...,
 ) -> Path: ...
 async def download_flow(
-    client: Client,
+    client: FlowClient,
     url: str,
     hash_value: str,
     hash_type: str = "SHA1",
@@ -85,9 +114,7 @@ async def download_flow(
     """
     if max_bytes is None:
         max_bytes = DEFAULT_MAX_BYTES if to is not None else client.max_response_bytes
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise ValidationError("url", f"flow download URL must be absolute, got {url!r}")
+    parts = check_url(url, "url", ValidationError, path=True)  # absolute, no user:password@
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     request = client.build_request("GET", target, base_url=f"{parts.scheme}://{parts.netloc}", timeout=timeout)
     request = await client.sign(request)
@@ -103,8 +130,6 @@ async def download_flow(
         async with client.transport.stream(request) as stream:
             length = stream.headers.get("Content-Length", "").strip()
             if not 200 <= stream.status < 300:
-                from ._client import status_error
-
                 limit = client.max_response_bytes
                 if length.isdigit() and int(length) > limit:
                     raise too_large(request, limit, f"error answer announced as {length} bytes")
@@ -147,10 +172,6 @@ async def download_flow(
         sink.close()
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
-
-
-class FlowFormatError(WxPayError):
-    """A flow file that is not the UTF-8 CSV WeChat Pay sends (bad encoding, bad amount...)."""
 
 
 _AMOUNT = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{0,2})?|-?\.[0-9]{1,2}", re.ASCII)

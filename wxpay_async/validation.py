@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._request_numbers import FAVOR
 from .errors import ValidationError
 
-#: WeChat Pay's request-number charset: digits, letters, ``_ - | *``; at most 128 characters.
-REQUEST_NUMBER = re.compile(r"^[0-9A-Za-z_\-|*]{1,128}$")
-REQUEST_NUMBER_RULE = "request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *"
+#: Cash coupons' request-number rule (the loosest family's; each family's lives in _request_numbers).
+REQUEST_NUMBER = FAVOR.pattern
+REQUEST_NUMBER_RULE = FAVOR.description
 #: An openid: WeChat's OpenID alphabet (letters, digits, ``-`` and ``_``), 1-128 characters.
 #: WeChat Pay publishes no regular expression for openids. Its product-coupon troubleshooting manual
 #: (wechatpay-apiv3/wechatpay-skills@15f40d070c503be7f02c3ebeb8dfb6b8274f3291:

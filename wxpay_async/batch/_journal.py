@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import attrs
 
-from ..errors import WxPayError
+from ..errors import JournalError as JournalError  # JournalError: importable from here, as before
 
 _T = TypeVar("_T")
 
@@ -63,10 +63,6 @@ class Journal(Protocol):
     def outcomes(self) -> AsyncIterator[RowOutcome]:
         """Every outcome, in input order (for the result CSV)."""
         ...
-
-
-class JournalError(WxPayError):
-    """The journal cannot be trusted: corrupted, truncated, empty, or made for another batch/input."""
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -383,7 +383,7 @@ class BatchSender:
             except APIStatusError as exc:
                 if exc.status == 429:
                     self.limiter.on_rate_limited()
-                transient = exc.status == 429 or exc.status >= 500 or exc.code == "SYSTEM_ERROR"
+                transient = exc.transient  # errors.is_transient: the retry layer's rule
                 if transient and attempt < ROW_REQUEUES and not self._stop.is_set():
                     continue
                 code = exc.code or f"HTTP_{exc.status}"

@@ -13,18 +13,21 @@ from ._signing import (
     response_message,
 )
 from ._verifier import (
+    MAX_SKEW_SECONDS,
     PUBLIC_KEY_ID_PREFIX,
     SIGNATURE_HEADERS,
     SIGNTEST_PREFIX,
     SignatureHeaders,
     Verifier,
     missing_signature_headers,
+    validate_signed_message,
 )
 
 __all__ = [
     "AUTH_SCHEMA",
     "BRAND_AUTH_SCHEMA",
     "BRAND_SCHEME",
+    "MAX_SKEW_SECONDS",
     "MERCHANT_SCHEME",
     "PUBLIC_KEY_ID_PREFIX",
     "SIGNATURE_HEADERS",
@@ -50,4 +53,5 @@ __all__ = [
     "response_message",
     "rsa_sign",
     "rsa_verify",
+    "validate_signed_message",
 ]

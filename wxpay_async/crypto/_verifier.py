@@ -11,7 +11,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
 from multidict import istr
 
-from ..errors import ConfigurationError, SignatureVerificationError
+from ..errors import ConfigurationError, SignatureVerificationError, UnknownSerialError
 from ._keys import certificate_serial
 from ._rsa import rsa_verify
 from ._signing import response_message
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
+#: How far a signed message's Wechatpay-Timestamp may be from local time (WeChat Pay: 5 minutes).
+MAX_SKEW_SECONDS = 300
 PUBLIC_KEY_ID_PREFIX = "PUB_KEY_ID_"
 
 
@@ -197,3 +199,30 @@ class SignatureHeaders:
     def matches(self, verifier: Verifier, body: bytes) -> bool:
         """True when the key named by ``serial`` signed ``TIMESTAMP\\nNONCE\\nBODY\\n``."""
         return verifier.verify(self.serial, response_message(self.timestamp, self.nonce, body), self.signature)
+
+
+def validate_signed_message(
+    headers: Mapping[str, str], body: bytes, verifier: Verifier, now: float, max_skew: float, what: str
+) -> SignatureHeaders:
+    """The one check of a message WeChat Pay signed: API answers, notifications, certificate lists.
+
+    As wechatpay-go's ``validateHTTPMessage`` (core/auth/validators/wechatpay_validator.go) serves
+    both of its validators: the four ``Wechatpay-*`` headers present and well-formed, not a
+    signature probe, the timestamp within ``max_skew`` seconds of ``now``, the key named by the
+    serial held and in force, and the signature over ``TIMESTAMP\\nNONCE\\nBODY\\n`` valid.
+    Raises :class:`SignatureVerificationError` saying which (:class:`UnknownSerialError` for an
+    unknown or expired key, so a caller may refresh its keys once and call again).
+    """
+    signed = SignatureHeaders.read(headers)
+    if signed is None:
+        missing = ", ".join(missing_signature_headers(headers))
+        raise SignatureVerificationError(f"{what} carries no WeChat Pay signature headers (lacks {missing})")
+    signed.check_fresh(now, max_skew)
+    key = verifier.key_in_force(signed.serial)
+    if key is None:
+        raise UnknownSerialError(f"no platform key with serial {signed.serial}", serial=signed.serial)
+    if not verifier.verify_with(key, response_message(signed.timestamp, signed.nonce, body), signed.signature):
+        raise SignatureVerificationError(
+            f"{what} signature does not match (serial {signed.serial})", serial=signed.serial
+        )
+    return signed

@@ -256,7 +256,7 @@ def _page(call: Call, items: list[Any], *, max_limit: int, default_limit: int | 
 # -- stocks --------------------------------------------------------------------------------------
 async def create_stock(call: Call) -> Any:
     emu, body = call.emu, call.data
-    out_request_no = request_no(body, "out_request_no")
+    out_request_no = request_no(body, "out_request_no", "favor.create_stock")
     key = f"{call.mchid}|{out_request_no}"
     fingerprint = body_fingerprint(body)
     previous = emu.store.get(STOCK_REQUESTS, key)

@@ -101,9 +101,28 @@ def _not_found(what: str) -> ApiError:
     return ApiError(404, "NOT_FOUND", what)
 
 
+#: The emulator's names of idempotent operations → the spec's (whose request-number rule applies).
+_OPERATIONS = {
+    "create_product": "create_product_coupon",
+    "patch_product": "update_product_coupon",
+    "deactivate_product": "deactivate_product_coupon",
+    "patch_stock": "update_stock",
+    "stock_budget": "update_stock_budget",
+    "upload_codes": "upload_coupon_codes",
+    "create_bundle": "create_stock_bundle",
+    "patch_bundle": "update_stock_bundle",
+    "bundle_budget": "update_stock_bundle_budget",
+    "send": "send_coupon",
+    "send_bundle": "send_coupon_bundle",
+    "deactivate_bundle": "deactivate_coupon_bundle",
+    "pre_send": "pre_send_coupon",
+    "pre_send_bundle": "pre_send_coupon_bundle",
+}
+
+
 async def _idempotent(call: Call, op: str, field: str, run: Callable[[], Awaitable[Any]]) -> Any:
     """Run ``run`` once per (op, brand, request number); replays answer the stored first answer."""
-    number = request_no(call.data, field)
+    number = request_no(call.data, field, f"product_coupon.{_OPERATIONS.get(op, op)}")
     key = f"{op}|{call.data.get('brand_id', call.mchid)}|{number}"
     fingerprint = body_fingerprint({"_params": dict(call.params), **call.data})
     previous = call.emu.store.get(REQUESTS, key)

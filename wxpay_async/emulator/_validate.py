@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from .._request_numbers import FAVOR, rule_for
 from ..validation import OPENID_RULE, RFC3339_RULE, is_openid, operations, parse_rfc3339
 from ._errors import param_error
 
-REQUEST_NO = re.compile(r"^[0-9A-Za-z_|*\-]{1,128}$")
+#: Cash coupons' request-number pattern (kept for callers; each operation's rule: ``request_no``).
+REQUEST_NO = FAVOR.pattern
 
 
 def require_str(data: Mapping[str, Any], field: str, *, max_len: int | None = None, location: str = "body") -> str:
@@ -50,10 +51,12 @@ def require_obj(data: Mapping[str, Any], field: str, *, path: str = "") -> dict[
     return value
 
 
-def request_no(data: Mapping[str, Any], field: str) -> str:
+def request_no(data: Mapping[str, Any], field: str, operation: str = "favor.send_coupon") -> str:
+    """``data[field]`` when it fits the request-number rule of ``operation`` (the SDK's own rule)."""
     value = require_str(data, field)
-    if not REQUEST_NO.fullmatch(value):
-        raise param_error(field, "must be 1-128 characters of [0-9A-Za-z_|*-]", value)
+    rule = rule_for(operation, field)
+    if not rule.matches(value):
+        raise param_error(field, f"must fit the rule: {rule.description}", value)
     return value
 
 

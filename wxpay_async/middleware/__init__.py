@@ -1,7 +1,11 @@
 """The per-call pipeline: idempotency → retry → user middleware → logging → signing → verifying → transport.
 
-The Client runs idempotency in ``request()``/``send()`` and the last four steps as one function
-(``Client._exchange``); the classes here remain for chains built by hand.
+Each step is written once, here. The Client runs the same steps without a coroutine per class:
+``Client.build_request`` fills the request number with :meth:`IdempotencyMiddleware.number_for`
+(the retry layer, outermost, gives every error the number via ``idempotency.tagged``), and
+``Client._exchange`` calls :meth:`SigningMiddleware.sign_now`/``sign``,
+:meth:`VerifyingMiddleware.prepare`/``check_now``/``check`` and the logging functions of
+:mod:`.logging` - the very methods these classes run in a chain built by hand.
 """
 
 from ._base import Handler, Middleware, build_chain

@@ -17,7 +17,7 @@ from concurrent.futures import Executor, Future
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..crypto import rsa_sign
-from ..errors import ConfigurationError
+from ..errors import ClientClosedError, ConfigurationError
 
 _Item = tuple[rsa.RSAPrivateKey, bytes, "asyncio.Future[str]"]
 # What a drain job hands back: per item, its signature or the exception signing raised.
@@ -63,7 +63,7 @@ class BatchSigner:
     async def sign(self, key: rsa.RSAPrivateKey, message: bytes) -> str:
         """The base64 signature of ``message``, computed on the executor."""
         if self._closed:
-            raise ConfigurationError("this signer is closed (its Client was closed); nothing was sent")
+            raise ClientClosedError("this signer is closed (its Client was closed); this attempt was not sent")
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             if self._loop is not None and self._loop.is_closed():  # its waiters died with it
@@ -83,7 +83,7 @@ class BatchSigner:
         Jobs already running finish on their thread; their outcomes find the waiters done.
         """
         self._closed = True
-        error = ConfigurationError("the Client was closed while this call was being signed; nothing was sent")
+        error = ClientClosedError("the Client was closed while this attempt was being signed; it was not sent")
         batches = [self._queue, *self._in_flight.values()]
         self._queue = []
         self._in_flight.clear()

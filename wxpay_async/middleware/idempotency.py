@@ -13,28 +13,33 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from .._request import Request, Response, encode_json
+from .._request_numbers import GENERATED
 from ..errors import WxPayError
 from ._base import Handler
 
-#: What WeChat Pay accepts in request numbers: digits, letters, ``_ - | *``.
-REQUEST_NUMBER_PATTERN = re.compile(r"^[0-9A-Za-z_\-|*]{1,64}$")
+#: What the generated request numbers match: every family's rule (see ``_request_numbers``).
+REQUEST_NUMBER_PATTERN = GENERATED.pattern
+#: Characters of the time stamp and random part of a generated number.
+_FIXED = 14 + 16
 _CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def new_request_number(prefix: str = "") -> str:
-    """``<prefix><yyyymmddHHMMSS><16 hex>``: sortable by time, unique, ≤ 64 chars, WeChat charset.
+    """``<prefix><yyyymmddHHMMSS><16 hex>``: sortable by time, unique, and valid for every family.
 
-    The prefix (the client uses its mchid) is truncated so the whole stays within 64 characters,
-    the tightest limit among the operations this SDK covers.
+    The prefix (the client uses its mchid) keeps only ``0-9 A-Z a-z _ -`` and is truncated so
+    the whole stays within 40 characters: the generated number fits the request-number rule of
+    every operation (``_request_numbers.GENERATED``: product coupons allow 6-40 characters).
     """
     return f"{_safe_prefix(prefix)}{_stamp(int(time.time()))}{secrets.token_hex(8)}"
 
 
 @functools.lru_cache(maxsize=64)
 def _safe_prefix(prefix: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_\-|*]", "", prefix)[:32]
+    return re.sub(f"[^{GENERATED.alphabet}]", "", prefix)[: GENERATED.max_length - _FIXED]
 
 
 @functools.lru_cache(maxsize=4)
@@ -51,21 +56,31 @@ class IdempotencyMiddleware:
         """A new request number from the configured generator."""
         return self._generate()
 
-    def fill(self, request: Request) -> Request:
-        """``request`` with its request number: the body's, or a new one written into the body.
+    def number_for(self, json: Any, field: str) -> tuple[Any, str | None]:
+        """``(body, request number)``: the body's own number, or a new one written into a copy.
 
-        ``Client.build_request`` calls this before the body is encoded, so the JSON is encoded
-        once; a request built by hand gets its number here, in the middleware.
+        The one place a request number is filled: ``Client.build_request`` calls it before the
+        body is encoded (so the JSON is encoded once), :meth:`fill` for a request built by hand.
         """
-        field = request.idempotency_field
-        if request.idempotency_key is not None or not field or not isinstance(request.json, Mapping):
-            return request
-        value = request.json.get(field)
+        if not isinstance(json, Mapping):
+            return json, None
+        value = json.get(field)
         if value is None or value == "":
-            value = self.generate()
-            body = {**request.json, field: value}
-            return request.replace(json=body, content=encode_json(body), idempotency_key=str(value))
-        return request.replace(idempotency_key=str(value))
+            value = self._generate()
+            json = {**json, field: value}
+        return json, str(value)
+
+    def fill(self, request: Request) -> Request:
+        """``request`` with its request number (see :meth:`number_for`); unchanged when it has one."""
+        field = request.idempotency_field
+        if request.idempotency_key is not None or not field:
+            return request
+        body, key = self.number_for(request.json, field)
+        if key is None:
+            return request
+        if body is request.json:
+            return request.replace(idempotency_key=key)
+        return request.replace(json=body, content=encode_json(body), idempotency_key=key)
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         request = self.fill(request)
@@ -75,8 +90,15 @@ class IdempotencyMiddleware:
         try:
             return await call_next(request)
         except WxPayError as exc:
-            # Whatever went wrong after sending (no answer, a forged or unreadable answer...),
-            # the caller needs the number to learn the outcome by re-sending safely.
-            if exc.idempotency_key is None:
-                exc.idempotency_key = key
-            raise
+            raise tagged(exc, key) from exc.__cause__
+
+
+def tagged(exc: WxPayError, key: str | None) -> WxPayError:
+    """``exc`` carrying the call's request number (the one place errors get it).
+
+    Whatever went wrong after sending (no answer, a forged or unreadable answer...), the caller
+    needs the number to learn the outcome by re-sending safely.
+    """
+    if key is not None and exc.idempotency_key is None:
+        exc.idempotency_key = key
+    return exc

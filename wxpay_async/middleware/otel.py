@@ -10,7 +10,8 @@ per attempt, named ``wxpay <operation>`` (``wxpay favor.send_coupon``), with:
 - ``wxpay.attempt`` (1, 2, ...) and ``http.request.resend_count`` on retries
 - ``wxpay.request_number`` (``out_request_no``... of calls that have one)
 - ``http.response.status_code``, ``wxpay.error_code`` (WeChat Pay ``code``), ``wxpay.request_id``
-- ``error.type`` when the attempt failed (the exception class or the HTTP status)
+- ``error.type`` when the attempt failed (the exception class or the HTTP status), and
+  ``wxpay.transient`` on a failed answer (``errors.is_transient``: the retry layer's rule)
 
 Never recorded: the Authorization header, signatures, keys, bodies, paths or queries (which carry
 openids). Metrics (meter ``wxpay_async``):
@@ -18,8 +19,8 @@ openids). Metrics (meter ``wxpay_async``):
 - ``wxpay.client.calls`` (counter): calls, counted at their first attempt
 - ``wxpay.client.attempt.duration`` (histogram, seconds): each attempt, with its outcome
 - ``wxpay.client.retries`` (counter): attempts after the first
-- ``wxpay.client.rate_limited`` (counter): answers that asked to slow down (429 /
-  ``FREQUENCY_LIMITED``), each followed by a retry-layer wait when the call may be repeated
+- ``wxpay.client.rate_limited`` (counter): answers that asked to slow down (``errors.is_rate_limited``:
+  429 / ``FREQUENCY_LIMITED``...), each followed by a retry-layer wait when the call may be repeated
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .._context import current_operation
 from .._request import Request, Response
 from .._version import __version__
+from ..errors import is_rate_limited, is_transient
 from ._base import Handler
 
 __all__ = ["OpenTelemetryMiddleware"]
 
 _ATTEMPT_KEY = "wxpay.attempt"
-_RATE_LIMIT_CODES = frozenset({"FREQUENCY_LIMITED", "RATELIMIT_EXCEEDED", "FREQUENCY_LIMIT_EXCEED"})
 
 
 class OpenTelemetryMiddleware:
@@ -112,8 +113,9 @@ class OpenTelemetryMiddleware:
                 outcome["wxpay.error_code"] = code
             if not response.is_success:
                 span.set_attribute("error.type", str(response.status))
+                span.set_attribute("wxpay.transient", is_transient(response.status, code))
                 span.set_status(Status(StatusCode.ERROR, f"HTTP {response.status} {code or ''}".strip()))
-            if response.status == 429 or code in _RATE_LIMIT_CODES:
+            if is_rate_limited(response.status, code):
                 self._rate_limited.add(1, labels)
             self._duration.record(time.perf_counter() - start, outcome)
             return response

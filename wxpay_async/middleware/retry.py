@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import datetime as dt
 import logging
-import math
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -23,13 +20,25 @@ import attrs
 
 from .._logmask import loggable_target
 from .._request import Request, Response
-from ..errors import APIConnectionError, APITimeoutError
+from .._retry_after import parse_retry_after as parse_retry_after  # its home; importable here
+from ..errors import (
+    TRANSIENT_CODES,
+    TRANSIENT_STATUSES,
+    APIConnectionError,
+    APITimeoutError,
+    Attempt,
+    OutcomeUnknownError,
+    WxPayError,
+    is_transient,
+)
 from ._base import Handler
+from .idempotency import tagged
 
 logger = logging.getLogger("wxpay_async.retry")
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRY_CODES = frozenset({"SYSTEM_ERROR"})
+#: The default policy retries what :func:`~wxpay_async.errors.is_transient` calls transient.
+RETRY_STATUSES = TRANSIENT_STATUSES
+RETRY_CODES = TRANSIENT_CODES
 
 
 @attrs.frozen(kw_only=True)
@@ -49,9 +58,10 @@ class RetryPolicy:
     codes: frozenset[str] = RETRY_CODES
 
     def should_retry_response(self, response: Response) -> bool:
-        if response.status in self.statuses:
-            return True
-        return response.status >= 400 and response.error_code() in self.codes
+        status = response.status
+        if status < 400:  # every answer passes here: no body read for a success
+            return False
+        return is_transient(status, response.error_code(), statuses=self.statuses, codes=self.codes)
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(cap, base·2^n)] spreads retries of many workers apart."""
@@ -78,37 +88,6 @@ def observe_retries(listener: RetryListener) -> Iterator[None]:
         _listener.reset(token)
 
 
-_DELTA_SECONDS = re.compile(r"^[0-9]{1,10}(?:\.[0-9]{1,6})?$")
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or None.
-
-    None (the normal backoff applies) also for anything that would mean "retry at once": zero,
-    negative, non-numeric, NaN/infinite, or a date that is not in the future. A hostile or broken
-    server can never turn the retry loop into a busy loop.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if _DELTA_SECONDS.match(value):
-        seconds = float(value)
-        return seconds if seconds > 0 else None
-    import email.utils  # an HTTP-date Retry-After is rare: not imported at start-up
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    try:
-        seconds = when.timestamp() - now
-    except (OverflowError, OSError, ValueError):
-        return None
-    return seconds if math.isfinite(seconds) and seconds > 0 else None
-
-
 class RetryMiddleware:
     def __init__(
         self,
@@ -128,7 +107,11 @@ class RetryMiddleware:
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         policy = self.policy
         if policy.max_attempts == 1:
-            return await call_next(request)
+            try:
+                return await call_next(request)
+            except WxPayError as exc:
+                error = call_failed(request, (), exc)
+                raise error from error.__cause__  # exc itself keeps its cause
         # Calls that are not safe to repeat are sent again only when nothing went on the wire
         # (NotSentError: no pool connection...), and keep their own timeout as before.
         safe = request.retry_safe
@@ -136,16 +119,21 @@ class RetryMiddleware:
         # A first attempt whose own timeout ends before the deadline is sent as it is.
         short = request.timeout is not None and policy.deadline is not None and request.timeout < policy.deadline
         attempt = 0
+        history: tuple[Attempt, ...] = ()  # the attempts before this one
         while True:
             attempt += 1
             retried: Response | None = None
-            bounded = request if deadline is None or (attempt == 1 and short) else self._bounded(request, deadline)
+            bounded = (
+                request if deadline is None or (attempt == 1 and short) else self._bounded(request, deadline, history)
+            )
             try:
                 response = await call_next(bounded)
             except APIConnectionError as exc:
                 delay = self._next_delay(attempt, deadline, None) if safe or exc.sent is False else None
                 if delay is None:
-                    raise
+                    error = call_failed(request, history, exc)
+                    raise error from error.__cause__  # exc itself keeps its cause
+                history += (attempt_of(attempt, exc),)
                 logger.info(
                     "retrying %s %s in %.2fs after %s (attempt %d/%d)",
                     request.method,
@@ -155,6 +143,9 @@ class RetryMiddleware:
                     attempt,
                     policy.max_attempts,
                 )
+            except WxPayError as exc:
+                error = call_failed(request, history, exc)
+                raise error from error.__cause__  # exc itself keeps its cause
             else:
                 if not safe or not policy.should_retry_response(response):
                     return response
@@ -163,6 +154,7 @@ class RetryMiddleware:
                 if delay is None:
                     return response
                 retried = response
+                history += (answered(attempt, response),)
                 logger.info(
                     "retrying %s %s in %.2fs after HTTP %d %s (attempt %d/%d, Request-ID %s)",
                     request.method,
@@ -191,15 +183,59 @@ class RetryMiddleware:
             return None
         return delay
 
-    def _bounded(self, request: Request, deadline: float | None) -> Request:
+    def _bounded(self, request: Request, deadline: float | None, history: tuple[Attempt, ...]) -> Request:
         if deadline is None:
             return request
         remaining = deadline - self._monotonic()
         if remaining <= 0:
-            raise APITimeoutError(
+            error = APITimeoutError(
                 f"{request.method} {request.target}: deadline of {self.policy.deadline}s passed",
                 idempotency_key=request.idempotency_key,
             )
+            error.attempts = history
+            raise error
         if request.timeout is None or request.timeout > remaining:
             return request.replace(timeout=remaining)
         return request
+
+
+def attempt_of(number: int, exc: WxPayError) -> Attempt:
+    """The record of an attempt that raised ``exc`` (it reached the wire unless it says it did not)."""
+    reason = str(exc)
+    return Attempt(number, getattr(exc, "sent", None) is not False, f"{type(exc).__name__}: {reason}"[:300])
+
+
+def answered(number: int, response: Response) -> Attempt:
+    """The record of an attempt WeChat Pay answered (a retried 429/5xx)."""
+    code = response.error_code()
+    return Attempt(number, True, f"HTTP {response.status}" + (f" {code}" if code else ""))
+
+
+def call_failed(request: Request, history: tuple[Attempt, ...], exc: WxPayError) -> WxPayError:
+    """The error a call raises when its last attempt raised ``exc`` after the attempts in ``history``.
+
+    ``exc`` itself, carrying every attempt's outcome, unless it claims that nothing was sent
+    while an earlier attempt reached the wire: then :class:`OutcomeUnknownError`, since
+    WeChat Pay may have acted on that earlier attempt.
+    """
+    attempts = (*history, attempt_of(len(history) + 1, exc)) if exc.attempts == () else exc.attempts
+    key = request.idempotency_key
+    if getattr(exc, "sent", None) is False and any(a.reached_wire for a in history):
+        reached = next(a for a in history if a.reached_wire)
+        redo = (
+            f"re-send with the same request number {key} (idempotency_key) to learn the outcome without acting twice"
+            if key
+            else "check the outcome before sending it again"
+        )
+        error = OutcomeUnknownError(
+            f"{request.method} {request.target}: outcome unknown: attempt {reached.number} may have reached "
+            f"WeChat Pay ({reached.outcome}), then attempt {len(attempts)} could not be sent ({type(exc).__name__}); "
+            + redo,
+            idempotency_key=key,
+            attempts=attempts,
+            sent=True if any(a.outcome.startswith("HTTP ") for a in history) else None,
+        )
+        error.__cause__ = exc
+        return error
+    exc.attempts = attempts
+    return tagged(exc, key)

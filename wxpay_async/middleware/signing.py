@@ -42,6 +42,8 @@ class SigningMiddleware:
         self._serial = merchant_serial
         self._key = private_key
         self._executor = executor
+        #: True when signing runs on the loop itself (no executor): :meth:`sign_now` does it all.
+        self.inline = executor is None
         self._batcher = BatchSigner(executor, slots=slots) if executor is not None and batch else None
         self._clock = clock
         self._nonce = nonce
@@ -59,20 +61,32 @@ class SigningMiddleware:
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         return await call_next(await self.sign(request))
 
-    async def sign(self, request: Request) -> Request:
-        """A copy of ``request`` with a fresh Authorization header (unchanged if ``sign`` is off)."""
+    def sign_now(self, request: Request) -> Request:
+        """:meth:`sign` on the loop, without a coroutine (only when :attr:`inline`)."""
         if not request.sign:
             return request
-        timestamp = str(int(self._clock()))
-        nonce = self._nonce()
-        payload = request.signed_payload if request.signed_payload is not None else request.content
-        message = request_message(request.method, request.target, timestamp, nonce, payload)
-        if self._executor is None:
-            signature = rsa_sign(self._key, message)
-        elif self._batcher is not None:
+        timestamp, nonce, message = self._message(request)
+        return self._signed(request, timestamp, nonce, rsa_sign(self._key, message))
+
+    async def sign(self, request: Request) -> Request:
+        """A copy of ``request`` with a fresh Authorization header (unchanged if ``sign`` is off)."""
+        if self._executor is None or not request.sign:
+            return self.sign_now(request)
+        timestamp, nonce, message = self._message(request)
+        if self._batcher is not None:
             signature = await self._batcher.sign(self._key, message)
         else:
             loop = asyncio.get_running_loop()
             signature = await loop.run_in_executor(self._executor, rsa_sign, self._key, message)
+        return self._signed(request, timestamp, nonce, signature)
+
+    def _message(self, request: Request) -> tuple[str, str, bytes]:
+        """Timestamp, nonce and the message to sign: method, target, and the signed bytes."""
+        timestamp = str(int(self._clock()))
+        nonce = self._nonce()
+        payload = request.signed_payload if request.signed_payload is not None else request.content
+        return timestamp, nonce, request_message(request.method, request.target, timestamp, nonce, payload)
+
+    def _signed(self, request: Request, timestamp: str, nonce: str, signature: str) -> Request:
         header = self._scheme.header(self._mchid, self._serial, timestamp, nonce, signature)
         return with_header(request, "Authorization", header)

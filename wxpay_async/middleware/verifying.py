@@ -10,13 +10,12 @@ from typing import Protocol
 from multidict import istr
 
 from .._request import Request, Response, verified
-from ..crypto import SignatureHeaders, Verifier, response_message
-from ..errors import SignatureVerificationError
+from ..crypto import MAX_SKEW_SECONDS, Verifier, missing_signature_headers, validate_signed_message
+from ..errors import SignatureVerificationError, UnknownSerialError, acted_hint
 from ._base import Handler
 
 logger = logging.getLogger("wxpay_async.verify")
 
-MAX_SKEW_SECONDS = 300
 _SERIAL = istr("Wechatpay-Serial")  # an istr name: the faster case-insensitive lookup
 
 
@@ -64,29 +63,52 @@ class VerifyingMiddleware:
                 request = request.with_headers(Wechatpay_Serial=serial)
         return request
 
-    async def check(self, response: Response) -> Response:
-        signed = SignatureHeaders.read(response.headers)
-        if signed is None:
-            if not response.is_success:
-                return response
-            raise SignatureVerificationError(f"{_where(response)}: response carries no WeChat Pay signature headers")
+    def check_now(self, response: Response, verifier: Verifier | None = None) -> Response:
+        """``response`` marked verified, or :class:`SignatureVerificationError` saying why not.
+
+        One check for every signed message (:func:`~wxpay_async.crypto.validate_signed_message`),
+        on the loop, without a coroutine. An :class:`UnknownSerialError` is raised as it is, for
+        :meth:`check` to refresh the platform keys and try again.
+        """
+        headers = response.headers
+        if not response.is_success and missing_signature_headers(headers):
+            return response  # a gateway's unsigned error page: the caller gets the status error
+        if verifier is None:
+            verifier = self._keys.current_verifier()
         try:
-            signed.check_fresh(self._clock(), self._max_skew)
+            validate_signed_message(headers, response.content, verifier, self._clock(), self._max_skew, "the answer")
+        except UnknownSerialError:
+            raise
         except SignatureVerificationError as exc:
-            raise SignatureVerificationError(f"{_where(response)}: {exc}") from None
-        # check_fresh() refused signature probes; one key lookup serves knows() and verify().
-        verifier = self._keys.current_verifier()
-        key = verifier.key_in_force(signed.serial)
-        if key is None:
-            logger.info("unknown platform serial %s; refreshing platform keys", signed.serial)
-            verifier = await self._keys.refresh_for(signed.serial)
-            key = verifier.key_in_force(signed.serial)
-            if key is None:
-                raise SignatureVerificationError(f"{_where(response)}: no platform key with serial {signed.serial}")
-        message = response_message(signed.timestamp, signed.nonce, response.content)
-        if not verifier.verify_with(key, message, signed.signature):
-            raise SignatureVerificationError(f"{_where(response)}: signature does not match (serial {signed.serial})")
+            raise self._refused(response, str(exc), exc.serial or headers.get(_SERIAL), verifier) from None
         return verified(response)
+
+    async def check(self, response: Response) -> Response:
+        """:meth:`check_now`; an unknown serial first refreshes the platform keys once (shared)."""
+        try:
+            return self.check_now(response)
+        except UnknownSerialError as exc:
+            logger.info("unknown platform serial %s; refreshing platform keys", exc.serial)
+            verifier = await self._keys.refresh_for(exc.serial or "")
+        try:
+            return self.check_now(response, verifier)
+        except UnknownSerialError as exc:
+            raise self._refused(response, str(exc), exc.serial, verifier) from None
+
+    def _refused(
+        self, response: Response, reason: str, serial: str | None = None, verifier: Verifier | None = None
+    ) -> SignatureVerificationError:
+        """The error for an answer that cannot be trusted: which keys, which serial, what to do now."""
+        request = response.request
+        held = (verifier or self._keys.current_verifier()).serials
+        named = f"the answer named platform key {serial[:64]}" if serial else "the answer named no platform key"
+        holds = f"this client holds {', '.join(sorted(held))}" if held else "this client holds no platform key"
+        return SignatureVerificationError(
+            f"{_where(response)}: {reason} ({named}; {holds}). {acted_hint(request.method, request.idempotency_key)}",
+            serial=serial,
+            known_serials=held,
+            idempotency_key=request.idempotency_key,
+        )
 
 
 def _where(response: Response) -> str:

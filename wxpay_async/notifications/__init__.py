@@ -20,6 +20,7 @@ One concern per module, every name importable from here:
 
 from __future__ import annotations
 
+from ..crypto import MAX_SKEW_SECONDS
 from ._aiohttp import aiohttp_handler
 from ._asgi import ASGIApp, asgi_app
 from ._decrypt import decrypt_resource
@@ -31,7 +32,7 @@ from ._errors import (
     NotificationInProgressError,
     NotificationTooLargeError,
 )
-from ._handler import MAX_BODY_BYTES, MAX_SKEW_SECONDS, Callback, NotificationHandler
+from ._handler import MAX_BODY_BYTES, Callback, NotificationHandler
 from ._models import (
     BRAND_EVENT_TYPES,
     NOTIFICATION_CLASSES,

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from multidict import CIMultiDict
 
 from .._converter import parse_datetime
-from ..crypto import SignatureHeaders, Verifier, missing_signature_headers
+from ..crypto import MAX_SKEW_SECONDS, SignatureHeaders, Verifier, validate_signed_message
 from ..errors import SignatureVerificationError, ValidationError
 from ._answers import SUCCESS, answer_for
 from ._decrypt import decrypt_resource
@@ -29,7 +29,6 @@ from ._models import NOTIFICATION_CLASSES, Notification
 logger = logging.getLogger("wxpay_async.notifications")
 
 MAX_BODY_BYTES = 64 * 1024
-MAX_SKEW_SECONDS = 300
 
 Callback = Callable[[Notification], Awaitable[None]]
 
@@ -125,16 +124,19 @@ class NotificationHandler:
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise :class:`SignatureVerificationError` unless WeChat Pay signed exactly this body."""
-        h = CIMultiDict(headers)
-        signed = SignatureHeaders.read(h)
-        if signed is None:
-            raise SignatureVerificationError(f"notification lacks {', '.join(missing_signature_headers(h))}")
-        signed.check_fresh(self._clock(), self._max_skew, context="notification")
-        verifier = self._current_verifier()
-        if not verifier.knows(signed.serial):
-            raise SignatureVerificationError(f"no platform key with serial {signed.serial}")
-        if not signed.matches(verifier, body):
-            raise SignatureVerificationError(f"notification signature does not match (serial {signed.serial})")
+        try:
+            validate_signed_message(
+                CIMultiDict(headers),
+                body,
+                self._current_verifier(),
+                now=self._clock(),
+                max_skew=self._max_skew,
+                what="notification",
+            )
+        except SignatureVerificationError as exc:
+            if str(exc).startswith("notification"):
+                raise
+            raise type(exc)(f"notification: {exc}", serial=exc.serial) from None
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify, then decrypt: a :class:`Notification`, or an exception saying what was wrong."""

@@ -24,12 +24,14 @@ from .._context import current_operation
 from .._converter import format_datetime
 from .._raw import active_capture
 from .._request import Response
-from ..errors import APIResponseValidationError, ValidationError
+from ..errors import APIResponseValidationError, ConfigurationError, ValidationError
 from ..pagination import AsyncPaginator
 from ..validation import validate_request
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from typing_extensions import Unpack
+
+    from .._request import RequestOptions
     from ..middleware.retry import RetryPolicy
 
 ModelT = TypeVar("ModelT")
@@ -47,20 +49,7 @@ class Requester(Protocol):
     def mchid(self) -> str: ...
 
     async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        path_params: Mapping[str, str | int] | None = None,
-        query: Mapping[str, Any] | None = None,
-        json: Any = None,
-        idempotency_field: str | None = None,
-        timeout: float | None = None,
-        content: bytes | None = None,
-        content_type: str | None = None,
-        signed_payload: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        retry: RetryPolicy | None = None,
+        self, method: str, path: str, *, retry: RetryPolicy | None = None, **options: Unpack[RequestOptions]
     ) -> Response: ...
 
 
@@ -342,11 +331,14 @@ class Resource:
         if not digest:
             raise ValidationError("flow", "carries no hash to check the file against")
         hash_type = getattr(flow, "hash_type", None) or "SHA1"
-        if not hasattr(self._client, "sign"):
-            raise TypeError("download_flow needs a wxpay_async.Client (it streams past the middleware chain)")
-        from ..flows import download_flow  # only flow downloads need it: not imported at start-up
+        from ..flows import FlowClient, download_flow  # only flow downloads need it: not imported at start-up
 
-        client = cast("Client", self._client)
+        if not all(hasattr(self._client, name) for name in ("sign", "transport", "build_request")):
+            raise ConfigurationError(
+                "download_flow needs a client that can sign and stream (wxpay_async.Client, or a "
+                "wxpay_async.flows.FlowClient): the file streams past the middleware chain"
+            )
+        client = cast(FlowClient, self._client)
         if to is None:
             return await download_flow(client, flow.url, digest, hash_type, timeout=timeout, max_bytes=max_bytes)
         return await download_flow(client, flow.url, digest, hash_type, to=to, timeout=timeout, max_bytes=max_bytes)

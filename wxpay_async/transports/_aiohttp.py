@@ -15,7 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .._request import Request, Response, make_response
-from ..errors import APIConnectionError, APITimeoutError, NotSentError
+from ..errors import APIConnectionError, APITimeoutError, NotSentError, WxPayError
 from ._base import (
     ACCEPT_ENCODING,
     DEFAULT_CONNECT_TIMEOUT,
@@ -66,7 +66,11 @@ def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIC
 _CONNECT_TIMEOUT: type[BaseException] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ClientConnectorError)
 
 
-_FAILURES = (TimeoutError, aiohttp.ClientError)
+# Beyond the library's own errors: whatever it (or what it runs on) raises for a request it
+# cannot build or send - ValueError, TypeError, OverflowError, an ExceptionGroup... The SDK
+# checks its inputs first; this is the last line, so only WxPayError subclasses reach callers
+# (as APIConnectionError: whether anything was sent is not known).
+_FAILURES = (TimeoutError, aiohttp.ClientError, Exception)
 
 
 class AiohttpTransport:
@@ -188,6 +192,8 @@ class AiohttpTransport:
             # so no asyncio.timeout of ours is made per call.
             try:
                 return await self._exchange(request, session, limit, self._client_timeout(total, whole=True))
+            except WxPayError:
+                raise
             except _FAILURES as exc:
                 error = _mapped(request, total, exc)
             finally:
@@ -202,6 +208,8 @@ class AiohttpTransport:
                     await gate.acquire()  # type: ignore[union-attr]
                     held = admitted = True
                 return await self._exchange(request, session, limit, self._client_timeout(total))
+        except WxPayError:
+            raise
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)

@@ -10,7 +10,7 @@ import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._request import Headers, Request, Response
-from ..errors import APIConnectionError, APITimeoutError, NotSentError
+from ..errors import APIConnectionError, APITimeoutError, NotSentError, WxPayError
 from ._base import (
     ACCEPT_ENCODING,
     DEFAULT_CONNECT_TIMEOUT,
@@ -39,7 +39,11 @@ def _mapped(request: Request, timeout: float | None, exc: BaseException) -> APIC
     return APIConnectionError(f"{request.method} {request.target} failed: {foreign_reason(exc)}")
 
 
-_FAILURES = (TimeoutError, httpx.HTTPError)
+# Beyond the library's own errors: whatever it (or what it runs on) raises for a request it
+# cannot build or send - ValueError, TypeError, OverflowError, an ExceptionGroup... The SDK
+# checks its inputs first; this is the last line, so only WxPayError subclasses reach callers
+# (as APIConnectionError: whether anything was sent is not known).
+_FAILURES = (TimeoutError, httpx.HTTPError, Exception)
 
 
 class HttpxTransport:
@@ -92,6 +96,16 @@ class HttpxTransport:
             timeout=self._httpx_timeout(total),
         )
 
+    def _checked_build(self, request: Request) -> httpx.Request:
+        """:meth:`_build`, with whatever httpx refuses in a request (bad URL, header...) as the SDK's error."""
+        try:
+            return self._build(request)
+        except WxPayError:
+            raise
+        except _FAILURES as exc:
+            error = _mapped(request, self._total(request), exc)
+        raise error
+
     def _httpx_timeout(self, total: float) -> httpx.Timeout:
         """httpx's own timeouts (reused while the attempt's timeout is the same)."""
         cached = self._timeouts
@@ -100,7 +114,7 @@ class HttpxTransport:
         return cached[1]
 
     async def send(self, request: Request) -> Response:
-        built = self._build(request)
+        built = self._checked_build(request)
         total = self._total(request)
         limit = request.max_response_bytes if request.max_response_bytes is not None else self._max_response_bytes
         gate = self._gate
@@ -123,6 +137,8 @@ class HttpxTransport:
                     if gate is not None:
                         gate.release()
             return Response(status=resp.status_code, headers=headers, content=body.value(), request=request)
+        except WxPayError:
+            raise
         except _FAILURES as exc:
             waited = not admitted and isinstance(exc, TimeoutError)
             error = pool_timeout(request, total, self._limit) if waited else _mapped(request, total, exc)
@@ -130,12 +146,14 @@ class HttpxTransport:
 
     @asynccontextmanager
     async def stream(self, request: Request) -> AsyncIterator[ByteStream]:
-        built = self._build(request)
+        built = self._checked_build(request)
         total = self._total(request)
         deadline = asyncio.get_running_loop().time() + total  # the whole download, like send()
         try:
             async with asyncio.timeout_at(deadline):
                 resp: httpx.Response | None = await self._client.send(built, stream=True)
+        except WxPayError:
+            raise
         except _FAILURES as exc:
             error = _mapped(request, total, exc)
             resp = None
