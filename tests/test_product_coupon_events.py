@@ -123,7 +123,7 @@ async def test_emulator_sends_the_partner_event_the_sdk_types(keys: EmulatorKeys
     async with started(keys, notify_retry_interval=0.05) as (running, client), receiver() as rec:
         assert (await client.post(f"{PC}/notify-configs", {"notify_url": rec.url})).status == 200
         product_id, stock_id = await create_product(client)
-        sent = await client.post(f"{PC}/users/o1/coupons", send(product_id, stock_id, "ev1"))
+        sent = await client.post(f"{PC}/users/o1/coupons", send(product_id, stock_id, "ev1-send"))
         assert sent.status == 200, sent.body
         await asyncio.wait_for(rec.got.wait(), 10)
         headers, body = rec.calls[-1]

@@ -98,7 +98,18 @@ FAVOR = RequestNumberRule(1, 128, r"0-9A-Za-z_\-|*", "request numbers are 1-128 
 PRODUCT_COUPON = RequestNumberRule(
     6, 40, r"0-9A-Za-z_\-", "product-coupon request numbers are 6-40 characters of 0-9 A-Z a-z _ -"
 )
-#: The rule of each family: what every request-number field of its operations accepts.
-FAMILIES: dict[str, RequestNumberRule] = {"favor": FAVOR, "product_coupon": PRODUCT_COUPON}
+#: Merchant coupons (wechatpay-go services/merchantexclusivecoupon: out_request_no and the other
+#: request numbers string[1,128], the project's charset).
+MERCHANT_COUPON = RequestNumberRule(
+    1, 128, r"0-9A-Za-z_\-|*", "merchant-coupon request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *"
+)
+#: The rule of each family: what every request-number field of its operations accepts. Brands that
+#: connect directly send the partner operations' bodies (wechatpay-skills 1-品牌 samples): the same rule.
+FAMILIES: dict[str, RequestNumberRule] = {
+    "favor": FAVOR,
+    "product_coupon": PRODUCT_COUPON,
+    "brand_product_coupon": PRODUCT_COUPON,
+    "merchant_coupon": MERCHANT_COUPON,
+}
 #: The numbers the SDK generates fit every family's rule.
 GENERATED = strictest(list(FAMILIES.values()))
