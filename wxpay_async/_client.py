@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import DEFAULT_BASE_URL, Credentials, env_settings
+from ._context import current_operation
 from ._converter import converter as default_converter
 from ._request import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -56,6 +57,7 @@ from .middleware import (
 from .middleware.logging import log_failure, log_response
 from .transports import DEFAULT_TIMEOUT, AiohttpTransport, Transport
 from .transports._base import ACCEPT_ENCODING, DEFAULT_POOL_SIZE
+from .validation import request_number_max_length
 
 if TYPE_CHECKING:
     from .notifications import NotificationHandler
@@ -354,6 +356,18 @@ class Client:
         self._started = False
 
     # -- the request path --------------------------------------------------------------------
+    def _fitted_request_number(self, field: str) -> str:
+        """A new request number that fits the current operation's limit for ``field``.
+
+        The generated ``<mchid><time><random>`` is 40 characters for a 10-digit mchid; where the
+        official limit is lower (merchant coupons' ``use_request_no``: string[1,32], chapter9_2_3)
+        the leading characters go and the time and random tail stays.
+        """
+        value = self._idempotency.generate()
+        operation = current_operation.get()
+        limit = request_number_max_length(operation, field) if operation else None
+        return value[-limit:] if limit and len(value) > limit else value
+
     def build_request(
         self,
         method: str,
@@ -415,7 +429,7 @@ class Client:
             # and any manual re-send of this Request carry the same number and the same bytes.
             value = json.get(idempotency_field)
             if value is None or value == "":
-                value = self._idempotency.generate()
+                value = self._fitted_request_number(idempotency_field)
                 json = {**json, idempotency_field: value}
             key = str(value)
         body = encode_json(json) if json is not None else (content or b"")

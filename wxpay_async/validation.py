@@ -47,6 +47,19 @@ def request_rules() -> dict[str, dict[str, Any]]:
     return rules
 
 
+@cache
+def request_number_max_length(operation: str, field: str) -> int | None:
+    """The spec's ``maxLength`` of ``operation``'s request-number body field (None when unknown).
+
+    Most request numbers take 128 characters; a few take fewer (merchant coupons'
+    ``use_request_no``: 32), and a number the SDK fills must fit them.
+    """
+    rules = request_rules().get(operation)
+    body = (rules or {}).get("body") or {}
+    limit = ((body.get("properties") or {}).get(field) or {}).get("maxLength")
+    return limit if isinstance(limit, int) else None
+
+
 def check_request_number(field: str, value: Any) -> None:
     if not isinstance(value, str) or not REQUEST_NUMBER.match(value):
         raise ValidationError(field, REQUEST_NUMBER_RULE)
