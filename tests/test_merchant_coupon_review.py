@@ -117,3 +117,79 @@ def test_h5_out_request_no_is_letters_and_digits_only() -> None:
         with pytest.raises(ValidationError) as refused:
             h5_send_params(out_request_no=bad, apiv2_key="k" * 32, **common)
         assert "out_request_no" in str(refused.value)
+
+
+#: The plaintext of wechatpay-im/website@df908943a804ff79afe2147985a6f8b3fa07a070:webhook/v3/COUPON.SEND.md.
+OFFICIAL_SEND_PLAINTEXT = {
+    "event_type": "EVENT_TYPE_BUSICOUPON_SEND",
+    "coupon_code": "1227944959000000911017",
+    "stock_id": "1286950000000039",
+    "send_time": "2019-12-17T10:35:53+08:00",
+    "openid": "odXnH1CJjeQoWTld48db-pnxs-Wg",
+    "unionid": "oOuyajgxj0oVwjocSoQm6mp7PGKw",
+    "send_channel": "BUSICOUPON_SEND_CHANNEL_PAYGIFT",
+    "send_merchant": "98568888",
+    "attach_info": {"transaction_id": "4200000462220200226114599", "act_code": "540358695"},
+}
+
+
+def test_the_official_coupon_send_plaintext_is_typed() -> None:
+    import datetime as dt
+
+    from wxpay_async.merchant_coupon_notifications import (
+        SEND_CHANNELS,
+        MerchantCouponSendResource,
+        merchant_coupon_send,
+    )
+    from wxpay_async.notifications import MalformedNotificationError, Notification
+
+    envelope = {
+        "id": "EV-2018022511223320873",
+        "create_time": dt.datetime(2015, 5, 20, 13, 29, 35, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        "resource_type": "encrypt-resource",
+        "summary": "商家券用户领券通知",
+    }
+    notification = Notification(event_type="COUPON.SEND", resource=dict(OFFICIAL_SEND_PLAINTEXT), **envelope)
+    sent = merchant_coupon_send(notification)
+    assert isinstance(notification.model, MerchantCouponSendResource) and notification.model == sent
+    assert (sent.coupon_code, sent.stock_id, sent.send_merchant) == (
+        "1227944959000000911017",
+        "1286950000000039",
+        "98568888",
+    )
+    assert sent.send_time == dt.datetime(2019, 12, 17, 2, 35, 53, tzinfo=dt.UTC)
+    assert sent.send_channel in SEND_CHANNELS and sent.attach_info is not None
+    assert (sent.attach_info.transaction_id, sent.attach_info.act_code) == ("4200000462220200226114599", "540358695")
+    lean = {k: v for k, v in OFFICIAL_SEND_PLAINTEXT.items() if k not in ("unionid", "attach_info")}
+    assert merchant_coupon_send(Notification(event_type="COUPON.SEND", resource=lean, **envelope)).attach_info is None
+    with pytest.raises(MalformedNotificationError):
+        merchant_coupon_send(Notification(event_type="COUPON.USE", resource=lean, **envelope))
+    lenient = merchant_coupon_send(  # answers are read leniently: missing -> None, unknown -> extra
+        Notification(event_type="COUPON.SEND", resource={"coupon_code": "1", "new_field": 2}, **envelope)
+    )
+    assert (lenient.stock_id, lenient.extra) == (None, {"new_field": 2})
+
+
+async def test_the_emulator_send_notification_fits_the_typed_model(wx: Client, emu: RunningEmulator) -> None:
+    import asyncio
+
+    from wxpay_async.crypto import Verifier, load_certificate
+    from wxpay_async.merchant_coupon_notifications import merchant_coupon_send
+    from wxpay_async.notifications import NotificationHandler
+
+    from .emulator_helpers import receiver
+
+    async with receiver() as rec:
+        await wx.merchant_coupon.set_callbacks(mchid=emu.mchid, notify_url=rec.url)
+        stock_id, code = await _sent(wx)
+        await asyncio.wait_for(rec.got.wait(), 10)
+    headers, body = rec.calls[-1]
+    verifier = Verifier([load_certificate(p) for p in emu.platform_certificates_pem], emu.public_key, emu.public_key_id)
+    sent = merchant_coupon_send(NotificationHandler(verifier, emu.apiv3_key).parse(headers, body))
+    assert (sent.event_type, sent.coupon_code, sent.stock_id, sent.openid) == (
+        "EVENT_TYPE_BUSICOUPON_SEND",
+        code,
+        stock_id,
+        "o-review",
+    )
+    assert sent.send_channel == "BUSICOUPON_SEND_CHANNEL_API" and sent.attach_info is None
