@@ -98,10 +98,11 @@ FAVOR = RequestNumberRule(1, 128, r"0-9A-Za-z_\-|*", "request numbers are 1-128 
 PRODUCT_COUPON = RequestNumberRule(
     6, 40, r"0-9A-Za-z_\-", "product-coupon request numbers are 6-40 characters of 0-9 A-Z a-z _ -"
 )
-#: Merchant coupons (wechatpay-go services/merchantexclusivecoupon: out_request_no and the other
-#: request numbers string[1,128], the project's charset).
+#: Merchant coupons: what all their request numbers accept. ``use_request_no`` is the shortest,
+#: string[1,32] (核销用户券, https://pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter9_2_3.shtml); the
+#: others are string[1,128] (wechatpay-go services/merchantexclusivecoupon). Generated numbers fit it.
 MERCHANT_COUPON = RequestNumberRule(
-    1, 128, r"0-9A-Za-z_\-|*", "merchant-coupon request numbers are 1-128 characters of 0-9 A-Z a-z _ - | *"
+    1, 32, r"0-9A-Za-z_\-|*", "merchant-coupon request numbers are 1-32 characters of 0-9 A-Z a-z _ - | *"
 )
 #: The rule of each family: what every request-number field of its operations accepts. Brands that
 #: connect directly send the partner operations' bodies (wechatpay-skills 1-品牌 samples): the same rule.

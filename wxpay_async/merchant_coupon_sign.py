@@ -28,11 +28,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import ValidationError
 from .validation import check_request_number
+
+#: The H5 page's ``out_request_no``: "可包含英文字母、数字，不允许出现其他不合法符号", string[1,128]
+#: (https://pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter9_4_1.shtml, read through its copy at
+#: https://payapp.weixin.qq.com/wiki/doc/apiv3/apis/chapter9_4_1.shtml).
+H5_REQUEST_NUMBER = re.compile(r"^[0-9A-Za-z]{1,128}$")
 
 __all__ = ["h5_send_params", "miniprogram_send_params", "v2_hmac_sha256", "v2_sign_source"]
 
@@ -102,8 +108,13 @@ def h5_send_params(
     apiv2_key: str,
     coupon_code: str | None = None,
 ) -> dict[str, str]:
-    """The H5 coupon page's parameters with their ``sign`` (the H5 page names the user ``open_id``)."""
-    check_request_number("out_request_no", _required("out_request_no", out_request_no))
+    """The H5 coupon page's parameters with their ``sign`` (the H5 page names the user ``open_id``).
+
+    The H5 page's ``out_request_no`` is stricter than the API's: string[1,128] that "可包含英文字母、
+    数字，不允许出现其他不合法符号" (letters and digits only; chapter9_4_1).
+    """
+    if not H5_REQUEST_NUMBER.match(_required("out_request_no", out_request_no)):
+        raise ValidationError("out_request_no", "the H5 page takes 1-128 letters and digits (no _ - | *)")
     params = {
         "stock_id": _required("stock_id", stock_id),
         "out_request_no": out_request_no,

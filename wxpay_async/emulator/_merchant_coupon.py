@@ -60,6 +60,9 @@ USE_METHODS = ("OFF_LINE", "MINI_PROGRAMS", "SELF_CONSUME", "PAYMENT_CODE")
 DEFAULT_VALIDITY = 30 * 86400
 #: The 429 code of the other v3 marketing APIs (the busifavor error tables could not be read).
 RATE_LIMIT_CODE = "FREQUENCY_LIMIT_EXCEED"
+#: Request numbers shorter than the usual 128: ``use_request_no`` is string[1,32] on the official
+#: 核销用户券 page (https://pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter9_2_3.shtml).
+REQUEST_NO_MAX_LENGTH = {"use_request_no": 32}
 #: ``CouponEntity`` fields copied from the stock, in the official order (GO#CouponEntity).
 STOCK_FIELDS_ON_COUPON = (
     "belong_merchant",
@@ -106,6 +109,9 @@ def _enum(data: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str:
 async def _idempotent(call: Call, op: str, field: str, run: Callable[[], Awaitable[Any]]) -> Any:
     """Run ``run`` once per (op, merchant, request number); a replay answers the stored first answer."""
     number = request_no(call.data, field)
+    limit = REQUEST_NO_MAX_LENGTH.get(field)
+    if limit is not None and len(number) > limit:
+        raise param_error(field, f"must be at most {limit} characters", number)
     key = f"{op}|{call.mchid}|{number}"
     fingerprint = body_fingerprint({"_params": dict(call.params), **call.data})
     previous = call.emu.store.get(REQUESTS, key)

@@ -9,6 +9,8 @@ import attrs
 
 from .._converter import converter
 from ._errors import MalformedNotificationError, NotificationEventError
+from ._merchant_coupon import EVENT_TYPE as MERCHANT_COUPON_SEND
+from ._merchant_coupon import MerchantCouponSendResource
 
 
 @attrs.frozen(kw_only=True)
@@ -130,6 +132,7 @@ RESOURCE_MODELS: dict[str, type[Any]] = {
     PRODUCT_COUPON_SEND: ProductCouponSendResource,
     PRODUCT_COUPON_USE: ProductCouponUseResource,
     PRODUCT_COUPON_RETURN: ProductCouponReturnResource,
+    MERCHANT_COUPON_SEND: MerchantCouponSendResource,  # 商家券 COUPON.SEND (merchant_coupon_notifications)
 }
 
 
@@ -142,6 +145,7 @@ NotificationResource = (
     | ProductCouponSendResource
     | ProductCouponUseResource
     | ProductCouponReturnResource
+    | MerchantCouponSendResource
     | dict[str, Any]
 )
 
