@@ -330,7 +330,12 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
         arg_docs.insert(len(positional), "            file: the image, as bytes or a Path")
         arg_docs.insert(len(positional) + 1, "            filename: the file name (required with bytes)")
     if pagination:
-        arg_docs.append("            offset / page_token, limit / page_size: where the first page starts and its size")
+        if pagination["style"] == "offset":
+            arg_docs.append("            offset: where the first page starts (items skipped)")
+            arg_docs.append("            limit: the size of each page")
+        else:
+            arg_docs.append("            page_token: where the first page starts (None: at the beginning)")
+            arg_docs.append("            page_size: the size of each page")
         arg_docs.append("            max_items: bound on the items one ``async for`` walk yields")
     arg_docs += [
         "            timeout: seconds per attempt (default: the client's)",

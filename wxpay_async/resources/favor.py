@@ -439,7 +439,8 @@ class FavorResource(Resource):
         Args:
             stock_id: Stock ID
             stock_creator_mchid: Merchant ID that created the stock
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
@@ -490,7 +491,8 @@ class FavorResource(Resource):
         Args:
             stock_id: Stock ID
             stock_creator_mchid: Merchant ID that created the stock
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
@@ -545,7 +547,8 @@ class FavorResource(Resource):
             create_start_time: Start of the creation-time range (optional)
             create_end_time: End of the creation-time range (optional)
             status: Stock status (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
@@ -613,7 +616,8 @@ class FavorResource(Resource):
             sender_mchid: Merchant ID that sends the stock (optional)
             available_mchid: Merchant ID where the coupon can be used (optional)
             business_type: Business type (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             timeout: seconds per attempt (default: the client's)
             retry: this call's RetryPolicy (default: the client's; ``NO_RETRY`` for one attempt)
