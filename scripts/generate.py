@@ -1,6 +1,6 @@
 """Generate typed models and resource coroutines from wxpay_async/spec/operations.json.
 
-    python scripts/generate.py           # write wxpay_async/models/<group>/*.py, resources/*.py, README table
+    python scripts/generate.py           # write wxpay_async/models/<group>/*.py, resources/*.py, the table of docs/operations.md
     python scripts/generate.py --check   # exit 1 if that would change anything (CI runs this)
 
 Output is deterministic and ruff-formatted, so regeneration is a no-op when the spec is unchanged.
@@ -29,6 +29,9 @@ GROUP_CLASS = {
     "certificates": "CertificatesResource",
 }
 README_START, README_END = "<!-- operations:start -->", "<!-- operations:end -->"
+#: The documentation page listing every operation (the table between the two markers is generated).
+OPERATIONS_PAGE = "docs/operations.md"
+OPERATIONS_INTRO = "# Operations\n"
 
 
 def camel(name: str) -> str:
@@ -510,14 +513,14 @@ def render() -> dict[Path, str]:
     )
     formatted = ruff_format(files)
     formatted[PKG / "spec" / "requests.json"] = request_spec(ops)
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
+    page = ROOT / OPERATIONS_PAGE
+    text = page.read_text(encoding="utf-8") if page.exists() else OPERATIONS_INTRO
     table = f"{README_START}\n{readme_table(ops)}\n{README_END}"
     if README_START in text:
         text = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: table, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + table + "\n"
-    formatted[readme] = text
+    formatted[page] = text
     return formatted
 
 
