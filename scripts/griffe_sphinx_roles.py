@@ -2,7 +2,7 @@
 
 The package's docstrings use ``:class:`Name```, ``:meth:`Name.method``` and friends (IDEs show
 them well); Markdown would show the role literally. This turns each into a code span
-(``~pkg.Name`` becomes ``Name``, as in Sphinx). Loaded by mkdocs.yml (mkdocstrings ``extensions``).
+(``~pkg.Name`` becomes ``Name``, as in Sphinx). Loaded by mkdocs.yml (mkdocstrings ``extensions``, as ``scripts.griffe_sphinx_roles``).
 """
 
 from __future__ import annotations
