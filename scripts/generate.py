@@ -1,6 +1,6 @@
 """Generate typed models and resource coroutines from wxpay_async/spec/operations.json.
 
-    python scripts/generate.py           # write wxpay_async/models/<group>/*.py, resources/*.py, README table
+    python scripts/generate.py           # write wxpay_async/models/<group>/*.py, resources/*.py, the table of docs/operations.md
     python scripts/generate.py --check   # exit 1 if that would change anything (CI runs this)
 
 Output is deterministic and ruff-formatted, so regeneration is a no-op when the spec is unchanged.
@@ -36,6 +36,9 @@ def group_class(group: str) -> str:
 
 
 README_START, README_END = "<!-- operations:start -->", "<!-- operations:end -->"
+#: The documentation page listing every operation (the table between the two markers is generated).
+OPERATIONS_PAGE = "docs/operations.md"
+OPERATIONS_INTRO = "# Operations\n"
 
 
 def camel(name: str) -> str:
@@ -525,7 +528,12 @@ def generate_method(op: dict[str, Any], models: ModelWriter, imports: set[str]) 
         arg_docs.insert(len(positional), "            file: the image, as bytes or a Path")
         arg_docs.insert(len(positional) + 1, "            filename: the file name (required with bytes)")
     if pagination:
-        arg_docs.append("            offset / page_token, limit / page_size: where the first page starts and its size")
+        if pagination["style"] == "offset":
+            arg_docs.append("            offset: where the first page starts (items skipped)")
+            arg_docs.append("            limit: the size of each page")
+        else:
+            arg_docs.append("            page_token: where the first page starts (None: at the beginning)")
+            arg_docs.append("            page_size: the size of each page")
         arg_docs.append("            max_items: bound on the items one ``async for`` walk yields")
         arg_docs.append(
             "            max_pages: bound on the pages one walk fetches; each page is a signed request,"
@@ -754,14 +762,14 @@ def render() -> dict[Path, str]:
     formatted = ruff_format(files)
     formatted[PKG / "spec" / "requests.json"] = request_spec(ops)
     formatted[PUBLISHED] = json.dumps(now_published, indent=1) + "\n"
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
+    page = ROOT / OPERATIONS_PAGE
+    text = page.read_text(encoding="utf-8") if page.exists() else OPERATIONS_INTRO
     table = f"{README_START}\n{readme_table(ops)}\n{README_END}"
     if README_START in text:
         text = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: table, text, flags=re.S)
     else:
         text = text.rstrip("\n") + "\n\n" + table + "\n"
-    formatted[readme] = text
+    formatted[page] = text
     return formatted
 
 

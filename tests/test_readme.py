@@ -90,3 +90,17 @@ def test_notify_decrypt_takes_text_or_file_without_traceback(tmp_path: Path, cap
     out = capsys.readouterr()  # type: ignore[attr-defined]
     assert out.out.count('"coupon_id": "C1"') == 2
     assert "Traceback" not in out.err and "neither a file nor a JSON notification body" in out.err
+
+
+def test_readme_is_a_landing_page_whose_links_and_commands_exist() -> None:
+    """About one screen-scroll; every relative link leads to a file; every command it gives exists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) <= 12 * 1024
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    relative = [link for link in links if not re.match(r"[a-z]+://", link)]
+    assert relative, "no links into the docs"
+    for link in relative:
+        assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
+    for command in ("bash scripts/demo.sh", "bash scripts/test.sh", "bash scripts/docs.sh serve"):
+        assert command in text, command
+        assert (ROOT / command.split()[1]).is_file()

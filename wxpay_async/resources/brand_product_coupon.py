@@ -823,7 +823,8 @@ class BrandProductCouponResource(Resource):
         Args:
             product_coupon_id: Product coupon ID
             stock_id: Stock ID
-            offset / page_token, limit / page_size: where the first page starts and its size
+            page_token: where the first page starts (None: at the beginning)
+            page_size: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
@@ -879,7 +880,8 @@ class BrandProductCouponResource(Resource):
             product_coupon_id: Product coupon ID
             state: Stock status (optional)
             stock_bundle_id: Only the stocks of this stock bundle (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            page_token: where the first page starts (None: at the beginning)
+            page_size: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
@@ -942,7 +944,8 @@ class BrandProductCouponResource(Resource):
             appid: Official account AppID
             coupon_state: User product coupon state (optional)
             user_coupon_bundle_id: Only the coupons of this user coupon bundle (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            page_token: where the first page starts (None: at the beginning)
+            page_size: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)

@@ -444,7 +444,8 @@ class FavorResource(Resource):
         Args:
             stock_id: Stock ID
             stock_creator_mchid: Merchant ID that created the stock
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
@@ -498,7 +499,8 @@ class FavorResource(Resource):
         Args:
             stock_id: Stock ID
             stock_creator_mchid: Merchant ID that created the stock
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
@@ -556,7 +558,8 @@ class FavorResource(Resource):
             create_start_time: Start of the creation-time range (optional)
             create_end_time: End of the creation-time range (optional)
             status: Stock status (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
@@ -627,7 +630,8 @@ class FavorResource(Resource):
             sender_mchid: Merchant ID that sends the stock (optional)
             available_mchid: Merchant ID where the coupon can be used (optional)
             business_type: Business type (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)

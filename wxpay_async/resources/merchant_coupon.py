@@ -796,7 +796,8 @@ class MerchantCouponResource(Resource):
             stock_id: Stock ID
             appid: AppID (official account or mini program) bound to the merchant (optional)
             status: State (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
@@ -860,7 +861,8 @@ class MerchantCouponResource(Resource):
             belong_merchant: Merchant ID the stock belongs to (optional)
             sender_merchant: Merchant ID that sends the stock (optional)
             coupon_state: Coupon state (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            offset: where the first page starts (items skipped)
+            limit: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)

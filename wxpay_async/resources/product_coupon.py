@@ -1039,7 +1039,8 @@ class ProductCouponResource(Resource):
             product_coupon_id: Product coupon ID
             stock_id: Stock ID
             brand_id: Brand ID
-            offset / page_token, limit / page_size: where the first page starts and its size
+            page_token: where the first page starts (None: at the beginning)
+            page_size: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
@@ -1097,7 +1098,8 @@ class ProductCouponResource(Resource):
             state: Stock status (optional)
             brand_id: Brand ID
             stock_bundle_id: Only the stocks of this stock bundle (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            page_token: where the first page starts (None: at the beginning)
+            page_size: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
@@ -1162,7 +1164,8 @@ class ProductCouponResource(Resource):
             coupon_state: User product coupon state (optional)
             brand_id: Brand ID
             user_coupon_bundle_id: Only the coupons of this user coupon bundle (optional)
-            offset / page_token, limit / page_size: where the first page starts and its size
+            page_token: where the first page starts (None: at the beginning)
+            page_size: the size of each page
             max_items: bound on the items one ``async for`` walk yields
             max_pages: bound on the pages one walk fetches; each page is a signed request, which spends the merchant's quota
             timeout: seconds per attempt (default: the client's)
