@@ -255,6 +255,11 @@ async def test_callbacks_and_the_send_notification(wx: Client, emu: RunningEmula
     assert resource["event_type"] == "EVENT_TYPE_BUSICOUPON_SEND"
     assert (resource["coupon_code"], resource["stock_id"], resource["openid"]) == (code, stock_id, "o-notify")
     assert "ciphertext" in json.loads(body)["resource"]
+    # Typed without importing anything more: the event's own class and model.
+    from wxpay_async.notifications import MerchantCouponSendNotification
+
+    assert isinstance(notification, MerchantCouponSendNotification)
+    assert notification.model.coupon_code == code and notification.merchant_coupon_send.stock_id == stock_id
 
 
 async def test_gov_card_is_not_emulated(wx: Client) -> None:

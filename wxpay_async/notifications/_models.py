@@ -211,6 +211,11 @@ class Notification:
         """The PRODUCT_COUPON.RETURN resource (:class:`NotificationEventError` for another event)."""
         return self._as(ProductCouponReturnResource)
 
+    @property
+    def merchant_coupon_send(self) -> MerchantCouponSendResource:
+        """The merchant-coupon COUPON.SEND resource (:class:`NotificationEventError` for another event)."""
+        return self._as(MerchantCouponSendResource)
+
 
 @attrs.frozen(kw_only=True)
 class CouponUseNotification(Notification):
@@ -261,12 +266,25 @@ class ProductCouponReturnNotification(Notification):
 
 
 #: The class the handler answers for each event type (:class:`Notification` for any other).
+@attrs.frozen(kw_only=True)
+class MerchantCouponSendNotification(Notification):
+    """A merchant-coupon COUPON.SEND notification: ``model`` is a :class:`MerchantCouponSendResource`."""
+
+    if TYPE_CHECKING:
+        event_type: Literal["COUPON.SEND"]
+
+    @property
+    def model(self) -> MerchantCouponSendResource:
+        return self._as(MerchantCouponSendResource)
+
+
 NOTIFICATION_CLASSES: dict[str, type[Notification]] = {
     "COUPON.USE": CouponUseNotification,
     PRODUCT_COUPON_SP_SEND: ProductCouponSendNotification,
     PRODUCT_COUPON_SEND: ProductCouponSendNotification,
     PRODUCT_COUPON_USE: ProductCouponUseNotification,
     PRODUCT_COUPON_RETURN: ProductCouponReturnNotification,
+    MERCHANT_COUPON_SEND: MerchantCouponSendNotification,
 }
 
 
