@@ -161,27 +161,17 @@ class Resource:
             validate_request(operation, path=path_params, query=q, body=b, skip_required=skip)
         token = current_operation.set(operation)
         try:
-            if retry is None and not extra_headers:
-                response = await client.request(
-                    method,
-                    template,
-                    path_params=path_params,
-                    query=q or None,
-                    json=b,
-                    idempotency_field=idempotency_field,
-                    timeout=timeout,
-                )
-            else:
-                response = await client.request(
-                    method,
-                    template,
-                    path_params=path_params,
-                    query=q or None,
-                    json=b,
-                    idempotency_field=idempotency_field,
-                    timeout=timeout,
-                    **_call_options(retry, extra_headers),
-                )
+            # A call without per-call options passes none (``**{}``): _call_options says why.
+            response = await client.request(
+                method,
+                template,
+                path_params=path_params,
+                query=q or None,
+                json=b,
+                idempotency_field=idempotency_field,
+                timeout=timeout,
+                **_call_options(retry, extra_headers),
+            )
         finally:
             current_operation.reset(token)
         capture = active_capture()
