@@ -126,19 +126,12 @@ class Emulator:
     def now(self) -> float:
         return self.clock()
 
-    # -- merchants ---------------------------------------------------------------------------
+    # -- merchants and brands ------------------------------------------------------------------
     def register_merchant(
         self, mchid: str, certificate: x509.Certificate | rsa.RSAPublicKey, apiv3_key: str, serial: str | None = None
     ) -> Merchant:
         """Accept requests from another merchant (its API certificate, or public key and serial)."""
-        if isinstance(certificate, x509.Certificate):
-            key = certificate.public_key()
-            assert isinstance(key, rsa.RSAPublicKey)
-            serial = serial or certificate_serial(certificate)
-        else:
-            key = certificate
-            if serial is None:
-                raise ValueError("a bare public key needs its certificate serial")
+        key, serial = _key_and_serial(certificate, serial)
         merchant = Merchant(mchid=mchid, serial=serial, public_key=key, apiv3_key=apiv3_key)
         self.merchants[mchid] = merchant
         return merchant
@@ -151,14 +144,7 @@ class Emulator:
         serial: str | None = None,
     ) -> Brand:
         """Accept brand-signed requests (品牌直连) from a brand: its brand API certificate and API key."""
-        if isinstance(certificate, x509.Certificate):
-            key = certificate.public_key()
-            assert isinstance(key, rsa.RSAPublicKey)
-            serial = serial or certificate_serial(certificate)
-        else:
-            key = certificate
-            if serial is None:
-                raise ValueError("a bare public key needs its certificate serial")
+        key, serial = _key_and_serial(certificate, serial)
         brand = Brand(brand_id=brand_id, serial=serial, public_key=key, brand_api_key=brand_api_key)
         self.brands[brand_id] = brand
         return brand
@@ -276,3 +262,16 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _key_and_serial(
+    certificate: x509.Certificate | rsa.RSAPublicKey, serial: str | None
+) -> tuple[rsa.RSAPublicKey, str]:
+    """A caller's public key and certificate serial: from its API certificate, or a bare key and serial."""
+    if isinstance(certificate, x509.Certificate):
+        key = certificate.public_key()
+        assert isinstance(key, rsa.RSAPublicKey)
+        return key, serial or certificate_serial(certificate)
+    if serial is None:
+        raise ValueError("a bare public key needs its certificate serial")
+    return certificate, serial
