@@ -1,0 +1,12 @@
+"""The cash-coupon image upload (``/media/image-upload``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._call import Call
+from .._media import store_image
+
+
+async def upload_image(call: Call) -> Any:
+    return {"media_url": store_image(call)}
