@@ -1,4 +1,7 @@
-"""Image uploads shared by the cash-coupon and product-coupon families: check the ``meta`` + ``file`` parts and keep the file."""
+"""Image uploads shared by the cash-coupon and product-coupon families: check ``meta`` + ``file``, keep the file.
+
+The moved code (from ``_favor.py``) cites no source of its own.
+"""
 
 from __future__ import annotations
 

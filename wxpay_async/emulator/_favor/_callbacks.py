@@ -1,4 +1,7 @@
-"""The merchant's cash-coupon callback URL (``/callbacks``): set and get."""
+"""The merchant's cash-coupon callback URL (``/callbacks``): set and get.
+
+The moved code cites no source of its own (see the package docstring for the family's).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The cash-coupon family's shared ground: store names, stock states, the stock lookup and offset paging."""
+"""Shared ground of the cash-coupon modules: store names, stock states, rate-limit code, stock lookup, paging.
+
+Sources: state strings from wechatpay-go ``services/cashcoupons/models.go`` (``Stock.status``, misspelt
+``stoped`` included); FREQUENCY_LIMIT_EXCEED from the official send error table as quoted by our issue
+tracker; 404 RESOURCE_NOT_EXISTS is our choice (tests/official/FINDINGS-favor.md).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,6 @@ STOCK_REQUESTS = "favor_stock_requests"
 SEND_REQUESTS = "favor_send_requests"
 USER_COUNTS = "favor_user_counts"
 CALLBACKS = "favor_callbacks"
-DOWNLOAD_PATH = "/v3/billdownload/file"
 
 UNACTIVATED, RUNNING, PAUSED, STOPPED = "unactivated", "running", "paused", "stoped"
 #: Rate-limit code of the cash-coupon APIs (official send error table as quoted by our issue tracker).

@@ -1,4 +1,8 @@
-"""Cash coupons of users: sends (budgets, per-user limits, idempotency), list and query."""
+"""Cash coupons of users: sends (budgets, per-user limits, idempotency), list and query.
+
+Sources: the official cash-coupon send error table as quoted by our issue tracker (403 RULE_LIMIT, 429
+FREQUENCY_LIMIT_EXCEED); 403 NOT_ENOUGH as in /work/shared/seeds/product-coupon-send-to-user.txt.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Use and refund flows of a stock: CSV files behind signed download links, and the unsigned download."""
+"""Use and refund flows of a stock: CSV files behind download links, and the (unsigned) download itself.
+
+The moved code cites no source of its own (see the package docstring for the family's).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from .._call import Call
 from .._clock import cst_date, parse_rfc3339
 from .._errors import ApiError, invalid_request, param_error
 from .._validate import require_str
-from ._common import COUPONS, DOWNLOAD_PATH, _stock
+from ._common import COUPONS, _stock
+
+DOWNLOAD_PATH = "/v3/billdownload/file"
 
 USE_FLOW_HEADER = [
     "批次id",

@@ -1,4 +1,7 @@
-"""The cash-coupon image upload (``/media/image-upload``)."""
+"""The cash-coupon image upload (``/media/image-upload``), answering ``media_url``.
+
+The moved code cites no source of its own; the upload check itself is ``.._media.store_image``.
+"""
 
 from __future__ import annotations
 

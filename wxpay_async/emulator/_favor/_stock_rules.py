@@ -1,4 +1,7 @@
-"""The creation checks of a cash-coupon stock (``POST /coupon-stocks``), apart from the handlers that use them."""
+"""The developer guide's checks of a new cash-coupon stock (``POST /coupon-stocks``), kept apart from handlers.
+
+Sources: the cash-coupon developer guide and its FAQ ("活动未开始或已结束", "批次预算等于批次面额乘以发券数").
+"""
 
 from __future__ import annotations
 

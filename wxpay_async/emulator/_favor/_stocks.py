@@ -1,4 +1,9 @@
-"""Cash-coupon stocks: create, the start/pause/restart/stop lifecycle, queries, merchants and goods."""
+"""Cash-coupon stocks: create, the start/pause/restart/stop lifecycle, queries, merchants and goods.
+
+Sources: the wechatpay-go ``services/cashcoupons`` package doc
+(/work/shared/seeds/cashcoupons-go-package-doc.txt) for the lifecycle; wechatpay-go ``models.go``
+(``ModifyAvailableSingleitemResponse``).
+"""
 
 from __future__ import annotations
 

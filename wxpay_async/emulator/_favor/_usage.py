@@ -1,4 +1,7 @@
-"""What users do with a sent cash coupon (admin-driven): use it (COUPON.USE notification) or get it back on a refund."""
+"""What a user does with a sent cash coupon (admin-driven): use it (COUPON.USE) or get it back on a refund.
+
+Sources: the COUPON.USE notification resource in tests/official/FINDINGS-favor.md (notification.coupon_use).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Answers in the official shapes of wechatpay-go's cashcoupons ``Stock`` and ``Coupon``."""
+"""Answers in the official shapes of wechatpay-go's cashcoupons ``Stock`` and ``Coupon``.
+
+Sources: wechatpay-go ``services/cashcoupons/models.go``; tests/official/FINDINGS-favor.md
+(notification.coupon_use) for ``consume_information``.
+"""
 
 from __future__ import annotations
 

@@ -1,21 +1,18 @@
 """Product coupons (``/v3/marketing/partner/product-coupon``): products, stocks, sends, a coupon state machine.
 
-User coupon states: a send answers ``CONFIRMING`` and delivers ``PRODUCT_COUPON_SP.SEND`` to the
-notify-config URL; ``confirm`` makes it ``EFFECTIVE``; ``use`` → ``USED``; ``return`` → ``EFFECTIVE``;
-``deactivate`` (from CONFIRMING/EFFECTIVE) → ``DEACTIVATED``. Anything else: 400 INVALID_REQUEST.
-
-Errors follow the send-to-user seed: 400 PARAM_ERROR / INVALID_REQUEST / ALREADY_EXISTS (request
-number or coupon_code reused with different content), 403 NOT_ENOUGH (budget or uploaded codes),
-404 NOT_FOUND, 429 RATELIMIT_EXCEEDED; 500 SYSTEM_ERROR comes from fault injection. The per-user
-limit is 400 INVALID_REQUEST "用户领取已达到上限" (the same table lists it under INVALID_REQUEST).
-Source: the official send-to-user page, /work/shared/seeds/product-coupon-send-to-user.txt, summarised
-in tests/official/FINDINGS-product-coupon.md §3.send_coupon.
-
-User-coupon answers are built in the shape of that page's Go model ``UserProductCouponEntity``
+User coupon states: a send answers ``CONFIRMING`` and delivers ``PRODUCT_COUPON_SP.SEND`` to the notify-config
+URL; ``confirm`` makes it ``EFFECTIVE``; ``use`` → ``USED``; ``return`` → ``EFFECTIVE``; ``deactivate`` (from
+CONFIRMING/EFFECTIVE) → ``DEACTIVATED``. Anything else: 400 INVALID_REQUEST. Errors follow the send-to-user
+seed: 400 PARAM_ERROR / INVALID_REQUEST / ALREADY_EXISTS (request number or coupon_code reused with different
+content), 403 NOT_ENOUGH (budget or uploaded codes), 404 NOT_FOUND, 429 RATELIMIT_EXCEEDED; 500 SYSTEM_ERROR
+comes from fault injection. The per-user limit is 400 INVALID_REQUEST "用户领取已达到上限" (the same table lists it
+under INVALID_REQUEST). Source: the official send-to-user page,
+/work/shared/seeds/product-coupon-send-to-user.txt, summarised in tests/official/FINDINGS-product-coupon.md
+§3.send_coupon. User-coupon answers are built in the shape of that page's Go model ``UserProductCouponEntity``
 (with ``ProductCouponEntity`` and ``StockEntity`` nested): request-only fields (``appid``, ``openid``,
-``product_coupon_id``/``stock_id`` at the top level, ``out_request_no``) are never echoed.
-Every POST/PATCH carrying ``out_request_no``/``send_request_no`` is idempotent: the same number
-with the same body answers the first answer again.
+``product_coupon_id``/``stock_id`` at the top level, ``out_request_no``) are never echoed. Every POST/PATCH
+carrying ``out_request_no``/``send_request_no`` is idempotent: the same number with the same body answers the
+first answer again.
 """
 
 from __future__ import annotations

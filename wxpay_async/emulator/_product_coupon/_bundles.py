@@ -1,4 +1,8 @@
-"""Stock bundles (``/stock-bundles``, PROGRESSIVE_BUNDLE): create, patch, budget updates."""
+"""Stock bundles (``/stock-bundles``): create, patch and budget updates of a bundle's stocks.
+
+Sources: stocks are answered as ``StockEntity`` of the send-to-user page
+(/work/shared/seeds/product-coupon-send-to-user.txt).
+"""
 
 from __future__ import annotations
 

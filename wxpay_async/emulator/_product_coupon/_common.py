@@ -1,4 +1,9 @@
-"""The product-coupon family's shared ground: store names, the official entity field lists, lookups, request-number idempotency and token paging."""
+"""Shared ground of the product-coupon modules: store names, entity field lists, lookups, idempotency, paging.
+
+Sources: the official send-to-user page (/work/shared/seeds/product-coupon-send-to-user.txt): Go models
+``ProductCouponEntity`` and ``StockEntity`` (field lists), its error table (404 NOT_FOUND, 400 ALREADY_EXISTS,
+429 RATELIMIT_EXCEEDED).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The user-coupon state machine: confirm, use, return and deactivate one coupon, or deactivate a user's bundle."""
+"""The user-coupon state machine: confirm, use, return, deactivate a coupon; deactivate a user's bundle.
+
+Sources: states and 400 INVALID_REQUEST for a forbidden change follow the send-to-user page
+(/work/shared/seeds/product-coupon-send-to-user.txt); the state machine itself is summarised in the package
+docstring.
+"""
 
 from __future__ import annotations
 

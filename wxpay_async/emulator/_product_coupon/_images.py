@@ -1,4 +1,7 @@
-"""Product-coupon images: uploads and image-generation tasks."""
+"""Product-coupon images: uploads (through ``.._media``) and image-generation tasks.
+
+The moved code cites no source of its own (see the package docstring for the family's).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Where product-coupon notifications go (notify configs) and the send notification itself."""
+"""Where product-coupon notifications go (notify configs) and the ``PRODUCT_COUPON_SP.SEND`` notification.
+
+Sources: the official partner page 商品券回调通知 (https://pay.weixin.qq.com/doc/v3/partner/4015780862) and
+wechatpay-apiv3/wechatpay-skills@15f40d070c503be7f02c3ebeb8dfb6b8274f3291
+wechatpay-product-coupon/references/3-品牌与服务商通用/接入规范/回调处理.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Product coupons themselves (``/product-coupons``): create (with its first stock), get, patch, deactivate."""
+"""Product coupons themselves (``/product-coupons``): create (with a first stock), get, patch, deactivate.
+
+Sources: answers are ``ProductCouponEntity`` / ``StockEntity`` of the send-to-user page
+(/work/shared/seeds/product-coupon-send-to-user.txt).
+"""
 
 from __future__ import annotations
 

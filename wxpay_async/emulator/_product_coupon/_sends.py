@@ -1,4 +1,9 @@
-"""Sending coupons to users: single sends, bundle sends and pre-send tokens, with their budget and code checks."""
+"""Sending to users: single sends, bundle sends and pre-send tokens, with budget, code and per-user checks.
+
+Sources: the send-to-user page's error table (/work/shared/seeds/product-coupon-send-to-user.txt;
+tests/official/FINDINGS-product-coupon.md §3.send_coupon): 403 NOT_ENOUGH, 400 INVALID_REQUEST "用户领取已达到上限",
+400 ALREADY_EXISTS for a reused code.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Stocks of a product coupon: create, list, get, patch, deactivate, budget updates and uploaded coupon codes."""
+"""Stocks of one product coupon: create, list, get, patch, deactivate, budget updates, uploaded codes.
+
+Sources: answers are ``StockEntity`` of the send-to-user page
+(/work/shared/seeds/product-coupon-send-to-user.txt).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Stores associated with a stock or a stock bundle: associate, disassociate, list."""
+"""Stores associated with a stock or a stock bundle: associate, disassociate, list.
+
+The moved code cites no source of its own (see the package docstring for the family's).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Reading a user's product coupons: get one, list them."""
+"""Reading a user's product coupons: get one, list them (token paging).
+
+Sources: answers are ``UserProductCouponEntity`` of the send-to-user page
+(/work/shared/seeds/product-coupon-send-to-user.txt).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The user-coupon answer (``UserProductCouponEntity``) every send, query and action returns."""
+"""The one user-coupon answer (``UserProductCouponEntity``) that sends, queries and state changes return.
+
+Sources: the Go model and 发放普通券 answer of the send-to-user page
+(/work/shared/seeds/product-coupon-send-to-user.txt).
+"""
 
 from __future__ import annotations
 
