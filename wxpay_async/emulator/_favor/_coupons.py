@@ -12,6 +12,7 @@ from .._auth import body_fingerprint
 from .._call import Call
 from .._clock import cst_date, rfc3339
 from .._errors import ApiError, invalid_request, param_error
+from .._idempotency import reused
 from .._validate import request_no, require_int, require_str
 from ._common import COUPONS, RATE_LIMIT_CODE, RUNNING, SEND_REQUESTS, STOCKS, USER_COUNTS, _page, _stock
 from ._views import _coupon_view
@@ -29,12 +30,8 @@ async def send_coupon(call: Call) -> Any:
     previous = emu.store.get(SEND_REQUESTS, key)
     if previous is not None:
         if previous["fingerprint"] != fingerprint:
-            raise ApiError(
-                400,
-                "ALREADY_EXISTS",
-                f"out_request_no {out_request_no} was already used with different parameters",
-                detail={"field": "out_request_no", "value": out_request_no, "issue": "reused with another body"},
-            )
+            message = f"out_request_no {out_request_no} was already used with different parameters"
+            raise reused("out_request_no", out_request_no, message)
         emu.ledger.count("cash", call.mchid, out_request_no, "processed")
         call.count_accepted("cash", out_request_no)
         return {"coupon_id": previous["coupon_id"]}

@@ -68,14 +68,12 @@ def flow_csv(call: Call, stock: dict[str, Any], kind: str, bill_date: str | None
             continue
         amount = int(coupon.get("coupon_value") or 0)
         total = int(info.get("order_amount") or amount)
+        # The columns both flows share (批次id, 优惠id, 优惠类型, 优惠金额, 订单总金额), then each flow's own.
+        head = [f"`{stock['stock_id']}", f"`{coupon['coupon_id']}", "全场代金券", _yuan(amount), _yuan(total)]
         if kind == "use":
             writer.writerow(
                 [
-                    f"`{stock['stock_id']}",
-                    f"`{coupon['coupon_id']}",
-                    "全场代金券",
-                    _yuan(amount),
-                    _yuan(total),
+                    *head,
                     info.get("trade_type", "JSAPI"),
                     f"`{info.get('transaction_id', '')}",
                     info.get("consume_time", ""),
@@ -88,11 +86,7 @@ def flow_csv(call: Call, stock: dict[str, Any], kind: str, bill_date: str | None
         else:
             writer.writerow(
                 [
-                    f"`{stock['stock_id']}",
-                    f"`{coupon['coupon_id']}",
-                    "全场代金券",
-                    _yuan(amount),
-                    _yuan(total),
+                    *head,
                     f"`{info.get('refund_id', '')}",
                     info.get("refund_time", ""),
                     f"`{info.get('transaction_id', '')}",

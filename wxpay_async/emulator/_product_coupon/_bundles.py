@@ -6,12 +6,13 @@ Sources: stocks are answered as ``StockEntity`` of the send-to-user page
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from .._call import Call
+from .._call import Call, Handler
 from .._validate import require_obj
 from ._common import BUNDLES, STOCK_FIELDS, STOCKS, _brand, _bundle, _entity, _idempotent, _product
-from ._stocks import STOCK_EDITABLE, _apply_budget, _new_stock
+from ._stocks import _apply_budget, _edit, _new_stock
 
 
 def _bundle_view(call: Call, bundle: dict[str, Any]) -> dict[str, Any]:
@@ -41,28 +42,24 @@ async def create_bundle(call: Call) -> Any:
     return await _idempotent(call, "create_bundle", "out_request_no", run)
 
 
-async def patch_bundle(call: Call) -> Any:
-    async def run() -> Any:
-        _product(call, call.params["product_coupon_id"], _brand(call))
-        bundle = _bundle(call, call.params["product_coupon_id"], call.params["stock_bundle_id"])
-        for sid in bundle["stock_ids"]:
-            stock = call.emu.store.get(STOCKS, sid)
-            if stock is not None:
-                stock.update({k: call.data[k] for k in STOCK_EDITABLE if k in call.data})
-                call.emu.store.put(STOCKS, sid, stock)
-        return _bundle_view(call, bundle)
+def _bundle_change(op: str, change: Callable[[Call, dict[str, Any]], None], name: str) -> Handler:
+    """An idempotent change of every stock of the path's bundle, answered as the bundle."""
 
-    return await _idempotent(call, "patch_bundle", "out_request_no", run)
+    async def handler(call: Call) -> Any:
+        async def run() -> Any:
+            _product(call, call.params["product_coupon_id"], _brand(call))
+            bundle = _bundle(call, call.params["product_coupon_id"], call.params["stock_bundle_id"])
+            for sid in bundle["stock_ids"]:
+                stock = call.emu.store.get(STOCKS, sid)
+                if stock is not None:
+                    change(call, stock)
+            return _bundle_view(call, bundle)
+
+        return await _idempotent(call, op, "out_request_no", run)
+
+    handler.__name__ = name
+    return handler
 
 
-async def update_bundle_budget(call: Call) -> Any:
-    async def run() -> Any:
-        _product(call, call.params["product_coupon_id"], _brand(call))
-        bundle = _bundle(call, call.params["product_coupon_id"], call.params["stock_bundle_id"])
-        for sid in bundle["stock_ids"]:
-            stock = call.emu.store.get(STOCKS, sid)
-            if stock is not None:
-                _apply_budget(call, stock)
-        return _bundle_view(call, bundle)
-
-    return await _idempotent(call, "bundle_budget", "out_request_no", run)
+patch_bundle = _bundle_change("patch_bundle", _edit, "patch_bundle")
+update_bundle_budget = _bundle_change("bundle_budget", _apply_budget, "update_bundle_budget")

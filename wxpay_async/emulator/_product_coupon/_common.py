@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .._auth import body_fingerprint
 from .._call import Call
 from .._errors import ApiError, param_error
+from .._idempotency import answer_once
 from .._validate import request_no, require_str
 
 BASE = "/v3/marketing/partner/product-coupon"
@@ -102,42 +102,32 @@ _OPERATIONS = {
 async def _idempotent(call: Call, op: str, field: str, run: Callable[[], Awaitable[Any]]) -> Any:
     """Run ``run`` once per (op, brand, request number); replays answer the stored first answer."""
     number = request_no(call.data, field, f"product_coupon.{_OPERATIONS.get(op, op)}")
-    key = f"{op}|{call.data.get('brand_id', call.mchid)}|{number}"
-    fingerprint = body_fingerprint({"_params": dict(call.params), **call.data})
-    previous = call.emu.store.get(REQUESTS, key)
-    if previous is not None:
-        if previous["fingerprint"] != fingerprint:
-            raise ApiError(
-                400,
-                "ALREADY_EXISTS",
-                f"{field} 冲突: {number} was already used with different parameters",
-                detail={"field": field, "value": number, "issue": "reused with another body"},
-            )
-        return previous["answer"]
-    answer = await run()
-    call.emu.store.put(REQUESTS, key, {"fingerprint": fingerprint, "answer": answer})
-    return answer
+    return await answer_once(
+        call, REQUESTS, f"{op}|{call.data.get('brand_id', call.mchid)}|{number}", field, number, run
+    )
+
+
+def _owned(call: Call, collection: str, doc_id: str, owner_field: str, owner: str, missing: str) -> dict[str, Any]:
+    """The document ``doc_id`` of ``collection`` if its ``owner_field`` is ``owner``; else 404 NOT_FOUND."""
+    doc = call.emu.store.get(collection, doc_id)
+    if doc is None or doc[owner_field] != owner:
+        raise _not_found(missing)
+    return doc
 
 
 def _product(call: Call, product_coupon_id: str, brand_id: str) -> dict[str, Any]:
-    product = call.emu.store.get(PRODUCTS, product_coupon_id)
-    if product is None or product["brand_id"] != brand_id:
-        raise _not_found(f"未找到 product_coupon_id 对应的商品券: {product_coupon_id}")
-    return product
+    missing = f"未找到 product_coupon_id 对应的商品券: {product_coupon_id}"
+    return _owned(call, PRODUCTS, product_coupon_id, "brand_id", brand_id, missing)
 
 
 def _stock(call: Call, product_coupon_id: str, stock_id: str) -> dict[str, Any]:
-    stock = call.emu.store.get(STOCKS, stock_id)
-    if stock is None or stock["product_coupon_id"] != product_coupon_id:
-        raise _not_found(f"未找到 stock_id 对应的商品券批次: {stock_id}")
-    return stock
+    missing = f"未找到 stock_id 对应的商品券批次: {stock_id}"
+    return _owned(call, STOCKS, stock_id, "product_coupon_id", product_coupon_id, missing)
 
 
 def _bundle(call: Call, product_coupon_id: str, bundle_id: str) -> dict[str, Any]:
-    bundle = call.emu.store.get(BUNDLES, bundle_id)
-    if bundle is None or bundle["product_coupon_id"] != product_coupon_id:
-        raise _not_found(f"未找到 stock_bundle_id 对应的商品券批次组: {bundle_id}")
-    return bundle
+    missing = f"未找到 stock_bundle_id 对应的商品券批次组: {bundle_id}"
+    return _owned(call, BUNDLES, bundle_id, "product_coupon_id", product_coupon_id, missing)
 
 
 def _brand(call: Call, *, query: bool = False) -> str:

@@ -6,9 +6,10 @@ Sources: answers are ``StockEntity`` of the send-to-user page
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from .._call import Call
+from .._call import Call, Handler
 from .._clock import parse_rfc3339, rfc3339
 from .._errors import invalid_request, param_error
 from .._validate import require_int, require_obj, require_str
@@ -96,35 +97,44 @@ async def get_stock(call: Call) -> Any:
 STOCK_EDITABLE = ("remark", "usage_rule_display_info", "coupon_display_info", "notify_config", "store_scope")
 
 
-async def patch_stock(call: Call) -> Any:
-    async def run() -> Any:
-        _product(call, call.params["product_coupon_id"], _brand(call))
-        stock = _stock(call, call.params["product_coupon_id"], call.params["stock_id"])
-        if stock["state"] == "DEACTIVATED":
-            raise invalid_request("批次已失效: the stock is deactivated")
-        stock.update({k: call.data[k] for k in STOCK_EDITABLE if k in call.data})
-        call.emu.store.put(STOCKS, stock["stock_id"], stock)
-        return _entity(stock, STOCK_FIELDS)
+def _stock_change(op: str, change: Callable[[Call, dict[str, Any]], None], name: str) -> Handler:
+    """An idempotent change of the path's stock, answered as its ``StockEntity``."""
 
-    return await _idempotent(call, "patch_stock", "out_request_no", run)
+    async def handler(call: Call) -> Any:
+        async def run() -> Any:
+            _product(call, call.params["product_coupon_id"], _brand(call))
+            stock = _stock(call, call.params["product_coupon_id"], call.params["stock_id"])
+            change(call, stock)
+            return _entity(stock, STOCK_FIELDS)
+
+        return await _idempotent(call, op, "out_request_no", run)
+
+    handler.__name__ = name
+    return handler
 
 
-async def deactivate_stock(call: Call) -> Any:
-    async def run() -> Any:
-        _product(call, call.params["product_coupon_id"], _brand(call))
-        stock = _stock(call, call.params["product_coupon_id"], call.params["stock_id"])
-        if stock["state"] == "DEACTIVATED":
-            raise invalid_request("批次已失效: already deactivated")
-        stock.update(
-            state="DEACTIVATED",
-            deactivate_request_no=call.data["out_request_no"],
-            deactivate_time=rfc3339(call.emu.now()),
-            deactivate_reason=require_str(call.data, "deactivate_reason"),
-        )
-        call.emu.store.put(STOCKS, stock["stock_id"], stock)
-        return _entity(stock, STOCK_FIELDS)
+def _edit(call: Call, stock: dict[str, Any]) -> None:
+    """The editable fields of a stock (also each stock of a patched bundle)."""
+    stock.update({k: call.data[k] for k in STOCK_EDITABLE if k in call.data})
+    call.emu.store.put(STOCKS, stock["stock_id"], stock)
 
-    return await _idempotent(call, "deactivate_stock", "out_request_no", run)
+
+def _patch(call: Call, stock: dict[str, Any]) -> None:
+    if stock["state"] == "DEACTIVATED":
+        raise invalid_request("批次已失效: the stock is deactivated")
+    _edit(call, stock)
+
+
+def _deactivate(call: Call, stock: dict[str, Any]) -> None:
+    if stock["state"] == "DEACTIVATED":
+        raise invalid_request("批次已失效: already deactivated")
+    stock.update(
+        state="DEACTIVATED",
+        deactivate_request_no=call.data["out_request_no"],
+        deactivate_time=rfc3339(call.emu.now()),
+        deactivate_reason=require_str(call.data, "deactivate_reason"),
+    )
+    call.emu.store.put(STOCKS, stock["stock_id"], stock)
 
 
 def _apply_budget(call: Call, stock: dict[str, Any]) -> None:
@@ -148,14 +158,9 @@ def _apply_budget(call: Call, stock: dict[str, Any]) -> None:
     call.emu.store.put(STOCKS, stock["stock_id"], stock)
 
 
-async def update_stock_budget(call: Call) -> Any:
-    async def run() -> Any:
-        _product(call, call.params["product_coupon_id"], _brand(call))
-        stock = _stock(call, call.params["product_coupon_id"], call.params["stock_id"])
-        _apply_budget(call, stock)
-        return _entity(stock, STOCK_FIELDS)
-
-    return await _idempotent(call, "stock_budget", "out_request_no", run)
+patch_stock = _stock_change("patch_stock", _patch, "patch_stock")
+deactivate_stock = _stock_change("deactivate_stock", _deactivate, "deactivate_stock")
+update_stock_budget = _stock_change("stock_budget", _apply_budget, "update_stock_budget")
 
 
 async def upload_codes(call: Call) -> Any:
