@@ -170,6 +170,21 @@ def test_the_emulator_never_imports_the_testing_kit_batch_or_command_line() -> N
     assert violations(("wxpay_async.emulator",), forbidden=forbidden) == []
 
 
+#: The emulator's coupon families; what two of them share lives in a module of its own (``_media``,
+#: ``_idempotency``), never in one family imported by another.
+EMULATOR_FAMILIES = (
+    "wxpay_async.emulator._favor",
+    "wxpay_async.emulator._product_coupon",
+    "wxpay_async.emulator._merchant_coupon",
+)
+
+
+@pytest.mark.parametrize("family", EMULATOR_FAMILIES)
+def test_emulator_families_never_import_one_another(family: str) -> None:
+    others = tuple(f for f in EMULATOR_FAMILIES if f != family)
+    assert violations((family,), forbidden=others) == []
+
+
 def test_the_rules_see_real_imports() -> None:
     """The parser finds what is there (a broken walker would make every rule pass)."""
     found = {(i.module, i.target) for i in ALL_IMPORTS}
