@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "wxpay_async"
@@ -168,6 +169,21 @@ def test_the_library_never_imports_the_emulator_testing_kit_or_command_line() ->
 def test_the_emulator_never_imports_the_testing_kit_batch_or_command_line() -> None:
     forbidden = ("wxpay_async.testing", "wxpay_async.batch", "wxpay_async.cli", "wxpay_async.demo")
     assert violations(("wxpay_async.emulator",), forbidden=forbidden) == []
+
+
+#: The emulator's coupon families; what two of them share lives in a module of its own (``_media``,
+#: ``_idempotency``), never in one family imported by another.
+EMULATOR_FAMILIES = (
+    "wxpay_async.emulator._favor",
+    "wxpay_async.emulator._product_coupon",
+    "wxpay_async.emulator._merchant_coupon",
+)
+
+
+@pytest.mark.parametrize("family", EMULATOR_FAMILIES)
+def test_emulator_families_never_import_one_another(family: str) -> None:
+    others = tuple(f for f in EMULATOR_FAMILIES if f != family)
+    assert violations((family,), forbidden=others) == []
 
 
 def test_the_rules_see_real_imports() -> None:
