@@ -38,10 +38,10 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._auth import body_fingerprint
 from ._call import Call, Route
 from ._clock import CST, parse_rfc3339, rfc3339
 from ._errors import ApiError, invalid_request, param_error
+from ._idempotency import answer_once
 from ._validate import public, query_int, request_no, require_int, require_obj, require_str
 
 BASE = "/v3/marketing/busifavor"
@@ -60,9 +60,6 @@ USE_METHODS = ("OFF_LINE", "MINI_PROGRAMS", "SELF_CONSUME", "PAYMENT_CODE")
 DEFAULT_VALIDITY = 30 * 86400
 #: The 429 code of the other v3 marketing APIs (the busifavor error tables could not be read).
 RATE_LIMIT_CODE = "FREQUENCY_LIMIT_EXCEED"
-#: Request numbers shorter than the usual 128: ``use_request_no`` is string[1,32] on the official
-#: 核销用户券 page (https://pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter9_2_3.shtml).
-REQUEST_NO_MAX_LENGTH = {"use_request_no": 32}
 #: ``CouponEntity`` fields copied from the stock, in the official order (GO#CouponEntity).
 STOCK_FIELDS_ON_COUPON = (
     "belong_merchant",
@@ -107,26 +104,13 @@ def _enum(data: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str:
 
 
 async def _idempotent(call: Call, op: str, field: str, run: Callable[[], Awaitable[Any]]) -> Any:
-    """Run ``run`` once per (op, merchant, request number); a replay answers the stored first answer."""
-    number = request_no(call.data, field)
-    limit = REQUEST_NO_MAX_LENGTH.get(field)
-    if limit is not None and len(number) > limit:
-        raise param_error(field, f"must be at most {limit} characters", number)
-    key = f"{op}|{call.mchid}|{number}"
-    fingerprint = body_fingerprint({"_params": dict(call.params), **call.data})
-    previous = call.emu.store.get(REQUESTS, key)
-    if previous is not None:
-        if previous["fingerprint"] != fingerprint:
-            raise ApiError(
-                400,
-                "ALREADY_EXISTS",
-                f"{field} 冲突: {number} was already used with different parameters",
-                detail={"field": field, "value": number, "issue": "reused with another body"},
-            )
-        return previous["answer"]
-    answer = await run()
-    call.emu.store.put(REQUESTS, key, {"fingerprint": fingerprint, "answer": answer})
-    return answer
+    """Run ``run`` once per (op, merchant, request number); a replay answers the stored first answer.
+
+    ``op`` is the spec's operation name: the request number is checked by that operation's rule
+    (``_request_numbers``; ``use_request_no`` is string[1,32], the others string[1,128]).
+    """
+    number = request_no(call.data, field, f"merchant_coupon.{op}")
+    return await answer_once(call, REQUESTS, f"{op}|{call.mchid}|{number}", field, number, run)
 
 
 def _today(call: Call) -> str:
@@ -291,7 +275,7 @@ async def upload_codes(call: Call) -> Any:
                 answer[name] = values
         return answer
 
-    return await _idempotent(call, "upload_codes", "upload_request_no", run)
+    return await _idempotent(call, "upload_coupon_codes", "upload_request_no", run)
 
 
 def _code(call: Call) -> dict[str, Any]:
@@ -482,7 +466,7 @@ async def send_coupon(call: Call) -> Any:
             }
         }
 
-    answer = await _idempotent(call, "send", "out_request_no", run)
+    answer = await _idempotent(call, "send_coupon", "out_request_no", run)
     call.emu.ledger.count("merchant", call.mchid, number, "processed")
     call.count_accepted("merchant", number)
     for coupon in issued:
@@ -636,7 +620,7 @@ async def subsidy_pay(call: Call) -> Any:
         call.emu.store.put(PAY_RECEIPTS, receipt["subsidy_receipt_id"], receipt)
         return receipt
 
-    return await _idempotent(call, "subsidy_pay", "out_subsidy_no", run)
+    return await _idempotent(call, "create_subsidy_pay_receipt", "out_subsidy_no", run)
 
 
 async def subsidy_return(call: Call) -> Any:
@@ -686,7 +670,7 @@ async def subsidy_return(call: Call) -> Any:
         call.emu.store.put(RETURN_RECEIPTS, receipt["subsidy_return_receipt_id"], receipt)
         return receipt
 
-    return await _idempotent(call, "subsidy_return", "out_subsidy_return_no", run)
+    return await _idempotent(call, "create_subsidy_return_receipt", "out_subsidy_return_no", run)
 
 
 async def get_pay_receipt(call: Call) -> Any:
@@ -727,11 +711,11 @@ ROUTES: list[Route] = [
     ("DELETE", f"{S}/couponcodes/{{coupon_code}}", delete_code),
     ("POST", f"{BASE}/coupons/send", send_coupon),
     ("POST", f"{BASE}/coupons/{{card_id}}/send", send_gov_card),
-    ("POST", f"{BASE}/coupons/use", _action("use", "use_request_no", _use)),
-    ("POST", f"{BASE}/coupons/return", _action("return", "return_request_no", _return)),
-    ("POST", f"{BASE}/coupons/deactivate", _action("deactivate", "deactivate_request_no", _deactivate)),
-    ("POST", f"{BASE}/coupons/associate", _action("associate", "out_request_no", _associate)),
-    ("POST", f"{BASE}/coupons/disassociate", _action("disassociate", "out_request_no", _disassociate)),
+    ("POST", f"{BASE}/coupons/use", _action("use_coupon", "use_request_no", _use)),
+    ("POST", f"{BASE}/coupons/return", _action("return_coupon", "return_request_no", _return)),
+    ("POST", f"{BASE}/coupons/deactivate", _action("deactivate_coupon", "deactivate_request_no", _deactivate)),
+    ("POST", f"{BASE}/coupons/associate", _action("associate_order", "out_request_no", _associate)),
+    ("POST", f"{BASE}/coupons/disassociate", _action("disassociate_order", "out_request_no", _disassociate)),
     ("GET", f"{BASE}/users/{{openid}}/coupons", list_user_coupons),
     ("GET", f"{BASE}/users/{{openid}}/coupons/{{coupon_code}}/appids/{{appid}}", get_user_coupon),
     ("POST", f"{BASE}/callbacks", set_callbacks),
