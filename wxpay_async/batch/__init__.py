@@ -1,5 +1,6 @@
 """Resumable, exactly-once bulk coupon issuance (cash coupons and product coupons)."""
 
+from ._fleet import EXIT_REDIS_UNAVAILABLE, Fleet, FleetJournal, FleetSender, FleetSummary, RedisUnavailable
 from ._journal import Journal, JournalError, RowOutcome, SqliteJournal, file_sha256
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_journal import RedisJournal
@@ -20,16 +21,22 @@ from ._sender import (
 
 __all__ = [
     "EXHAUSTED_CODES",
+    "EXIT_REDIS_UNAVAILABLE",
     "AdaptiveTokenBucket",
     "BatchOptions",
     "BatchRow",
     "BatchSender",
     "BatchSummary",
+    "Fleet",
+    "FleetJournal",
+    "FleetSender",
+    "FleetSummary",
     "Journal",
     "JournalError",
     "RateLimiter",
     "RedisJournal",
     "RedisRateLimiter",
+    "RedisUnavailable",
     "RowOutcome",
     "SqliteJournal",
     "StockStatusFn",
