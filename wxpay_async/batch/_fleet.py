@@ -437,6 +437,7 @@ class FleetSender(BatchSender):
         self._last_autoclaim = 0.0
         self._last_wait_note = 0.0
         self._flush_error: BaseException | None = None
+        self._done_at_join = 0
         self._source: Iterable[Mapping[str, Any]] | Path = []
 
     # -- the run -------------------------------------------------------------------------------
@@ -469,6 +470,7 @@ class FleetSender(BatchSender):
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                 self.summary.elapsed = time.monotonic() - started
+                self.summary.already_done = max(self.summary.already_done, self._done_at_join)
                 self.summary.limiter_wait = self.limiter.waited
                 self.summary.rate_decreases = self.limiter.decreases
                 try:
@@ -504,6 +506,7 @@ class FleetSender(BatchSender):
         elif meta.get("stopped"):
             self.stop(f"the batch was stopped: {meta['stopped']} (run with --resume once fixed)")
             return
+        done_before = int(await f.call("joining", lambda: f.redis.hlen(f.rows)))
         if meta.get("loaded") != "1":
             await self._load_once(source)
         else:
@@ -512,6 +515,7 @@ class FleetSender(BatchSender):
             self._total = self.summary.batch_rows
         if self.resume:
             await self._requeue_retryable()
+        self._done_at_join = done_before
 
     async def _create_group(self) -> None:
         from redis.exceptions import ResponseError
@@ -862,10 +866,11 @@ class FleetSender(BatchSender):
             await asyncio.wait_for(pipe.execute(), timeout=5)
 
     def _note(self, text: str) -> None:
+        """A line the operator must see even with ``-q`` (waiting for other hosts, for the loader)."""
         logger.info("%s", text)
-        if self._progress is not None:
-            self._progress.write("\r" + text + "\n")
-            self._progress.flush()
+        out = self._progress or sys.stderr
+        out.write(("\r" if self._progress else "") + text + "\n")
+        out.flush()
 
     def _print_progress(self, started: float, *, final: bool = False) -> None:
         out = self._progress or sys.stderr

@@ -1,0 +1,249 @@
+"""Batch sends on a fleet: hosts (real processes) share a batch through real redis-server processes.
+
+Hosts are SIGKILLed, Redis is SIGKILLed and restarted (with its AOF, and empty), and the emulator's
+ledger must show every row issued exactly once: no duplicate, no loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wxpay_async.emulator import RunningEmulator, run_emulator
+
+from .redis_procs import RedisProc, redis_proc
+from .test_batch_emulator import assert_exactly_once, cli_batch, issued_for, send_batch_argv
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL, /proc")
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[RunningEmulator]:
+    async with run_emulator(send_rate=0, seed=5) as running:
+        yield running
+
+
+async def start_host(
+    source: Path, keys_dir: Path, stock_id: str, result: Path, env: dict[str, str], *extra: str
+) -> asyncio.subprocess.Process:
+    """``wxpay-async send-batch`` as a host runs it; the Redis URL comes from the environment."""
+    return await asyncio.create_subprocess_exec(
+        *send_batch_argv(source, keys_dir, stock_id),
+        "--concurrency",
+        "8",
+        "-q",
+        "--result",
+        str(result),
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+def field(text: str, label: str) -> str:
+    return next(line for line in text.splitlines() if line.strip().startswith(label)).split(":", 1)[1].strip()
+
+
+async def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def redis_sync(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+async def test_four_hosts_one_sigkilled_for_good_its_rows_finish_through_the_others(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "fleet", 1200)
+    with redis_proc(tmp_path) as server:
+        env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        opts = ("--batch-id", "fleet", "--qps", "300", "--chunk-rows", "100", "--lease", "4")
+        hosts = [await start_host(source, keys_dir, stock_id, tmp_path / f"r{i}.csv", env, *opts) for i in range(4)]
+        r = redis_sync(server.url)
+        stream = "wxpay:batch:{fleet}:stream"
+        victim = f":{hosts[0].pid}:"
+
+        def victim_holds_rows() -> bool:
+            if not r.exists(stream):
+                return False
+            info = r.xpending(stream, "senders")
+            return any(victim in c["name"] and int(c["pending"]) > 0 for c in info.get("consumers") or [])
+
+        await wait_for(victim_holds_rows, 40, "the victim host to hold a chunk")
+        hosts[0].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        await hosts[0].wait()
+        outputs = [await asyncio.wait_for(h.communicate(), timeout=60) for h in hosts[1:]]
+        finished = time.monotonic() - killed
+        chunks = r.xlen(stream)
+        r.close()
+    texts = [(out + err).decode() for out, err in outputs]
+    for host, text in zip(hosts[1:], texts, strict=True):
+        assert host.returncode == 0, text
+        assert field(text, "batch rows done").startswith("1200/1200"), text
+    taken = sum(int(field(t, "chunks worked").split("(")[1].split()[0]) for t in texts)
+    assert taken >= 1, texts  # the killed host's chunk was taken over, with no outside action
+    assert chunks == 12, "the input was loaded more than once (or not at all)"
+    assert finished < 30, f"the others needed {finished:.1f}s after the kill"
+    assert_exactly_once(emu, stock_id, openids)
+    with (tmp_path / "r1.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1200 and {r["state"] for r in rows} == {"sent"}
+
+
+async def test_a_host_waits_while_a_live_host_holds_rows(emu: RunningEmulator, tmp_path: Path) -> None:
+    """A second host that finds nothing to read does not report success while rows are held."""
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "wait", 200)
+    with redis_proc(tmp_path) as server:
+        env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        opts = ("--batch-id", "wait", "--qps", "40", "--chunk-rows", "200")
+        slow = await start_host(source, keys_dir, stock_id, tmp_path / "a.csv", env, *opts)
+        await wait_for(lambda: len(issued_for(emu, stock_id)) > 0, 40, "the first host to send")
+        second = await start_host(source, keys_dir, stock_id, tmp_path / "b.csv", env, *opts)
+        out2, err2 = await asyncio.wait_for(second.communicate(), timeout=60)
+        sent_when_second_ended = len(issued_for(emu, stock_id))
+        out1, err1 = await asyncio.wait_for(slow.communicate(), timeout=60)
+    assert second.returncode == 0 and slow.returncode == 0, (out2 + err2 + out1 + err1).decode()
+    assert sent_when_second_ended == 200, "the second host ended before every row had an outcome"
+    assert "waiting: " in err2.decode() and "held by" in err2.decode()
+    assert field(out2.decode(), "sent now").startswith("0"), out2.decode()
+    assert_exactly_once(emu, stock_id, openids)
+
+
+@pytest.mark.parametrize("empty", [False, True], ids=["restart-with-aof", "restart-empty"])
+async def test_redis_restart_is_waited_out_and_the_batch_resumes(
+    emu: RunningEmulator, tmp_path: Path, empty: bool
+) -> None:
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "blip", 600)
+    server = RedisProc(tmp_path, aof=True)
+    server.start()
+    try:
+        env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        opts = ("--batch-id", "blip", "--qps", "150", "--chunk-rows", "50", "--lease", "4")
+        host = await start_host(source, keys_dir, stock_id, tmp_path / "r.csv", env, *opts)
+        await wait_for(lambda: len(issued_for(emu, stock_id)) >= 100, 40, "the batch to be under way")
+        server.kill()
+        await asyncio.sleep(3)
+        server.start(wipe=empty)
+        out, err = await asyncio.wait_for(host.communicate(), timeout=60)
+    finally:
+        server.stop()
+    text = (out + err).decode()
+    assert host.returncode == 0, text
+    assert "Traceback" not in text
+    assert "waiting up to 60s" in text and "answers again" in text, text
+    assert field(out.decode(), "batch rows done").startswith("600/600"), text
+    if empty:
+        assert "Redis lost the state of batch blip" in text, text
+        assert "redis lost state: 1x" in text
+    assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_redis_gone_past_the_limit_one_line_and_exit_75(emu: RunningEmulator, tmp_path: Path) -> None:
+    keys_dir, stock_id, _openids, source = await cli_batch(emu, tmp_path, "gone", 600)
+    server = RedisProc(tmp_path, extra=("--requirepass", "s3cret-pw"))
+    server.start()
+    url_file = tmp_path / "redis-url"
+    url_file.write_text(f"redis://:s3cret-pw@127.0.0.1:{server.port}/0\n")
+    try:
+        opts = ("--batch-id", "gone", "--qps", "100", "--redis-url-file", str(url_file), "--redis-wait", "2")
+        host = await start_host(source, keys_dir, stock_id, tmp_path / "r.csv", dict(os.environ), *opts)
+        await wait_for(lambda: len(issued_for(emu, stock_id)) >= 50, 40, "the batch to be under way")
+        server.kill()
+        out, err = await asyncio.wait_for(host.communicate(), timeout=40)
+    finally:
+        server.stop()
+    text = err.decode()
+    assert host.returncode == 75, (out + err).decode()
+    assert "Traceback" not in text and "s3cret-pw" not in (out + err).decode()
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("wxpay-async: Redis redis://:***@127.0.0.1") and "unreachable for more than 2s" in last
+    coupons = issued_for(emu, stock_id)
+    assert len({c["openid"] for c in coupons}) == len(coupons), "a row was sent twice"
+
+
+async def test_content_batch_id_status_expiry_cleanup(emu: RunningEmulator, tmp_path: Path) -> None:
+    from wxpay_async.batch import file_sha256
+
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "life", 120)
+    copy = tmp_path / "another-name.csv"
+    copy.write_bytes(source.read_bytes())
+    batch_id = f"input-{file_sha256(source)[:24]}"
+    with redis_proc(tmp_path) as server:
+        env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        first = await start_host(source, keys_dir, stock_id, tmp_path / "a.csv", env, "--expire-days", "1")
+        out, err = await asyncio.wait_for(first.communicate(), timeout=60)
+        assert first.returncode == 0, (out + err).decode()
+        r = redis_sync(server.url)
+        prefix = "wxpay:batch:{" + batch_id + "}:"
+        ttl = r.ttl(prefix + "rows")
+        assert 0 < ttl <= 86400, ttl  # finished: expires after --expire-days
+        # A differently named copy of the list is the same batch: nothing is sent again.
+        again = await start_host(copy, keys_dir, stock_id, tmp_path / "b.csv", env)
+        out2, err2 = await asyncio.wait_for(again.communicate(), timeout=60)
+        assert again.returncode == 0, (out2 + err2).decode()
+        assert field(out2.decode(), "sent now").startswith("0") and field(out2.decode(), "done before") == "120"
+        cli = [sys.executable, "-m", "wxpay_async.cli", "batch"]
+        status = await asyncio.create_subprocess_exec(*cli, "status", batch_id, stdout=asyncio.subprocess.PIPE, env=env)
+        text = (await status.communicate())[0].decode()
+        assert f"batch {batch_id}: finished" in text and "120/120" in text, text
+        clean = await asyncio.create_subprocess_exec(*cli, "cleanup", batch_id, stdout=asyncio.subprocess.PIPE, env=env)
+        assert "deleted" in (await clean.communicate())[0].decode()
+        assert not r.keys(prefix + "*")
+        r.close()
+    assert_exactly_once(emu, stock_id, openids)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_workers_die_with_their_sigkilled_parent(emu: RunningEmulator, tmp_path: Path) -> None:
+    keys_dir, stock_id, _openids, source = await cli_batch(emu, tmp_path, "orphan", 2000)
+    with redis_proc(tmp_path) as server:
+        env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        parent = await start_host(source, keys_dir, stock_id, tmp_path / "r.csv", env, "--workers", "2", "--qps", "20")
+        await wait_for(lambda: len(issued_for(emu, stock_id)) > 0, 40, "the workers to send")
+        kids = children_of(parent.pid)
+        assert len(kids) == 2
+        for kid in kids:
+            assert b"WXPAY_REDIS_URL" in Path(f"/proc/{kid}/environ").read_bytes()
+            assert server.url.encode() not in Path(f"/proc/{kid}/cmdline").read_bytes()
+        parent.send_signal(signal.SIGKILL)
+        await parent.wait()
+        await wait_for(lambda: not any(alive(k) for k in kids), 20, "the orphaned workers to exit")
