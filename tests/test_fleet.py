@@ -247,3 +247,60 @@ async def test_workers_die_with_their_sigkilled_parent(emu: RunningEmulator, tmp
         parent.send_signal(signal.SIGKILL)
         await parent.wait()
         await wait_for(lambda: not any(alive(k) for k in kids), 20, "the orphaned workers to exit")
+
+
+async def test_workers_qps_is_the_merchants_total(emu: RunningEmulator, tmp_path: Path) -> None:
+    """``--workers 2 --qps 200``: 200/s together (each worker used to get 100 and take it as the total)."""
+    from .test_shared_rate import steady_rate
+
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "total", 800)
+    accepted: list[float] = []
+    ledger = emu.emulator.ledger
+    count = ledger.count
+
+    def counting(kind: str, mchid: str, request_no: str, field: str) -> None:
+        if field == "accepted":
+            accepted.append(time.monotonic())
+        count(kind, mchid, request_no, field)
+
+    ledger.count = counting  # type: ignore[method-assign]
+    try:
+        with redis_proc(tmp_path) as server:
+            env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+            opts = ("--workers", "2", "--qps", "200", "--chunk-rows", "50")
+            proc = await start_host(source, keys_dir, stock_id, tmp_path / "r.csv", env, *opts)
+            out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    finally:
+        ledger.count = count  # type: ignore[method-assign]
+    assert proc.returncode == 0, (out + err).decode()
+    rate, window = steady_rate(accepted)
+    assert abs(rate - 200) <= 0.15 * 200, f"{rate:.0f}/s over {window:.1f}s"
+    assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_rate_falls_back_to_a_share_while_redis_is_away_and_returns(tmp_path: Path) -> None:
+    from wxpay_async.batch import RedisRateLimiter
+
+    server = RedisProc(tmp_path)
+    server.start()
+    try:
+        limiter = RedisRateLimiter(server.url, mchid="1900000001", rate=200, probe_interval=0.3, batch=10)
+        limiter.fallback_share = 4  # a fleet sender keeps this at the live hosts it last saw
+        for _ in range(20):
+            await limiter.acquire()
+        assert not limiter.in_fallback and limiter.evals == 2  # 20 tokens, reserved 10 at a time
+        server.kill()
+        started = time.monotonic()
+        for _ in range(30):
+            await limiter.acquire()
+        took = time.monotonic() - started
+        assert limiter.in_fallback and limiter.rate == 50  # 200 / 4 hosts
+        assert took >= (30 - 5) / 50 * 0.9, took  # paced at the share (after its burst of 5)
+        server.start()
+        await asyncio.sleep(0.4)
+        for _ in range(3):
+            await limiter.acquire()
+        assert not limiter.in_fallback, "did not return to the shared bucket once Redis answered"
+        await limiter.aclose()
+    finally:
+        server.stop()
