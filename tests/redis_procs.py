@@ -101,6 +101,21 @@ def _cli(port: int, *args: str) -> str:
         client.close()
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is a valid, free port too."""
+    for _ in range(200):
+        port = _free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 @contextmanager
 def redis_cluster(tmp: Path) -> Iterator[str]:
     """Three masters (no replicas), slots split in three, met with CLUSTER MEET: a real Cluster."""
@@ -108,7 +123,8 @@ def redis_cluster(tmp: Path) -> Iterator[str]:
     nodes: list[RedisProc] = []
     try:
         for _ in range(3):
-            node = RedisProc(tmp, extra=("--cluster-enabled", "yes", "--cluster-node-timeout", "2000"))
+            port = _cluster_port()
+            node = RedisProc(tmp, port=port, extra=("--cluster-enabled", "yes", "--cluster-node-timeout", "2000"))
             node.extra = (*node.extra, "--cluster-config-file", str(node.dir / "nodes.conf"))
             node.binary = binary
             node.start()

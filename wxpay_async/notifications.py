@@ -22,7 +22,7 @@ import attrs
 from multidict import CIMultiDict
 
 from ._converter import converter, parse_datetime
-from ._redis import redis_client
+from ._redis import hash_tag, redis_client
 from .crypto import SignatureHeaders, Verifier, aead_decrypt, missing_signature_headers
 from .errors import DecryptionError, SignatureVerificationError, WxPayError
 
@@ -245,8 +245,8 @@ return 0
 class RedisDedupeStore:
     """A :class:`DedupeStore` shared by every worker process through Redis (``redis`` extra).
 
-    ``<prefix><id>:claim`` is taken with ``SET NX PX`` (the lease, holding this delivery's
-    token) and ``<prefix><id>:done`` is the done marker; each step is one atomic Lua script, so
+    ``<prefix>{<id>}:claim`` is taken with ``SET NX PX`` (the lease, holding this delivery's
+    token) and ``<prefix>{<id>}:done`` is the done marker (one hash tag: one Cluster slot); each step is one atomic Lua script, so
     two workers can never both run the callback for one id while a claim or marker lives.
     """
 
@@ -257,7 +257,7 @@ class RedisDedupeStore:
         self._prefix = prefix
 
     def _keys(self, notification_id: str) -> tuple[str, str]:
-        base = self._prefix + notification_id
+        base = self._prefix + hash_tag(notification_id)
         return base + ":claim", base + ":done"
 
     async def claim(self, notification_id: str, token: str, ttl: float) -> ClaimState:
