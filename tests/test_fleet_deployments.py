@@ -84,3 +84,68 @@ async def test_every_store_works_on_a_cluster(tmp_path: Path) -> None:
         keys = [k async for k in client.scan_iter(match="wxpay:*")]
         assert keys, "nothing was written"
         await client.aclose()
+
+
+def tls_files(tmp: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1, made now (cryptography)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+async def test_fleet_batch_over_tls(emu: RunningEmulator, tmp_path: Path) -> None:
+    from .redis_procs import RedisProc
+    from .redis_server import _free_port
+
+    ca, cert, key = tls_files(tmp_path)
+    port = _free_port()
+    server = RedisProc(tmp_path, port=port)
+    server.extra = ("--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key))
+    server.extra += ("--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no")
+    try:
+        server.start()
+    except RuntimeError:
+        pytest.skip("this redis-server does not start with --tls-port (built without TLS)")
+    try:
+        url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}&ssl_cert_reqs=required"
+        await run_two_hosts(emu, tmp_path, url, "over-tls")
+    finally:
+        server.stop()
