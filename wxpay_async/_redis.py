@@ -75,7 +75,8 @@ def connect(url: str) -> Any:
     if flavour == "cluster":
         from redis.asyncio.cluster import RedisCluster
 
-        return RedisCluster.from_url(f"{base}://{rest}", **_TIMEOUTS)
+        cluster_from_url: Any = RedisCluster.from_url  # typed in some redis-py releases, not in others
+        return cluster_from_url(f"{base}://{rest}", **_TIMEOUTS)
     if flavour == "sentinel":
         return _sentinel_master(base, rest)
     return redis_asyncio.from_url(url, **_TIMEOUTS)
@@ -108,5 +109,6 @@ def _sentinel_master(base: str, rest: str) -> Any:
         kwargs["username"] = username
     if base == "rediss":
         kwargs["ssl"] = True
-    sentinel = Sentinel(hosts, sentinel_kwargs=dict(_TIMEOUTS), **kwargs)
+    make: Any = Sentinel  # typed in some redis-py releases, not in others
+    sentinel = make(hosts, sentinel_kwargs=dict(_TIMEOUTS), **kwargs)
     return sentinel.master_for(service)

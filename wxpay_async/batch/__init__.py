@@ -2,6 +2,7 @@
 
 from ._fleet import EXIT_REDIS_UNAVAILABLE, Fleet, FleetJournal, FleetSender, FleetSummary, RedisUnavailable
 from ._journal import Journal, JournalError, RowOutcome, SqliteJournal, file_sha256
+from ._one import send_row
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_journal import RedisJournal
 from ._redis_ratelimit import RedisRateLimiter
@@ -48,4 +49,5 @@ __all__ = [
     "product_stock_status",
     "request_number",
     "send_batch",
+    "send_row",
 ]
