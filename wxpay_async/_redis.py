@@ -79,7 +79,8 @@ def connect(url: str) -> Any:
         return cluster_from_url(f"{base}://{rest}", **_TIMEOUTS)
     if flavour == "sentinel":
         return _sentinel_master(base, rest)
-    return redis_asyncio.from_url(url, **_TIMEOUTS)
+    from_url: Any = redis_asyncio.from_url  # typed in some redis-py releases, not in others
+    return from_url(url, **_TIMEOUTS)
 
 
 #: Bounded socket waits (a URL's own ``socket_timeout=`` query wins): a silent network fails a
