@@ -89,7 +89,7 @@ async def test_four_hosts_one_sigkilled_for_good_its_rows_finish_through_the_oth
         await wait_for(victim_holds_rows, 40, "the victim host to hold a chunk")
         hosts[0].send_signal(signal.SIGKILL)
         killed = time.monotonic()
-        await hosts[0].wait()
+        await asyncio.wait_for(hosts[0].communicate(), timeout=10)
         outputs = [await asyncio.wait_for(h.communicate(), timeout=60) for h in hosts[1:]]
         finished = time.monotonic() - killed
         chunks = r.xlen(stream)
@@ -247,6 +247,7 @@ async def test_workers_die_with_their_sigkilled_parent(emu: RunningEmulator, tmp
         parent.send_signal(signal.SIGKILL)
         await parent.wait()
         await wait_for(lambda: not any(alive(k) for k in kids), 20, "the orphaned workers to exit")
+        await asyncio.wait_for(parent.communicate(), timeout=10)
 
 
 async def test_workers_qps_is_the_merchants_total(emu: RunningEmulator, tmp_path: Path) -> None:
