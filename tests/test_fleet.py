@@ -305,3 +305,67 @@ async def test_rate_falls_back_to_a_share_while_redis_is_away_and_returns(tmp_pa
         await limiter.aclose()
     finally:
         server.stop()
+
+
+async def two_senders(emu: RunningEmulator, url: str, rows: list[dict[str, str]], stock_id: str, batch_id: str) -> Any:
+    from wxpay_async import Client
+    from wxpay_async.batch import FleetSender
+
+    from .test_batch_emulator import APPID
+
+    async def host() -> Any:
+        async with Client(**emu.client_kwargs()) as wx:
+            sender = FleetSender(
+                wx,
+                batch_id=batch_id,
+                redis_url=url,
+                stock_id=stock_id,
+                appid=APPID,
+                qps=2000,
+                concurrency=8,
+                chunk_rows=20,
+                lease=3,
+            )
+            try:
+                return await sender.run(rows), sender
+            finally:
+                await sender.aclose()
+
+    return await asyncio.gather(host(), host())
+
+
+async def test_duplicate_rows_are_found_once_across_the_fleet(emu: RunningEmulator, tmp_path: Path) -> None:
+    from wxpay_async import Client
+    from wxpay_async.emulator import create_running_stock
+
+    async with Client(**emu.client_kwargs()) as wx:
+        stock_id = await create_running_stock(wx, max_coupons=1000)
+    openids = [f"dup-{i:03d}" for i in range(100)]
+    rows = [{"openid": o} for o in [*openids, "dup-005", "dup-017"]]
+    with redis_proc(tmp_path) as server:
+        (a, sender), (b, _) = await two_senders(emu, server.url, rows, stock_id, "dups")
+        result = tmp_path / "r.csv"
+        assert await sender.write_results(result) == 102
+        r = redis_sync(server.url)
+        stored = r.hgetall("wxpay:batch:{dups}:rows")
+        r.close()
+    assert a.sent + b.sent == 100 and a.duplicates + b.duplicates == 2, (a.describe(), b.describe())
+    assert a.batch_done == b.batch_done == 102
+    dup_messages = sorted(v for k, v in stored.items() if "#dup" in k)
+    assert len(dup_messages) == 2 and "same key as row 6" in dup_messages[0]
+    assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_an_exhausted_stock_stops_every_host(emu: RunningEmulator, tmp_path: Path) -> None:
+    from wxpay_async import Client
+    from wxpay_async.emulator import create_running_stock
+
+    async with Client(**emu.client_kwargs()) as wx:
+        stock_id = await create_running_stock(wx, max_coupons=40)
+    rows = [{"openid": f"ex-{i:03d}"} for i in range(400)]
+    with redis_proc(tmp_path) as server:
+        (a, _), (b, _) = await two_senders(emu, server.url, rows, stock_id, "exhausted")
+    assert a.stopped_early and b.stopped_early and "NOT_ENOUGH" in (a.stopped_early + b.stopped_early)
+    assert a.sent + b.sent == 40
+    assert a.batch_done < 400
+    assert len(issued_for(emu, stock_id)) == 40

@@ -606,18 +606,24 @@ class FleetSender(BatchSender):
             keys = [row.key for row in rows]
 
             async def register() -> list[Any]:
-                pipe = r.pipeline(transaction=False)
-                for row in rows:
-                    pipe.hsetnx(f.keys, row.key, row.index)
-                pipe.hmget(f.keys, keys)
-                result: list[Any] = (await pipe.execute())[-1]
-                return result
+                # First index per key: earlier chunks' keys are in Redis; this chunk's are checked
+                # here, in input order, and the new ones written in one HSET (2 commands a chunk).
+                # Any loader computes the same answer (indices are input positions), so a loader
+                # that succeeds a dead one, or races it, writes the same values.
+                known: list[Any] = await r.hmget(f.keys, keys)
+                firsts: list[int] = []
+                new: dict[str, int] = {}
+                for row, value in zip(rows, known, strict=True):
+                    first = int(_text(value)) if value is not None else new.setdefault(row.key, row.index)
+                    firsts.append(first)
+                if new:
+                    await r.hset(f.keys, mapping=new)
+                return firsts
 
             firsts = await f.call("loading", register)
             fresh: list[BatchRow] = []
             dups: list[RowOutcome] = []
-            for row, first in zip(rows, firsts, strict=True):
-                first_index = int(_text(first))
+            for row, first_index in zip(rows, firsts, strict=True):
                 if first_index == row.index:
                     fresh.append(row)
                 else:
