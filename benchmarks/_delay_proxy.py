@@ -61,9 +61,17 @@ async def serve(listen: int, target: int, delay_ms: float) -> None:
 
     server = await asyncio.start_server(handle, "127.0.0.1", listen)
     parent = os.getppid()
+    orphaned = asyncio.Event()
+
+    def watch() -> None:
+        if os.getppid() != parent:
+            orphaned.set()
+        else:
+            asyncio.get_running_loop().call_later(0.5, watch)
+
+    watch()
     async with server:
-        while os.getppid() == parent:
-            await asyncio.sleep(0.5)
+        await orphaned.wait()
 
 
 if __name__ == "__main__":

@@ -125,6 +125,7 @@ class RedisRateLimiter:
         self._probe_interval = probe_interval
         self._slots: deque[float] = deque()
         self._reserve_lock = asyncio.Lock()
+        self._ahead: asyncio.Task[None] | None = None
         self._fallback: AdaptiveTokenBucket | None = None
         self._fallback_since = 0.0
         self.fallbacks = 0  # times this process fell back to its local share
@@ -161,7 +162,11 @@ class RedisRateLimiter:
             except (RedisError, OSError) as exc:
                 self._use_fallback(exc)
             else:
-                seconds = self._slots.popleft() - time.monotonic()
+                at = self._slots.popleft()
+                if self.batch > 1 and len(self._slots) <= self.batch // 2 and self._ahead is None:
+                    # Reserve the next tokens while these are used: no stall of a round trip.
+                    self._ahead = asyncio.get_running_loop().create_task(self._reserve_ahead())
+                seconds = at - time.monotonic()
                 if seconds > 0:
                     self.waited += seconds
                     await self._sleep(seconds)
@@ -170,6 +175,18 @@ class RedisRateLimiter:
         before = self._fallback.waited
         await self._fallback.acquire()
         self.waited += self._fallback.waited - before
+
+    async def _reserve_ahead(self) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            async with self._reserve_lock:
+                if len(self._slots) <= self.batch // 2:
+                    await self._reserve()
+        except (RedisError, OSError):
+            pass  # the next acquire without a slot meets the error and falls back
+        finally:
+            self._ahead = None
 
     async def _reserve(self) -> None:
         """Take ``batch`` tokens from the shared bucket; queue the moments each may be used."""
@@ -228,6 +245,8 @@ class RedisRateLimiter:
             self.rate = share
 
     async def aclose(self) -> None:
+        if self._ahead is not None:
+            await asyncio.gather(self._ahead, return_exceptions=True)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         if self._owns_client:
