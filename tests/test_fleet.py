@@ -50,6 +50,16 @@ async def start_host(
     )
 
 
+async def finish(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:
+    """``communicate()`` bounded by ``timeout``; a host still running then is killed and its output shown."""
+    try:
+        return await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    except TimeoutError:
+        proc.send_signal(signal.SIGKILL)
+        out, err = await proc.communicate()
+        raise AssertionError(f"host still running after {timeout}s:\n{(out + err).decode()[-4000:]}") from None
+
+
 def field(text: str, label: str) -> str:
     return next(line for line in text.splitlines() if line.strip().startswith(label)).split(":", 1)[1].strip()
 
@@ -90,7 +100,7 @@ async def test_four_hosts_one_sigkilled_for_good_its_rows_finish_through_the_oth
         hosts[0].send_signal(signal.SIGKILL)
         killed = time.monotonic()
         await asyncio.wait_for(hosts[0].communicate(), timeout=10)
-        outputs = [await asyncio.wait_for(h.communicate(), timeout=60) for h in hosts[1:]]
+        outputs = [await finish(h, 60) for h in hosts[1:]]
         finished = time.monotonic() - killed
         chunks = r.xlen(stream)
         r.close()
@@ -142,7 +152,7 @@ async def test_redis_restart_is_waited_out_and_the_batch_resumes(
         server.kill()
         await asyncio.sleep(3)
         server.start(wipe=empty)
-        out, err = await asyncio.wait_for(host.communicate(), timeout=60)
+        out, err = await finish(host, 60)
     finally:
         server.stop()
     text = (out + err).decode()
@@ -369,3 +379,43 @@ async def test_an_exhausted_stock_stops_every_host(emu: RunningEmulator, tmp_pat
     assert a.sent + b.sent == 40
     assert a.batch_done < 400
     assert len(issued_for(emu, stock_id)) == 40
+
+
+async def test_resume_sends_the_retryable_failures_again(emu: RunningEmulator, tmp_path: Path) -> None:
+    from wxpay_async import Client, RetryPolicy
+    from wxpay_async.batch import FleetSender
+    from wxpay_async.emulator import create_running_stock
+
+    from .test_batch_emulator import APPID
+
+    async with Client(**emu.client_kwargs()) as wx:
+        stock_id = await create_running_stock(wx, max_coupons=100)
+    openids = [f"re-{i:02d}" for i in range(30)]
+    rows = [{"openid": o} for o in openids]
+
+    async def run(resume: bool) -> Any:
+        async with Client(**emu.client_kwargs(), retry=RetryPolicy(max_attempts=1)) as wx:
+            sender = FleetSender(
+                wx,
+                batch_id="again",
+                redis_url=server.url,
+                stock_id=stock_id,
+                appid=APPID,
+                concurrency=1,
+                resume=resume,
+            )
+            try:
+                return await sender.run(rows)
+            finally:
+                await sender.aclose()
+
+    with redis_proc(tmp_path) as server:
+        # One row meets 500 SYSTEM_ERROR on each of its 3 tries: failed, retryable.
+        emu.push_faults(*[{"kind": "system_error", "path_prefix": "/v3/marketing/favor/users/"}] * 3)
+        first = await run(resume=False)
+        assert first.sent == 29 and first.failed == 1 and first.batch_done == 30, first.describe()
+        rerun = await run(resume=False)  # without --resume: the batch is complete, nothing is sent
+        assert rerun.sent == 0
+        resumed = await run(resume=True)
+    assert resumed.sent == 1 and resumed.failed == 0 and resumed.batch_done == 30, resumed.describe()
+    assert_exactly_once(emu, stock_id, openids)
