@@ -214,6 +214,7 @@ async def test_content_batch_id_status_expiry_cleanup(emu: RunningEmulator, tmp_
         status = await asyncio.create_subprocess_exec(*cli, "status", batch_id, stdout=asyncio.subprocess.PIPE, env=env)
         text = (await status.communicate())[0].decode()
         assert f"batch {batch_id}: finished" in text and "120/120" in text, text
+        assert "outcomes:             sent 120, failed 0, duplicate 0" in text, text
         clean = await asyncio.create_subprocess_exec(*cli, "cleanup", batch_id, stdout=asyncio.subprocess.PIPE, env=env)
         assert "deleted" in (await clean.communicate())[0].decode()
         assert not r.keys(prefix + "*")
@@ -419,3 +420,27 @@ async def test_resume_sends_the_retryable_failures_again(emu: RunningEmulator, t
         resumed = await run(resume=True)
     assert resumed.sent == 1 and resumed.failed == 0 and resumed.batch_done == 30, resumed.describe()
     assert_exactly_once(emu, stock_id, openids)
+
+
+async def test_resume_without_batch_id_uses_the_journals_batch(emu: RunningEmulator, tmp_path: Path) -> None:
+    """A SQLite journal made when the default id was the file's stem still resumes without --batch-id."""
+    from .test_cli import run_cli
+
+    keys_dir, stock_id, _, source = await cli_batch(emu, tmp_path, "stem", 30)
+    args = [
+        "send-batch",
+        str(source),
+        "--keys-dir",
+        str(keys_dir),
+        "--stock-id",
+        stock_id,
+        "--appid",
+        "wx233544546545989",
+    ]
+    args += ["--journal", str(tmp_path / "old.db"), "-q"]
+    code, _, err = await run_cli(*args, "--batch-id", source.stem)  # what the old default wrote
+    assert code == 0, err
+    before = len(emu.ledger()["requests"])
+    code, out, err = await run_cli(*args, "--resume")
+    assert code == 0 and "done before:      30" in out, out + err
+    assert len(emu.ledger()["requests"]) == before

@@ -374,6 +374,12 @@ async def _send_batch(args: argparse.Namespace) -> int:
             return await _run_fleet(args, redis_url, batch_id, fingerprint, client_kwargs)
         except JournalError as exc:
             raise CLIError(f"{exc}; nothing was sent") from None
+    if args.resume and not args.batch_id and args.journal.exists():
+        # Resuming without --batch-id: the batch the journal records (journals made before the
+        # default id came from the content recorded the file's stem), then checked as usual.
+        recorded = await asyncio.to_thread(_journal_batch_ids, args.journal)
+        if len(recorded) == 1:
+            batch_id = recorded[0]
     journal = SqliteJournal(args.journal, input_sha256=fingerprint, resume=args.resume)
     if not args.resume and args.journal.exists():
         raise CLIError(f"journal {args.journal} exists: pass --resume to continue that batch, or choose another")
@@ -387,6 +393,23 @@ async def _send_batch(args: argparse.Namespace) -> int:
         return await _run_batch(args, journal, batch_id, client_kwargs)
     except JournalError as exc:
         raise CLIError(f"{exc}; nothing was sent") from None
+
+
+def _journal_batch_ids(path: Path) -> list[str]:
+    """The batch ids a SQLite journal records (none when it is not a readable journal)."""
+    import sqlite3
+
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                return []
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return [str(row[0]) for row in db.execute("SELECT batch_id FROM batch_meta")]
+        finally:
+            db.close()
+    except (OSError, sqlite3.DatabaseError):
+        return []
 
 
 def _sender_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -478,6 +501,7 @@ async def _batch_status(args: argparse.Namespace) -> int:
     fleet = Fleet(url, batch_id=args.batch_id, outage_limit=args.redis_wait)
     try:
         status = await fleet.status()
+        status["outcomes"] = await fleet.outcome_counts() if status["exists"] else {}
     finally:
         await fleet.aclose()
     if args.json:
@@ -492,6 +516,13 @@ async def _batch_status(args: argparse.Namespace) -> int:
         state = f"stopped: {status['stopped']}"
     print(f"batch {args.batch_id}: {state}")
     print(f"  rows with an outcome: {done}/{rows}" + (f" ({100 * done / rows:.1f}%)" if rows else ""))
+    outcomes = status["outcomes"]
+    details = ", ".join(f"{k.split(':', 1)[1]}: {v}" for k, v in sorted(outcomes.items()) if k.startswith("failed:"))
+    print(
+        f"  outcomes:             sent {outcomes.get('sent', 0)}, failed {outcomes.get('failed', 0)}"
+        + (f" ({details})" if details else "")
+        + f", duplicate {outcomes.get('duplicate', 0)}"
+    )
     print(f"  chunks held by hosts: {status['chunks_held']}")
     hosts = status["live_hosts"]
     print(f"  live hosts:           {len(hosts)}" + (f" ({', '.join(hosts)})" if hosts else ""))

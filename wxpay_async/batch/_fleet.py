@@ -259,6 +259,21 @@ class Fleet:
                     yield _decode(value)
             start += len(keys)
 
+    async def outcome_counts(self) -> dict[str, int]:
+        """Rows by outcome (``sent``, ``failed``, ``duplicate``, and ``failed:<code>``), one HSCAN pass."""
+        counts: dict[str, int] = {}
+        cursor: Any = 0
+        while True:
+            cursor, found = await self.call("status", partial(self.redis.hscan, self.rows, cursor, count=5000))
+            for raw in found.values():
+                o = _decode(raw)
+                counts[o.state] = counts.get(o.state, 0) + 1
+                if o.state == "failed":
+                    name = f"failed:{o.code}" + (" (retryable)" if o.retryable else "")
+                    counts[name] = counts.get(name, 0) + 1
+            if int(cursor) == 0:
+                return counts
+
     async def expire_all(self) -> None:
         """Finished: every key of the batch expires after ``expire`` seconds (status stays until then)."""
         ms = max(1, int(self.expire * 1000))
