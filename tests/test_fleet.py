@@ -444,3 +444,20 @@ async def test_resume_without_batch_id_uses_the_journals_batch(emu: RunningEmula
     code, out, err = await run_cli(*args, "--resume")
     assert code == 0 and "done before:      30" in out, out + err
     assert len(emu.ledger()["requests"]) == before
+
+
+async def test_a_key_held_in_two_chunks_clears_both() -> None:
+    """--resume re-queues a retryable row while its first chunk may still be pending: one outcome
+    must clear the key from both chunks, or the host would wait for it forever."""
+    from wxpay_async.batch import Fleet, FleetJournal, RowOutcome
+
+    fleet = Fleet("redis://127.0.0.1:9/0", batch_id="two-chunks")  # never contacted here
+    journal = FleetJournal(fleet)
+    journal.hold("1-1", ["a", "b"])
+    journal.hold("9-1", ["a"])
+    await journal.record(RowOutcome(key="a", index=1, request_no="B1", state="sent", coupon_id="c"))
+    assert journal.held == {"1-1": {"b"}}
+    await journal.record(RowOutcome(key="b", index=2, request_no="B2", state="sent", coupon_id="d"))
+    assert journal.held == {}
+    assert sorted(journal._acks) == ["1-1", "9-1"]
+    await fleet.aclose()

@@ -313,7 +313,7 @@ class FleetJournal:
         self._pending: list[RowOutcome] = []
         self._acks: list[str] = []
         self.held: dict[str, set[str]] = {}  # chunk entry id -> keys without an outcome yet
-        self._chunk_of: dict[str, str] = {}
+        self._chunk_of: dict[str, list[str]] = {}  # a key can be in two chunks (re-queued on --resume)
         self._lock = asyncio.Lock()
         self._last = time.monotonic()
         self.round_trips = 0
@@ -323,7 +323,9 @@ class FleetJournal:
         wanted = set(keys)
         self.held[entry_id] = wanted
         for key in wanted:
-            self._chunk_of[key] = entry_id
+            entries = self._chunk_of.setdefault(key, [])
+            if entry_id not in entries:
+                entries.append(entry_id)
         if not wanted:
             del self.held[entry_id]
             self._acks.append(entry_id)
@@ -353,9 +355,10 @@ class FleetJournal:
 
     async def record(self, outcome: RowOutcome) -> None:
         self._pending.append(outcome)
-        entry = self._chunk_of.pop(outcome.key, None)
-        if entry is not None and entry in self.held:
-            keys = self.held[entry]
+        for entry in self._chunk_of.pop(outcome.key, ()):
+            keys = self.held.get(entry)
+            if keys is None:
+                continue
             keys.discard(outcome.key)
             if not keys:
                 del self.held[entry]
