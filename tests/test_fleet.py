@@ -461,3 +461,33 @@ async def test_a_key_held_in_two_chunks_clears_both() -> None:
     assert journal.held == {}
     assert sorted(journal._acks) == ["1-1", "9-1"]
     await fleet.aclose()
+
+
+async def test_a_host_stopped_with_sigterm_hands_its_chunks_over_at_once(emu: RunningEmulator, tmp_path: Path) -> None:
+    keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "term", 600)
+    with redis_proc(tmp_path) as server:
+        env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        # A lease of 30s: a takeover by idle time alone would not finish within this test's bounds.
+        opts = ("--batch-id", "term", "--qps", "200", "--chunk-rows", "100", "--lease", "30")
+        a = await start_host(source, keys_dir, stock_id, tmp_path / "a.csv", env, *opts)
+        b = await start_host(source, keys_dir, stock_id, tmp_path / "b.csv", env, *opts)
+        r = redis_sync(server.url)
+
+        def a_holds_rows() -> bool:
+            if not r.exists("wxpay:batch:{term}:stream"):
+                return False
+            info = r.xpending("wxpay:batch:{term}:stream", "senders")
+            return any(f":{a.pid}:" in c["name"] for c in info.get("consumers") or [])
+
+        await wait_for(a_holds_rows, 40, "host a to hold a chunk")
+        a.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        out_a, err_a = await finish(a, 30)
+        out_b, err_b = await finish(b, 25)
+        after = time.monotonic() - stopped
+        r.close()
+    assert a.returncode == 1 and "interrupted:      yes" in out_a.decode(), (out_a + err_a).decode()
+    assert b.returncode == 0, (out_b + err_b).decode()
+    assert field(out_b.decode(), "batch rows done").startswith("600/600")
+    assert after < 20, f"{after:.1f}s: the chunks were not handed over at once"
+    assert_exactly_once(emu, stock_id, openids)
