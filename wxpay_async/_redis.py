@@ -1,11 +1,56 @@
-"""One way to get a Redis client for the SDK's shared stores (dedupe, journals)."""
+"""One way to get a Redis client for the SDK's shared stores (dedupe, journals, rates, certificates).
+
+URL schemes (redis-py's own clients behind each):
+
+* ``redis://[:password@]host:port/db``, ``rediss://...`` (TLS), ``unix:///path.sock`` — a standalone
+  server, ``redis.asyncio.Redis.from_url``;
+* ``redis+cluster://[:password@]host:port[/]`` (``rediss+cluster://`` for TLS) — a Redis Cluster
+  reached through one of its nodes, ``redis.asyncio.cluster.RedisCluster.from_url``;
+* ``redis+sentinel://[:password@]host:port[,host2:port2...]/service_name[/db]``
+  (``rediss+sentinel://`` for TLS to the master) — the master that the Sentinels name for
+  ``service_name``, ``redis.asyncio.sentinel.Sentinel(...).master_for(service_name)``.
+  The password (if any) is the master's; the Sentinels are asked without one.
+
+Every multi-key operation of the SDK keeps its keys in one hash slot with a ``{...}`` hash tag, so
+each store works on a Cluster. :func:`mask_url` hides the password wherever a URL is shown.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
+import re
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .errors import ConfigurationError
+
+#: Where a Redis URL comes from when it is not passed in (the command line reads it here too).
+REDIS_URL_ENV = "WXPAY_REDIS_URL"
+
+_PASSWORD = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs, errors and progress lines)."""
+    return _PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
+def redis_url_from(url: str | None = None, url_file: Path | str | None = None) -> str | None:
+    """The URL given, else the first line of ``url_file``, else ``$WXPAY_REDIS_URL`` (else None)."""
+    if url:
+        return url
+    if url_file is not None:
+        text = Path(url_file).read_text(encoding="utf-8").strip()
+        return text.splitlines()[0].strip() if text else None
+    return os.environ.get(REDIS_URL_ENV) or None
+
+
+def hash_tag(name: str) -> str:
+    """``{name}``: keys sharing it land in one Cluster hash slot (braces inside are replaced)."""
+    return "{" + name.replace("{", "(").replace("}", ")") + "}"
+
 
 #: What to install when a Redis store is used without the ``redis`` extra.
 REDIS_EXTRA_HINT = 'Redis support needs the redis extra: pip install "wxpay-async[redis]"'
@@ -30,4 +75,59 @@ def redis_client(url: str, client: Any = None) -> tuple[Any, bool]:
     """
     if client is not None:
         return client, False
-    return require_redis().from_url(url), True
+    return connect(url), True
+
+
+def connect(url: str) -> Any:
+    """A redis-py asyncio client for ``url`` (see the module docstring for the schemes)."""
+    redis_asyncio = require_redis()  # a ConfigurationError naming the extra when redis is missing
+
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a Redis URL: {mask_url(url)!r}")
+    base, _, flavour = scheme.partition("+")
+    if base not in ("redis", "rediss", "unix") or flavour not in ("", "cluster", "sentinel"):
+        raise ValueError(
+            f"unsupported Redis URL scheme {scheme!r} (redis, rediss, unix, redis+cluster, redis+sentinel)"
+        )
+    if flavour == "cluster":
+        from redis.asyncio.cluster import RedisCluster
+
+        cluster_from_url: Any = RedisCluster.from_url  # typed in some redis-py releases, not in others
+        return cluster_from_url(f"{base}://{rest}", **_TIMEOUTS)
+    if flavour == "sentinel":
+        return _sentinel_master(base, rest)
+    from_url: Any = redis_asyncio.from_url  # typed in some redis-py releases, not in others
+    return from_url(url, **_TIMEOUTS)
+
+
+#: Bounded socket waits (a URL's own ``socket_timeout=`` query wins): a silent network fails a
+#: call instead of hanging it, and the stores' outage handling takes over.
+_TIMEOUTS: dict[str, Any] = {"socket_connect_timeout": 5.0, "socket_timeout": 15.0}
+
+
+def _sentinel_master(base: str, rest: str) -> Any:
+    from redis.asyncio.sentinel import Sentinel
+
+    parts = urlsplit(f"{base}://{rest}")
+    password = unquote(parts.password) if parts.password else None
+    username = unquote(parts.username) if parts.username else None
+    hosts: list[tuple[str, int]] = []
+    netloc = parts.netloc.rpartition("@")[2]
+    for item in netloc.split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or item, int(port) if port.isdigit() else 26379))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValueError("redis+sentinel:// URL needs the service name: redis+sentinel://host:26379/mymaster[/db]")
+    service, db = path[0], int(path[1]) if len(path) > 1 else 0
+    kwargs: dict[str, Any] = {"db": db, **_TIMEOUTS}
+    if password is not None:
+        kwargs["password"] = password
+    if username:
+        kwargs["username"] = username
+    if base == "rediss":
+        kwargs["ssl"] = True
+    make: Any = Sentinel  # typed in some redis-py releases, not in others
+    sentinel = make(hosts, sentinel_kwargs=dict(_TIMEOUTS), **kwargs)
+    return sentinel.master_for(service)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -201,16 +203,24 @@ def run_async(coro: Coroutine[Any, Any, _T], loop: str = "auto") -> _T:
 def _send_batch_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``send-batch --workers N``: N processes (one per core) share the batch through Redis.
 
-    Each worker is this same command with ``--workers 1``, a Nth of ``--qps``, and its own
-    summary file; rows are claimed in the shared Redis journal, so each is sent by exactly one
-    worker. This process waits for them, then writes the one result file from the journal.
+    Each worker is this same command with ``--workers 1`` and its own summary file; chunks of rows
+    are handed out by the Redis consumer group, so each row is sent by one worker. ``--qps`` stays
+    the merchant's total (the workers share one Redis bucket; with ``--local-rate`` each gets a
+    Nth). The Redis URL reaches the workers through their environment, never their command line.
+    Workers die with this process (PR_SET_PDEATHSIG on Linux, a parent watch elsewhere). This
+    process waits for them, then writes the one result file from Redis.
     """
     import signal
     import subprocess
     import tempfile
 
-    if not args.redis:
-        raise CLIError("--workers N shares the batch through a Redis journal: pass --redis redis://...")
+    from ._redis import REDIS_URL_ENV
+
+    redis_url = _redis_url(args)
+    if not redis_url:
+        raise CLIError(
+            "--workers N shares the batch through Redis: set WXPAY_REDIS_URL, or pass --redis-url-file or --redis"
+        )
     require_redis()  # said once, here, rather than by every worker
     from .batch._rows import check_csv_file
 
@@ -219,12 +229,13 @@ def _send_batch_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if not args.input.exists():
         raise CLIError(f"input file {args.input} does not exist")
     _client_kwargs(args)  # a credentials mistake is reported once, here, before any worker starts
-    batch_id = args.batch_id or args.input.stem
+    batch_id = args.batch_id or _content_batch_id(args.input)
+    env = {**os.environ, REDIS_URL_ENV: redis_url, PARENT_PID_ENV: str(os.getpid())}
     with tempfile.TemporaryDirectory(prefix="wxpay-batch-") as tmp:
         procs = []
         for worker in range(args.workers):
             child = _worker_argv(argv, args, batch_id, Path(tmp), worker)
-            procs.append(subprocess.Popen([sys.executable, "-m", "wxpay_async.cli", *child]))
+            procs.append(subprocess.Popen([sys.executable, "-m", "wxpay_async.cli", *child], env=env))
         # Ctrl-C reaches every worker (same process group); each finishes its in-flight rows.
         # This process only waits for them, then reports.
         previous = signal.signal(signal.SIGINT, lambda *_: None)
@@ -237,33 +248,71 @@ def _send_batch_workers(args: argparse.Namespace, argv: Sequence[str]) -> int:
             path = Path(tmp) / f"summary-{worker}.json"
             if path.exists():
                 summaries.append(json.loads(path.read_text()))
+    if any(code == EXIT_REDIS_UNAVAILABLE for code in codes):
+        return EXIT_REDIS_UNAVAILABLE
     if not summaries:
         print("wxpay-async: no worker finished", file=sys.stderr)
         return 1
     total: dict[str, Any] = {"batch_id": batch_id, "failures_by_code": {}}
     for summary in summaries:
-        for key in ("sent", "failed", "duplicates", "limiter_wait", "rate_decreases"):
+        for key in ("sent", "failed", "duplicates", "limiter_wait", "rate_decreases", "already_done"):
             total[key] = total.get(key, 0) + summary[key]
-        for key in ("rows_read", "already_done", "elapsed"):
-            total[key] = max(total.get(key, 0), summary[key])
+        total["elapsed"] = max(total.get("elapsed", 0), summary["elapsed"])
         for code, count in summary["failures_by_code"].items():
             total["failures_by_code"][code] = total["failures_by_code"].get(code, 0) + count
         total["interrupted"] = total.get("interrupted", False) or summary["interrupted"]
         total["stopped_early"] = total.get("stopped_early") or summary["stopped_early"]
     result = args.result or args.input.with_name(args.input.stem + ".result.csv")
-    written, not_sent = run_async(_write_journal_results(args, batch_id, result, total["rows_read"]), args.loop)
+    written, rows, failed = run_async(_write_fleet_results(args, redis_url, batch_id, result), args.loop)
     from .batch import BatchSummary
 
-    combined = BatchSummary(**total, not_sent=not_sent)
+    combined = BatchSummary(**total, rows_read=rows, not_sent=max(0, rows - written))
     print(f"{args.workers} workers:")
     print(combined.describe())
     print(f"  result file:      {result} ({written} rows)")
-    ok = all(code == 0 for code in codes) and combined.failed == 0 and not combined.interrupted
+    ok = all(code == 0 for code in codes) and failed == 0 and written >= rows and not combined.interrupted
     return 0 if ok else 1
 
 
+#: Set for ``--workers`` children: the parent's pid, so a child dies with its parent.
+PARENT_PID_ENV = "WXPAY_BATCH_PARENT_PID"
+EXIT_REDIS_UNAVAILABLE = 75  # == wxpay_async.batch.EXIT_REDIS_UNAVAILABLE (no batch import here)
+
+
+def _die_with_parent() -> None:
+    """In a ``--workers`` child: get SIGTERM when the parent dies, even by SIGKILL.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` (then the check that the parent did not die
+    before the call). Elsewhere: a daemon thread that watches ``getppid()`` once a second.
+    SIGTERM lets the child finish its in-flight rows and give its chunks back.
+    """
+    import signal
+    import threading
+
+    text = os.environ.pop(PARENT_PID_ENV, "")
+    if not text.isdigit():
+        return
+    parent = int(text)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="wxpay-parent-watch", daemon=True).start()
+
+
 def _worker_argv(argv: Sequence[str], args: argparse.Namespace, batch_id: str, tmp: Path, worker: int) -> list[str]:
-    """The parent's command line for one worker: one process, its share of the rate."""
+    """The parent's command line for one worker: one process; the Redis URL goes by environment."""
     out: list[str] = []
     skip = False
     for item in argv:
@@ -271,61 +320,166 @@ def _worker_argv(argv: Sequence[str], args: argparse.Namespace, batch_id: str, t
             skip = False
             continue
         name = item.split("=", 1)[0]
-        if name in ("--workers", "--qps", "--result", "--batch-id", "--summary-json"):
+        if name in ("--workers", "--qps", "--result", "--batch-id", "--summary-json", "--redis", "--redis-url-file"):
             skip = "=" not in item
             continue
         if name in ("-q", "--quiet"):
             continue
         out.append(item)
-    out += ["--workers", "1", "--qps", repr(args.qps / args.workers), "--batch-id", batch_id]
+    # --qps is the merchant's total: the workers share one Redis bucket (a share each with --local-rate).
+    qps = args.qps / args.workers if args.local_rate else args.qps
+    out += ["--workers", "1", "--qps", repr(qps), "--batch-id", batch_id]
     out += ["--result", str(tmp / f"result-{worker}.csv"), "--summary-json", str(tmp / f"summary-{worker}.json")]
     if args.quiet or worker > 0:
         out.append("-q")  # one progress bar (the first worker's) at most
     return out
 
 
-async def _write_journal_results(args: argparse.Namespace, batch_id: str, path: Path, rows: int) -> tuple[int, int]:
-    """The result CSV from the shared journal, and how many rows it does not cover yet."""
-    from .batch import RedisJournal, file_sha256
+async def _write_fleet_results(
+    args: argparse.Namespace, redis_url: str, batch_id: str, path: Path
+) -> tuple[int, int, int]:
+    """The result CSV from Redis: rows written, rows in the batch, failed rows."""
+    from .batch import Fleet
     from .batch._results import write_result_csv
 
-    fingerprint = await asyncio.to_thread(file_sha256, args.input)
-    journal = RedisJournal(args.redis, input_sha256=fingerprint, resume=True)
-    await journal.open(batch_id)
+    fleet = Fleet(redis_url, batch_id=batch_id, outage_limit=args.redis_wait)
     try:
-        count = await write_result_csv(path, journal.outcomes())
+        status = await fleet.status()
+        count, failed = await write_result_csv(path, fleet.outcomes())
     finally:
-        await journal.close()
-    return count, max(0, rows - count)
+        await fleet.aclose()
+    return count, int(status["rows"]), failed
+
+
+def _redis_url(args: argparse.Namespace) -> str | None:
+    """``--redis``, else ``--redis-url-file``, else ``$WXPAY_REDIS_URL`` (never required on argv)."""
+    from ._redis import redis_url_from
+
+    url_file: Path | None = getattr(args, "redis_url_file", None)
+    if url_file is not None and not url_file.is_file():
+        raise CLIError(f"--redis-url-file {url_file}: no such file")
+    return redis_url_from(getattr(args, "redis", None), url_file)
+
+
+def _content_batch_id(path: Path) -> str:
+    """The default batch id: from the input's content (SHA-256), never its file name, so every host
+    holding a copy of one list, however named, sends it with the same request numbers."""
+    from .batch import file_sha256
+
+    return f"input-{file_sha256(path)[:24]}"
 
 
 async def _send_batch(args: argparse.Namespace) -> int:
-    from .batch import JournalError, RedisJournal, SqliteJournal, file_sha256
+    from .batch import JournalError, SqliteJournal, file_sha256
     from .batch._rows import check_csv_file
 
     if not args.input.exists():
         raise CLIError(f"input file {args.input} does not exist")
     check_csv_file(args.input)  # a CSV without an openid column: said before any journal exists
     fingerprint = await asyncio.to_thread(file_sha256, args.input)
-    journal: Journal
-    if args.redis:
-        journal = RedisJournal(args.redis, input_sha256=fingerprint, resume=args.resume or None)
-    else:
-        journal = SqliteJournal(args.journal, input_sha256=fingerprint, resume=args.resume)
-    batch_id = args.batch_id or args.input.stem
-    if not args.resume and isinstance(journal, SqliteJournal) and args.journal.exists():
+    batch_id = args.batch_id or f"input-{fingerprint[:24]}"
+    redis_url = _redis_url(args)
+    if redis_url:
+        client_kwargs = _client_kwargs(args)
+        try:
+            return await _run_fleet(args, redis_url, batch_id, fingerprint, client_kwargs)
+        except JournalError as exc:
+            raise CLIError(f"{exc}; nothing was sent") from None
+    if args.resume and not args.batch_id and args.journal.exists():
+        # Resuming without --batch-id: the batch the journal records (journals made before the
+        # default id came from the content recorded the file's stem), then checked as usual.
+        recorded = await asyncio.to_thread(_journal_batch_ids, args.journal)
+        if len(recorded) == 1:
+            batch_id = recorded[0]
+    journal = SqliteJournal(args.journal, input_sha256=fingerprint, resume=args.resume)
+    if not args.resume and args.journal.exists():
         raise CLIError(f"journal {args.journal} exists: pass --resume to continue that batch, or choose another")
     client_kwargs = _client_kwargs(args)  # credentials first: a mistake there creates no journal
     try:
-        if isinstance(journal, SqliteJournal):
-            # Check the journal before connecting to anyone: a bad one sends nothing.
-            try:
-                await journal.open(batch_id)
-            finally:
-                await journal.close()
+        # Check the journal before connecting to anyone: a bad one sends nothing.
+        try:
+            await journal.open(batch_id)
+        finally:
+            await journal.close()
         return await _run_batch(args, journal, batch_id, client_kwargs)
     except JournalError as exc:
         raise CLIError(f"{exc}; nothing was sent") from None
+
+
+def _journal_batch_ids(path: Path) -> list[str]:
+    """The batch ids a SQLite journal records (none when it is not a readable journal)."""
+    import sqlite3
+
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(16) != b"SQLite format 3\x00":
+                return []
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return [str(row[0]) for row in db.execute("SELECT batch_id FROM batch_meta")]
+        finally:
+            db.close()
+    except (OSError, sqlite3.DatabaseError):
+        return []
+
+
+def _sender_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "kind": args.kind,
+        "qps": args.qps,
+        "concurrency": args.concurrency,
+        "appid": args.appid,
+        "stock_id": args.stock_id,
+        "stock_creator_mchid": args.stock_creator_mchid,
+        "defaults": {
+            k: v for k, v in (("product_coupon_id", args.product_coupon_id), ("brand_id", args.brand_id)) if v
+        },
+        "progress": None if args.quiet else sys.stderr,
+    }
+
+
+async def _run_fleet(
+    args: argparse.Namespace, redis_url: str, batch_id: str, fingerprint: str, client_kwargs: dict[str, Any]
+) -> int:
+    """One host of a fleet: chunks of the batch from the Redis consumer group, until every row has
+    an outcome (see docs/guides/fleet.md)."""
+    import attrs
+
+    from . import Client
+    from .batch import FleetSender, RedisUnavailable
+
+    result = args.result or args.input.with_name(args.input.stem + ".result.csv")
+    try:
+        async with Client(**client_kwargs) as wx:
+            sender = FleetSender(
+                wx,
+                batch_id=batch_id,
+                redis_url=redis_url,
+                input_sha256=fingerprint,
+                chunk_rows=args.chunk_rows,
+                lease=args.lease,
+                outage_limit=args.redis_wait,
+                expire=args.expire_days * 86400,
+                shared_rate=not args.local_rate,
+                resume=args.resume,
+                **_sender_options(args),
+            )
+            try:
+                summary = await sender.run(args.input)
+                written = await sender.write_results(result)
+            finally:
+                await sender.aclose()
+    except RedisUnavailable as exc:
+        print(f"wxpay-async: {exc}", file=sys.stderr)
+        return EXIT_REDIS_UNAVAILABLE
+    if args.summary_json is not None:  # for the parent of --workers N
+        args.summary_json.write_text(json.dumps(attrs.asdict(summary)))
+    summary.not_sent = max(0, summary.batch_rows - summary.batch_done)
+    print(summary.describe())
+    print(f"  result file:      {result} ({written} rows)")
+    complete = summary.batch_done >= summary.batch_rows and not summary.stopped_early
+    ok = complete and summary.failed == 0 and summary.batch_failed == 0 and not summary.interrupted
+    return 0 if ok else 1
 
 
 async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str, client_kwargs: dict[str, Any]) -> int:
@@ -335,33 +489,75 @@ async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str, 
     from .batch import BatchSender
 
     async with Client(**client_kwargs) as wx:
-        sender = BatchSender(
-            wx,
-            batch_id=batch_id,
-            kind=args.kind,
-            journal=journal,
-            qps=args.qps,
-            shared_rate_redis=args.redis if args.redis and not args.local_rate else None,
-            concurrency=args.concurrency,
-            appid=args.appid,
-            stock_id=args.stock_id,
-            stock_creator_mchid=args.stock_creator_mchid,
-            defaults={
-                k: v for k, v in (("product_coupon_id", args.product_coupon_id), ("brand_id", args.brand_id)) if v
-            },
-            progress=None if args.quiet else sys.stderr,
-        )
+        sender = BatchSender(wx, batch_id=batch_id, journal=journal, **_sender_options(args))
         try:
             summary = await sender.run(args.input)
             result = args.result or args.input.with_name(args.input.stem + ".result.csv")
             written = await sender.write_results(result)
         finally:
             await sender.aclose()
-    if args.summary_json is not None:  # for the parent of --workers N
+    if args.summary_json is not None:
         args.summary_json.write_text(json.dumps(attrs.asdict(summary)))
     print(summary.describe())
     print(f"  result file:      {result} ({written} rows)")
     return 0 if summary.failed == 0 and not summary.interrupted else 1
+
+
+async def _batch_status(args: argparse.Namespace) -> int:
+    from .batch import Fleet
+
+    url = _redis_url(args)
+    if not url:
+        raise CLIError("batch status reads Redis: set WXPAY_REDIS_URL, or pass --redis-url-file or --redis")
+    fleet = Fleet(url, batch_id=args.batch_id, outage_limit=args.redis_wait)
+    try:
+        status = await fleet.status()
+        status["outcomes"] = await fleet.outcome_counts() if status["exists"] else {}
+    finally:
+        await fleet.aclose()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    if not status["exists"]:
+        print(f"batch {args.batch_id}: not in Redis (never started, cleaned up, or expired)")
+        return 1
+    rows, done = status["rows"], status["done"]
+    state = "finished" if status["loaded"] and done >= rows else ("loading" if not status["loaded"] else "running")
+    if status["stopped"]:
+        state = f"stopped: {status['stopped']}"
+    print(f"batch {args.batch_id}: {state}")
+    print(f"  rows with an outcome: {done}/{rows}" + (f" ({100 * done / rows:.1f}%)" if rows else ""))
+    outcomes = status["outcomes"]
+    details = ", ".join(f"{k.split(':', 1)[1]}: {v}" for k, v in sorted(outcomes.items()) if k.startswith("failed:"))
+    print(
+        f"  outcomes:             sent {outcomes.get('sent', 0)}, failed {outcomes.get('failed', 0)}"
+        + (f" ({details})" if details else "")
+        + f", duplicate {outcomes.get('duplicate', 0)}"
+    )
+    print(f"  chunks held by hosts: {status['chunks_held']}")
+    hosts = status["live_hosts"]
+    print(f"  live hosts:           {len(hosts)}" + (f" ({', '.join(hosts)})" if hosts else ""))
+    return 0
+
+
+async def _batch_cleanup(args: argparse.Namespace) -> int:
+    from .batch import Fleet
+
+    url = _redis_url(args)
+    if not url:
+        raise CLIError("batch cleanup needs Redis: set WXPAY_REDIS_URL, or pass --redis-url-file or --redis")
+    fleet = Fleet(url, batch_id=args.batch_id, outage_limit=args.redis_wait)
+    try:
+        status = await fleet.status()
+        if status["live_hosts"] and not args.force:
+            raise CLIError(
+                f"batch {args.batch_id} has {len(status['live_hosts'])} live host(s); stop them first or pass --force"
+            )
+        deleted = await fleet.cleanup()
+    finally:
+        await fleet.aclose()
+    print(f"batch {args.batch_id}: {deleted} Redis key(s) deleted")
+    return 0
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -464,13 +660,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qps", type=float, default=500.0, help="send rate limit (default 500/s)")
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--journal", type=Path, default=Path("batch.db"), help="SQLite journal (default batch.db)")
+    _add_redis(p)
+    p.add_argument("--local-rate", action="store_true", help="with Redis: --qps per host, not shared")
+    p.add_argument("--chunk-rows", type=_positive_int, default=500, help="rows per Redis stream entry (default 500)")
     p.add_argument(
-        "--redis",
-        help="redis://... journal shared by several workers (instead of SQLite); --qps is then the merchant's "
-        "rate shared by all of them",
+        "--lease",
+        type=float,
+        default=10.0,
+        help="seconds without a heartbeat after which a host's chunks are taken over (default 10)",
     )
-    p.add_argument("--local-rate", action="store_true", help="with --redis: --qps per worker, not shared")
-    p.add_argument("--batch-id", help="default: the input file name without extension")
+    p.add_argument(
+        "--expire-days", type=float, default=7.0, help="a finished batch's Redis keys expire after (default 7)"
+    )
+    p.add_argument("--batch-id", help="default: derived from the input's content (SHA-256), not its name")
     p.add_argument("--resume", action="store_true", help="continue the batch recorded in the journal")
     p.add_argument("--result", type=Path, help="result CSV (default INPUT.result.csv)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -478,11 +680,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive_int,
         default=1,
-        help="N processes, one per core, sharing the batch through --redis (each gets a Nth of --qps)",
+        help="N processes, one per core, sharing the batch through Redis (--qps stays the total)",
     )
     p.add_argument("--summary-json", type=Path, help=argparse.SUPPRESS)
     p.set_defaults(run=lambda a: run_async(_send_batch(a), a.loop))
+
+    batch = sub.add_parser("batch", help="batches shared through Redis: status, cleanup")
+    batch_sub = batch.add_subparsers(dest="batch_command", required=True, metavar="ACTION")
+    p = batch_sub.add_parser("status", help="progress, outcomes and live hosts of a batch")
+    p.add_argument("batch_id")
+    _add_redis(p)
+    p.add_argument("--json", action="store_true", help="machine-readable")
+    p.set_defaults(run=lambda a: run_async(_batch_status(a), a.loop))
+    p = batch_sub.add_parser("cleanup", help="delete a batch's Redis keys (finished ones expire by themselves)")
+    p.add_argument("batch_id")
+    _add_redis(p)
+    p.add_argument("--force", action="store_true", help="even while hosts still work on it")
+    p.set_defaults(run=lambda a: run_async(_batch_cleanup(a), a.loop))
     return parser
+
+
+def _add_redis(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share the batch through Redis (redis://, rediss://, redis+cluster://, redis+sentinel://); "
+        "better: $WXPAY_REDIS_URL or --redis-url-file, which keep the password out of ps",
+    )
+    p.add_argument("--redis-url-file", type=Path, help="a file whose first line is the Redis URL")
+    p.add_argument(
+        "--redis-wait",
+        type=float,
+        default=60.0,
+        help="wait out a Redis outage this long (seconds, default 60), then stop with exit status 75",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -518,6 +749,7 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    _die_with_parent()
     if getattr(args, "workers", 1) > 1:
         args.run = lambda a: _send_batch_workers(a, argv)
     logging.basicConfig(

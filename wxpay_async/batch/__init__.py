@@ -1,7 +1,9 @@
 """Resumable, exactly-once bulk coupon issuance (cash, product and merchant coupons)."""
 
+from ._fleet import EXIT_REDIS_UNAVAILABLE, Fleet, FleetJournal, FleetSender, FleetSummary, RedisUnavailable
 from ._journal import Journal, JournalError, RowOutcome, SqliteJournal, file_sha256
 from ._merchant_coupon import merchant_coupon_sender, merchant_stock_status
+from ._one import send_row
 from ._ratelimit import AdaptiveTokenBucket, RateLimiter
 from ._redis_journal import RedisJournal
 from ._redis_ratelimit import RedisRateLimiter
@@ -20,16 +22,22 @@ from ._sender import (
 
 __all__ = [
     "EXHAUSTED_CODES",
+    "EXIT_REDIS_UNAVAILABLE",
     "AdaptiveTokenBucket",
     "BatchOptions",
     "BatchRow",
     "BatchSender",
     "BatchSummary",
+    "Fleet",
+    "FleetJournal",
+    "FleetSender",
+    "FleetSummary",
     "Journal",
     "JournalError",
     "RateLimiter",
     "RedisJournal",
     "RedisRateLimiter",
+    "RedisUnavailable",
     "RowOutcome",
     "SendFn",
     "SqliteJournal",
@@ -44,4 +52,5 @@ __all__ = [
     "product_stock_status",
     "request_number",
     "send_batch",
+    "send_row",
 ]

@@ -1,6 +1,6 @@
 """A Redis journal, so several worker processes can share one batch (``redis`` extra).
 
-Layout under ``wxpay:batch:<id>:``: ``rows`` (hash key → outcome JSON), ``keys`` (hash key →
+Layout under ``wxpay:batch:{<id>}:`` (one hash tag: one Cluster slot): ``rows`` (hash key → outcome JSON), ``keys`` (hash key →
 first input index, for duplicate detection), ``order`` (sorted set index → key, for the
 result CSV in input order), and ``claim:<key>`` (a short-lived lock so two workers reading the
 same input do not both send one row; if a worker dies, its claim expires and the row is sent
@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from .._redis import redis_client
+from .._redis import hash_tag, redis_client
 from ._journal import JournalError, RowOutcome
 
 
@@ -42,7 +42,7 @@ class RedisJournal:
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
 
     async def open(self, batch_id: str) -> None:
-        self._prefix = f"wxpay:batch:{batch_id}:"
+        self._prefix = f"wxpay:batch:{hash_tag(batch_id)}:"
         await self._redis.ping()
         meta = self._prefix + "meta"
         if self._resume and not await self._redis.exists(meta):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,7 +37,8 @@ tokens = math.min(burst, tokens + elapsed * rate)
 if rate < max_rate and (last_decrease == nil or now - last_decrease > cooldown) then
   rate = math.min(max_rate, rate + elapsed * increase)
 end
-tokens = tokens - 1
+local n = tonumber(ARGV[6]) or 1
+tokens = tokens - n
 local wait = 0
 if tokens < 0 then wait = -tokens / rate end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now), 'rate', tostring(rate))
@@ -73,8 +76,14 @@ class RedisRateLimiter:
     ``increase_per_second`` (default a tenth of ``rate``), exactly as :class:`AdaptiveTokenBucket`
     does for one process. Give every worker the same ``rate``.
 
+    Tokens are reserved ``batch`` at a time (one script call per ``batch`` acquisitions, default
+    about rate/25, at most 50) and handed out locally at the shared rate's spacing, so Redis round
+    trips per send stay far below one.
+
     Should Redis become unreachable, the limiter logs it and paces this process alone with a
-    local bucket at ``rate / fallback_share`` (set ``fallback_share`` to the number of workers).
+    local bucket at ``rate / fallback_share`` (``fallback_share``: the number of workers, which a
+    fleet sender keeps at the number of live hosts it last saw). Every ``probe_interval`` seconds
+    it tries the shared bucket again and returns to it as soon as Redis answers.
     A client passed as ``client`` is never closed here.
     """
 
@@ -92,6 +101,8 @@ class RedisRateLimiter:
         increase_per_second: float | None = None,
         cooldown: float = 1.0,
         fallback_share: int = 1,
+        batch: int | None = None,
+        probe_interval: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if rate <= 0:
@@ -109,8 +120,16 @@ class RedisRateLimiter:
         self._cooldown = cooldown
         self._sleep = sleep
         self._ttl_ms = max(60_000, int(cooldown * 1000) * 10)
-        self._fallback_share = max(1, fallback_share)
+        self.fallback_share = max(1, fallback_share)
+        self.batch = max(1, batch if batch is not None else min(50, int(rate // 25)))
+        self._probe_interval = probe_interval
+        self._slots: deque[float] = deque()
+        self._reserve_lock = asyncio.Lock()
+        self._ahead: asyncio.Task[None] | None = None
         self._fallback: AdaptiveTokenBucket | None = None
+        self._fallback_since = 0.0
+        self.fallbacks = 0  # times this process fell back to its local share
+        self.evals = 0  # script calls (Redis round trips) made for acquisitions
         self._pending: set[asyncio.Task[None]] = set()
         self.waited = 0.0
         self.decreases = 0  # halvings this process triggered
@@ -118,19 +137,36 @@ class RedisRateLimiter:
     def __repr__(self) -> str:
         return f"RedisRateLimiter(key={self.key!r}, rate={self.max_rate})"
 
+    @property
+    def in_fallback(self) -> bool:
+        return self._fallback is not None
+
     async def acquire(self) -> None:
         from redis.exceptions import RedisError
 
+        if self._fallback is not None and time.monotonic() - self._fallback_since >= self._probe_interval:
+            self._fallback_since = time.monotonic()  # one probe per interval, whatever its outcome
+            try:
+                await self._reserve()
+            except (RedisError, OSError):
+                pass
+            else:
+                logger.warning("shared rate limiter %s reachable again; back to the shared rate", self.key)
+                self._fallback = None
         if self._fallback is None:
             try:
-                wait, rate = await self._redis.eval(
-                    _ACQUIRE, 1, self.key, self.max_rate, self.burst, self._increase, self._cooldown, self._ttl_ms
-                )
+                if not self._slots:
+                    async with self._reserve_lock:
+                        if not self._slots:
+                            await self._reserve()
             except (RedisError, OSError) as exc:
                 self._use_fallback(exc)
             else:
-                self.rate = float(rate)
-                seconds = float(wait)
+                at = self._slots.popleft()
+                if self.batch > 1 and len(self._slots) <= self.batch // 2 and self._ahead is None:
+                    # Reserve the next tokens while these are used: no stall of a round trip.
+                    self._ahead = asyncio.get_running_loop().create_task(self._reserve_ahead())
+                seconds = at - time.monotonic()
                 if seconds > 0:
                     self.waited += seconds
                     await self._sleep(seconds)
@@ -139,6 +175,32 @@ class RedisRateLimiter:
         before = self._fallback.waited
         await self._fallback.acquire()
         self.waited += self._fallback.waited - before
+
+    async def _reserve_ahead(self) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            async with self._reserve_lock:
+                if len(self._slots) <= self.batch // 2:
+                    await self._reserve()
+        except (RedisError, OSError):
+            pass  # the next acquire without a slot meets the error and falls back
+        finally:
+            self._ahead = None
+
+    async def _reserve(self) -> None:
+        """Take ``batch`` tokens from the shared bucket; queue the moments each may be used."""
+        n = self.batch
+        self.evals += 1
+        wait, rate = await self._redis.eval(
+            _ACQUIRE, 1, self.key, self.max_rate, self.burst, self._increase, self._cooldown, self._ttl_ms, n
+        )
+        self.rate = float(rate)
+        last = time.monotonic() + float(wait)
+        spacing = 1.0 / self.rate if self.rate > 0 else 0.0
+        first = last - (n - 1) * spacing
+        now = time.monotonic()
+        self._slots.extend(max(now, first + i * spacing) for i in range(n))
 
     def on_rate_limited(self) -> None:
         """Halve the shared rate (the script runs in the background: callers are synchronous)."""
@@ -167,14 +229,24 @@ class RedisRateLimiter:
 
     def _use_fallback(self, exc: BaseException) -> None:
         if self._fallback is None:
-            share = self.max_rate / self._fallback_share
+            share = self.max_rate / self.fallback_share
             logger.warning(
-                "shared rate limiter %s unreachable (%s); pacing this worker alone at %g/s", self.key, exc, share
+                "shared rate limiter %s unreachable (%s); pacing this worker alone at %g/s (1/%d of the rate) "
+                "until Redis answers again",
+                self.key,
+                type(exc).__name__,
+                share,
+                self.fallback_share,
             )
-            self._fallback = AdaptiveTokenBucket(share, min_rate=self.min_rate, sleep=self._sleep)
+            self._fallback = AdaptiveTokenBucket(share, min_rate=min(self.min_rate, share), sleep=self._sleep)
+            self._fallback_since = time.monotonic()
+            self._slots.clear()
+            self.fallbacks += 1
             self.rate = share
 
     async def aclose(self) -> None:
+        if self._ahead is not None:
+            await asyncio.gather(self._ahead, return_exceptions=True)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
         if self._owns_client:

@@ -31,13 +31,14 @@ def result_cells(outcome: RowOutcome) -> list[str | int]:
     return [o.index, *(neutralise(text) for text in texts)]
 
 
-async def write_result_csv(path: Path, outcomes: AsyncIterable[RowOutcome]) -> int:
-    """Write ``outcomes`` (in input order) to ``path``; returns how many rows were written."""
-    count = 0
+async def write_result_csv(path: Path, outcomes: AsyncIterable[RowOutcome]) -> tuple[int, int]:
+    """Write ``outcomes`` (in input order) to ``path``; returns the rows written and how many failed."""
+    count = failed = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(RESULT_HEADER)
         async for outcome in outcomes:
             writer.writerow(result_cells(outcome))
             count += 1
-    return count
+            failed += outcome.state == "failed"
+    return count, failed

@@ -182,6 +182,17 @@ def product_coupon_sender(client: Client, *, appid: str | None = None) -> SendFn
     return send
 
 
+def sender_for(
+    kind: Kind, client: Client, *, appid: str | None = None, stock_creator_mchid: str | None = None
+) -> SendFn:
+    """The send function of a row kind: cash, product (partner or brand client) or merchant coupons."""
+    if kind == "merchant":
+        return merchant_coupon_sender(client, appid=appid)
+    if kind == "cash":
+        return cash_coupon_sender(client, appid=appid, stock_creator_mchid=stock_creator_mchid)
+    return product_coupon_sender(client, appid=appid)
+
+
 class BatchSender:
     """Send one coupon per input row, exactly once, at a steady rate, resumable after a crash.
 
@@ -229,15 +240,7 @@ class BatchSender:
             limiter = self._own_limiter = RedisRateLimiter(shared_rate_redis, mchid=client.identity_key, rate=qps)
         self.limiter: RateLimiter = limiter or AdaptiveTokenBucket(qps)
         self.defaults = {**(defaults or {}), **({"stock_id": stock_id} if stock_id else {})}
-        if send is None and kind == "merchant":
-            send = merchant_coupon_sender(client, appid=appid)
-        if send is None:
-            send = (
-                cash_coupon_sender(client, appid=appid, stock_creator_mchid=stock_creator_mchid)
-                if kind == "cash"
-                else product_coupon_sender(client, appid=appid)
-            )
-        self._send = send
+        self._send = send or sender_for(kind, client, appid=appid, stock_creator_mchid=stock_creator_mchid)
         self.exhausted_codes = exhausted_codes
         self.failure_streak = failure_streak
         self.status_check_after = status_check_after
@@ -303,7 +306,8 @@ class BatchSender:
 
     async def write_results(self, path: Path) -> int:
         """The result CSV: one line per journaled row, in input order (formula-safe cells)."""
-        return await write_result_csv(path, self.journal.outcomes())
+        written, _ = await write_result_csv(path, self.journal.outcomes())
+        return written
 
     async def aclose(self) -> None:
         try:

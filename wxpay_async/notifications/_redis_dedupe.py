@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._redis import redis_client
+from .._redis import hash_tag, redis_client
 from ..errors import WxPayError
 from ._dedupe import ClaimState, RenewState
 
@@ -35,8 +35,9 @@ return 'reclaimed'
 class RedisDedupeStore:
     """A :class:`DedupeStore` shared by every worker process through Redis (``redis`` extra).
 
-    ``<prefix><id>:claim`` is taken with ``SET NX PX`` (the lease, holding this delivery's
-    token, renewed while the callback runs) and ``<prefix><id>:done`` is the done marker; each
+    ``<prefix>{<id>}:claim`` is taken with ``SET NX PX`` (the lease, holding this delivery's
+    token, renewed while the callback runs) and ``<prefix>{<id>}:done`` is the done marker (one hash
+    tag: one Cluster slot); each
     step is one atomic Lua script, so two workers can never both run the callback for one id
     while a claim or marker lives.
 
@@ -54,7 +55,7 @@ class RedisDedupeStore:
         self._prefix = prefix
 
     def _keys(self, notification_id: str) -> tuple[str, str]:
-        base = self._prefix + notification_id
+        base = self._prefix + hash_tag(notification_id)
         return base + ":claim", base + ":done"
 
     async def claim(self, notification_id: str, token: str, ttl: float) -> ClaimState:
