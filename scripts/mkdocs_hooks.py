@@ -7,7 +7,9 @@ resource group or generated model appears without editing anything:
 - a module's public names are its ``__all__`` when it has one, else its public classes and
   functions and its documented public attributes;
 - each object is documented once, on the page of the shortest public module that exports it
-  (``wxpay_async.Client``, not ``wxpay_async._client.Client``); the other modules exporting it link there.
+  (``wxpay_async.Client``, not ``wxpay_async._client.Client``) and, between equally short ones,
+  the one its definition lives under (``wxpay_async.errors.JournalError``, not
+  ``wxpay_async.batch.JournalError``); the other modules exporting it link there.
 
 The pages are listed under "API reference" in the navigation (``on_config``) and generated as
 virtual files (``on_files``). ``python scripts/mkdocs_hooks.py`` prints the pages it would write.
@@ -78,9 +80,15 @@ def reference_pages() -> dict[str, str]:
     modules = _public_modules()
     listing = {m.path: [(name, _target(m, name)) for name in _public_names(m)] for m in modules}
     home: dict[str, str] = {}  # object path -> module documenting it
-    for path in sorted(listing, key=lambda p: (p.count("."), p)):
+    exporters: dict[str, list[str]] = {}
+    for path in listing:
         for _, target in listing[path]:
-            home.setdefault(target, path)
+            exporters.setdefault(target, []).append(path)
+    for target, paths in exporters.items():
+        # The shortest public module exporting it; between equally short ones, the one its
+        # definition lives under (wxpay_async.errors.JournalError on the errors page, not on
+        # wxpay_async.batch's; partner product-coupon models on product_coupon's, not the brand's).
+        home[target] = min(paths, key=lambda p: (p.count("."), not target.startswith(p + "."), p))
     pages: dict[str, str] = {}
     index = [
         "# API reference",
