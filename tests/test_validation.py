@@ -249,7 +249,7 @@ def test_product_coupon_request_numbers_and_notify_config() -> None:
 def test_spec_request_number_rule_matches_the_charset(number: str) -> None:
     """Through validate_request (the spec's pattern and maxLength) and check_request_number alike."""
     body = {"stock_id": "1", "appid": "wx", "stock_creator_mchid": "1", "out_request_no": number}
-    expected_ok = REQUEST_NUMBER.match(number) is not None
+    expected_ok = REQUEST_NUMBER.fullmatch(number) is not None  # a value is matched whole ("0\n" is refused)
     try:
         validate_request("favor.send_coupon", path={"openid": "o"}, body=body)
         ok = True

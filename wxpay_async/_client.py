@@ -220,7 +220,7 @@ class Client(ResourceGroups):
         """The per-call steps: request numbers, retry → user middleware → the exchange step."""
         creds, clock = self.credentials, self._clock
         self.retry_policy = retry
-        prefix = creds.identity_id[:10]  # request numbers stay within the 40 characters of out_request_no
+        prefix = creds.identity_id  # new_request_number keeps as much of it as the strictest family allows
         self._signer = SigningMiddleware(
             creds.identity_id,
             creds.serial,

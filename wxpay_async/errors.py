@@ -47,6 +47,7 @@ __all__ = [
     "PermissionDeniedError",
     "PoolTimeoutError",
     "RateLimitError",
+    "RedisUnavailable",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "SignatureVerificationError",
@@ -442,3 +443,11 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return InternalServerError
     return _STATUS_CLASSES.get(status, APIStatusError)
+
+
+class RedisUnavailable(WxPayError):
+    """Redis stayed unreachable longer than the batch's outage limit (``--redis-wait``).
+
+    Nothing was lost: every row keeps its request number, so running the same command again
+    resumes the batch without a second coupon.
+    """

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from .._redis import hash_tag, mask_url, redis_client
-from ..errors import WxPayError
+from ..errors import RedisUnavailable as RedisUnavailable  # its home is errors.py; importable here
 from ._journal import JournalError, RowOutcome
 from ._redis_journal import _decode, _encode
 from ._redis_ratelimit import RedisRateLimiter
@@ -80,10 +80,6 @@ local live = redis.call('ZCOUNT', KEYS[3], live_after, '+inf')
 local m = redis.call('HMGET', KEYS[2], 'epoch', 'stopped', 'loaded', 'rows')
 return {lost, m[1] or false, m[2] or false, m[3] or false, m[4] or false, live, redis.call('HLEN', KEYS[4])}
 """
-
-
-class RedisUnavailable(WxPayError):
-    """Redis stayed unreachable longer than the batch's outage limit (``--redis-wait``)."""
 
 
 @attrs.define(kw_only=True)

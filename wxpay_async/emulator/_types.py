@@ -28,8 +28,8 @@ __all__ = [
 class LedgerCoupon(TypedDict):
     """One coupon the emulator issued."""
 
-    kind: Literal["cash", "product"]
-    #: Cash coupons: the coupon id; product coupons: the coupon code.
+    kind: Literal["cash", "product", "merchant"]
+    #: Cash coupons: the coupon id; product and merchant coupons: the coupon code.
     coupon_id: str
     stock_id: str
     openid: str
@@ -45,7 +45,7 @@ class LedgerCoupon(TypedDict):
 class LedgerRequest(TypedDict):
     """One send request number and what became of it."""
 
-    kind: Literal["cash", "product"]
+    kind: Literal["cash", "product", "merchant"]
     mchid: str
     request_no: str
     #: Coupons issued for it (exactly once: 1).

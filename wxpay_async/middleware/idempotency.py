@@ -31,8 +31,8 @@ def new_request_number(prefix: str = "") -> str:
     """``<prefix><yyyymmddHHMMSS><16 hex>``: sortable by time, unique, and valid for every family.
 
     The prefix (the client uses its mchid) keeps only ``0-9 A-Z a-z _ -`` and is truncated so
-    the whole stays within 40 characters: the generated number fits the request-number rule of
-    every operation (``_request_numbers.GENERATED``: product coupons allow 6-40 characters).
+    the whole stays within ``GENERATED.max_length`` (32: merchant coupons' ``use_request_no``):
+    the generated number fits the request-number rule of every operation of every family.
     """
     return f"{_safe_prefix(prefix)}{_stamp(int(time.time()))}{secrets.token_hex(8)}"
 
