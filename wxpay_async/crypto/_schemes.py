@@ -22,6 +22,8 @@ import attrs
 from ._signing import AUTH_SCHEMA
 
 _AUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
+#: Where each parameter comes in :meth:`AuthScheme.header`'s arguments.
+_POSITIONS = {"id": 0, "serial_no": 1, "timestamp": 2, "nonce_str": 3, "signature": 4}
 
 
 @attrs.frozen
@@ -32,15 +34,22 @@ class AuthScheme:
     id_param: str
     order: tuple[str, ...]
 
+    #: ``'<name> mchid="{0}",nonce_str="{3}",...'``: the header as one format string, built once
+    #: (a dict and a join per signed request cost ~1 µs on the hot path).
+    template: str = attrs.field(
+        init=False,
+        repr=False,
+        default=attrs.Factory(
+            lambda self: (
+                f"{self.name} "
+                + ",".join(f'{key}="{{{_POSITIONS[key if key != self.id_param else "id"]}}}"' for key in self.order)
+            ),
+            takes_self=True,
+        ),
+    )
+
     def header(self, identity_id: str, serial_no: str, timestamp: str, nonce: str, signature: str) -> str:
-        values = {
-            self.id_param: identity_id,
-            "nonce_str": nonce,
-            "timestamp": timestamp,
-            "serial_no": serial_no,
-            "signature": signature,
-        }
-        return f"{self.name} " + ",".join(f'{key}="{values[key]}"' for key in self.order)
+        return self.template.format(identity_id, serial_no, timestamp, nonce, signature)
 
     def parse(self, value: str) -> dict[str, str]:
         """The parameters of an Authorization header of this scheme (ValueError otherwise)."""
