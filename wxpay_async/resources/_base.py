@@ -53,6 +53,9 @@ class Requester(Protocol):
     ) -> Response: ...
 
 
+_NO_OPTIONS: Mapping[str, Any] = {}
+
+
 def _call_options(retry: RetryPolicy | None, extra_headers: Mapping[str, str] | None) -> dict[str, Any]:
     """Per-call options for ``request()``, passed only when given (test fakes need not know them)."""
     options: dict[str, Any] = {}
@@ -124,7 +127,7 @@ class Resource:
             data = {**known, idempotency_field: known.get(idempotency_field) or key}
         try:
             structured: ModelT = self._client.converter.structure(data, model)
-            if data is not sent and attrs.has(type(structured)):  # (a 204 answer is a plain dict)
+            if data is not sent and type(structured) is not dict:  # (a 204 answer is a plain dict)
                 object.__setattr__(structured, "raw", sent)  # .raw is what WeChat Pay sent
             if hasattr(structured, "request_id"):
                 object.__setattr__(structured, "request_id", response.request_id)
@@ -161,7 +164,7 @@ class Resource:
             validate_request(operation, path=path_params, query=q, body=b, skip_required=skip)
         token = current_operation.set(operation)
         try:
-            # A call without per-call options passes none (``**{}``): _call_options says why.
+            # Per-call options only when given (_call_options says why); none: no dict built.
             response = await client.request(
                 method,
                 template,
@@ -170,7 +173,7 @@ class Resource:
                 json=b,
                 idempotency_field=idempotency_field,
                 timeout=timeout,
-                **_call_options(retry, extra_headers),
+                **(_NO_OPTIONS if retry is None and not extra_headers else _call_options(retry, extra_headers)),
             )
         finally:
             current_operation.reset(token)
@@ -284,7 +287,7 @@ class Resource:
                 content_type=f"multipart/form-data; boundary={boundary}",
                 signed_payload=meta,
                 timeout=timeout,
-                **_call_options(retry, extra_headers),
+                **(_NO_OPTIONS if retry is None and not extra_headers else _call_options(retry, extra_headers)),
             )
         finally:
             current_operation.reset(token)
