@@ -439,7 +439,7 @@ class FleetSender(BatchSender):
         limiter = options.pop("limiter", None)
         if limiter is None and shared_rate:
             limiter = RedisRateLimiter(
-                client=self.fleet.redis, mchid=client.mchid, rate=float(options.get("qps", 500.0))
+                client=self.fleet.redis, mchid=client.identity_key, rate=float(options.get("qps", 500.0))
             )
         options.pop("shared_rate_redis", None)
         super().__init__(client, batch_id=batch_id, journal=self.fleet_journal, limiter=limiter, **options)
