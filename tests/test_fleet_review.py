@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -264,3 +265,54 @@ async def test_send_row_sends_a_merchant_coupon_once(emu: RunningEmulator) -> No
     assert outcomes[0].request_no == request_number("tqm", f"{stock_id}:m-1")
     issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "merchant" and c["stock_id"] == stock_id]
     assert [c["openid"] for c in issued] == ["m-1"]
+
+
+async def test_an_invalid_row_is_a_failed_outcome_on_a_fleet_as_on_one_host(
+    emu: RunningEmulator, tmp_path: Path
+) -> None:
+    """A row that cannot be sent (no openid) fails alone; the fleet loader used to stop the whole batch."""
+    keys_dir, stock_id, _openids, _source = await cli_batch(emu, tmp_path, "inv", 0)
+    source = tmp_path / "mixed.csv"
+    source.write_text("openid,key\ninv-1,\n,lonely\ninv-3,\n")
+    with redis_proc(tmp_path) as server:
+        proc = await host(
+            *the_issue_command(source, server.url, "inv", keys_dir, stock_id, tmp_path / "r.csv", "--chunk-rows", "2")
+        )
+        text = await done(proc)
+    assert proc.returncode == 1, text  # a row failed
+    assert "Traceback" not in text and field(text, "batch rows done").startswith("3/3"), text
+    lines = (tmp_path / "r.csv").read_text().splitlines()
+    assert len(lines) == 4 and sum("VALIDATION" in line for line in lines) == 1, lines
+    issued = sorted(c["openid"] for c in emu.ledger()["coupons"] if c["stock_id"] == stock_id)
+    assert issued == ["inv-1", "inv-3"]
+
+
+async def test_resume_with_an_invalid_row_in_the_input(emu: RunningEmulator, tmp_path: Path) -> None:
+    """``--resume`` re-reads the input to re-queue retryable failures; an invalid row in it is skipped."""
+    from wxpay_async import RetryPolicy
+    from wxpay_async.batch import FleetSender
+    from wxpay_async.emulator import create_running_stock
+
+    async with Client(**emu.client_kwargs()) as wx:
+        stock_id = await create_running_stock(wx, max_coupons=100)
+    openids = [f"ri-{i:02d}" for i in range(10)]
+    rows = [{"openid": o} for o in openids[:5]] + [{"openid": ""}] + [{"openid": o} for o in openids[5:]]
+
+    async def run(resume: bool) -> Any:
+        async with Client(**emu.client_kwargs(), retry=RetryPolicy(max_attempts=1)) as wx:
+            sender = FleetSender(
+                wx, batch_id="ri", redis_url=server.url, stock_id=stock_id, appid=APPID, concurrency=1, resume=resume
+            )
+            try:
+                return await sender.run(rows)
+            finally:
+                await sender.aclose()
+
+    with redis_proc(tmp_path) as server:
+        emu.push_faults(*[{"kind": "system_error", "path_prefix": "/v3/marketing/favor/users/"}] * 3)
+        first = await run(resume=False)
+        assert first.sent == 9 and first.failed == 2 and first.batch_done == 11, first.describe()
+        resumed = await run(resume=True)
+    assert resumed.sent == 1 and resumed.batch_done == 11, resumed.describe()
+    issued = Counter(c["openid"] for c in emu.ledger()["coupons"] if c["stock_id"] == stock_id)
+    assert sorted(issued) == openids and set(issued.values()) == {1}
