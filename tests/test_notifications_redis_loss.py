@@ -199,8 +199,8 @@ async def test_redis_restarted_empty_mid_callback_the_heartbeat_takes_the_claim_
         await asyncio.to_thread(redis_proc.restart_empty)  # every key gone: the claim too
         probe = redis_asyncio.from_url(redis_proc.url)
         try:
-            for _ in range(100):  # the next heartbeat (every 0.2 s) takes the claim again
-                if await probe.exists("t:{EV-restart}:claim"):  # one hash tag: one Cluster slot
+            for _ in range(100):  # the next heartbeat (every 0.2 s) takes the claim again (keys hash-tagged)
+                if await probe.exists("t:{EV-restart}:claim"):
                     break
                 await asyncio.sleep(0.02)
             else:

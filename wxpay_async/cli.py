@@ -589,6 +589,18 @@ def _add_credentials(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: ``send-batch --help``; the same table is in docs/guides/fleet.md ("Exit status").
+SEND_BATCH_EXIT_STATUS = """exit status:
+  0   every row of the batch has an outcome (on a fleet: sent by any host) and no row failed
+  1   rows failed, the batch stopped early (stock ran out or paused), the run was interrupted
+      (SIGINT/SIGTERM), or an error stopped it (one line on stderr); rows without an outcome are
+      sent by the next run with the same request numbers (--resume also retries retryable failures)
+  2   a mistake on the command line (a missing input file, a journal that exists without --resume,
+      another input for the same --batch-id), said in one line; nothing was sent
+  75  Redis stayed unreachable past --redis-wait (EX_TEMPFAIL); nothing was sent twice; run again
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wxpay-async",
@@ -648,7 +660,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path)
     p.set_defaults(run=lambda a: run_async(_flow_download(a), a.loop))
 
-    p = sub.add_parser("send-batch", help="send one coupon per CSV row, exactly once, resumable")
+    p = sub.add_parser(
+        "send-batch",
+        help="send one coupon per CSV row, exactly once, resumable",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SEND_BATCH_EXIT_STATUS,
+    )
     _add_credentials(p)
     p.add_argument("input", type=Path, help="CSV with an openid column (and optional stock_id, key, ...)")
     p.add_argument("--kind", choices=["cash", "product", "merchant"], default="cash")

@@ -43,7 +43,7 @@ from ..errors import RedisUnavailable as RedisUnavailable  # its home is errors.
 from ._journal import JournalError, RowOutcome
 from ._redis_journal import _decode, _encode
 from ._redis_ratelimit import RedisRateLimiter
-from ._rows import BatchRow, iter_rows
+from ._rows import BatchRow, InvalidRow, read_rows
 from ._sender import BatchSender, BatchSummary
 
 if TYPE_CHECKING:
@@ -439,7 +439,7 @@ class FleetSender(BatchSender):
         limiter = options.pop("limiter", None)
         if limiter is None and shared_rate:
             limiter = RedisRateLimiter(
-                client=self.fleet.redis, mchid=client.mchid, rate=float(options.get("qps", 500.0))
+                client=self.fleet.redis, mchid=client.identity_key, rate=float(options.get("qps", 500.0))
             )
         options.pop("shared_rate_redis", None)
         super().__init__(client, batch_id=batch_id, journal=self.fleet_journal, limiter=limiter, **options)
@@ -670,8 +670,44 @@ class FleetSender(BatchSender):
             await f.call("loading", append)
             self.summary.duplicates += len(dups)
 
-        async for row in iter_rows(source, self.defaults):
+        invalid: list[RowOutcome] = []
+
+        async def add_invalid() -> None:
+            # A row that cannot be sent (no openid...) fails alone, as on one host: its outcome is
+            # written now, so the batch can finish (every row has an outcome) and its exit status is 1.
+            outcomes = {o.key: _encode(o) for o in invalid}
+            order = {o.key: o.index for o in invalid}
+
+            async def write() -> None:
+                pipe = r.pipeline(transaction=False)
+                pipe.hset(f.rows, mapping=outcomes)
+                pipe.zadd(f.order, order)
+                await pipe.execute()
+
+            await f.call("loading", write)
+            self.summary.failed += len(invalid)
+            self.summary.failures_by_code["VALIDATION"] = self.summary.failures_by_code.get("VALIDATION", 0) + len(
+                invalid
+            )
+            invalid.clear()
+
+        async for item in read_rows(source, self.defaults):
             total += 1
+            if isinstance(item, InvalidRow):
+                invalid.append(
+                    RowOutcome(
+                        key=f"#invalid-row-{item.index}",
+                        index=item.index,
+                        request_no="",
+                        state="failed",
+                        code="VALIDATION",
+                        message=str(item.error)[:500],
+                    )
+                )
+                if len(invalid) >= self.chunk_rows:
+                    await add_invalid()
+                continue
+            row = item
             chunk.append(row)
             if len(chunk) >= self.chunk_rows:
                 number += 1
@@ -680,6 +716,8 @@ class FleetSender(BatchSender):
         if chunk:
             number += 1
             await add(chunk, number)
+        if invalid:
+            await add_invalid()
 
         async def finish() -> None:
             await r.hset(f.meta, mapping={"rows": total, "chunks": number, "chunk_rows": self.chunk_rows, "loaded": 1})
@@ -704,7 +742,11 @@ class FleetSender(BatchSender):
             last = await f.call("resuming", lambda: r.xrevrange(f.stream, "+", "-", count=1))
             number = int(_text(last[0][0]).split("-")[0]) if last else 0
             wanted = {o.key: o.index for o in again}
-            chosen = [row async for row in iter_rows(self._source, self.defaults) if wanted.get(row.key) == row.index]
+            chosen = [
+                row
+                async for row in read_rows(self._source, self.defaults)
+                if isinstance(row, BatchRow) and wanted.get(row.key) == row.index  # an invalid row is final
+            ]
             for start in range(0, len(chosen), self.chunk_rows):
                 part = chosen[start : start + self.chunk_rows]
                 number += 1
