@@ -21,7 +21,7 @@ import pytest
 from wxpay_async.emulator import RunningEmulator, run_emulator
 
 from .redis_procs import RedisProc, redis_proc
-from .test_batch_emulator import assert_exactly_once, cli_batch, issued_for, send_batch_argv
+from .test_batch_emulator import assert_exactly_once, cli_batch, issued_for, send_batch_args, send_batch_argv
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL, /proc")
 
@@ -427,17 +427,7 @@ async def test_resume_without_batch_id_uses_the_journals_batch(emu: RunningEmula
     from .test_cli import run_cli
 
     keys_dir, stock_id, _, source = await cli_batch(emu, tmp_path, "stem", 30)
-    args = [
-        "send-batch",
-        str(source),
-        "--keys-dir",
-        str(keys_dir),
-        "--stock-id",
-        stock_id,
-        "--appid",
-        "wx233544546545989",
-    ]
-    args += ["--journal", str(tmp_path / "old.db"), "-q"]
+    args = send_batch_args(source, keys_dir, stock_id, "--journal", str(tmp_path / "old.db"), "-q")
     code, _, err = await run_cli(*args, "--batch-id", source.stem)  # what the old default wrote
     assert code == 0, err
     before = len(emu.ledger()["requests"])
