@@ -263,27 +263,14 @@ async def test_workers_die_with_their_sigkilled_parent(emu: RunningEmulator, tmp
 
 async def test_workers_qps_is_the_merchants_total(emu: RunningEmulator, tmp_path: Path) -> None:
     """``--workers 2 --qps 200``: 200/s together (each worker used to get 100 and take it as the total)."""
-    from .test_shared_rate import steady_rate
+    from .test_shared_rate import accepted_times, steady_rate
 
     keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "total", 800)
-    accepted: list[float] = []
-    ledger = emu.emulator.ledger
-    count = ledger.count
-
-    def counting(kind: str, mchid: str, request_no: str, field: str) -> None:
-        if field == "accepted":
-            accepted.append(time.monotonic())
-        count(kind, mchid, request_no, field)
-
-    ledger.count = counting  # type: ignore[method-assign]
-    try:
-        with redis_proc(tmp_path) as server:
-            env = {**os.environ, "WXPAY_REDIS_URL": server.url}
-            opts = ("--workers", "2", "--qps", "200", "--chunk-rows", "50")
-            proc = await start_host(source, keys_dir, stock_id, tmp_path / "r.csv", env, *opts)
-            out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    finally:
-        ledger.count = count  # type: ignore[method-assign]
+    with accepted_times(emu) as accepted, redis_proc(tmp_path) as server:
+        env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        opts = ("--workers", "2", "--qps", "200", "--chunk-rows", "50")
+        proc = await start_host(source, keys_dir, stock_id, tmp_path / "r.csv", env, *opts)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 0, (out + err).decode()
     rate, window = steady_rate(accepted)
     assert abs(rate - 200) <= 0.15 * 200, f"{rate:.0f}/s over {window:.1f}s"
