@@ -129,3 +129,14 @@ def machine_line() -> str:
         f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, aiohttp {aiohttp.__version__}, "
         f"cryptography {cryptography.__version__}"
     )
+
+
+def sdk_tree_at(rev: str, into: Path) -> Path:
+    """The ``wxpay_async`` package of git revision ``rev``, extracted into ``into/before`` (the
+    directory to put first on ``PYTHONPATH`` to run that revision's SDK)."""
+    root = Path(__file__).resolve().parent.parent
+    tree = into / "before"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "wxpay_async"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree

@@ -122,14 +122,11 @@ def fake_before_after(before: str, calls: int, rounds: int) -> None:
     import subprocess
     import tempfile
 
+    from _harness import sdk_tree_at
+
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
-        old_tree = Path(tmp) / "before"
-        old_tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(root), "archive", before, "wxpay_async"], capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+        old_tree = sdk_tree_at(before, Path(tmp))
         trees = {f"before ({before})": str(old_tree), "after": str(root)}
         samples: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
         for r in range(rounds):

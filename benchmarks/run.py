@@ -48,6 +48,7 @@ from _harness import (
     machine_line,
     markdown_table,
     rss_mb,
+    sdk_tree_at,
     signing_server,
 )
 
@@ -417,14 +418,8 @@ def before_after(keys_file: Path, base_url: str, before: str, calls: int, rounds
     Every configuration runs in a fresh interpreter (the same way for all), interleaved, with
     the order rotated each round; medians of the rounds.
     """
-    root = HERE.parent
     with tempfile.TemporaryDirectory() as tmp:
-        old_tree = Path(tmp) / "before"
-        old_tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(root), "archive", before, "wxpay_async"], capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive.stdout, check=True)
+        old_tree = sdk_tree_at(before, Path(tmp))
         configs = [
             (MINIMAL, None, "minimal"),
             (f"request() before ({before})", old_tree, "request"),

@@ -24,6 +24,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,16 @@ class Collector:
         self.models: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, list[dict[str, Any]]] = {}
 
-    def add_go_model(
-        self, repo: str, commit: str, path: str, types: dict[str, dict[str, dict[str, Any]]], name: str
+    def add_model(
+        self,
+        repo: str,
+        commit: str,
+        path_of: Callable[[str], str],
+        types: dict[str, dict[str, dict[str, Any]]],
+        name: str,
     ) -> str:
+        """Model ``name`` of ``types`` and every model its fields nest (each defined in ``path_of(its name)``); its key."""
+        path = path_of(name)
         key = f"{repo}:{path}#{name}"
         if key in self.models:
             return key
@@ -94,10 +102,16 @@ class Collector:
         for json_name, info in types[name].items():
             entry: dict[str, Any] = {"list": info["list"]}
             if info["type"] in types:
-                entry["model"] = self.add_go_model(repo, commit, path, types, info["type"])
+                entry["model"] = self.add_model(repo, commit, path_of, types, info["type"])
             fields[json_name] = entry
         self.models[key]["fields"] = dict(sorted(fields.items()))
         return key
+
+    def add_go_model(
+        self, repo: str, commit: str, path: str, types: dict[str, dict[str, dict[str, Any]]], name: str
+    ) -> str:
+        """A Go model: every struct it nests is in the same file."""
+        return self.add_model(repo, commit, lambda _: path, types, name)
 
     def operation(self, key: str, source: dict[str, Any]) -> None:
         self.operations.setdefault(key, []).append(source)
@@ -181,19 +195,8 @@ def wechatpay_java(collector: Collector, repo_dir: str) -> None:
         classes[cls] = fields
 
     def add(cls: str) -> str:
-        path = f"{JAVA_DIR}model/{cls}.java"
-        key = f"{JAVA}:{path}#{cls}"
-        if key in collector.models:
-            return key
-        collector.models[key] = {"repository": JAVA, "commit": commit, "path": path, "name": cls, "fields": {}}
-        out: dict[str, Any] = {}
-        for json_name, info in classes[cls].items():
-            entry: dict[str, Any] = {"list": info["list"]}
-            if info["type"] in classes:
-                entry["model"] = add(info["type"])
-            out[json_name] = entry
-        collector.models[key]["fields"] = dict(sorted(out.items()))
-        return key
+        """A Java model: each class in its own file."""
+        return collector.add_model(JAVA, commit, lambda name: f"{JAVA_DIR}model/{name}.java", classes, cls)
 
     service = JAVA_DIR + "CashCouponsService.java"
     text = git(repo_dir, "show", f"HEAD:{service}")

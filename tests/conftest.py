@@ -9,7 +9,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from wxpay_async import Client, RetryPolicy
+from wxpay_async.crypto import Verifier
 from wxpay_async.devkeys import KeyPair, generate_apiv3_key, generate_key_pair, generate_public_key_id
+from wxpay_async.notifications import NotificationHandler
 
 from .fake_wechat import FakeWeChat
 
@@ -44,6 +46,15 @@ def public_key_id() -> str:
 @pytest.fixture(scope="session")
 def apiv3_key() -> str:
     return generate_apiv3_key()
+
+
+@pytest.fixture
+def handler(
+    platform_keys: KeyPair, public_key_pair: KeyPair, public_key_id: str, apiv3_key: str
+) -> NotificationHandler:
+    """A notification handler that verifies with the platform certificate or the public key."""
+    verifier = Verifier([platform_keys.certificate], public_key=public_key_pair.public_key, public_key_id=public_key_id)
+    return NotificationHandler(verifier, apiv3_key)
 
 
 @pytest.fixture

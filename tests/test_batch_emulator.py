@@ -49,10 +49,12 @@ async def cli_batch(emu: RunningEmulator, tmp_path: Path, prefix: str, rows: int
 
 def send_batch_argv(source: Path, keys_dir: Path, stock_id: str, *extra: str) -> list[str]:
     """The ``wxpay-async send-batch`` command line every subprocess test runs (plus its own flags)."""
+    return [sys.executable, "-m", "wxpay_async.cli", *send_batch_args(source, keys_dir, stock_id, *extra)]
+
+
+def send_batch_args(source: Path, keys_dir: Path, stock_id: str, *extra: str) -> list[str]:
+    """``send-batch`` and its arguments, for the CLI in a subprocess or in this process (run_cli)."""
     return [
-        sys.executable,
-        "-m",
-        "wxpay_async.cli",
         "send-batch",
         str(source),
         "--keys-dir",

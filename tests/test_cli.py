@@ -13,7 +13,7 @@ from wxpay_async import Client
 from wxpay_async.cli import main
 from wxpay_async.emulator import RunningEmulator, run_emulator, write_keys_dir
 
-from .test_batch_emulator import APPID, make_stock
+from .test_batch_emulator import APPID, make_stock, send_batch_args
 
 
 async def run_cli(*args: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -99,19 +99,7 @@ async def test_send_batch_refuses_to_reuse_a_journal_without_resume(emu: Running
         stock_id = await make_stock(wx, 10)
     source = tmp_path / "in.csv"
     source.write_text("openid\nu1\nu2\nu1\n")
-    args = [
-        "send-batch",
-        str(source),
-        "--keys-dir",
-        str(keys_dir),
-        "--stock-id",
-        stock_id,
-        "--appid",
-        APPID,
-        "--journal",
-        str(tmp_path / "j.db"),
-        "-q",
-    ]
+    args = send_batch_args(source, keys_dir, stock_id, "--journal", str(tmp_path / "j.db"), "-q")
     code, out, err = await run_cli(*args)
     assert code == 0, err
     assert "sent now:         2" in out and "duplicate rows:   1" in out

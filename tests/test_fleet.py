@@ -21,7 +21,7 @@ import pytest
 from wxpay_async.emulator import RunningEmulator, run_emulator
 
 from .redis_procs import RedisProc, redis_proc
-from .test_batch_emulator import assert_exactly_once, cli_batch, issued_for, send_batch_argv
+from .test_batch_emulator import assert_exactly_once, cli_batch, issued_for, send_batch_args, send_batch_argv
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL, /proc")
 
@@ -263,27 +263,14 @@ async def test_workers_die_with_their_sigkilled_parent(emu: RunningEmulator, tmp
 
 async def test_workers_qps_is_the_merchants_total(emu: RunningEmulator, tmp_path: Path) -> None:
     """``--workers 2 --qps 200``: 200/s together (each worker used to get 100 and take it as the total)."""
-    from .test_shared_rate import steady_rate
+    from .test_shared_rate import accepted_times, steady_rate
 
     keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "total", 800)
-    accepted: list[float] = []
-    ledger = emu.emulator.ledger
-    count = ledger.count
-
-    def counting(kind: str, mchid: str, request_no: str, field: str) -> None:
-        if field == "accepted":
-            accepted.append(time.monotonic())
-        count(kind, mchid, request_no, field)
-
-    ledger.count = counting  # type: ignore[method-assign]
-    try:
-        with redis_proc(tmp_path) as server:
-            env = {**os.environ, "WXPAY_REDIS_URL": server.url}
-            opts = ("--workers", "2", "--qps", "200", "--chunk-rows", "50")
-            proc = await start_host(source, keys_dir, stock_id, tmp_path / "r.csv", env, *opts)
-            out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    finally:
-        ledger.count = count  # type: ignore[method-assign]
+    with accepted_times(emu) as accepted, redis_proc(tmp_path) as server:
+        env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        opts = ("--workers", "2", "--qps", "200", "--chunk-rows", "50")
+        proc = await start_host(source, keys_dir, stock_id, tmp_path / "r.csv", env, *opts)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 0, (out + err).decode()
     rate, window = steady_rate(accepted)
     assert abs(rate - 200) <= 0.15 * 200, f"{rate:.0f}/s over {window:.1f}s"
@@ -427,17 +414,7 @@ async def test_resume_without_batch_id_uses_the_journals_batch(emu: RunningEmula
     from .test_cli import run_cli
 
     keys_dir, stock_id, _, source = await cli_batch(emu, tmp_path, "stem", 30)
-    args = [
-        "send-batch",
-        str(source),
-        "--keys-dir",
-        str(keys_dir),
-        "--stock-id",
-        stock_id,
-        "--appid",
-        "wx233544546545989",
-    ]
-    args += ["--journal", str(tmp_path / "old.db"), "-q"]
+    args = send_batch_args(source, keys_dir, stock_id, "--journal", str(tmp_path / "old.db"), "-q")
     code, _, err = await run_cli(*args, "--batch-id", source.stem)  # what the old default wrote
     assert code == 0, err
     before = len(emu.ledger()["requests"])

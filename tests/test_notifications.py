@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -56,6 +58,21 @@ PRODUCT_SEND = {
 }
 
 
+@contextlib.asynccontextmanager
+async def aiohttp_notify_url(
+    handler: NotificationHandler, callback: Callable[[Notification], Awaitable[None]]
+) -> AsyncIterator[str]:
+    """The URL of a real aiohttp server on 127.0.0.1 answering notifications at /notify."""
+    app = web.Application()
+    app.router.add_post("/notify", aiohttp_handler(handler, callback))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("/notify"))
+    finally:
+        await server.close()
+
+
 def notification(
     key: KeyPair,
     serial: str,
@@ -95,14 +112,6 @@ def notification(
         "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
     }
     return headers, body
-
-
-@pytest.fixture
-def handler(
-    platform_keys: KeyPair, public_key_pair: KeyPair, public_key_id: str, apiv3_key: str
-) -> NotificationHandler:
-    verifier = Verifier([platform_keys.certificate], public_key=public_key_pair.public_key, public_key_id=public_key_id)
-    return NotificationHandler(verifier, apiv3_key)
 
 
 def test_coupon_use_parses_into_the_typed_model(
@@ -214,22 +223,15 @@ async def test_aiohttp_adapter_over_a_real_server(
     async def callback(n: Notification) -> None:
         got.append(n)
 
-    app = web.Application()
-    app.router.add_post("/notify", aiohttp_handler(handler, callback))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
+    async with aiohttp_notify_url(handler, callback) as url:
         headers, body = notification(platform_keys, platform_keys.serial, apiv3_key, COUPON_USE)
         async with ClientSession() as session:
-            url = str(server.make_url("/notify"))
             async with session.post(url, data=body, headers=headers) as r:
                 assert r.status == 200 and (await r.json())["code"] == "SUCCESS"
             async with session.post(url, data=body + b" ", headers=headers) as r:
                 assert r.status == 401 and (await r.json())["code"] == "FAIL"
             async with session.post(url, data=b"x" * (70 * 1024), headers=headers) as r:
                 assert r.status == 413
-    finally:
-        await server.close()
     assert len(got) == 1
 
 

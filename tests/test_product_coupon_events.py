@@ -14,11 +14,9 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, web
-from aiohttp.test_utils import TestServer
+from aiohttp import ClientSession
 
 from wxpay_async import Client
-from wxpay_async.crypto import Verifier
 from wxpay_async.devkeys import KeyPair
 from wxpay_async.emulator import EmulatorKeys
 from wxpay_async.notifications import (
@@ -28,12 +26,11 @@ from wxpay_async.notifications import (
     ProductCouponReturnResource,
     ProductCouponSendResource,
     ProductCouponUseResource,
-    aiohttp_handler,
 )
 
 from .emulator_helpers import decrypt_resource, receiver, started
 from .test_emulator_product import PC, create_product, send
-from .test_notifications import PRODUCT_SEND, notification
+from .test_notifications import PRODUCT_SEND, aiohttp_notify_url, notification
 
 USER_COUPON = {
     "coupon_code": "Code_123456",
@@ -64,14 +61,6 @@ def keys() -> EmulatorKeys:
     return EmulatorKeys.generate()
 
 
-@pytest.fixture
-def handler(
-    platform_keys: KeyPair, public_key_pair: KeyPair, public_key_id: str, apiv3_key: str
-) -> NotificationHandler:
-    verifier = Verifier([platform_keys.certificate], public_key=public_key_pair.public_key, public_key_id=public_key_id)
-    return NotificationHandler(verifier, apiv3_key)
-
-
 @pytest.mark.parametrize(("event", "resource", "model", "prop"), OFFICIAL, ids=[o[0] for o in OFFICIAL])
 async def test_every_official_event_type_reaches_the_callback_typed(
     handler: NotificationHandler,
@@ -88,21 +77,12 @@ async def test_every_official_event_type_reaches_the_callback_typed(
     async def callback(n: Notification) -> None:
         got.append(n)
 
-    app = web.Application()
-    app.router.add_post("/notify", aiohttp_handler(handler, callback))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
+    async with aiohttp_notify_url(handler, callback) as url:
         headers, body = notification(
             public_key_pair, public_key_id, apiv3_key, resource, event=event, aad="product_coupon", nid=f"EV-{event}"
         )
-        async with (
-            ClientSession() as session,
-            session.post(server.make_url("/notify"), data=body, headers=headers) as r,
-        ):
+        async with ClientSession() as session, session.post(url, data=body, headers=headers) as r:
             assert r.status == 200, await r.text()
-    finally:
-        await server.close()
     (n,) = got
     assert n.event_type == event and RESOURCE_MODELS[event] is model
     typed = n.model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +27,25 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 async def emu() -> AsyncIterator[RunningEmulator]:
     async with run_emulator(send_rate=0, seed=11) as running:
         yield running
+
+
+@contextlib.contextmanager
+def accepted_times(emu: RunningEmulator) -> Iterator[list[float]]:
+    """When the emulator's ledger counts each send ``accepted``, while the block runs."""
+    accepted: list[float] = []
+    ledger = emu.emulator.ledger
+    count = ledger.count
+
+    def counting(kind: str, mchid: str, request_no: str, field: str) -> None:
+        if field == "accepted":
+            accepted.append(time.monotonic())
+        count(kind, mchid, request_no, field)
+
+    ledger.count = counting  # type: ignore[method-assign]
+    try:
+        yield accepted
+    finally:
+        ledger.count = count  # type: ignore[method-assign]
 
 
 def steady_rate(times: list[float]) -> tuple[float, float]:
@@ -88,17 +108,7 @@ async def test_unreachable_redis_falls_back_to_a_local_share() -> None:
 async def test_three_cli_workers_hold_one_shared_rate(emu: RunningEmulator, tmp_path: Path) -> None:
     workers, qps, rows = 3, 150, 1200
     keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "rate", rows)
-    accepted: list[float] = []
-    ledger = emu.emulator.ledger
-    count = ledger.count
-
-    def counting(kind: str, mchid: str, request_no: str, field: str) -> None:
-        if field == "accepted":
-            accepted.append(time.monotonic())
-        count(kind, mchid, request_no, field)
-
-    ledger.count = counting  # type: ignore[method-assign]
-    with redis_server(tmp_path) as url:
+    with accepted_times(emu) as accepted, redis_server(tmp_path) as url:
         procs = [
             await asyncio.create_subprocess_exec(
                 *send_batch_argv(source, keys_dir, stock_id),
@@ -119,7 +129,6 @@ async def test_three_cli_workers_hold_one_shared_rate(emu: RunningEmulator, tmp_
             for worker in range(workers)
         ]
         outputs = [await asyncio.wait_for(p.communicate(), timeout=120) for p in procs]
-    ledger.count = count  # type: ignore[method-assign]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, (out + err).decode()
     sent = [int(next(x for x in out.decode().splitlines() if "sent now" in x).split()[2]) for out, _ in outputs]

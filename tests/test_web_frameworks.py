@@ -16,7 +16,6 @@ import pytest
 from aiohttp import web
 
 from wxpay_async import Client
-from wxpay_async.crypto import Verifier
 from wxpay_async.devkeys import KeyPair
 from wxpay_async.emulator import RunningEmulator, create_running_stock, run_emulator
 from wxpay_async.notifications import Notification, NotificationHandler, asgi_app, starlette_endpoint
@@ -30,14 +29,6 @@ starlette_routing = pytest.importorskip(
 uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is in the test extra; not installed here")
 
 APPID = "wx233544546545989"
-
-
-@pytest.fixture
-def handler(
-    platform_keys: KeyPair, public_key_pair: KeyPair, public_key_id: str, apiv3_key: str
-) -> NotificationHandler:
-    verifier = Verifier([platform_keys.certificate], public_key=public_key_pair.public_key, public_key_id=public_key_id)
-    return NotificationHandler(verifier, apiv3_key)
 
 
 async def _post(app: Any, path: str, headers: dict[str, str], body: bytes) -> httpx.Response:

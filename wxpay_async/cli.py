@@ -24,7 +24,7 @@ from ._redis import require_redis
 from .errors import WxPayError
 
 if TYPE_CHECKING:
-    from .batch import Journal
+    from .batch import Fleet, Journal
 
 
 _T = TypeVar("_T")
@@ -503,13 +503,18 @@ async def _run_batch(args: argparse.Namespace, journal: Journal, batch_id: str, 
     return 0 if summary.failed == 0 and not summary.interrupted else 1
 
 
-async def _batch_status(args: argparse.Namespace) -> int:
+def _batch_fleet(args: argparse.Namespace, needs_redis: str) -> Fleet:
+    """The ``--batch-id`` batch in the Redis ``_redis_url`` names; without one, ``needs_redis`` says why it is needed."""
     from .batch import Fleet
 
     url = _redis_url(args)
     if not url:
-        raise CLIError("batch status reads Redis: set WXPAY_REDIS_URL, or pass --redis-url-file or --redis")
-    fleet = Fleet(url, batch_id=args.batch_id, outage_limit=args.redis_wait)
+        raise CLIError(f"{needs_redis}: set WXPAY_REDIS_URL, or pass --redis-url-file or --redis")
+    return Fleet(url, batch_id=args.batch_id, outage_limit=args.redis_wait)
+
+
+async def _batch_status(args: argparse.Namespace) -> int:
+    fleet = _batch_fleet(args, "batch status reads Redis")
     try:
         status = await fleet.status()
         status["outcomes"] = await fleet.outcome_counts() if status["exists"] else {}
@@ -541,12 +546,7 @@ async def _batch_status(args: argparse.Namespace) -> int:
 
 
 async def _batch_cleanup(args: argparse.Namespace) -> int:
-    from .batch import Fleet
-
-    url = _redis_url(args)
-    if not url:
-        raise CLIError("batch cleanup needs Redis: set WXPAY_REDIS_URL, or pass --redis-url-file or --redis")
-    fleet = Fleet(url, batch_id=args.batch_id, outage_limit=args.redis_wait)
+    fleet = _batch_fleet(args, "batch cleanup needs Redis")
     try:
         status = await fleet.status()
         if status["live_hosts"] and not args.force:

@@ -467,36 +467,29 @@ class FleetSender(BatchSender):
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         flusher = asyncio.create_task(self.fleet_journal.flusher())
         flusher.add_done_callback(self._flusher_done)
-        workers: list[asyncio.Task[None]] = []
         self._source = source
         try:
             await self._join(source)
-            workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
-            await self._feed(source, queue)
+            await self._with_workers(queue, self._feed(source, queue))
         finally:
+            restore()
+            for task in (progress_task, heartbeat, flusher):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            self.summary.elapsed = time.monotonic() - started
+            self.summary.already_done = max(self.summary.already_done, self._done_at_join)
+            self.summary.limiter_wait = self.limiter.waited
+            self.summary.rate_decreases = self.limiter.decreases
             try:
-                for _ in workers:
-                    await queue.put(None)
-                await asyncio.gather(*workers)
+                await self.fleet_journal.flush()
+                await self._leave()
             finally:
-                restore()
-                for task in (progress_task, heartbeat, flusher):
-                    if task is not None:
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
-                self.summary.elapsed = time.monotonic() - started
-                self.summary.already_done = max(self.summary.already_done, self._done_at_join)
-                self.summary.limiter_wait = self.limiter.waited
-                self.summary.rate_decreases = self.limiter.decreases
-                try:
-                    await self.fleet_journal.flush()
-                    await self._leave()
-                finally:
-                    s = self.summary
-                    s.redis_outages, s.redis_waited = self.fleet.outages, self.fleet.waited
-                    if self._progress:
-                        self._print_progress(started, final=True)
+                s = self.summary
+                s.redis_outages, s.redis_waited = self.fleet.outages, self.fleet.waited
+                if self._progress:
+                    self._print_progress(started, final=True)
         if self._flush_error is not None:
             raise self._flush_error
         return self.summary
@@ -643,16 +636,7 @@ class FleetSender(BatchSender):
                 if first_index == row.index:
                     fresh.append(row)
                 else:
-                    dups.append(
-                        RowOutcome(
-                            key=f"{row.key}#dup{row.index}",
-                            index=row.index,
-                            request_no="",
-                            state="duplicate",
-                            code="DUPLICATE_ROW",
-                            message=f"same key as row {first_index}; not sent",
-                        )
-                    )
+                    dups.append(RowOutcome.duplicate(row.key, row.index, first_index))
             payload = json.dumps([[x.index, x.openid, x.stock_id, x.key, dict(x.fields)] for x in fresh])
 
             async def append() -> None:

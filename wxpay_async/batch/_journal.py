@@ -38,6 +38,18 @@ class RowOutcome:
     message: str | None = None
     retryable: bool = False
 
+    @classmethod
+    def duplicate(cls, key: str, index: int, first_index: int) -> RowOutcome:
+        """Row ``index`` repeats the key of row ``first_index``: recorded, never sent."""
+        return cls(
+            key=f"{key}#dup{index}",
+            index=index,
+            request_no="",
+            state="duplicate",
+            code="DUPLICATE_ROW",
+            message=f"same key as row {first_index}; not sent",
+        )
+
 
 class Journal(Protocol):
     async def open(self, batch_id: str) -> None: ...

@@ -8,6 +8,21 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
+def aimd_settings(
+    rate: float, burst: float | None, min_rate: float, increase_per_second: float | None
+) -> tuple[float, float, float]:
+    """The defaults and bounds both limiters (:class:`AdaptiveTokenBucket`, ``RedisRateLimiter``)
+    give their settings: ``(burst, min_rate, increase)``, burst a tenth of ``rate`` (at least 1),
+    ``min_rate`` no higher than ``rate``, the additive increase a tenth of ``rate`` per second."""
+    if rate <= 0:
+        raise ValueError("rate must be positive")
+    return (
+        float(burst if burst is not None else max(1.0, rate / 10)),
+        min(min_rate, float(rate)),
+        increase_per_second if increase_per_second is not None else float(rate) / 10,
+    )
+
+
 class AdaptiveTokenBucket:
     """At most ``rate`` acquisitions per second, bursts up to ``burst``.
 
@@ -28,16 +43,11 @@ class AdaptiveTokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.max_rate = float(rate)
-        self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(1.0, rate / 10))
-        self.min_rate = min(min_rate, self.max_rate)
-        self._decrease = decrease
-        self._increase = increase_per_second if increase_per_second is not None else self.max_rate / 10
-        self._cooldown = cooldown
+        self.burst, self.min_rate, self._increase = aimd_settings(rate, burst, min_rate, increase_per_second)
         self._clock = clock
+        self.max_rate = self.rate = float(rate)
+        self._decrease = decrease
+        self._cooldown = cooldown
         self._sleep = sleep
         self._tokens = self.burst
         self._updated = clock()

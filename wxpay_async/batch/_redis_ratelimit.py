@@ -10,22 +10,29 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._redis import redis_client
-from ._ratelimit import AdaptiveTokenBucket
+from ._ratelimit import AdaptiveTokenBucket, aimd_settings
 
 logger = logging.getLogger("wxpay_async.batch")
+
+# What both scripts start with: Redis' clock (one for every host) and the settings they share,
+# ARGV[1] the configured rate and ARGV[4] the cooldown.
+_PRELUDE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local max_rate = tonumber(ARGV[1])
+local cooldown = tonumber(ARGV[4])
+"""
 
 # A shared token bucket as reservations (the GCRA view): each call takes one token, letting the
 # balance go negative, and answers how long the caller waits for its slot at the shared rate.
 # One script call is atomic, so workers can neither double-spend a token nor race the refill.
 # Time is Redis' own (TIME): one clock for every host. The rate recovers additively
 # (``increase`` per second, after ``cooldown`` since the last halving) up to the configured rate.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local max_rate = tonumber(ARGV[1])
+_ACQUIRE = (
+    _PRELUDE
+    + """
 local burst = tonumber(ARGV[2])
 local increase = tonumber(ARGV[3])
-local cooldown = tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'tokens', 'updated', 'rate', 'last_decrease')
 local tokens = tonumber(s[1]) or burst
 local updated = tonumber(s[2]) or now
@@ -45,16 +52,15 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {tostring(wait), tostring(rate)}
 """
+)
 
 # Multiplicative decrease, at most once per cooldown for all workers together: the first 429
 # any worker sees halves the rate every worker paces with; the ones right after it do nothing.
-_DECREASE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local max_rate = tonumber(ARGV[1])
+_DECREASE = (
+    _PRELUDE
+    + """
 local min_rate = tonumber(ARGV[2])
 local decrease = tonumber(ARGV[3])
-local cooldown = tonumber(ARGV[4])
 local s = redis.call('HMGET', KEYS[1], 'rate', 'last_decrease', 'tokens')
 local rate = tonumber(s[1]) or max_rate
 local last_decrease = tonumber(s[2])
@@ -65,6 +71,7 @@ redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'last_decrease', tostring(no
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {1, tostring(rate)}
 """
+)
 
 
 class RedisRateLimiter:
@@ -105,18 +112,14 @@ class RedisRateLimiter:
         probe_interval: float = 2.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
+        self.burst, self.min_rate, self._increase = aimd_settings(rate, burst, min_rate, increase_per_second)
         if not mchid:
             raise ValueError("mchid is required: the rate is per merchant")
         self._redis, self._owns_client = redis_client(url, client)
         self.key = prefix + mchid
         self.max_rate = float(rate)
         self.rate = float(rate)  # the shared rate as last seen by this process
-        self.burst = float(burst if burst is not None else max(1.0, rate / 10))
-        self.min_rate = min(min_rate, self.max_rate)
         self._decrease = decrease
-        self._increase = increase_per_second if increase_per_second is not None else self.max_rate / 10
         self._cooldown = cooldown
         self._sleep = sleep
         self._ttl_ms = max(60_000, int(cooldown * 1000) * 10)

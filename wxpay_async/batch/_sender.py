@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypedDict, Unpack
 
@@ -273,6 +273,17 @@ class BatchSender:
             self.summary.stopped_early = reason
         self._stop.set()
 
+    async def _with_workers(self, queue: asyncio.Queue[BatchRow | None], feed: Awaitable[None]) -> None:
+        """``concurrency`` workers drain ``queue`` while ``feed`` fills it; whatever ``feed`` does,
+        each worker is then told to stop (one None each) and awaited."""
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
+        try:
+            await feed
+        finally:
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+
     async def run(self, source: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]] | Path) -> BatchSummary:
         started = time.monotonic()
         if isinstance(source, Path):
@@ -283,13 +294,7 @@ class BatchSender:
         restore = self._install_signal_handlers()
         progress_task = asyncio.create_task(self._report_progress(started)) if self._progress else None
         try:
-            workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.concurrency)]
-            try:
-                await self._produce(source, queue)
-            finally:
-                for _ in workers:
-                    await queue.put(None)
-                await asyncio.gather(*workers)
+            await self._with_workers(queue, self._produce(source, queue))
         finally:
             restore()
             if progress_task is not None:
@@ -347,16 +352,7 @@ class BatchSender:
             first = await self.journal.first_index(row.key, row.index)
             if first != row.index:
                 self.summary.duplicates += 1
-                await self.journal.record(
-                    RowOutcome(
-                        key=f"{row.key}#dup{row.index}",
-                        index=row.index,
-                        request_no="",
-                        state="duplicate",
-                        code="DUPLICATE_ROW",
-                        message=f"same key as row {first}; not sent",
-                    )
-                )
+                await self.journal.record(RowOutcome.duplicate(row.key, row.index, first))
                 continue
             done = known.get(row.key)
             if done is not None and (done.state == "sent" or (done.state == "failed" and not done.retryable)):

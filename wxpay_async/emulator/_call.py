@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -67,6 +67,22 @@ class Call:
     def count_accepted(self, kind: str, request_no: str) -> None:
         """Count this send in the ledger's ``accepted`` once its success answer is handed out."""
         request_state(self.request).ledger_key = (kind, self.mchid, request_no)
+
+    def count_send(
+        self,
+        kind: str,
+        request_no: str,
+        issued: Iterable[dict[str, Any]] = (),
+        notify: Callable[[Call, dict[str, Any]], None] | None = None,
+    ) -> None:
+        """A send's answer is ready (first or replayed): count it ``processed`` in the ledger now,
+        and ``accepted`` once its success answer is handed out (:meth:`count_accepted`); then
+        ``notify`` each coupon the send ``issued`` (none when the answer was replayed)."""
+        self.emu.ledger.count(kind, self.mchid, request_no, "processed")
+        self.count_accepted(kind, request_no)
+        if notify is not None:
+            for coupon in issued:
+                notify(self, coupon)
 
 
 #: A handler returns a JSON-able payload (200), None (204) or a ready response (downloads).

@@ -467,10 +467,7 @@ async def send_coupon(call: Call) -> Any:
         }
 
     answer = await _idempotent(call, "send_coupon", "out_request_no", run)
-    call.emu.ledger.count("merchant", call.mchid, number, "processed")
-    call.count_accepted("merchant", number)
-    for coupon in issued:
-        _notify_sent(call, coupon)
+    call.count_send("merchant", number, issued, _notify_sent)
     return answer
 
 

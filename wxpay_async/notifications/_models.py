@@ -265,7 +265,6 @@ class ProductCouponReturnNotification(Notification):
         return self._as(ProductCouponReturnResource)
 
 
-#: The class the handler answers for each event type (:class:`Notification` for any other).
 @attrs.frozen(kw_only=True)
 class MerchantCouponSendNotification(Notification):
     """A merchant-coupon COUPON.SEND notification: ``model`` is a :class:`MerchantCouponSendResource`."""
@@ -278,6 +277,7 @@ class MerchantCouponSendNotification(Notification):
         return self._as(MerchantCouponSendResource)
 
 
+#: The class the handler answers for each event type (:class:`Notification` for any other).
 NOTIFICATION_CLASSES: dict[str, type[Notification]] = {
     "COUPON.USE": CouponUseNotification,
     PRODUCT_COUPON_SP_SEND: ProductCouponSendNotification,

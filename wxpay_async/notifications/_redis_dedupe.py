@@ -60,10 +60,7 @@ class RedisDedupeStore:
 
     async def claim(self, notification_id: str, token: str, ttl: float) -> ClaimState:
         state = await self._redis.eval(_CLAIM, 2, *self._keys(notification_id), token, max(1, int(ttl * 1000)))
-        text = state.decode() if isinstance(state, bytes) else str(state)
-        if text not in ("claimed", "done", "busy"):
-            raise WxPayError(f"unexpected dedupe claim answer {text!r}")
-        return text  # type: ignore[return-value]
+        return _state(state, ("claimed", "done", "busy"), "claim")  # type: ignore[return-value]
 
     async def complete(self, notification_id: str, token: str, ttl: float) -> None:
         await self._redis.eval(_COMPLETE, 2, *self._keys(notification_id), token, max(1, int(ttl * 1000)))
@@ -73,11 +70,16 @@ class RedisDedupeStore:
 
     async def renew(self, notification_id: str, token: str, ttl: float) -> RenewState:
         state = await self._redis.eval(_RENEW, 2, *self._keys(notification_id), token, max(1, int(ttl * 1000)))
-        text = state.decode() if isinstance(state, bytes) else str(state)
-        if text not in ("renewed", "reclaimed", "lost"):
-            raise WxPayError(f"unexpected dedupe renew answer {text!r}")
-        return text  # type: ignore[return-value]
+        return _state(state, ("renewed", "reclaimed", "lost"), "renew")  # type: ignore[return-value]
 
     async def aclose(self) -> None:
         if self._owns_client:
             await self._redis.aclose()
+
+
+def _state(answer: Any, states: tuple[str, ...], script: str) -> str:
+    """A script's answer, one of ``states``; anything else is a WxPayError naming the script."""
+    text = answer.decode() if isinstance(answer, bytes) else str(answer)
+    if text not in states:
+        raise WxPayError(f"unexpected dedupe {script} answer {text!r}")
+    return text

@@ -22,13 +22,12 @@ from ._base import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_POOL_SIZE,
     DEFAULT_TIMEOUT,
-    BodyDecoder,
     BoundedBody,
     ByteStream,
     PoolGate,
     closed_error,
-    decoded_chunks,
     foreign_reason,
+    open_stream,
     pool_timeout,
 )
 from ._proxy import redact_userinfo, shown_proxy, split_proxy
@@ -263,20 +262,16 @@ class AiohttpTransport:
                 gate.release()
             raise error
         try:
-            try:
-                decoder = BodyDecoder(None if _decompresses(session) else resp.headers.get("Content-Encoding"))
-            except ValueError as exc:
-                raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
-
-            chunks = decoded_chunks(
+            yield open_stream(
                 request,
-                resp.content.iter_chunked(_CHUNK),
-                decoder,
+                status=resp.status,
+                headers=resp.headers,
+                encoding=None if _decompresses(session) else resp.headers.get("Content-Encoding"),
+                raw=resp.content.iter_chunked(_CHUNK),
                 deadline=deadline,
                 failures=_FAILURES,
                 mapped=lambda exc: _mapped(request, total, exc),
             )
-            yield ByteStream(status=resp.status, headers=resp.headers, chunks=chunks)
         finally:
             resp.release()
             if gate is not None:

@@ -264,3 +264,25 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Release pooled connections the transport created (never a user-supplied session)."""
         ...
+
+
+def open_stream(
+    request: Request,
+    *,
+    status: int,
+    headers: Headers,
+    encoding: str | None,
+    raw: AsyncIterator[bytes],
+    deadline: float,
+    failures: tuple[type[BaseException], ...],
+    mapped: Callable[[BaseException], APIConnectionError],
+) -> ByteStream:
+    """A streamed answer as the transports hand it out: ``raw`` decoded per ``encoding`` (the
+    Content-Encoding still to undo, None when there is none), chunk by chunk before ``deadline``
+    (:func:`decoded_chunks`). An unknown coding is refused as :class:`APIConnectionError`."""
+    try:
+        decoder = BodyDecoder(encoding)
+    except ValueError as exc:
+        raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
+    chunks = decoded_chunks(request, raw, decoder, deadline=deadline, failures=failures, mapped=mapped)
+    return ByteStream(status=status, headers=headers, chunks=chunks)

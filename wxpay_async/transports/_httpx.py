@@ -17,13 +17,12 @@ from ._base import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_POOL_SIZE,
     DEFAULT_TIMEOUT,
-    BodyDecoder,
     BoundedBody,
     ByteStream,
     PoolGate,
     closed_error,
-    decoded_chunks,
     foreign_reason,
+    open_stream,
     pool_timeout,
 )
 
@@ -161,20 +160,16 @@ class HttpxTransport:
             raise error
         try:
             headers = _headers(resp)
-            try:
-                decoder = BodyDecoder(headers.get("Content-Encoding"))
-            except ValueError as exc:
-                raise APIConnectionError(f"{request.method} {request.target}: {exc}") from None
-
-            chunks = decoded_chunks(
+            yield open_stream(
                 request,
-                resp.aiter_raw(),
-                decoder,
+                status=resp.status_code,
+                headers=headers,
+                encoding=headers.get("Content-Encoding"),
+                raw=resp.aiter_raw(),
                 deadline=deadline,
                 failures=_FAILURES,
                 mapped=lambda exc: _mapped(request, total, exc),
             )
-            yield ByteStream(status=resp.status_code, headers=headers, chunks=chunks)
         finally:
             await resp.aclose()
 

@@ -32,8 +32,7 @@ async def send_coupon(call: Call) -> Any:
         if previous["fingerprint"] != fingerprint:
             message = f"out_request_no {out_request_no} was already used with different parameters"
             raise reused("out_request_no", out_request_no, message)
-        emu.ledger.count("cash", call.mchid, out_request_no, "processed")
-        call.count_accepted("cash", out_request_no)
+        call.count_send("cash", out_request_no)
         return {"coupon_id": previous["coupon_id"]}
     stock = _stock(call, stock_id, creator)
     now = emu.now()
@@ -98,8 +97,7 @@ async def send_coupon(call: Call) -> Any:
         mchid=call.mchid,
         at=coupon["create_time"],
     )
-    emu.ledger.count("cash", call.mchid, out_request_no, "processed")
-    call.count_accepted("cash", out_request_no)
+    call.count_send("cash", out_request_no)
     return {"coupon_id": coupon_id}
 
 

@@ -130,10 +130,7 @@ async def send_coupon(call: Call) -> Any:
         return _coupon_view(call, coupon)
 
     answer = await _idempotent(call, "send", "send_request_no", run)
-    call.emu.ledger.count("product", call.mchid, number, "processed")
-    call.count_accepted("product", number)
-    for coupon in issued:
-        _notify_sent(call, coupon)
+    call.count_send("product", number, issued, _notify_sent)
     return answer
 
 
