@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._redis import redis_client
+from .errors import ValidationError
 from .certificates import CertificateError, DownloadFn, PlatformCertificate
 
 logger = logging.getLogger("wxpay_async.certificates")
@@ -60,7 +61,7 @@ class RedisCertificateStore:
         reuse_within: float = 5.0,
     ) -> None:
         if not mchid:
-            raise ValueError("mchid is required: each merchant has its own certificates")
+            raise ValidationError("mchid", "required: each merchant has its own certificates")
         self._redis, self._owns_client = redis_client(url, client)
         self._key = prefix + mchid
         self._lock_key = self._key + ":lock"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._redis import require_redis
-from .errors import WxPayError
+from .errors import RedisUnavailable, WxPayError
 
 if TYPE_CHECKING:
     from .batch import Journal
@@ -759,6 +759,9 @@ def _main(argv: Sequence[str] | None) -> int:
         result: int = args.run(args)
     except CLIError as exc:
         parser.exit(2, f"wxpay-async: error: {exc}\n")
+    except RedisUnavailable as exc:  # batch status / cleanup as send-batch: the outage status
+        print(f"wxpay-async: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_REDIS_UNAVAILABLE
     except WxPayError as exc:
         print(f"wxpay-async: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from ..errors import ValidationError
+
 
 class AdaptiveTokenBucket:
     """At most ``rate`` acquisitions per second, bursts up to ``burst``.
@@ -29,7 +31,7 @@ class AdaptiveTokenBucket:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if rate <= 0:
-            raise ValueError("rate must be positive")
+            raise ValidationError("rate", "must be positive")
         self.max_rate = float(rate)
         self.rate = float(rate)
         self.burst = float(burst if burst is not None else max(1.0, rate / 10))

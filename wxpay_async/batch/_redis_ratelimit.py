@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._redis import redis_client
+from ..errors import ValidationError
 from ._ratelimit import AdaptiveTokenBucket
 
 logger = logging.getLogger("wxpay_async.batch")
@@ -106,9 +107,9 @@ class RedisRateLimiter:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if rate <= 0:
-            raise ValueError("rate must be positive")
+            raise ValidationError("rate", "must be positive")
         if not mchid:
-            raise ValueError("mchid is required: the rate is per merchant")
+            raise ValidationError("mchid", "required: the rate is per merchant")
         self._redis, self._owns_client = redis_client(url, client)
         self.key = prefix + mchid
         self.max_rate = float(rate)
