@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -28,6 +27,7 @@ from .errors import ConfigurationError, RedisConfigurationError
 
 #: Where a Redis URL comes from when it is not passed in (the command line reads it here too).
 REDIS_URL_ENV = "WXPAY_REDIS_URL"
+
 
 def mask_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for logs, errors and progress lines).
@@ -160,7 +160,9 @@ def _sentinel_master(base: str, rest: str) -> Any:
             "redis+sentinel:// URL needs the service name: redis+sentinel://host:26379/mymaster[/db]"
         )
     if len(path) > 1 and not path[1].isdigit():
-        raise RedisConfigurationError(f"redis+sentinel:// URL: the database after the service name is a number, got {path[1]!r}")
+        raise RedisConfigurationError(
+            f"redis+sentinel:// URL: the database after the service name is a number, got {path[1]!r}"
+        )
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
     kwargs: dict[str, Any] = {"db": db, **_TIMEOUTS}
     if password is not None:

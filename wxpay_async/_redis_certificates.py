@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._redis import redis_client
-from .errors import ValidationError
 from .certificates import CertificateError, DownloadFn, PlatformCertificate
+from .errors import ValidationError
 
 logger = logging.getLogger("wxpay_async.certificates")
 
