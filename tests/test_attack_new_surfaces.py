@@ -237,3 +237,41 @@ def test_h5_coupon_code_must_be_a_string() -> None:
         h5_send_params(
             stock_id="1", out_request_no="a1", send_coupon_merchant="1", open_id="o", apiv2_key=V2_KEY, coupon_code=5
         )  # type: ignore[arg-type]
+
+
+# -- the CLI: a broken merchant.json, send-batch with a refused Redis password --------------------
+
+
+@pytest.mark.parametrize("content", ['{"apiv3_key": "' + APIV3 + '"', '{"apiv3_key": "' + APIV3 + '"}', "[1]"])
+def test_cli_broken_keys_dir_is_one_line_without_its_keys(tmp_path: Path, content: str) -> None:
+    (tmp_path / "merchant.json").write_text(content)
+    done = _cli("certificates", "download", "--keys-dir", str(tmp_path))
+    assert done.returncode == 2, done.stderr  # was: a JSONDecodeError / KeyError / TypeError traceback
+    assert "Traceback" not in done.stderr and APIV3 not in done.stdout + done.stderr
+    assert "merchant.json" in done.stderr and "recreate it" in done.stderr
+
+
+def test_cli_send_batch_refused_redis_password_sends_nothing(password_redis: int, tmp_path: Path) -> None:
+    from wxpay_async.emulator import write_keys_dir
+
+    write_keys_dir(tmp_path / "keys", "http://127.0.0.1:1")
+    (tmp_path / "in.csv").write_text("openid\no-1\n")
+    started = time.monotonic()
+    done = _cli(
+        "send-batch",
+        str(tmp_path / "in.csv"),
+        "--keys-dir",
+        str(tmp_path / "keys"),
+        "--stock-id",
+        "9856000000000001",
+        "--appid",
+        "wx233544546545989",
+        "--redis",
+        f"redis://:{SECRET}@127.0.0.1:{password_redis}/0",
+        "-q",
+    )
+    assert time.monotonic() - started < 30  # not the 60 s outage wait
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and SECRET not in done.stdout + done.stderr
+    assert "RedisConfigurationError" in done.stderr and "password" in done.stderr
+    assert not (tmp_path / "in.result.csv").exists()
