@@ -275,3 +275,28 @@ def test_cli_send_batch_refused_redis_password_sends_nothing(password_redis: int
     assert "Traceback" not in done.stderr and SECRET not in done.stdout + done.stderr
     assert "RedisConfigurationError" in done.stderr and "password" in done.stderr
     assert not (tmp_path / "in.result.csv").exists()
+
+
+# -- RedisJournal: redis-py's own errors never escape ------------------------------------------------
+
+
+async def test_redis_journal_unreachable_is_a_journal_error() -> None:
+    from wxpay_async.errors import JournalError
+
+    journal = RedisJournal(f"redis://:{SECRET}@127.0.0.1:{_free_port()}/0")
+    try:
+        with pytest.raises(JournalError, match="opening the journal") as info:  # was: redis ConnectionError
+            await journal.open("b")
+    finally:
+        await journal.close()
+    assert SECRET not in str(info.value)
+
+
+async def test_redis_journal_refused_password_is_a_configuration_error(password_redis: int) -> None:
+    journal = RedisJournal(f"redis://:{SECRET}@127.0.0.1:{password_redis}/0")
+    try:
+        with pytest.raises(RedisConfigurationError, match="password") as info:
+            await journal.open("b")
+    finally:
+        await journal.close()
+    assert SECRET not in str(info.value)
