@@ -6,6 +6,7 @@ raises is a WxPayError; a Redis password Redis refuses is said at once, not wait
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -300,3 +301,79 @@ async def test_redis_journal_refused_password_is_a_configuration_error(password_
     finally:
         await journal.close()
     assert SECRET not in str(info.value)
+
+
+# -- notifications of the new event types: hostile resources and a wrong key are WxPayErrors -------------
+
+
+def test_hostile_notifications_of_every_event_type_raise_only_wxpay_errors() -> None:
+    from wxpay_async.crypto import Verifier
+    from wxpay_async.notifications import NotificationHandler
+    from wxpay_async.notifications._models import NOTIFICATION_CLASSES
+    from wxpay_async.testing._notifications import build_notification
+
+    key_id = generate_public_key_id()
+    handler = NotificationHandler(Verifier(public_key=PLATFORM.private_key.public_key(), public_key_id=key_id), APIV3)
+    other_key = generate_apiv3_key()  # e.g. the brand API key where the APIv3 key was configured
+    hostile: list[dict[str, Any]] = [
+        {},
+        {"coupon_code": [1, 2], "stock_id": {"a": 1}},
+        {"send_time": 12, "use_time": [], "return_time": {}, "out_request_no": 1e308},
+        {"attach_info": "not an object", "coupon_code": "c"},
+        {"consume_information": [], "coupon_amount_info": "x", "state": None},
+    ]
+    accessors = ("model", "coupon_use", "product_coupon_send", "product_coupon_use", "product_coupon_return")
+    for event_type in [*NOTIFICATION_CLASSES, "SOMETHING.NEW"]:
+        for resource in hostile:
+            for key in (APIV3, other_key):
+                signed = build_notification(
+                    resource, apiv3_key=key, private_key=PLATFORM.private_key, serial=key_id, event_type=event_type
+                )
+                try:
+                    parsed = handler.parse(signed.headers, signed.body)
+                except WxPayError as exc:
+                    assert APIV3 not in str(exc) and other_key not in str(exc)
+                    continue
+                for name in (*accessors, "merchant_coupon_send"):
+                    with contextlib.suppress(WxPayError):  # a resource that does not fit: said, typed
+                        getattr(parsed, name)
+                assert APIV3 not in repr(parsed)
+
+
+# -- send_row: bad inputs are WxPayErrors; an invalid row is a final "failed", not an exception to retry ---
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"row": {"openid": "o"}, "batch_id": 5}, "batch_id"),
+        ({"row": None, "batch_id": "b"}, "row"),
+        ({"row": "openid", "batch_id": "b"}, "row"),
+        ({"row": {"openid": "o"}, "batch_id": "b", "defaults": [1]}, "defaults"),
+        ({"row": {"openid": "o"}, "batch_id": "b", "kind": "bogus"}, "kind"),  # was: sent as a product coupon
+    ],
+)
+async def test_send_row_bad_arguments_are_validation_errors(kwargs: dict[str, Any], field: str) -> None:
+    from wxpay_async.batch import send_row
+
+    async with Client(mchid="1900000001", merchant_serial="AB12", apiv3_key=APIV3, **_base()) as wx:
+        with pytest.raises(ValidationError) as info:  # was: raw TypeError / AttributeError
+            await send_row(wx, stock_id="9856000000000001", appid="wx233544546545989", **kwargs)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("row", [{"openid": ""}, {"openid": "o", "coupon_value": "ten"}])
+async def test_send_row_invalid_row_is_a_final_failure(row: dict[str, Any]) -> None:
+    from wxpay_async.batch import send_row
+
+    async with Client(mchid="1900000001", merchant_serial="AB12", apiv3_key=APIV3, **_base()) as wx:
+        outcome = await send_row(wx, row, batch_id="b", stock_id="9856000000000001", appid="wx233544546545989")
+    assert outcome.state == "failed" and outcome.code == "VALIDATION" and not outcome.retryable
+
+
+async def test_batch_sender_batch_id_must_be_a_string() -> None:
+    from wxpay_async.batch import BatchSender
+
+    async with Client(mchid="1900000001", merchant_serial="AB12", apiv3_key=APIV3, **_base()) as wx:
+        with pytest.raises(ValidationError, match="batch_id"):  # was: raw TypeError
+            BatchSender(wx, batch_id=5, progress=None)  # type: ignore[arg-type]

@@ -193,6 +193,8 @@ def sender_for(
     kind: Kind, client: Client, *, appid: str | None = None, stock_creator_mchid: str | None = None
 ) -> SendFn:
     """The send function of a row kind: cash, product (partner or brand client) or merchant coupons."""
+    if kind not in ("cash", "product", "merchant"):
+        raise ValidationError("kind", f"one of 'cash', 'product', 'merchant', got {kind!r}")
     if kind == "merchant":
         return merchant_coupon_sender(client, appid=appid)
     if kind == "cash":
@@ -231,8 +233,8 @@ class BatchSender:
         limiter: RateLimiter | None = None,
         shared_rate_redis: str | None = None,
     ) -> None:
-        if not batch_id or len(batch_id) > 64:
-            raise ValidationError("batch_id", "required, at most 64 characters")
+        if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 64:
+            raise ValidationError("batch_id", "required, a string of at most 64 characters")
         if concurrency < 1:
             raise ValidationError("concurrency", "must be at least 1")
         self.client = client
