@@ -377,3 +377,24 @@ async def test_batch_sender_batch_id_must_be_a_string() -> None:
     async with Client(mchid="1900000001", merchant_serial="AB12", apiv3_key=APIV3, **_base()) as wx:
         with pytest.raises(ValidationError, match="batch_id"):  # was: raw TypeError
             BatchSender(wx, batch_id=5, progress=None)  # type: ignore[arg-type]
+
+
+async def test_brand_notification_with_a_wrong_key_names_the_brand_api_key() -> None:
+    from wxpay_async.errors import DecryptionError
+    from wxpay_async.testing._notifications import build_notification
+
+    key_id = generate_public_key_id()
+    base = _base(platform_public_key_id=key_id)
+    async with Client(brand_id="120344", brand_serial="AB12", brand_api_key=APIV3, **base) as wx:
+        handler = wx.notification_handler()
+        wrong = generate_apiv3_key()
+        signed = build_notification(
+            {"coupon_code": "c"},
+            apiv3_key=wrong,
+            private_key=PLATFORM.private_key,
+            serial=key_id,
+            event_type="PRODUCT_COUPON.SEND",
+        )
+        with pytest.raises(DecryptionError, match="brand API key") as info:  # was: "wrong APIv3 key" only
+            handler.parse(signed.headers, signed.body)
+    assert APIV3 not in str(info.value) and wrong not in str(info.value)
