@@ -200,14 +200,14 @@ async def test_redis_restarted_empty_mid_callback_the_heartbeat_takes_the_claim_
         probe = redis_asyncio.from_url(redis_proc.url)
         try:
             for _ in range(100):  # the next heartbeat (every 0.2 s) takes the claim again
-                if await probe.exists("t:EV-restart:claim"):
+                if await probe.exists("t:{EV-restart}:claim"):
                     break
                 await asyncio.sleep(0.02)
             else:
                 raise AssertionError("the running callback's claim was not taken again")
             assert (await second.respond(headers, body, runs))[0] == 503
             assert (await running)[0] == 200
-            assert await probe.exists("t:EV-restart:done")
+            assert await probe.exists("t:{EV-restart}:done")
         finally:
             await probe.aclose()
     assert (runs.started, runs.most_at_once) == (1, 1)
