@@ -75,7 +75,11 @@ class Credentials:
     ) -> Credentials:
         if not mchid or not str(mchid).isdigit():
             raise ConfigurationError(f"mchid must be the numeric merchant id, got {mchid!r}")
-        if not merchant_serial or not all(c in "0123456789ABCDEFabcdef" for c in merchant_serial):
+        if (
+            not isinstance(merchant_serial, str)
+            or not merchant_serial
+            or not all(c in "0123456789ABCDEFabcdef" for c in merchant_serial)
+        ):
             raise ConfigurationError("merchant_serial must be the hex serial number of the merchant API certificate")
         if not isinstance(apiv3_key, str) or len(apiv3_key.encode("utf-8")) != 32:
             size = len(apiv3_key.encode("utf-8")) if isinstance(apiv3_key, str) else type(apiv3_key).__name__
@@ -90,7 +94,9 @@ class Credentials:
             )
             if not platform_public_key_id:
                 raise ConfigurationError("platform_public_key needs platform_public_key_id (PUB_KEY_ID_...)")
-            if not platform_public_key_id.startswith(PUBLIC_KEY_ID_PREFIX):
+            if not isinstance(platform_public_key_id, str) or not platform_public_key_id.startswith(
+                PUBLIC_KEY_ID_PREFIX
+            ):
                 raise ConfigurationError(f"platform_public_key_id must start with {PUBLIC_KEY_ID_PREFIX!r}")
         elif platform_public_key_id:
             raise ConfigurationError("platform_public_key_id given without platform_public_key")

@@ -101,7 +101,11 @@ class BrandCredentials:
     ) -> BrandCredentials:
         if not isinstance(brand_id, str) or not _BRAND_ID.fullmatch(brand_id):
             raise ConfigurationError(f"brand_id must be the brand id (digits, letters, _ or -), got {brand_id!r}")
-        if not brand_serial or not all(c in "0123456789ABCDEFabcdef" for c in brand_serial):
+        if (
+            not isinstance(brand_serial, str)
+            or not brand_serial
+            or not all(c in "0123456789ABCDEFabcdef" for c in brand_serial)
+        ):
             raise ConfigurationError("brand_serial must be the hex serial number of the brand API certificate")
         if not isinstance(brand_api_key, str) or not _API_KEY.fullmatch(brand_api_key):
             size = len(brand_api_key) if isinstance(brand_api_key, str) else type(brand_api_key).__name__
@@ -113,7 +117,7 @@ class BrandCredentials:
                 "a brand verifies answers with the WeChat Pay public key: give platform_public_key "
                 "and platform_public_key_id (PUB_KEY_ID_...)"
             )
-        if not platform_public_key_id.startswith(PUBLIC_KEY_ID_PREFIX):
+        if not isinstance(platform_public_key_id, str) or not platform_public_key_id.startswith(PUBLIC_KEY_ID_PREFIX):
             raise ConfigurationError(f"platform_public_key_id must start with {PUBLIC_KEY_ID_PREFIX!r}")
         key = private_key if isinstance(private_key, rsa.RSAPrivateKey) else load_private_key(private_key)
         public = (

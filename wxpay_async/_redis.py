@@ -19,22 +19,37 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, RedisConfigurationError
 
 #: Where a Redis URL comes from when it is not passed in (the command line reads it here too).
 REDIS_URL_ENV = "WXPAY_REDIS_URL"
 
-_PASSWORD = re.compile(r"(?P<scheme>[a-z+]+://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@")
-
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for logs, errors and progress lines)."""
-    return _PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+    """``url`` with its password replaced by ``***`` (for logs, errors and progress lines).
+
+    Everything before the last ``@`` of the URL is credentials, whatever characters the password
+    holds (``/``, ``@``, ``:``) and whatever the scheme's case: the user name before the first
+    ``:`` is kept, the rest is masked. A ``user@`` without ``:`` is masked whole (some users put
+    the password there).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" not in rest:
+        return url
+    userinfo, _, host = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return f"{scheme}{sep}{shown}@{host}"
+
+
+def _has_credentials(url: str) -> bool:
+    return mask_url(url) != url
 
 
 def redis_url_from(url: str | None = None, url_file: Path | str | None = None) -> str | None:
@@ -82,14 +97,36 @@ def connect(url: str) -> Any:
     """A redis-py asyncio client for ``url`` (see the module docstring for the schemes)."""
     redis_asyncio = require_redis()  # a ConfigurationError naming the extra when redis is missing
 
+    if not isinstance(url, str):
+        raise RedisConfigurationError(f"a Redis URL must be a string, got {type(url).__name__}")
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ValueError(f"not a Redis URL: {mask_url(url)!r}")
+        raise RedisConfigurationError(
+            f"not a Redis URL: {mask_url(url)!r} (redis://[:password@]host:port/db, rediss://, unix://, "
+            "redis+cluster://, redis+sentinel://)"
+        )
     base, _, flavour = scheme.partition("+")
     if base not in ("redis", "rediss", "unix") or flavour not in ("", "cluster", "sentinel"):
-        raise ValueError(
-            f"unsupported Redis URL scheme {scheme!r} (redis, rediss, unix, redis+cluster, redis+sentinel)"
+        raise RedisConfigurationError(
+            f"unsupported Redis URL scheme {scheme!r} in {mask_url(url)!r} "
+            "(redis, rediss, unix, redis+cluster, redis+sentinel; lower case)"
         )
+    try:
+        return _connect(redis_asyncio, url, base, flavour, rest)
+    except (ValueError, TypeError) as exc:  # redis-py's and urllib's URL parsing
+        if isinstance(exc, ConfigurationError):
+            raise
+        # The parser's own words may quote part of a password (one holding "/" splits the URL
+        # there): only quoted when the URL carries no credentials.
+        reason = (
+            "cannot be parsed (check host, port and database; percent-encode / ? # @ in a password)"
+            if _has_credentials(url)
+            else str(exc)
+        )
+        raise RedisConfigurationError(f"invalid Redis URL {mask_url(url)!r}: {reason}") from None
+
+
+def _connect(redis_asyncio: Any, url: str, base: str, flavour: str, rest: str) -> Any:
     if flavour == "cluster":
         from redis.asyncio.cluster import RedisCluster
 
@@ -119,7 +156,13 @@ def _sentinel_master(base: str, rest: str) -> Any:
         hosts.append((host or item, int(port) if port.isdigit() else 26379))
     path = [p for p in parts.path.split("/") if p]
     if not path:
-        raise ValueError("redis+sentinel:// URL needs the service name: redis+sentinel://host:26379/mymaster[/db]")
+        raise RedisConfigurationError(
+            "redis+sentinel:// URL needs the service name: redis+sentinel://host:26379/mymaster[/db]"
+        )
+    if len(path) > 1 and not path[1].isdigit():
+        raise RedisConfigurationError(
+            f"redis+sentinel:// URL: the database after the service name is a number, got {path[1]!r}"
+        )
     service, db = path[0], int(path[1]) if len(path) > 1 else 0
     kwargs: dict[str, Any] = {"db": db, **_TIMEOUTS}
     if password is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._redis import redis_client
 from .certificates import CertificateError, DownloadFn, PlatformCertificate
+from .errors import ValidationError
 
 logger = logging.getLogger("wxpay_async.certificates")
 
@@ -60,7 +61,7 @@ class RedisCertificateStore:
         reuse_within: float = 5.0,
     ) -> None:
         if not mchid:
-            raise ValueError("mchid is required: each merchant has its own certificates")
+            raise ValidationError("mchid", "required: each merchant has its own certificates")
         self._redis, self._owns_client = redis_client(url, client)
         self._key = prefix + mchid
         self._lock_key = self._key + ":lock"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._redis import require_redis
-from .errors import WxPayError
+from .errors import RedisUnavailable, WxPayError
 
 if TYPE_CHECKING:
     from .batch import Fleet, Journal
@@ -42,31 +42,42 @@ def _client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         config = keys_dir / "merchant.json"
         if not config.exists():
             raise CLIError(f"{config} not found (create it with: wxpay-async emulator --keys-dir {keys_dir})")
-        data = json.loads(config.read_text())
-        if getattr(args, "brand", False):  # 品牌直连: the emulator's brand (brand_* entries of merchant.json)
-            if not data.get("brand_private_key_file"):
-                raise CLIError(f"{config} has no brand: recreate the directory with a newer 'wxpay-async emulator'")
-            return {
-                "brand_id": data["brand_id"],
-                "brand_serial": data["brand_serial"],
-                "private_key": keys_dir / data["brand_private_key_file"],
-                "brand_api_key": data["brand_api_key"],
-                "platform_public_key": keys_dir / data["public_key_file"],
-                "platform_public_key_id": data["public_key_id"],
-                "base_url": getattr(args, "base_url", None) or data["base_url"],
-            }
-        kwargs: dict[str, Any] = {
-            "mchid": data["mchid"],
-            "merchant_serial": data["merchant_serial"],
-            "private_key": keys_dir / data["private_key_file"],
-            "apiv3_key": data["apiv3_key"],
-            "base_url": data["base_url"],
+        try:
+            return _keys_dir_kwargs(args, keys_dir, config)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # never the values: merchant.json holds keys
+            what = f"lacks {exc.args[0]!r}" if isinstance(exc, KeyError) else f"is not valid ({type(exc).__name__})"
+            raise CLIError(f"{config} {what}: recreate it with 'wxpay-async emulator --keys-dir {keys_dir}'") from None
+    kwargs = env_settings()
+    if getattr(args, "base_url", None):
+        kwargs["base_url"] = args.base_url
+    return kwargs
+
+
+def _keys_dir_kwargs(args: argparse.Namespace, keys_dir: Path, config: Path) -> dict[str, Any]:
+    """Client keyword arguments from the emulator's ``merchant.json``."""
+    data = json.loads(config.read_text(encoding="utf-8"))
+    if getattr(args, "brand", False):  # 品牌直连: the emulator's brand (brand_* entries of merchant.json)
+        if not data.get("brand_private_key_file"):
+            raise CLIError(f"{config} has no brand: recreate the directory with a newer 'wxpay-async emulator'")
+        return {
+            "brand_id": data["brand_id"],
+            "brand_serial": data["brand_serial"],
+            "private_key": keys_dir / data["brand_private_key_file"],
+            "brand_api_key": data["brand_api_key"],
+            "platform_public_key": keys_dir / data["public_key_file"],
+            "platform_public_key_id": data["public_key_id"],
+            "base_url": getattr(args, "base_url", None) or data["base_url"],
         }
-        if data.get("public_key_file") and data.get("public_key_id") and not getattr(args, "certificates", False):
-            kwargs["platform_public_key"] = keys_dir / data["public_key_file"]
-            kwargs["platform_public_key_id"] = data["public_key_id"]
-    else:
-        kwargs = env_settings()
+    kwargs: dict[str, Any] = {
+        "mchid": data["mchid"],
+        "merchant_serial": data["merchant_serial"],
+        "private_key": keys_dir / data["private_key_file"],
+        "apiv3_key": data["apiv3_key"],
+        "base_url": data["base_url"],
+    }
+    if data.get("public_key_file") and data.get("public_key_id") and not getattr(args, "certificates", False):
+        kwargs["platform_public_key"] = keys_dir / data["public_key_file"]
+        kwargs["platform_public_key_id"] = data["public_key_id"]
     if getattr(args, "base_url", None):
         kwargs["base_url"] = args.base_url
     return kwargs
@@ -776,6 +787,9 @@ def _main(argv: Sequence[str] | None) -> int:
         result: int = args.run(args)
     except CLIError as exc:
         parser.exit(2, f"wxpay-async: error: {exc}\n")
+    except RedisUnavailable as exc:  # batch status / cleanup as send-batch: the outage status
+        print(f"wxpay-async: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_REDIS_UNAVAILABLE
     except WxPayError as exc:
         print(f"wxpay-async: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -47,6 +47,7 @@ __all__ = [
     "PermissionDeniedError",
     "PoolTimeoutError",
     "RateLimitError",
+    "RedisConfigurationError",
     "RedisUnavailable",
     "ResponseDecodeError",
     "ResponseTooLargeError",
@@ -450,4 +451,13 @@ class RedisUnavailable(WxPayError):
 
     Nothing was lost: every row keeps its request number, so running the same command again
     resumes the batch without a second coupon.
+    """
+
+
+class RedisConfigurationError(ConfigurationError, ValueError):
+    """A Redis URL that cannot be used, or credentials Redis refuses (wrong password, no ``AUTH``).
+
+    Raised at once, not waited out like an outage: running again with the same settings cannot
+    succeed. The message shows the URL with its password masked. Also a ``ValueError``, as the URL
+    errors were before.
     """

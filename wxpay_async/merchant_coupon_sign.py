@@ -38,13 +38,17 @@ from .validation import check_request_number
 #: The H5 page's ``out_request_no``: "可包含英文字母、数字，不允许出现其他不合法符号", string[1,128]
 #: (https://pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter9_4_1.shtml, read through its copy at
 #: https://payapp.weixin.qq.com/wiki/doc/apiv3/apis/chapter9_4_1.shtml).
-H5_REQUEST_NUMBER = re.compile(r"^[0-9A-Za-z]{1,128}$")
+H5_REQUEST_NUMBER = re.compile(r"[0-9A-Za-z]{1,128}", re.ASCII)
 
 __all__ = ["h5_send_params", "miniprogram_send_params", "v2_hmac_sha256", "v2_sign_source"]
 
 
 def v2_sign_source(params: Mapping[str, Any]) -> str:
     """``k=v&...`` of the non-empty parameters but ``sign``, sorted by name (the key not yet appended)."""
+    if not isinstance(params, Mapping):
+        raise ValidationError("params", f"a mapping of parameter names to values, got {type(params).__name__}")
+    if not all(isinstance(name, str) for name in params):
+        raise ValidationError("params", "parameter names must be strings")
     pairs = []
     for name in sorted(params):
         value = params[name]
@@ -113,7 +117,7 @@ def h5_send_params(
     The H5 page's ``out_request_no`` is stricter than the API's: string[1,128] that "可包含英文字母、
     数字，不允许出现其他不合法符号" (letters and digits only; chapter9_4_1).
     """
-    if not H5_REQUEST_NUMBER.match(_required("out_request_no", out_request_no)):
+    if not H5_REQUEST_NUMBER.fullmatch(_required("out_request_no", out_request_no)):
         raise ValidationError("out_request_no", "the H5 page takes 1-128 letters and digits (no _ - | *)")
     params = {
         "stock_id": _required("stock_id", stock_id),
@@ -122,5 +126,5 @@ def h5_send_params(
         "open_id": _required("open_id", open_id),
     }
     if coupon_code:
-        params["coupon_code"] = coupon_code
+        params["coupon_code"] = _required("coupon_code", coupon_code)
     return {**params, "sign": v2_hmac_sha256(params, apiv2_key)}

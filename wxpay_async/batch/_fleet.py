@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from .._redis import hash_tag, mask_url, redis_client
+from ..errors import RedisConfigurationError, ValidationError
 from ..errors import RedisUnavailable as RedisUnavailable  # its home is errors.py; importable here
 from ._journal import JournalError, RowOutcome
 from ._redis_journal import _decode, _encode
@@ -132,7 +133,7 @@ class Fleet:
         expire: float = DEFAULT_EXPIRE,
     ) -> None:
         if url is None and client is None:
-            raise ValueError("a Redis URL or client is required")
+            raise ValidationError("url", "a Redis URL or client is required")
         self.url_shown = mask_url(url) if url else repr(client)
         self.redis, self._owns = redis_client(url or "", client)
         self.batch_id = batch_id
@@ -158,7 +159,16 @@ class Fleet:
 
     async def call(self, what: str, make: Callable[[], Awaitable[_T]]) -> _T:
         """``make()`` with Redis outages waited out (bounded backoff) up to ``outage_limit``."""
-        from redis.exceptions import BusyLoadingError, ConnectionError, ReadOnlyError, TimeoutError
+        from redis.exceptions import (
+            AuthenticationError,
+            AuthenticationWrongNumberOfArgsError,
+            AuthorizationError,
+            BusyLoadingError,
+            ConnectionError,
+            NoPermissionError,
+            ReadOnlyError,
+            TimeoutError,
+        )
 
         transient: tuple[type[BaseException], ...] = (
             ConnectionError,
@@ -175,6 +185,17 @@ class Fleet:
         while True:
             try:
                 result = await make()
+            except (
+                AuthenticationError,
+                AuthenticationWrongNumberOfArgsError,
+                AuthorizationError,
+                NoPermissionError,
+            ) as exc:
+                # Not an outage: waiting cannot fix a wrong password or a user without rights.
+                raise RedisConfigurationError(
+                    f"Redis {self.url_shown} refused this client ({type(exc).__name__} during {what}): check the "
+                    "password (and user) in the Redis URL; nothing was sent"
+                ) from None
             except transient as exc:
                 now = time.monotonic()
                 if self._outage_since is None:

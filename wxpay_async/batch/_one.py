@@ -47,17 +47,31 @@ async def send_row(
     ``journal`` (an opened :class:`Journal`, e.g. ``RedisJournal``) is read before sending and
     written after; it only saves calls, exactly-once does not depend on it.
     """
-    if not batch_id or len(batch_id) > 64:
-        raise ValidationError("batch_id", "required, at most 64 characters")
+    if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 64:
+        raise ValidationError("batch_id", "required, a string of at most 64 characters")
+    if not isinstance(row, (BatchRow, Mapping)):
+        raise ValidationError("row", f"a mapping (openid, stock_id, ...) or a BatchRow, got {type(row).__name__}")
+    if defaults is not None and not isinstance(defaults, Mapping):
+        raise ValidationError("defaults", f"a mapping of column defaults, got {type(defaults).__name__}")
+    if send is None:
+        send = sender_for(kind, client, appid=appid, stock_creator_mchid=stock_creator_mchid)
     if not isinstance(row, BatchRow):
-        row = make_row(index, row, {**(defaults or {}), **({"stock_id": stock_id} if stock_id else {})})
+        try:
+            row = make_row(index, row, {**(defaults or {}), **({"stock_id": stock_id} if stock_id else {})})
+        except ValidationError as exc:  # final, as the docstring says: a task queue must not retry it
+            return RowOutcome(
+                key=f"#invalid-row-{index}",
+                index=index,
+                request_no="",
+                state="failed",
+                code="VALIDATION",
+                message=str(exc)[:500],
+            )
     number = request_number(batch_id, row.key)
     if journal is not None:
         known = (await journal.lookup([row.key])).get(row.key)
         if known is not None and (known.state == "sent" or (known.state == "failed" and not known.retryable)):
             return known
-    if send is None:
-        send = sender_for(kind, client, appid=appid, stock_creator_mchid=stock_creator_mchid)
     try:
         coupon_id = await send(row, number)
     except ValidationError as exc:

@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from ..errors import ValidationError
+
 
 def aimd_settings(
     rate: float, burst: float | None, min_rate: float, increase_per_second: float | None
@@ -14,8 +16,8 @@ def aimd_settings(
     """The defaults and bounds both limiters (:class:`AdaptiveTokenBucket`, ``RedisRateLimiter``)
     give their settings: ``(burst, min_rate, increase)``, burst a tenth of ``rate`` (at least 1),
     ``min_rate`` no higher than ``rate``, the additive increase a tenth of ``rate`` per second."""
-    if rate <= 0:
-        raise ValueError("rate must be positive")
+    if not rate > 0:  # NaN included
+        raise ValidationError("rate", "must be positive")
     return (
         float(burst if burst is not None else max(1.0, rate / 10)),
         min(min_rate, float(rate)),

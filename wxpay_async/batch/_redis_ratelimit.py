@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._redis import redis_client
+from ..errors import ValidationError
 from ._ratelimit import AdaptiveTokenBucket, aimd_settings
 
 logger = logging.getLogger("wxpay_async.batch")
@@ -114,7 +115,7 @@ class RedisRateLimiter:
     ) -> None:
         self.burst, self.min_rate, self._increase = aimd_settings(rate, burst, min_rate, increase_per_second)
         if not mchid:
-            raise ValueError("mchid is required: the rate is per merchant")
+            raise ValidationError("mchid", "required: the rate is per merchant")
         self._redis, self._owns_client = redis_client(url, client)
         self.key = prefix + mchid
         self.max_rate = float(rate)

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, TextIO, TypedDict, Unpack
 
 import attrs
 
-from ..errors import APIConnectionError, APIStatusError, SignatureVerificationError, ValidationError
+from ..errors import (
+    APIConnectionError,
+    APIStatusError,
+    NotSentError,
+    OutcomeUnknownError,
+    SignatureVerificationError,
+    ValidationError,
+)
 from ..middleware import observe_retries
 from ._journal import Journal, RowOutcome, SqliteJournal
 from ._merchant_coupon import MERCHANT_SENDING_STATE, merchant_coupon_sender, merchant_stock_status
@@ -186,6 +193,8 @@ def sender_for(
     kind: Kind, client: Client, *, appid: str | None = None, stock_creator_mchid: str | None = None
 ) -> SendFn:
     """The send function of a row kind: cash, product (partner or brand client) or merchant coupons."""
+    if kind not in ("cash", "product", "merchant"):
+        raise ValidationError("kind", f"one of 'cash', 'product', 'merchant', got {kind!r}")
     if kind == "merchant":
         return merchant_coupon_sender(client, appid=appid)
     if kind == "cash":
@@ -224,8 +233,8 @@ class BatchSender:
         limiter: RateLimiter | None = None,
         shared_rate_redis: str | None = None,
     ) -> None:
-        if not batch_id or len(batch_id) > 64:
-            raise ValidationError("batch_id", "required, at most 64 characters")
+        if not isinstance(batch_id, str) or not batch_id or len(batch_id) > 64:
+            raise ValidationError("batch_id", "required, a string of at most 64 characters")
         if concurrency < 1:
             raise ValidationError("concurrency", "must be at least 1")
         self.client = client
@@ -372,6 +381,7 @@ class BatchSender:
 
     async def _send_row(self, row: BatchRow) -> None:
         number = request_number(self.batch_id, row.key)
+        reached = False  # an earlier send of this row reached (or may have reached) WeChat Pay
         for attempt in range(ROW_REQUEUES + 1):
             await self.limiter.acquire()
             try:
@@ -385,6 +395,7 @@ class BatchSender:
                     self.limiter.on_rate_limited()
                 transient = exc.transient  # errors.is_transient: the retry layer's rule
                 if transient and attempt < ROW_REQUEUES and not self._stop.is_set():
+                    reached = True
                     continue
                 code = exc.code or f"HTTP_{exc.status}"
                 await self._fail(row, number, code, exc.message or str(exc), retryable=transient)
@@ -394,8 +405,19 @@ class BatchSender:
             except (APIConnectionError, SignatureVerificationError) as exc:
                 # Outcome unknown: safe to send again with the same number, now or on resume.
                 if attempt < ROW_REQUEUES and not self._stop.is_set():
+                    reached = reached or not isinstance(exc, NotSentError)
                     continue
-                await self._fail(row, number, type(exc).__name__, str(exc), retryable=True)
+                code, message = type(exc).__name__, str(exc)
+                if reached and isinstance(exc, NotSentError):
+                    # The last re-send sent nothing, but an earlier one reached the wire: the row
+                    # is not "not sent" (issue 17: an error never claims nothing was sent).
+                    code = OutcomeUnknownError.__name__
+                    message = (
+                        "an earlier send of this row reached WeChat Pay, which may have acted on it; "
+                        f"the last re-send could not be sent ({exc}). Send it again (--resume) with the same "
+                        f"request number {number}: it cannot issue twice"
+                    )
+                await self._fail(row, number, code, message, retryable=True)
                 return
             self.summary.sent += 1
             self._streak.clear()

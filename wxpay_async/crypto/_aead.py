@@ -50,5 +50,6 @@ def aead_decrypt(key: str | bytes, nonce: str | bytes, associated_data: str | by
         return _aesgcm(key).decrypt(nonce_b, raw, _b(associated_data, "aad"))
     except InvalidTag:
         raise DecryptionError(
-            "AES-GCM authentication failed: wrong APIv3 key, nonce or associated data, or the data was altered"
+            "AES-GCM authentication failed: wrong APIv3 key (a brand: its brand API key), nonce or associated data, "
+            "or the data was altered"
         ) from None
