@@ -120,31 +120,28 @@ def encode_query(query: Mapping[str, Any] | None) -> str:
     """``?a=1&b=x`` with RFC 3986 escaping; None values are omitted, bools become true/false."""
     if not query:
         return ""
+    parts = []
+    plain = _UNRESERVED.fullmatch
     try:
-        return _encoded_query(query)
+        for key, value in query.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            key = key if type(key) is str and plain(key) else quote(str(key), safe="-_.~")
+            # Most values (ids, numbers, dates without offsets) need no escaping: quote() is skipped.
+            if type(value) is int:
+                value = str(value)  # digits and "-": nothing to escape
+            elif not (type(value) is str and plain(value)):
+                value = quote(str(value), safe="-_.~")
+            parts.append(f"{key}={value}")
     except UnicodeEncodeError:
         reason = "values must be valid Unicode text"
     except AttributeError:
         reason = f"must be a mapping of names to values, got {type(query).__name__}"
+    else:
+        return "?" + "&".join(parts) if parts else ""
     raise ValidationError("query", reason)
-
-
-def _encoded_query(query: Mapping[str, Any]) -> str:
-    parts = []
-    plain = _UNRESERVED.fullmatch
-    for key, value in query.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        key = key if type(key) is str and plain(key) else quote(str(key), safe="-_.~")
-        # Most values (ids, numbers, dates without offsets) need no escaping: quote() is skipped.
-        if type(value) is int:
-            value = str(value)  # digits and "-": nothing to escape
-        elif not (type(value) is str and plain(value)):
-            value = quote(str(value), safe="-_.~")
-        parts.append(f"{key}={value}")
-    return "?" + "&".join(parts) if parts else ""
 
 
 def _frozen_headers(value: Mapping[str, str] | None) -> Headers:

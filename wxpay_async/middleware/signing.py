@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -49,6 +50,9 @@ class SigningMiddleware:
         self._nonce = nonce
         #: The identity's Authorization scheme (merchant ``mchid=``, or brand ``brand_id=``).
         self._scheme = scheme
+        #: The Authorization value from (timestamp, nonce, signature): the scheme's format string with
+        #: this signer's id and serial already given (AuthScheme.header's arguments, in its order).
+        self._header = functools.partial(scheme.template.format, mchid, merchant_serial)
 
     def __repr__(self) -> str:
         return f"SigningMiddleware(mchid={self._mchid!r}, merchant_serial={self._serial!r})"
@@ -65,8 +69,12 @@ class SigningMiddleware:
         """:meth:`sign` on the loop, without a coroutine (only when :attr:`inline`)."""
         if not request.sign:
             return request
-        timestamp, nonce, message = self._message(request)
-        return self._signed(request, timestamp, nonce, rsa_sign(self._key, message))
+        # _message and _signed inlined: the path of every call signed on the loop (~0.2 µs).
+        timestamp = str(int(self._clock()))
+        nonce = self._nonce()
+        payload = request.signed_payload if request.signed_payload is not None else request.content
+        message = request_message(request.method, request.target, timestamp, nonce, payload)
+        return with_header(request, "Authorization", self._header(timestamp, nonce, rsa_sign(self._key, message)))
 
     async def sign(self, request: Request) -> Request:
         """A copy of ``request`` with a fresh Authorization header (unchanged if ``sign`` is off)."""
@@ -88,5 +96,4 @@ class SigningMiddleware:
         return timestamp, nonce, request_message(request.method, request.target, timestamp, nonce, payload)
 
     def _signed(self, request: Request, timestamp: str, nonce: str, signature: str) -> Request:
-        header = self._scheme.header(self._mchid, self._serial, timestamp, nonce, signature)
-        return with_header(request, "Authorization", header)
+        return with_header(request, "Authorization", self._header(timestamp, nonce, signature))
