@@ -68,7 +68,11 @@ class FakeRequester:
         content: bytes | None = None,
         content_type: str | None = None,
         signed_payload: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: Any = None,
     ) -> Response:
+        # The Requester protocol's per-call options: resources always pass them (None when unset).
+        assert headers is None or isinstance(headers, Mapping)
         call = {
             "method": method,
             "path": path,

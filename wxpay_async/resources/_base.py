@@ -53,19 +53,6 @@ class Requester(Protocol):
     ) -> Response: ...
 
 
-_NO_OPTIONS: Mapping[str, Any] = {}
-
-
-def _call_options(retry: RetryPolicy | None, extra_headers: Mapping[str, str] | None) -> dict[str, Any]:
-    """Per-call options for ``request()``, passed only when given (test fakes need not know them)."""
-    options: dict[str, Any] = {}
-    if retry is not None:
-        options["retry"] = retry
-    if extra_headers:
-        options["headers"] = extra_headers
-    return options
-
-
 #: Content types of the image formats WeChat Pay accepts.
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".bmp": "image/bmp"}
 
@@ -164,7 +151,6 @@ class Resource:
             validate_request(operation, path=path_params, query=q, body=b, skip_required=skip)
         token = current_operation.set(operation)
         try:
-            # Per-call options only when given (_call_options says why); none: no dict built.
             response = await client.request(
                 method,
                 template,
@@ -173,7 +159,8 @@ class Resource:
                 json=b,
                 idempotency_field=idempotency_field,
                 timeout=timeout,
-                **(_NO_OPTIONS if retry is None and not extra_headers else _call_options(retry, extra_headers)),
+                headers=extra_headers,
+                retry=retry,
             )
         finally:
             current_operation.reset(token)
@@ -287,7 +274,8 @@ class Resource:
                 content_type=f"multipart/form-data; boundary={boundary}",
                 signed_payload=meta,
                 timeout=timeout,
-                **(_NO_OPTIONS if retry is None and not extra_headers else _call_options(retry, extra_headers)),
+                headers=extra_headers,
+                retry=retry,
             )
         finally:
             current_operation.reset(token)
