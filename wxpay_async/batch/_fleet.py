@@ -699,16 +699,7 @@ class FleetSender(BatchSender):
         async for item in read_rows(source, self.defaults):
             total += 1
             if isinstance(item, InvalidRow):
-                invalid.append(
-                    RowOutcome(
-                        key=f"#invalid-row-{item.index}",
-                        index=item.index,
-                        request_no="",
-                        state="failed",
-                        code="VALIDATION",
-                        message=str(item.error)[:500],
-                    )
-                )
+                invalid.append(RowOutcome.invalid(item.index, item.error))
                 if len(invalid) >= self.chunk_rows:
                     await add_invalid()
                 continue

@@ -39,6 +39,18 @@ class RowOutcome:
     retryable: bool = False
 
     @classmethod
+    def invalid(cls, index: int, error: BaseException) -> RowOutcome:
+        """Row ``index`` cannot be sent (no openid, a bad amount...): failed for good, never sent."""
+        return cls(
+            key=f"#invalid-row-{index}",
+            index=index,
+            request_no="",
+            state="failed",
+            code="VALIDATION",
+            message=str(error)[:500],
+        )
+
+    @classmethod
     def duplicate(cls, key: str, index: int, first_index: int) -> RowOutcome:
         """Row ``index`` repeats the key of row ``first_index``: recorded, never sent."""
         return cls(

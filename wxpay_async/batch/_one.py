@@ -59,14 +59,7 @@ async def send_row(
         try:
             row = make_row(index, row, {**(defaults or {}), **({"stock_id": stock_id} if stock_id else {})})
         except ValidationError as exc:  # final, as the docstring says: a task queue must not retry it
-            return RowOutcome(
-                key=f"#invalid-row-{index}",
-                index=index,
-                request_no="",
-                state="failed",
-                code="VALIDATION",
-                message=str(exc)[:500],
-            )
+            return RowOutcome.invalid(index, exc)
     number = request_number(batch_id, row.key)
     if journal is not None:
         known = (await journal.lookup([row.key])).get(row.key)

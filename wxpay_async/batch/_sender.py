@@ -429,20 +429,12 @@ class BatchSender:
 
     async def _invalid(self, row: InvalidRow) -> None:
         """A row that cannot be sent (no openid...): failed, final, and the batch goes on."""
-        key = f"#invalid-row-{row.index}"
-        if not await self.journal.claim(key):  # workers sharing the journal record it once
+        outcome = RowOutcome.invalid(row.index, row.error)
+        if not await self.journal.claim(outcome.key):  # workers sharing the journal record it once
             self.summary.claimed_elsewhere += 1
             return
         self.summary.failed += 1
         self.summary.failures_by_code["VALIDATION"] = self.summary.failures_by_code.get("VALIDATION", 0) + 1
-        outcome = RowOutcome(
-            key=key,
-            index=row.index,
-            request_no="",
-            state="failed",
-            code="VALIDATION",
-            message=str(row.error)[:500],
-        )
         await self.journal.record(outcome)
 
     async def _fail(self, row: BatchRow, number: str, code: str, message: str, *, retryable: bool) -> None:
