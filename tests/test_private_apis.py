@@ -105,17 +105,25 @@ def test_cpython_still_has_the_c_encoder_we_call() -> None:
 )
 def test_json_encoder_matches_json_dumps(value: Any) -> None:
     expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    assert json_encoder()(value) == expected
+    assert json_encoder(_Refused)(value) == expected.encode("utf-8")
     assert encode_json(value) == expected.encode("utf-8")
 
 
 def test_json_encoder_keeps_the_circular_reference_check(monkeypatch: pytest.MonkeyPatch) -> None:
     loop: dict[str, Any] = {}
     loop["self"] = loop
-    with pytest.raises(ValueError, match="Circular reference"):
-        json_encoder()(loop)
+    with pytest.raises(_Refused, match="Circular reference"):
+        json_encoder(_Refused)(loop)
     monkeypatch.setattr(_private_apis, "_C_MAKE_ENCODER", None)  # the fallback is the public encoder
-    assert json_encoder()({"a": "é"}) == '{"a":"é"}'
+    assert json_encoder(_Refused)({"a": "é"}) == '{"a":"é"}'.encode()
+    with pytest.raises(_Refused, match="Circular reference"):
+        json_encoder(_Refused)(loop)
+    with pytest.raises(_Refused, match="float"):
+        json_encoder(_Refused)({"a": float("nan")})
+
+
+class _Refused(Exception):
+    """What the tests' encoders raise for a value JSON cannot hold (the SDK passes ValidationError)."""
 
 
 # -- attrs slots ----------------------------------------------------------------------------------

@@ -511,7 +511,13 @@ class Client(ResourceGroups):
             signed_payload,
             headers,
         )
-        return await self._send(request, raise_for_status, retry)
+        # _send's five lines, inlined: one coroutine less per call (~75 ns, 0.6 % of request()).
+        if not self._started:
+            await self.start()
+        response = await (self._handler if retry is None else self._handler_for(retry))(request)
+        if raise_for_status and not response.is_success:
+            raise status_error(response)
+        return response
 
     async def send(
         self, request: Request, *, raise_for_status: bool = True, retry: RetryPolicy | None = None
@@ -520,14 +526,13 @@ class Client(ResourceGroups):
         return await self._send(self._idempotency.fill(request), raise_for_status, retry)
 
     async def _send(self, request: Request, raise_for_status: bool, retry: RetryPolicy | None) -> Response:
-        """What request() and send() do with a request that has its request number.
+        """What send() (and, inlined, request()) does with a request that has its request number.
 
         The retry layer (outermost in every chain) gives each error the request number.
         """
         if not self._started:
             await self.start()
-        handler = self._handler if retry is None else self._handler_for(retry)
-        response = await handler(request)
+        response = await (self._handler if retry is None else self._handler_for(retry))(request)
         if raise_for_status and not response.is_success:
             raise status_error(response)
         return response
@@ -560,7 +565,9 @@ class Client(ResourceGroups):
         try:
             signed = verifier.prepare(signer.sign_now(request) if signer.inline else await signer.sign(request))
             response = await self.transport.send(signed)
-            self._check_size(signed, response)
+            limit = signed.max_response_bytes
+            if limit is not None and len(response.content) > limit:
+                raise _too_large(signed, response, limit)
             if signed.verify:
                 try:
                     response = verifier.check_now(response)
@@ -572,18 +579,6 @@ class Client(ResourceGroups):
         log_response(request, response, start)
         return response
 
-    @staticmethod
-    def _check_size(request: Request, response: Response) -> None:
-        # The built-in transports stop reading at the cap; this also holds for any other transport.
-        limit = request.max_response_bytes
-        if limit is not None and len(response.content) > limit:
-            raise ResponseTooLargeError(
-                f"{request.method} {request.target}: answer of {len(response.content)} bytes exceeds "
-                f"the {limit}-byte cap (max_response_bytes)",
-                limit=limit,
-                idempotency_key=request.idempotency_key,
-            )
-
     async def _fetch_certificates(self) -> Response:
         # Verified by the CertificateManager with the certificates the answer itself carries.
         request = self.build_request("GET", "/v3/certificates", verify=False)
@@ -591,6 +586,17 @@ class Client(ResourceGroups):
         if not response.is_success:
             raise status_error(response)
         return response
+
+
+def _too_large(request: Request, response: Response, limit: int) -> ResponseTooLargeError:
+    """An answer past ``max_response_bytes``: the built-in transports stop reading at the cap;
+    ``_exchange`` holds any other transport to it too."""
+    return ResponseTooLargeError(
+        f"{request.method} {request.target}: answer of {len(response.content)} bytes exceeds "
+        f"the {limit}-byte cap (max_response_bytes)",
+        limit=limit,
+        idempotency_key=request.idempotency_key,
+    )
 
 
 def _transport(

@@ -55,21 +55,19 @@ def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-_ENCODE = json_encoder()  # C-accelerated where it can be: see _private_apis
 _DECODER = _json.JSONDecoder()
 
 
-def encode_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII kept, not escaped).
+def _unencodable(exc: Exception) -> ValidationError:
+    reason = f"{type(exc).__name__}: {exc}"[:200]
+    return ValidationError("json", f"the body cannot be encoded as JSON ({reason})")
 
-    A value JSON cannot hold (a set, a Decimal, NaN, a lone surrogate, a circular reference...) is
-    refused with :class:`ValidationError` (``field="json"``), never json's own TypeError.
-    """
-    try:
-        return _ENCODE(value).encode("utf-8")
-    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
-        reason = f"{type(exc).__name__}: {exc}"[:200]
-    raise ValidationError("json", f"the body cannot be encoded as JSON ({reason})")
+
+#: ``encode_json(value) -> bytes``: compact UTF-8 JSON, as WeChat Pay's own SDKs send it (non-ASCII
+#: kept, not escaped). A value JSON cannot hold (a set, a Decimal, NaN, a lone surrogate, a circular
+#: reference...) is refused with :class:`ValidationError` (``field="json"``), never json's own
+#: TypeError. C-accelerated where it can be: see ``_private_apis.json_encoder``.
+encode_json: Callable[[Any], bytes] = json_encoder(_unencodable)
 
 
 def decode_json(content: bytes) -> Any:

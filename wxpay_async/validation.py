@@ -115,7 +115,7 @@ def validate_request(
     skip_required: tuple[str, ...] = (),
 ) -> None:
     """Check one call against the spec and the developer guide; ``operation`` is ``group.name``."""
-    _compiled(operation, skip_required)(path, query, body)
+    request_checker(operation, skip_required)(path, query, body)
 
 
 # -- checkers compiled once per operation --------------------------------------------------------
@@ -126,13 +126,77 @@ _ObjectCheck = Callable[[str, Mapping[str, Any]], None]
 
 
 def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
-    """``check(field, value)``: every rule of ``schema`` for one value."""
+    """``check(field, value)``: every rule of ``schema`` for one value (None passes: omitted).
+
+    One closure per value, kind and pattern checks fused: a typed call runs one per field
+    (a closure calling a kind closure cost ~0.3 µs of a typed send, measured).
+    """
     kind = schema.get("type")
-    kind_check: _ValueCheck | None = None
+    enum = schema.get("enum")
+    source = schema.get("pattern")
+    if kind == "string" and enum is None:
+        return _string_checker(schema, _pattern(source) if source is not None else None)
+    kind_check = _kind_checker(kind, schema)
+    if enum is None and source is None:
+        return kind_check or _nothing
+    pattern = _pattern(source) if source is not None else None
+    x_rule = schema.get("x-rule")
+
+    def check(field: str, value: Any) -> None:
+        if value is None:
+            return
+        if kind_check is not None:
+            kind_check(field, value)
+        if enum is not None and value not in enum:
+            raise ValidationError(field, f"must be one of {', '.join(map(str, enum))}")
+        if pattern is not None and isinstance(value, str) and not pattern.fullmatch(value):
+            raise ValidationError(field, _pattern_rule(field, source, x_rule))
+
+    return check
+
+
+def _pattern_rule(field: str, source: str | None, x_rule: str | None) -> str:
+    """What a value breaking ``source`` is told: the spec's own rule, else the pattern."""
+    if x_rule is not None:
+        return x_rule
+    if field.rsplit(".", 1)[-1].endswith("request_no"):
+        return REQUEST_NUMBER_RULE
+    return f"must match {source}"
+
+
+def _string_checker(schema: Mapping[str, Any], pattern: re.Pattern[str] | None) -> _ValueCheck:
+    """A string's type, lengths, RFC 3339 format and pattern, in one closure."""
+    max_length = schema.get("maxLength")
+    min_length = schema.get("minLength")
+    rule = schema.get("x-rule")
+    is_time = schema.get("format") == "rfc3339"
+    source = schema.get("pattern")
+
+    def check(field: str, value: Any) -> None:
+        if value is None:
+            return
+        if type(value) is not str and not isinstance(value, str):
+            raise ValidationError(field, "must be a string")
+        if max_length is not None and len(value) > max_length:
+            raise ValidationError(field, rule or f"at most {max_length} characters")
+        if min_length is not None and len(value) < min_length:
+            raise ValidationError(field, rule or f"at least {min_length} characters")
+        if is_time and parse_rfc3339(value) is None:
+            raise ValidationError(field, RFC3339_RULE)
+        if pattern is not None and not pattern.fullmatch(value):
+            raise ValidationError(field, _pattern_rule(field, source, rule))
+
+    return check
+
+
+def _kind_checker(kind: Any, schema: Mapping[str, Any]) -> _ValueCheck | None:
+    """The type rules of an object, array, integer, boolean or (enum) string; None passes."""
     if kind == "object":
         check_object = _object_checker(schema)
 
         def kind_check(field: str, value: Any) -> None:
+            if value is None:
+                return
             if not isinstance(value, Mapping):
                 raise ValidationError(field, "must be an object")
             check_object(field + ".", value)
@@ -142,6 +206,8 @@ def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
         check_item = _value_checker(schema.get("items") or {})
 
         def kind_check(field: str, value: Any) -> None:
+            if value is None:
+                return
             if not isinstance(value, list | tuple):
                 raise ValidationError(field, "must be a list")
             if max_items is not None and len(value) > max_items:
@@ -154,6 +220,8 @@ def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
         maximum = schema.get("maximum")
 
         def kind_check(field: str, value: Any) -> None:
+            if value is None:
+                return
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValidationError(field, "must be an integer")
             if minimum is not None and value < minimum:
@@ -164,61 +232,18 @@ def _value_checker(schema: Mapping[str, Any]) -> _ValueCheck:
     elif kind == "boolean":
 
         def kind_check(field: str, value: Any) -> None:
-            if not isinstance(value, bool):
+            if value is not None and not isinstance(value, bool):
                 raise ValidationError(field, "must be true or false")
 
-    elif kind == "string":
-        max_length = schema.get("maxLength")
-        min_length = schema.get("minLength")
-        rule = schema.get("x-rule")
-        is_time = schema.get("format") == "rfc3339"
-
-        def kind_check(field: str, value: Any) -> None:
-            if not isinstance(value, str):
-                raise ValidationError(field, "must be a string")
-            if max_length is not None and len(value) > max_length:
-                raise ValidationError(field, rule or f"at most {max_length} characters")
-            if min_length is not None and len(value) < min_length:
-                raise ValidationError(field, rule or f"at least {min_length} characters")
-            if is_time and parse_rfc3339(value) is None:
-                raise ValidationError(field, RFC3339_RULE)
-
-    enum = schema.get("enum")
-    pattern = _pattern(schema["pattern"]) if "pattern" in schema else None
-    if enum is None and pattern is None:
-        if kind_check is None:
-            return _nothing
-        return _skipping_none(kind_check)
-    source = schema.get("pattern")
-    x_rule = schema.get("x-rule")
-
-    def check(field: str, value: Any) -> None:
-        if value is None:
-            return
-        if kind_check is not None:
-            kind_check(field, value)
-        if enum is not None and value not in enum:
-            raise ValidationError(field, f"must be one of {', '.join(map(str, enum))}")
-        if pattern is not None and isinstance(value, str) and not pattern.fullmatch(value):
-            if x_rule is not None:
-                raise ValidationError(field, x_rule)
-            if field.rsplit(".", 1)[-1].endswith("request_no"):
-                raise ValidationError(field, REQUEST_NUMBER_RULE)
-            raise ValidationError(field, f"must match {source}")
-
-    return check
+    elif kind == "string":  # with an enum (the others are _string_checker's alone)
+        return _string_checker({k: v for k, v in schema.items() if k != "pattern"}, None)
+    else:
+        return None
+    return kind_check
 
 
 def _nothing(field: str, value: Any) -> None:
     return None
-
-
-def _skipping_none(kind_check: _ValueCheck) -> _ValueCheck:
-    def check(field: str, value: Any) -> None:
-        if value is not None:
-            kind_check(field, value)
-
-    return check
 
 
 def _object_checker(schema: Mapping[str, Any]) -> _ObjectCheck:
@@ -244,8 +269,11 @@ _RequestCheck = Callable[[Mapping[str, Any] | None, Mapping[str, Any] | None, Ma
 
 
 @cache
-def _compiled(operation: str, skip_required: tuple[str, ...]) -> _RequestCheck:
-    """The whole of ``validate_request`` for one operation, its schema lookups done once."""
+def request_checker(operation: str, skip_required: tuple[str, ...] = ()) -> _RequestCheck:
+    """``check(path, query, body)``: the whole of :func:`validate_request` for one operation.
+
+    Its schema lookups done once; resources call it directly (one call layer less per call).
+    """
     op = request_rules()[operation]
     path_checks = tuple((param["name"], _value_checker(param["schema"])) for param in op["path_params"])
     query_checks = tuple(

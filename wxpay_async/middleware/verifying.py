@@ -71,8 +71,6 @@ class VerifyingMiddleware:
         :meth:`check` to refresh the platform keys and try again.
         """
         headers = response.headers
-        if not response.is_success and missing_signature_headers(headers):
-            return response  # a gateway's unsigned error page: the caller gets the status error
         if verifier is None:
             verifier = self._keys.current_verifier()
         try:
@@ -80,6 +78,8 @@ class VerifyingMiddleware:
         except UnknownSerialError:
             raise
         except SignatureVerificationError as exc:
+            if not response.is_success and missing_signature_headers(headers):
+                return response  # a gateway's unsigned error page: the caller gets the status error
             raise self._refused(response, str(exc), exc.serial or headers.get(_SERIAL), verifier) from None
         return verified(response)
 

@@ -26,7 +26,7 @@ from .._raw import active_capture
 from .._request import Response
 from ..errors import APIResponseValidationError, ConfigurationError, ValidationError
 from ..pagination import AsyncPaginator
-from ..validation import validate_request
+from ..validation import request_checker
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -147,8 +147,7 @@ class Resource:
         q = self._compact(query) if query else {}
         b = self._compact(body) if body is not None else None
         if client.validate:
-            skip = (idempotency_field,) if idempotency_field else ()
-            validate_request(operation, path=path_params, query=q, body=b, skip_required=skip)
+            request_checker(operation, (idempotency_field,) if idempotency_field else ())(path_params, q, b)
         token = current_operation.set(operation)
         try:
             response = await client.request(
