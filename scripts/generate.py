@@ -198,15 +198,25 @@ class ModelWriter:
 
     def _take_shared(self, cls: str, key: str, hint: str) -> str:
         """The twin group's class ``cls`` (and its TypedDict), imported instead of written again."""
-        assert self._shared is not None
-        self.imported[cls] = f".{self._shared_group}.{self._shared.module_of(cls)}"
-        if cls in self._shared.params:
-            self.params[cls] = self._shared.params[cls]
-            self.imported[self.params[cls]] = self.imported[cls]
+        self._adopt(cls)
         self._by_shape[key] = cls
         self._names.add(cls)
         self._record(hint, cls)
         return cls
+
+    def _adopt(self, cls: str) -> None:
+        """Where the twin's ``cls`` and the classes nested in it live, and how they nest (so the
+        places under a shared class keep their published names, as aliases)."""
+        assert self._shared is not None
+        if cls in self.imported:
+            return
+        self.imported[cls] = f".{self._shared_group}.{self._shared.module_of(cls)}"
+        if cls in self._shared.params:
+            self.params[cls] = self._shared.params[cls]
+            self.imported[self.params[cls]] = self.imported[cls]
+        self.children[cls] = self._shared.children.get(cls, {})
+        for child in self.children[cls].values():
+            self._adopt(child)
 
     def module_of(self, name: str) -> str:
         """The module (relative to the models package) defining ``name``."""
@@ -224,7 +234,7 @@ class ModelWriter:
     def keep_published(self, group: str, published: list[str]) -> None:
         """Every name once published stays importable: an alias of the class now at its place."""
         for old in published:
-            if old in self._names or old in self.params.values():
+            if old in self._names or old in self.params.values() or old in self.imported:
                 continue
             target = self.hints.get(old)
             if target is None and old.endswith("Param") and old[: -len("Param")] in self.hints:
@@ -305,6 +315,16 @@ class ModelWriter:
                 + src
                 + aliases
             )
+        shared = {alias: target for alias, target in sorted(self.aliases.items()) if target in self.imported}
+        if shared:  # published names of places that are now the twin group's classes
+            sources[SHARED_ALIASES] = (
+                HEADER
+                + f'"""Names the {group.replace("_", "-")} operations published for classes they now share."""\n\n'
+                + "from __future__ import annotations\n\n"
+                + "".join(f"from .{self.imported[t]} import {t}\n" for t in sorted(set(shared.values())))
+                + "\n"
+                + "".join(f"{alias} = {target}\n" for alias, target in shared.items())
+            )
         return sources
 
     def lazy_names(self) -> dict[str, str | None]:
@@ -312,9 +332,18 @@ class ModelWriter:
         table: dict[str, str | None] = {name: module_name(name) for name in self.classes}
         table.update({param: module_name(name) for name, param in self.params.items()})
         owner = {param: name for name, param in self.params.items()}
-        table.update({alias: self.module_of(owner.get(target, target)) for alias, target in self.aliases.items()})
+        table.update(
+            {
+                alias: SHARED_ALIASES if target in self.imported else self.module_of(owner.get(target, target))
+                for alias, target in self.aliases.items()
+            }
+        )
         table.update(self.imported)
         return dict(sorted(table.items()))
+
+
+#: The module of a group's published names for classes of its twin group (``name = TwinClass``).
+SHARED_ALIASES = "_shared_aliases"
 
 
 def module_name(class_name: str) -> str:

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         SendCouponCouponTagInfoParam,
         SendCouponResponse,
         SetNotifyConfigResponse,
+        Stock,
         UpdateProductCouponResponse,
         UpdateStockBudgetResponse,
         UpdateStockBundleBudgetResponse,
@@ -871,7 +872,7 @@ class BrandProductCouponResource(Resource):
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         extra_headers: Mapping[str, str] | None = None,
-    ) -> TokenPaginator[GetStockResponse]:
+    ) -> TokenPaginator[Stock]:
         """List a product coupon's stocks.
 
         ``GET /brand/marketing/product-coupon/product-coupons/{product_coupon_id}/stocks``

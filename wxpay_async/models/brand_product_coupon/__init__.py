@@ -10,18 +10,38 @@ from typing import TYPE_CHECKING
 from wxpay_async._lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from ..product_coupon._associate_stock_bundle_stores_response import (
-        AssociateStockBundleStoresResponse,
-        AssociateStockStoresResponse,
+    from ..product_coupon._associate_stock_bundle_stores_response import AssociateStockBundleStoresResponse
+    from ..product_coupon._associate_stock_bundle_stores_response_failed_store_list_item import (
+        AssociateStockBundleStoresResponseFailedStoreListItem,
     )
     from ..product_coupon._associate_stock_bundle_stores_store_list_item import (
         AssociateStockBundleStoresStoreListItem,
         AssociateStockBundleStoresStoreListItemParam,
     )
     from ..product_coupon._associated_store import AssociatedStore
+    from ..product_coupon._create_image_generation_task_combine_image_discount_coupon import (
+        CreateImageGenerationTaskCombineImageDiscountCoupon,
+        CreateImageGenerationTaskCombineImageDiscountCouponParam,
+    )
+    from ..product_coupon._create_image_generation_task_combine_image_exchange_coupon import (
+        CreateImageGenerationTaskCombineImageExchangeCoupon,
+        CreateImageGenerationTaskCombineImageExchangeCouponParam,
+    )
+    from ..product_coupon._create_image_generation_task_combine_image_normal_coupon import (
+        CreateImageGenerationTaskCombineImageNormalCoupon,
+        CreateImageGenerationTaskCombineImageNormalCouponParam,
+    )
     from ..product_coupon._create_product_coupon_display_info import (
         CreateProductCouponDisplayInfo,
         CreateProductCouponDisplayInfoParam,
+    )
+    from ..product_coupon._create_product_coupon_display_info_combo_package_list_item import (
+        CreateProductCouponDisplayInfoComboPackageListItem,
+        CreateProductCouponDisplayInfoComboPackageListItemParam,
+    )
+    from ..product_coupon._create_product_coupon_display_info_combo_package_list_item_choice_list_item import (
+        CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem,
+        CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam,
     )
     from ..product_coupon._create_product_coupon_progressive_bundle_usage_info import (
         CreateProductCouponProgressiveBundleUsageInfo,
@@ -36,27 +56,106 @@ if TYPE_CHECKING:
         CreateProductCouponStockBundleCouponDisplayInfo,
         CreateProductCouponStockBundleCouponDisplayInfoParam,
     )
+    from ..product_coupon._create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program import (
+        CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram,
+        CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_bundle_progressive_bundle_usage_rule import (
+        CreateProductCouponStockBundleProgressiveBundleUsageRule,
+        CreateProductCouponStockBundleProgressiveBundleUsageRuleParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_bundle_stock_send_rule import (
+        CreateProductCouponStockBundleStockSendRule,
+        CreateProductCouponStockBundleStockSendRuleParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_coupon_display_info import (
+        CreateProductCouponStockCouponDisplayInfo,
+        CreateProductCouponStockCouponDisplayInfoParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_coupon_display_info_entrance_finder import (
+        CreateProductCouponStockCouponDisplayInfoEntranceFinder,
+        CreateProductCouponStockCouponDisplayInfoEntranceFinderParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_coupon_display_info_entrance_mini_program import (
+        CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram,
+        CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_coupon_display_info_entrance_official_account import (
+        CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount,
+        CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam,
+    )
     from ..product_coupon._create_product_coupon_stock_notify_config import (
         CreateProductCouponStockNotifyConfig,
         CreateProductCouponStockNotifyConfigParam,
     )
+    from ..product_coupon._create_product_coupon_stock_sequential_usage_rule import (
+        CreateProductCouponStockSequentialUsageRule,
+        CreateProductCouponStockSequentialUsageRuleParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period import (
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item import (
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period import (
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+        CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item import (
+        CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item import (
+        CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item import (
+        CreateProductCouponStockSequentialUsageRuleNormalCouponListItem,
+        CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_single_usage_rule import (
+        CreateProductCouponStockSingleUsageRule,
+        CreateProductCouponStockSingleUsageRuleParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_single_usage_rule_coupon_available_period import (
+        CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod,
+        CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_stock_send_rule import (
+        CreateProductCouponStockStockSendRule,
+        CreateProductCouponStockStockSendRuleParam,
+    )
     from ..product_coupon._create_product_coupon_stock_usage_rule_display_info import (
         CreateProductCouponStockUsageRuleDisplayInfo,
         CreateProductCouponStockUsageRuleDisplayInfoParam,
+    )
+    from ..product_coupon._create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info import (
+        CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo,
+        CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam,
     )
     from ..product_coupon._create_stock_bundle_stock_bundle import (
         CreateStockBundleStockBundle,
         CreateStockBundleStockBundleParam,
     )
     from ..product_coupon._create_stock_stock import CreateStockStock, CreateStockStockParam
-    from ..product_coupon._disassociate_stock_bundle_stores_response import (
-        DisassociateStockBundleStoresResponse,
-        DisassociateStockStoresResponse,
-    )
-    from ..product_coupon._get_notify_config_response import GetNotifyConfigResponse, SetNotifyConfigResponse
+    from ..product_coupon._disassociate_stock_bundle_stores_response import DisassociateStockBundleStoresResponse
+    from ..product_coupon._get_notify_config_response import GetNotifyConfigResponse
     from ..product_coupon._list_stock_associated_stores_response import ListStockAssociatedStoresResponse
     from ..product_coupon._pre_send_coupon_response import PreSendCouponResponse
     from ..product_coupon._product_coupon_display_info import ProductCouponDisplayInfo
+    from ..product_coupon._product_coupon_display_info_combo_package_list_item import (
+        ProductCouponDisplayInfoComboPackageListItem,
+    )
+    from ..product_coupon._product_coupon_display_info_combo_package_list_item_choice_list_item import (
+        ProductCouponDisplayInfoComboPackageListItemChoiceListItem,
+    )
     from ..product_coupon._product_coupon_progressive_bundle_usage_info import ProductCouponProgressiveBundleUsageInfo
     from ..product_coupon._product_coupon_sequential_usage_info import ProductCouponSequentialUsageInfo
     from ..product_coupon._product_coupon_single_usage_info import ProductCouponSingleUsageInfo
@@ -67,8 +166,19 @@ if TYPE_CHECKING:
         ProductCouponSingleUsageInfoNormalCoupon,
     )
     from ..product_coupon._send_coupon_coupon_tag_info import SendCouponCouponTagInfo, SendCouponCouponTagInfoParam
+    from ..product_coupon._send_coupon_coupon_tag_info_member_tag_info import (
+        SendCouponCouponTagInfoMemberTagInfo,
+        SendCouponCouponTagInfoMemberTagInfoParam,
+    )
     from ..product_coupon._stock_coupon_code_count_info import StockCouponCodeCountInfo
     from ..product_coupon._stock_coupon_display_info import StockCouponDisplayInfo
+    from ..product_coupon._stock_coupon_display_info_entrance_finder import StockCouponDisplayInfoEntranceFinder
+    from ..product_coupon._stock_coupon_display_info_entrance_mini_program import (
+        StockCouponDisplayInfoEntranceMiniProgram,
+    )
+    from ..product_coupon._stock_coupon_display_info_entrance_official_account import (
+        StockCouponDisplayInfoEntranceOfficialAccount,
+    )
     from ..product_coupon._stock_notify_config import StockNotifyConfig
     from ..product_coupon._stock_progressive_bundle_usage_rule import StockProgressiveBundleUsageRule
     from ..product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period import (
@@ -80,11 +190,17 @@ if TYPE_CHECKING:
     from ..product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period import (
         StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod,
     )
+    from ..product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item import (
+        StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem,
+    )
     from ..product_coupon._stock_progressive_bundle_usage_rule_exchange_coupon import (
         StockProgressiveBundleUsageRuleExchangeCoupon,
     )
     from ..product_coupon._stock_sent_count_info import StockSentCountInfo
     from ..product_coupon._stock_sequential_usage_rule import StockSequentialUsageRule
+    from ..product_coupon._stock_sequential_usage_rule_coupon_available_period import (
+        StockSequentialUsageRuleCouponAvailablePeriod,
+    )
     from ..product_coupon._stock_sequential_usage_rule_discount_coupon_list_item import (
         StockSequentialUsageRuleDiscountCouponListItem,
     )
@@ -95,6 +211,9 @@ if TYPE_CHECKING:
         StockSequentialUsageRuleNormalCouponListItem,
     )
     from ..product_coupon._stock_single_usage_rule import StockSingleUsageRule
+    from ..product_coupon._stock_single_usage_rule_coupon_available_period import (
+        StockSingleUsageRuleCouponAvailablePeriod,
+    )
     from ..product_coupon._stock_stock_bundle_info import StockStockBundleInfo
     from ..product_coupon._stock_stock_send_rule import StockStockSendRule
     from ..product_coupon._stock_usage_rule_display_info import StockUsageRuleDisplayInfo
@@ -102,6 +221,9 @@ if TYPE_CHECKING:
         StockUsageRuleDisplayInfoCouponAvailableStoreInfo,
     )
     from ..product_coupon._upload_coupon_codes_response import UploadCouponCodesResponse
+    from ..product_coupon._upload_coupon_codes_response_failed_code_list_item import (
+        UploadCouponCodesResponseFailedCodeListItem,
+    )
     from ..product_coupon._upload_image_response import UploadImageResponse
     from ..product_coupon._use_coupon_associated_order_info import (
         UseCouponAssociatedOrderInfo,
@@ -112,6 +234,7 @@ if TYPE_CHECKING:
         UseCouponAssociatedPayScoreOrderInfoParam,
     )
     from ..product_coupon._user_coupon_coupon_tag_info import UserCouponCouponTagInfo
+    from ..product_coupon._user_coupon_coupon_tag_info_member_tag_info import UserCouponCouponTagInfoMemberTagInfo
     from ..product_coupon._user_coupon_progressive_bundle_usage_detail import UserCouponProgressiveBundleUsageDetail
     from ..product_coupon._user_coupon_progressive_bundle_usage_detail_associated_order_info import (
         UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo,
@@ -120,154 +243,240 @@ if TYPE_CHECKING:
         UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo,
     )
     from ..product_coupon._user_coupon_sequential_usage_detail import UserCouponSequentialUsageDetail
+    from ..product_coupon._user_coupon_sequential_usage_detail_detail_item_list_item import (
+        UserCouponSequentialUsageDetailDetailItemListItem,
+    )
     from ..product_coupon._user_coupon_single_usage_detail import UserCouponSingleUsageDetail
     from ..product_coupon._user_coupon_user_product_coupon_bundle_info import UserCouponUserProductCouponBundleInfo
-    from ._confirm_coupon_response import ConfirmCouponResponse
-    from ._create_product_coupon_response import CreateProductCouponResponse
-    from ._create_product_coupon_response_stock_bundle import CreateProductCouponResponseStockBundle
-    from ._create_product_coupon_response_stock_bundle_stock_list_item import (
-        CreateProductCouponResponseStockBundleStockListItem,
+    from ._confirm_coupon_response import (
+        ConfirmCouponResponse,
+        DeactivateCouponResponse,
+        ReturnCouponResponse,
+        UseCouponResponse,
     )
+    from ._create_product_coupon_response import CreateProductCouponResponse
     from ._create_stock_bundle_response import (
         CreateStockBundleResponse,
         UpdateStockBundleBudgetResponse,
         UpdateStockBundleResponse,
     )
-    from ._create_stock_response import CreateStockResponse
-    from ._create_stock_response_usage_rule_display_info import CreateStockResponseUsageRuleDisplayInfo
-    from ._deactivate_coupon_response import DeactivateCouponResponse, ReturnCouponResponse, UseCouponResponse
+    from ._create_stock_response import (
+        CreateStockResponse,
+        DeactivateStockResponse,
+        UpdateStockBudgetResponse,
+        UpdateStockResponse,
+    )
     from ._deactivate_product_coupon_response import DeactivateProductCouponResponse, UpdateProductCouponResponse
-    from ._deactivate_stock_response import DeactivateStockResponse, UpdateStockBudgetResponse, UpdateStockResponse
-    from ._get_product_coupon_response import GetProductCouponResponse
-    from ._get_stock_response import GetStockResponse
-    from ._get_stock_response_sequential_usage_rule import GetStockResponseSequentialUsageRule
-    from ._get_stock_response_sequential_usage_rule_coupon_available_period import (
-        GetStockResponseSequentialUsageRuleCouponAvailablePeriod,
-    )
-    from ._get_stock_response_single_usage_rule import GetStockResponseSingleUsageRule
-    from ._get_user_coupon_response import GetUserCouponResponse
-    from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
-    from ._get_user_coupon_response_progressive_bundle_usage_detail import (
-        GetUserCouponResponseProgressiveBundleUsageDetail,
-    )
-    from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
-    from ._get_user_coupon_response_stock import GetUserCouponResponseStock
     from ._list_stocks_response import ListStocksResponse
     from ._list_user_coupons_response import ListUserCouponsResponse
-    from ._user_coupon import SendCouponResponse, UserCoupon
-    from ._user_coupon_stock import UserCouponStock
+    from ._product_coupon import GetProductCouponResponse, GetUserCouponResponseProductCoupon, ProductCoupon
+    from ._shared_aliases import (
+        AssociateStockStoresResponse,
+        CreateStockResponseUsageRuleDisplayInfo,
+        DisassociateStockStoresResponse,
+        GetStockResponseSequentialUsageRule,
+        GetStockResponseSequentialUsageRuleCouponAvailablePeriod,
+        GetStockResponseSingleUsageRule,
+        GetUserCouponResponseProgressiveBundleUsageDetail,
+        GetUserCouponResponseSingleUsageDetail,
+        SetNotifyConfigResponse,
+    )
+    from ._stock import GetStockResponse, GetUserCouponResponseStock, Stock, UserCouponStock
+    from ._stock_bundle import CreateProductCouponResponseStockBundle, StockBundle
+    from ._stock_bundle_stock_list_item import (
+        CreateProductCouponResponseStockBundleStockListItem,
+        StockBundleStockListItem,
+    )
+    from ._user_coupon import GetUserCouponResponse, SendCouponResponse, UserCoupon
 
 _LAZY: dict[str, str | None] = {
     "AssociateStockBundleStoresResponse": ".product_coupon._associate_stock_bundle_stores_response",
+    "AssociateStockBundleStoresResponseFailedStoreListItem": ".product_coupon._associate_stock_bundle_stores_response_failed_store_list_item",
     "AssociateStockBundleStoresStoreListItem": ".product_coupon._associate_stock_bundle_stores_store_list_item",
     "AssociateStockBundleStoresStoreListItemParam": ".product_coupon._associate_stock_bundle_stores_store_list_item",
-    "AssociateStockStoresResponse": ".product_coupon._associate_stock_bundle_stores_response",
+    "AssociateStockStoresResponse": "_shared_aliases",
     "AssociatedStore": ".product_coupon._associated_store",
     "ConfirmCouponResponse": "_confirm_coupon_response",
+    "CreateImageGenerationTaskCombineImageDiscountCoupon": ".product_coupon._create_image_generation_task_combine_image_discount_coupon",
+    "CreateImageGenerationTaskCombineImageDiscountCouponParam": ".product_coupon._create_image_generation_task_combine_image_discount_coupon",
+    "CreateImageGenerationTaskCombineImageExchangeCoupon": ".product_coupon._create_image_generation_task_combine_image_exchange_coupon",
+    "CreateImageGenerationTaskCombineImageExchangeCouponParam": ".product_coupon._create_image_generation_task_combine_image_exchange_coupon",
+    "CreateImageGenerationTaskCombineImageNormalCoupon": ".product_coupon._create_image_generation_task_combine_image_normal_coupon",
+    "CreateImageGenerationTaskCombineImageNormalCouponParam": ".product_coupon._create_image_generation_task_combine_image_normal_coupon",
     "CreateProductCouponDisplayInfo": ".product_coupon._create_product_coupon_display_info",
+    "CreateProductCouponDisplayInfoComboPackageListItem": ".product_coupon._create_product_coupon_display_info_combo_package_list_item",
+    "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem": ".product_coupon._create_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam": ".product_coupon._create_product_coupon_display_info_combo_package_list_item_choice_list_item",
+    "CreateProductCouponDisplayInfoComboPackageListItemParam": ".product_coupon._create_product_coupon_display_info_combo_package_list_item",
     "CreateProductCouponDisplayInfoParam": ".product_coupon._create_product_coupon_display_info",
     "CreateProductCouponProgressiveBundleUsageInfo": ".product_coupon._create_product_coupon_progressive_bundle_usage_info",
     "CreateProductCouponProgressiveBundleUsageInfoParam": ".product_coupon._create_product_coupon_progressive_bundle_usage_info",
     "CreateProductCouponResponse": "_create_product_coupon_response",
-    "CreateProductCouponResponseStockBundle": "_create_product_coupon_response_stock_bundle",
-    "CreateProductCouponResponseStockBundleStockListItem": "_create_product_coupon_response_stock_bundle_stock_list_item",
+    "CreateProductCouponResponseStockBundle": "_stock_bundle",
+    "CreateProductCouponResponseStockBundleStockListItem": "_stock_bundle_stock_list_item",
     "CreateProductCouponSingleUsageInfo": ".product_coupon._create_product_coupon_single_usage_info",
     "CreateProductCouponSingleUsageInfoParam": ".product_coupon._create_product_coupon_single_usage_info",
     "CreateProductCouponStock": ".product_coupon._create_product_coupon_stock",
     "CreateProductCouponStockBundleCouponDisplayInfo": ".product_coupon._create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram": ".product_coupon._create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam": ".product_coupon._create_product_coupon_stock_bundle_coupon_display_info_entrance_mini_program",
     "CreateProductCouponStockBundleCouponDisplayInfoParam": ".product_coupon._create_product_coupon_stock_bundle_coupon_display_info",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRule": ".product_coupon._create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRuleParam": ".product_coupon._create_product_coupon_stock_bundle_progressive_bundle_usage_rule",
+    "CreateProductCouponStockBundleStockSendRule": ".product_coupon._create_product_coupon_stock_bundle_stock_send_rule",
+    "CreateProductCouponStockBundleStockSendRuleParam": ".product_coupon._create_product_coupon_stock_bundle_stock_send_rule",
+    "CreateProductCouponStockCouponDisplayInfo": ".product_coupon._create_product_coupon_stock_coupon_display_info",
+    "CreateProductCouponStockCouponDisplayInfoEntranceFinder": ".product_coupon._create_product_coupon_stock_coupon_display_info_entrance_finder",
+    "CreateProductCouponStockCouponDisplayInfoEntranceFinderParam": ".product_coupon._create_product_coupon_stock_coupon_display_info_entrance_finder",
+    "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram": ".product_coupon._create_product_coupon_stock_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam": ".product_coupon._create_product_coupon_stock_coupon_display_info_entrance_mini_program",
+    "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount": ".product_coupon._create_product_coupon_stock_coupon_display_info_entrance_official_account",
+    "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam": ".product_coupon._create_product_coupon_stock_coupon_display_info_entrance_official_account",
+    "CreateProductCouponStockCouponDisplayInfoParam": ".product_coupon._create_product_coupon_stock_coupon_display_info",
     "CreateProductCouponStockNotifyConfig": ".product_coupon._create_product_coupon_stock_notify_config",
     "CreateProductCouponStockNotifyConfigParam": ".product_coupon._create_product_coupon_stock_notify_config",
     "CreateProductCouponStockParam": ".product_coupon._create_product_coupon_stock",
+    "CreateProductCouponStockSequentialUsageRule": ".product_coupon._create_product_coupon_stock_sequential_usage_rule",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_irregular_available_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_coupon_available_period_weekly_available_period",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_discount_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_exchange_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItem": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam": ".product_coupon._create_product_coupon_stock_sequential_usage_rule_normal_coupon_list_item",
+    "CreateProductCouponStockSequentialUsageRuleParam": ".product_coupon._create_product_coupon_stock_sequential_usage_rule",
+    "CreateProductCouponStockSingleUsageRule": ".product_coupon._create_product_coupon_stock_single_usage_rule",
+    "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod": ".product_coupon._create_product_coupon_stock_single_usage_rule_coupon_available_period",
+    "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam": ".product_coupon._create_product_coupon_stock_single_usage_rule_coupon_available_period",
+    "CreateProductCouponStockSingleUsageRuleParam": ".product_coupon._create_product_coupon_stock_single_usage_rule",
+    "CreateProductCouponStockStockSendRule": ".product_coupon._create_product_coupon_stock_stock_send_rule",
+    "CreateProductCouponStockStockSendRuleParam": ".product_coupon._create_product_coupon_stock_stock_send_rule",
     "CreateProductCouponStockUsageRuleDisplayInfo": ".product_coupon._create_product_coupon_stock_usage_rule_display_info",
+    "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo": ".product_coupon._create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info",
+    "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam": ".product_coupon._create_product_coupon_stock_usage_rule_display_info_coupon_available_store_info",
     "CreateProductCouponStockUsageRuleDisplayInfoParam": ".product_coupon._create_product_coupon_stock_usage_rule_display_info",
     "CreateStockBundleResponse": "_create_stock_bundle_response",
     "CreateStockBundleStockBundle": ".product_coupon._create_stock_bundle_stock_bundle",
     "CreateStockBundleStockBundleParam": ".product_coupon._create_stock_bundle_stock_bundle",
     "CreateStockResponse": "_create_stock_response",
-    "CreateStockResponseUsageRuleDisplayInfo": "_create_stock_response_usage_rule_display_info",
+    "CreateStockResponseUsageRuleDisplayInfo": "_shared_aliases",
     "CreateStockStock": ".product_coupon._create_stock_stock",
     "CreateStockStockParam": ".product_coupon._create_stock_stock",
-    "DeactivateCouponResponse": "_deactivate_coupon_response",
+    "DeactivateCouponResponse": "_confirm_coupon_response",
     "DeactivateProductCouponResponse": "_deactivate_product_coupon_response",
-    "DeactivateStockResponse": "_deactivate_stock_response",
+    "DeactivateStockResponse": "_create_stock_response",
     "DisassociateStockBundleStoresResponse": ".product_coupon._disassociate_stock_bundle_stores_response",
-    "DisassociateStockStoresResponse": ".product_coupon._disassociate_stock_bundle_stores_response",
+    "DisassociateStockStoresResponse": "_shared_aliases",
     "GetNotifyConfigResponse": ".product_coupon._get_notify_config_response",
-    "GetProductCouponResponse": "_get_product_coupon_response",
-    "GetStockResponse": "_get_stock_response",
-    "GetStockResponseSequentialUsageRule": "_get_stock_response_sequential_usage_rule",
-    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod": "_get_stock_response_sequential_usage_rule_coupon_available_period",
-    "GetStockResponseSingleUsageRule": "_get_stock_response_single_usage_rule",
-    "GetUserCouponResponse": "_get_user_coupon_response",
-    "GetUserCouponResponseProductCoupon": "_get_user_coupon_response_product_coupon",
-    "GetUserCouponResponseProgressiveBundleUsageDetail": "_get_user_coupon_response_progressive_bundle_usage_detail",
-    "GetUserCouponResponseSingleUsageDetail": "_get_user_coupon_response_single_usage_detail",
-    "GetUserCouponResponseStock": "_get_user_coupon_response_stock",
+    "GetProductCouponResponse": "_product_coupon",
+    "GetStockResponse": "_stock",
+    "GetStockResponseSequentialUsageRule": "_shared_aliases",
+    "GetStockResponseSequentialUsageRuleCouponAvailablePeriod": "_shared_aliases",
+    "GetStockResponseSingleUsageRule": "_shared_aliases",
+    "GetUserCouponResponse": "_user_coupon",
+    "GetUserCouponResponseProductCoupon": "_product_coupon",
+    "GetUserCouponResponseProgressiveBundleUsageDetail": "_shared_aliases",
+    "GetUserCouponResponseSingleUsageDetail": "_shared_aliases",
+    "GetUserCouponResponseStock": "_stock",
     "ListStockAssociatedStoresResponse": ".product_coupon._list_stock_associated_stores_response",
     "ListStocksResponse": "_list_stocks_response",
     "ListUserCouponsResponse": "_list_user_coupons_response",
     "PreSendCouponResponse": ".product_coupon._pre_send_coupon_response",
+    "ProductCoupon": "_product_coupon",
     "ProductCouponDisplayInfo": ".product_coupon._product_coupon_display_info",
+    "ProductCouponDisplayInfoComboPackageListItem": ".product_coupon._product_coupon_display_info_combo_package_list_item",
+    "ProductCouponDisplayInfoComboPackageListItemChoiceListItem": ".product_coupon._product_coupon_display_info_combo_package_list_item_choice_list_item",
     "ProductCouponProgressiveBundleUsageInfo": ".product_coupon._product_coupon_progressive_bundle_usage_info",
     "ProductCouponSequentialUsageInfo": ".product_coupon._product_coupon_sequential_usage_info",
     "ProductCouponSingleUsageInfo": ".product_coupon._product_coupon_single_usage_info",
     "ProductCouponSingleUsageInfoDiscountCoupon": ".product_coupon._product_coupon_single_usage_info_discount_coupon",
     "ProductCouponSingleUsageInfoNormalCoupon": ".product_coupon._product_coupon_single_usage_info_normal_coupon",
-    "ReturnCouponResponse": "_deactivate_coupon_response",
+    "ReturnCouponResponse": "_confirm_coupon_response",
     "SendCouponCouponTagInfo": ".product_coupon._send_coupon_coupon_tag_info",
+    "SendCouponCouponTagInfoMemberTagInfo": ".product_coupon._send_coupon_coupon_tag_info_member_tag_info",
+    "SendCouponCouponTagInfoMemberTagInfoParam": ".product_coupon._send_coupon_coupon_tag_info_member_tag_info",
     "SendCouponCouponTagInfoParam": ".product_coupon._send_coupon_coupon_tag_info",
     "SendCouponResponse": "_user_coupon",
-    "SetNotifyConfigResponse": ".product_coupon._get_notify_config_response",
+    "SetNotifyConfigResponse": "_shared_aliases",
+    "Stock": "_stock",
+    "StockBundle": "_stock_bundle",
+    "StockBundleStockListItem": "_stock_bundle_stock_list_item",
     "StockCouponCodeCountInfo": ".product_coupon._stock_coupon_code_count_info",
     "StockCouponDisplayInfo": ".product_coupon._stock_coupon_display_info",
+    "StockCouponDisplayInfoEntranceFinder": ".product_coupon._stock_coupon_display_info_entrance_finder",
+    "StockCouponDisplayInfoEntranceMiniProgram": ".product_coupon._stock_coupon_display_info_entrance_mini_program",
+    "StockCouponDisplayInfoEntranceOfficialAccount": ".product_coupon._stock_coupon_display_info_entrance_official_account",
     "StockNotifyConfig": ".product_coupon._stock_notify_config",
     "StockProgressiveBundleUsageRule": ".product_coupon._stock_progressive_bundle_usage_rule",
     "StockProgressiveBundleUsageRuleCouponAvailablePeriod": ".product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period",
     "StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem": ".product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_irregular_available_period_list_item",
     "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod": ".product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem": ".product_coupon._stock_progressive_bundle_usage_rule_coupon_available_period_weekly_available_period_day_period_list_item",
     "StockProgressiveBundleUsageRuleExchangeCoupon": ".product_coupon._stock_progressive_bundle_usage_rule_exchange_coupon",
     "StockSentCountInfo": ".product_coupon._stock_sent_count_info",
     "StockSequentialUsageRule": ".product_coupon._stock_sequential_usage_rule",
+    "StockSequentialUsageRuleCouponAvailablePeriod": ".product_coupon._stock_sequential_usage_rule_coupon_available_period",
     "StockSequentialUsageRuleDiscountCouponListItem": ".product_coupon._stock_sequential_usage_rule_discount_coupon_list_item",
     "StockSequentialUsageRuleExchangeCouponListItem": ".product_coupon._stock_sequential_usage_rule_exchange_coupon_list_item",
     "StockSequentialUsageRuleNormalCouponListItem": ".product_coupon._stock_sequential_usage_rule_normal_coupon_list_item",
     "StockSingleUsageRule": ".product_coupon._stock_single_usage_rule",
+    "StockSingleUsageRuleCouponAvailablePeriod": ".product_coupon._stock_single_usage_rule_coupon_available_period",
     "StockStockBundleInfo": ".product_coupon._stock_stock_bundle_info",
     "StockStockSendRule": ".product_coupon._stock_stock_send_rule",
     "StockUsageRuleDisplayInfo": ".product_coupon._stock_usage_rule_display_info",
     "StockUsageRuleDisplayInfoCouponAvailableStoreInfo": ".product_coupon._stock_usage_rule_display_info_coupon_available_store_info",
     "UpdateProductCouponResponse": "_deactivate_product_coupon_response",
-    "UpdateStockBudgetResponse": "_deactivate_stock_response",
+    "UpdateStockBudgetResponse": "_create_stock_response",
     "UpdateStockBundleBudgetResponse": "_create_stock_bundle_response",
     "UpdateStockBundleResponse": "_create_stock_bundle_response",
-    "UpdateStockResponse": "_deactivate_stock_response",
+    "UpdateStockResponse": "_create_stock_response",
     "UploadCouponCodesResponse": ".product_coupon._upload_coupon_codes_response",
+    "UploadCouponCodesResponseFailedCodeListItem": ".product_coupon._upload_coupon_codes_response_failed_code_list_item",
     "UploadImageResponse": ".product_coupon._upload_image_response",
     "UseCouponAssociatedOrderInfo": ".product_coupon._use_coupon_associated_order_info",
     "UseCouponAssociatedOrderInfoParam": ".product_coupon._use_coupon_associated_order_info",
     "UseCouponAssociatedPayScoreOrderInfo": ".product_coupon._use_coupon_associated_pay_score_order_info",
     "UseCouponAssociatedPayScoreOrderInfoParam": ".product_coupon._use_coupon_associated_pay_score_order_info",
-    "UseCouponResponse": "_deactivate_coupon_response",
+    "UseCouponResponse": "_confirm_coupon_response",
     "UserCoupon": "_user_coupon",
     "UserCouponCouponTagInfo": ".product_coupon._user_coupon_coupon_tag_info",
+    "UserCouponCouponTagInfoMemberTagInfo": ".product_coupon._user_coupon_coupon_tag_info_member_tag_info",
     "UserCouponProgressiveBundleUsageDetail": ".product_coupon._user_coupon_progressive_bundle_usage_detail",
     "UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo": ".product_coupon._user_coupon_progressive_bundle_usage_detail_associated_order_info",
     "UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo": ".product_coupon._user_coupon_progressive_bundle_usage_detail_associated_pay_score_order_info",
     "UserCouponSequentialUsageDetail": ".product_coupon._user_coupon_sequential_usage_detail",
+    "UserCouponSequentialUsageDetailDetailItemListItem": ".product_coupon._user_coupon_sequential_usage_detail_detail_item_list_item",
     "UserCouponSingleUsageDetail": ".product_coupon._user_coupon_single_usage_detail",
-    "UserCouponStock": "_user_coupon_stock",
+    "UserCouponStock": "_stock",
     "UserCouponUserProductCouponBundleInfo": ".product_coupon._user_coupon_user_product_coupon_bundle_info",
 }
 
 __all__ = [
     "AssociateStockBundleStoresResponse",
+    "AssociateStockBundleStoresResponseFailedStoreListItem",
     "AssociateStockBundleStoresStoreListItem",
     "AssociateStockBundleStoresStoreListItemParam",
     "AssociateStockStoresResponse",
     "AssociatedStore",
     "ConfirmCouponResponse",
+    "CreateImageGenerationTaskCombineImageDiscountCoupon",
+    "CreateImageGenerationTaskCombineImageDiscountCouponParam",
+    "CreateImageGenerationTaskCombineImageExchangeCoupon",
+    "CreateImageGenerationTaskCombineImageExchangeCouponParam",
+    "CreateImageGenerationTaskCombineImageNormalCoupon",
+    "CreateImageGenerationTaskCombineImageNormalCouponParam",
     "CreateProductCouponDisplayInfo",
+    "CreateProductCouponDisplayInfoComboPackageListItem",
+    "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItem",
+    "CreateProductCouponDisplayInfoComboPackageListItemChoiceListItemParam",
+    "CreateProductCouponDisplayInfoComboPackageListItemParam",
     "CreateProductCouponDisplayInfoParam",
     "CreateProductCouponProgressiveBundleUsageInfo",
     "CreateProductCouponProgressiveBundleUsageInfoParam",
@@ -278,11 +487,49 @@ __all__ = [
     "CreateProductCouponSingleUsageInfoParam",
     "CreateProductCouponStock",
     "CreateProductCouponStockBundleCouponDisplayInfo",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgram",
+    "CreateProductCouponStockBundleCouponDisplayInfoEntranceMiniProgramParam",
     "CreateProductCouponStockBundleCouponDisplayInfoParam",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRule",
+    "CreateProductCouponStockBundleProgressiveBundleUsageRuleParam",
+    "CreateProductCouponStockBundleStockSendRule",
+    "CreateProductCouponStockBundleStockSendRuleParam",
+    "CreateProductCouponStockCouponDisplayInfo",
+    "CreateProductCouponStockCouponDisplayInfoEntranceFinder",
+    "CreateProductCouponStockCouponDisplayInfoEntranceFinderParam",
+    "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgram",
+    "CreateProductCouponStockCouponDisplayInfoEntranceMiniProgramParam",
+    "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccount",
+    "CreateProductCouponStockCouponDisplayInfoEntranceOfficialAccountParam",
+    "CreateProductCouponStockCouponDisplayInfoParam",
     "CreateProductCouponStockNotifyConfig",
     "CreateProductCouponStockNotifyConfigParam",
     "CreateProductCouponStockParam",
+    "CreateProductCouponStockSequentialUsageRule",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriod",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodParam",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodParam",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleDiscountCouponListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleExchangeCouponListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItem",
+    "CreateProductCouponStockSequentialUsageRuleNormalCouponListItemParam",
+    "CreateProductCouponStockSequentialUsageRuleParam",
+    "CreateProductCouponStockSingleUsageRule",
+    "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriod",
+    "CreateProductCouponStockSingleUsageRuleCouponAvailablePeriodParam",
+    "CreateProductCouponStockSingleUsageRuleParam",
+    "CreateProductCouponStockStockSendRule",
+    "CreateProductCouponStockStockSendRuleParam",
     "CreateProductCouponStockUsageRuleDisplayInfo",
+    "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfo",
+    "CreateProductCouponStockUsageRuleDisplayInfoCouponAvailableStoreInfoParam",
     "CreateProductCouponStockUsageRuleDisplayInfoParam",
     "CreateStockBundleResponse",
     "CreateStockBundleStockBundle",
@@ -311,7 +558,10 @@ __all__ = [
     "ListStocksResponse",
     "ListUserCouponsResponse",
     "PreSendCouponResponse",
+    "ProductCoupon",
     "ProductCouponDisplayInfo",
+    "ProductCouponDisplayInfoComboPackageListItem",
+    "ProductCouponDisplayInfoComboPackageListItemChoiceListItem",
     "ProductCouponProgressiveBundleUsageInfo",
     "ProductCouponSequentialUsageInfo",
     "ProductCouponSingleUsageInfo",
@@ -319,23 +569,34 @@ __all__ = [
     "ProductCouponSingleUsageInfoNormalCoupon",
     "ReturnCouponResponse",
     "SendCouponCouponTagInfo",
+    "SendCouponCouponTagInfoMemberTagInfo",
+    "SendCouponCouponTagInfoMemberTagInfoParam",
     "SendCouponCouponTagInfoParam",
     "SendCouponResponse",
     "SetNotifyConfigResponse",
+    "Stock",
+    "StockBundle",
+    "StockBundleStockListItem",
     "StockCouponCodeCountInfo",
     "StockCouponDisplayInfo",
+    "StockCouponDisplayInfoEntranceFinder",
+    "StockCouponDisplayInfoEntranceMiniProgram",
+    "StockCouponDisplayInfoEntranceOfficialAccount",
     "StockNotifyConfig",
     "StockProgressiveBundleUsageRule",
     "StockProgressiveBundleUsageRuleCouponAvailablePeriod",
     "StockProgressiveBundleUsageRuleCouponAvailablePeriodIrregularAvailablePeriodListItem",
     "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriod",
+    "StockProgressiveBundleUsageRuleCouponAvailablePeriodWeeklyAvailablePeriodDayPeriodListItem",
     "StockProgressiveBundleUsageRuleExchangeCoupon",
     "StockSentCountInfo",
     "StockSequentialUsageRule",
+    "StockSequentialUsageRuleCouponAvailablePeriod",
     "StockSequentialUsageRuleDiscountCouponListItem",
     "StockSequentialUsageRuleExchangeCouponListItem",
     "StockSequentialUsageRuleNormalCouponListItem",
     "StockSingleUsageRule",
+    "StockSingleUsageRuleCouponAvailablePeriod",
     "StockStockBundleInfo",
     "StockStockSendRule",
     "StockUsageRuleDisplayInfo",
@@ -346,6 +607,7 @@ __all__ = [
     "UpdateStockBundleResponse",
     "UpdateStockResponse",
     "UploadCouponCodesResponse",
+    "UploadCouponCodesResponseFailedCodeListItem",
     "UploadImageResponse",
     "UseCouponAssociatedOrderInfo",
     "UseCouponAssociatedOrderInfoParam",
@@ -354,10 +616,12 @@ __all__ = [
     "UseCouponResponse",
     "UserCoupon",
     "UserCouponCouponTagInfo",
+    "UserCouponCouponTagInfoMemberTagInfo",
     "UserCouponProgressiveBundleUsageDetail",
     "UserCouponProgressiveBundleUsageDetailAssociatedOrderInfo",
     "UserCouponProgressiveBundleUsageDetailAssociatedPayScoreOrderInfo",
     "UserCouponSequentialUsageDetail",
+    "UserCouponSequentialUsageDetailDetailItemListItem",
     "UserCouponSingleUsageDetail",
     "UserCouponStock",
     "UserCouponUserProductCouponBundleInfo",

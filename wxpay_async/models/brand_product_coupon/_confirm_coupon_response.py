@@ -3,79 +3,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import attrs
 
-from ..product_coupon._user_coupon_coupon_tag_info import UserCouponCouponTagInfo
-from ..product_coupon._user_coupon_progressive_bundle_usage_detail import UserCouponProgressiveBundleUsageDetail
-from ..product_coupon._user_coupon_single_usage_detail import UserCouponSingleUsageDetail
-from ..product_coupon._user_coupon_user_product_coupon_bundle_info import UserCouponUserProductCouponBundleInfo
-from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
-from ._get_user_coupon_response_stock import GetUserCouponResponseStock
+from ._user_coupon import UserCoupon
 
 
 @attrs.frozen(kw_only=True)
-class ConfirmCouponResponse:
-    """An answer of WeChat Pay.
+class ConfirmCouponResponse(UserCoupon):
+    """A ``UserCoupon``, with the request number this call used (filled by the SDK)."""
 
-    Attributes:
-        attach: Custom attached data
-        channel_custom_info: Channel custom information
-        confirm_request_no: Request number of the confirmation
-        confirm_time: Time the send was confirmed
-        coupon_code: User product coupon code
-        coupon_state: User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-        coupon_tag_info: Coupon tags
-        deactivate_reason: Deactivation reason
-        deactivate_request_no: Request number of the deactivation
-        deactivate_time: Deactivation time
-        product_coupon: Product coupon
-        progressive_bundle_usage_detail: Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
-        receive_time: Receive time
-        send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-        send_request_no: Request number of the send
-        single_usage_detail: Single-use coupon details
-        stock: Stock
-        user_product_coupon_bundle_info: The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
-        valid_begin_time: Start of validity
-        valid_end_time: End of validity
-        out_request_no: the request number this call used (filled by the SDK)
-        extra: fields of the answer this SDK does not know
-        raw: the JSON as WeChat Pay sent it
-        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
-    """
-
-    attach: str | None = None  # Custom attached data
-    channel_custom_info: str | None = None  # Channel custom information
-    confirm_request_no: str | None = None  # Request number of the confirmation
-    confirm_time: dt.datetime | None = None  # Time the send was confirmed
-    coupon_code: str | None = None  # User product coupon code
-    coupon_state: str | None = (
-        None  # User product coupon state: one of CONFIRMING, PENDING, EFFECTIVE, USED, EXPIRED, DELETED, DEACTIVATED
-    )
-    coupon_tag_info: UserCouponCouponTagInfo | None = None  # Coupon tags
-    deactivate_reason: str | None = None  # Deactivation reason
-    deactivate_request_no: str | None = None  # Request number of the deactivation
-    deactivate_time: dt.datetime | None = None  # Deactivation time
-    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
-    progressive_bundle_usage_detail: UserCouponProgressiveBundleUsageDetail | None = (
-        None  # Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
-    )
-    receive_time: dt.datetime | None = None  # Receive time
-    send_channel: str | None = (
-        None  # Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
-    )
-    send_request_no: str | None = None  # Request number of the send
-    single_usage_detail: UserCouponSingleUsageDetail | None = None  # Single-use coupon details
-    stock: GetUserCouponResponseStock | None = None  # Stock
-    user_product_coupon_bundle_info: UserCouponUserProductCouponBundleInfo | None = (
-        None  # The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
-    )
-    valid_begin_time: dt.datetime | None = None  # Start of validity
-    valid_end_time: dt.datetime | None = None  # End of validity
     out_request_no: str = ""  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
+
+
+DeactivateCouponResponse = ConfirmCouponResponse
+
+
+ReturnCouponResponse = ConfirmCouponResponse
+
+
+UseCouponResponse = ConfirmCouponResponse

@@ -10,8 +10,8 @@ import attrs
 from ..product_coupon._product_coupon_display_info import ProductCouponDisplayInfo
 from ..product_coupon._product_coupon_progressive_bundle_usage_info import ProductCouponProgressiveBundleUsageInfo
 from ..product_coupon._product_coupon_single_usage_info import ProductCouponSingleUsageInfo
-from ._create_product_coupon_response_stock_bundle import CreateProductCouponResponseStockBundle
-from ._get_user_coupon_response_stock import GetUserCouponResponseStock
+from ._stock import Stock
+from ._stock_bundle import StockBundle
 
 
 @attrs.frozen(kw_only=True)
@@ -27,7 +27,7 @@ class CreateProductCouponResponse:
         single_usage_info: Single-use mode settings
         state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
         stock: Stock
-        stock_bundle: The stock bundle created with the coupon (usage_mode PROGRESSIVE_BUNDLE)
+        stock_bundle: StockBundle
         type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
         usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
         out_request_no: the request number this call used (filled by the SDK)
@@ -45,10 +45,8 @@ class CreateProductCouponResponse:
     scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
     single_usage_info: ProductCouponSingleUsageInfo | None = None  # Single-use mode settings
     state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    stock: GetUserCouponResponseStock | None = None  # Stock
-    stock_bundle: CreateProductCouponResponseStockBundle | None = (
-        None  # The stock bundle created with the coupon (usage_mode PROGRESSIVE_BUNDLE)
-    )
+    stock: Stock | None = None
+    stock_bundle: StockBundle | None = None
     type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
     usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     out_request_no: str = ""  # the request number this call used

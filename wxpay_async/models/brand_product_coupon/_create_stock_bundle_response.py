@@ -3,34 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
-from ._create_product_coupon_response_stock_bundle_stock_list_item import (
-    CreateProductCouponResponseStockBundleStockListItem,
-)
+from ._stock_bundle import StockBundle
 
 
 @attrs.frozen(kw_only=True)
-class CreateStockBundleResponse:
-    """An answer of WeChat Pay.
+class CreateStockBundleResponse(StockBundle):
+    """A ``StockBundle``, with the request number this call used (filled by the SDK)."""
 
-    Attributes:
-        stock_bundle_id: Stock bundle ID
-        stock_list: Stocks
-        out_request_no: the request number this call used (filled by the SDK)
-        extra: fields of the answer this SDK does not know
-        raw: the JSON as WeChat Pay sent it
-        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
-    """
-
-    stock_bundle_id: str | None = None  # Stock bundle ID
-    stock_list: list[CreateProductCouponResponseStockBundleStockListItem] | None = None  # Stocks
     out_request_no: str = ""  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 UpdateStockBundleBudgetResponse = CreateStockBundleResponse

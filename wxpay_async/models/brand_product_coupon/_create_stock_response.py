@@ -3,73 +3,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import attrs
 
-from ..product_coupon._stock_coupon_code_count_info import StockCouponCodeCountInfo
-from ..product_coupon._stock_coupon_display_info import StockCouponDisplayInfo
-from ..product_coupon._stock_notify_config import StockNotifyConfig
-from ..product_coupon._stock_progressive_bundle_usage_rule import StockProgressiveBundleUsageRule
-from ..product_coupon._stock_sent_count_info import StockSentCountInfo
-from ..product_coupon._stock_stock_bundle_info import StockStockBundleInfo
-from ..product_coupon._stock_stock_send_rule import StockStockSendRule
-from ._create_stock_response_usage_rule_display_info import CreateStockResponseUsageRuleDisplayInfo
-from ._get_stock_response_sequential_usage_rule import GetStockResponseSequentialUsageRule
-from ._get_stock_response_single_usage_rule import GetStockResponseSingleUsageRule
+from ._stock import Stock
 
 
 @attrs.frozen(kw_only=True)
-class CreateStockResponse:
-    """An answer of WeChat Pay.
+class CreateStockResponse(Stock):
+    """A ``Stock``, with the request number this call used (filled by the SDK)."""
 
-    Attributes:
-        coupon_code_count_info: Coupon codes uploaded in advance by the brand
-        coupon_code_mode: How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
-        coupon_display_info: Coupon display information
-        deactivate_reason: Deactivation reason
-        deactivate_request_no: Request number of the deactivation
-        deactivate_time: Deactivation time
-        notify_config: Event notification settings
-        product_coupon_id: Product coupon ID
-        progressive_bundle_usage_rule: Multi-use coupon rule
-        remark: Remark
-        sent_count_info: Sends so far
-        sequential_usage_rule: Multi-use coupon rule
-        single_usage_rule: Single-use coupon rule
-        state: Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-        stock_bundle_info: Stock bundle
-        stock_id: Stock ID
-        stock_send_rule: Sending rules
-        store_scope: Store scope: one of NONE, ALL, SPECIFIC
-        usage_rule_display_info: Displayed usage rules
-        out_request_no: the request number this call used (filled by the SDK)
-        extra: fields of the answer this SDK does not know
-        raw: the JSON as WeChat Pay sent it
-        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
-    """
-
-    coupon_code_count_info: StockCouponCodeCountInfo | None = None  # Coupon codes uploaded in advance by the brand
-    coupon_code_mode: str | None = None  # How coupon codes are assigned: one of WECHATPAY, UPLOAD, API_ASSIGN
-    coupon_display_info: StockCouponDisplayInfo | None = None  # Coupon display information
-    deactivate_reason: str | None = None  # Deactivation reason
-    deactivate_request_no: str | None = None  # Request number of the deactivation
-    deactivate_time: dt.datetime | None = None  # Deactivation time
-    notify_config: StockNotifyConfig | None = None  # Event notification settings
-    product_coupon_id: str | None = None  # Product coupon ID
-    progressive_bundle_usage_rule: StockProgressiveBundleUsageRule | None = None  # Multi-use coupon rule
-    remark: str | None = None  # Remark
-    sent_count_info: StockSentCountInfo | None = None  # Sends so far
-    sequential_usage_rule: GetStockResponseSequentialUsageRule | None = None  # Multi-use coupon rule
-    single_usage_rule: GetStockResponseSingleUsageRule | None = None  # Single-use coupon rule
-    state: str | None = None  # Stock status: one of AUDITING, SENDING, PAUSED, STOPPED, DEACTIVATED
-    stock_bundle_info: StockStockBundleInfo | None = None  # Stock bundle
-    stock_id: str | None = None  # Stock ID
-    stock_send_rule: StockStockSendRule | None = None  # Sending rules
-    store_scope: str | None = None  # Store scope: one of NONE, ALL, SPECIFIC
-    usage_rule_display_info: CreateStockResponseUsageRuleDisplayInfo | None = None  # Displayed usage rules
     out_request_no: str = ""  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
+
+
+DeactivateStockResponse = CreateStockResponse
+
+
+UpdateStockBudgetResponse = CreateStockResponse
+
+
+UpdateStockResponse = CreateStockResponse

@@ -3,60 +3,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import attrs
 
-from ..product_coupon._product_coupon_display_info import ProductCouponDisplayInfo
-from ..product_coupon._product_coupon_progressive_bundle_usage_info import ProductCouponProgressiveBundleUsageInfo
-from ..product_coupon._product_coupon_sequential_usage_info import ProductCouponSequentialUsageInfo
-from ..product_coupon._product_coupon_single_usage_info import ProductCouponSingleUsageInfo
+from ._product_coupon import ProductCoupon
 
 
 @attrs.frozen(kw_only=True)
-class DeactivateProductCouponResponse:
-    """An answer of WeChat Pay.
+class DeactivateProductCouponResponse(ProductCoupon):
+    """A ``ProductCoupon``, with the request number this call used (filled by the SDK)."""
 
-    Attributes:
-        deactivate_reason: Deactivation reason
-        deactivate_request_no: Request number of the deactivation
-        deactivate_time: Deactivation time
-        display_info: Display information
-        out_product_no: Merchant's product ID
-        product_coupon_id: Product coupon ID
-        progressive_bundle_usage_info: Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
-        scope: Discount scope: one of ALL, SINGLE, CATEGORY
-        sequential_usage_info: Multi-use mode settings
-        single_usage_info: Single-use mode settings
-        state: Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-        type: Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
-        usage_mode: Usage mode: one of SINGLE, SEQUENTIAL
-        out_request_no: the request number this call used (filled by the SDK)
-        extra: fields of the answer this SDK does not know
-        raw: the JSON as WeChat Pay sent it
-        request_id: the ``Request-ID`` of the answer (quote it to WeChat Pay support)
-    """
-
-    deactivate_reason: str | None = None  # Deactivation reason
-    deactivate_request_no: str | None = None  # Request number of the deactivation
-    deactivate_time: dt.datetime | None = None  # Deactivation time
-    display_info: ProductCouponDisplayInfo | None = None  # Display information
-    out_product_no: str | None = None  # Merchant's product ID
-    product_coupon_id: str | None = None  # Product coupon ID
-    progressive_bundle_usage_info: ProductCouponProgressiveBundleUsageInfo | None = (
-        None  # Progressive-bundle usage (usage_mode PROGRESSIVE_BUNDLE)
-    )
-    scope: str | None = None  # Discount scope: one of ALL, SINGLE, CATEGORY
-    sequential_usage_info: ProductCouponSequentialUsageInfo | None = None  # Multi-use mode settings
-    single_usage_info: ProductCouponSingleUsageInfo | None = None  # Single-use mode settings
-    state: str | None = None  # Product coupon state: one of AUDITING, EFFECTIVE, DEACTIVATED
-    type: str | None = None  # Product coupon type: one of NORMAL, DISCOUNT, EXCHANGE
-    usage_mode: str | None = None  # Usage mode: one of SINGLE, SEQUENTIAL
     out_request_no: str = ""  # the request number this call used
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
-    raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
-    request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
 
 
 UpdateProductCouponResponse = DeactivateProductCouponResponse

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from ._get_stock_response import GetStockResponse
+from ._stock import Stock
 
 
 @attrs.frozen(kw_only=True)
@@ -24,7 +24,7 @@ class ListStocksResponse:
     """
 
     next_page_token: str | None = None  # Token of the next page (absent on the last page)
-    stock_list: list[GetStockResponse] | None = None  # Stocks
+    stock_list: list[Stock] | None = None  # Stocks
     total_count: int | None = None  # Total count
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it

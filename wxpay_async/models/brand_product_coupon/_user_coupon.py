@@ -9,12 +9,12 @@ from typing import Any
 import attrs
 
 from ..product_coupon._user_coupon_coupon_tag_info import UserCouponCouponTagInfo
+from ..product_coupon._user_coupon_progressive_bundle_usage_detail import UserCouponProgressiveBundleUsageDetail
 from ..product_coupon._user_coupon_sequential_usage_detail import UserCouponSequentialUsageDetail
+from ..product_coupon._user_coupon_single_usage_detail import UserCouponSingleUsageDetail
 from ..product_coupon._user_coupon_user_product_coupon_bundle_info import UserCouponUserProductCouponBundleInfo
-from ._get_user_coupon_response_product_coupon import GetUserCouponResponseProductCoupon
-from ._get_user_coupon_response_progressive_bundle_usage_detail import GetUserCouponResponseProgressiveBundleUsageDetail
-from ._get_user_coupon_response_single_usage_detail import GetUserCouponResponseSingleUsageDetail
-from ._user_coupon_stock import UserCouponStock
+from ._product_coupon import ProductCoupon
+from ._stock import Stock
 
 
 @attrs.frozen(kw_only=True)
@@ -32,7 +32,7 @@ class UserCoupon:
         deactivate_reason: Deactivation reason
         deactivate_request_no: Request number of the deactivation
         deactivate_time: Deactivation time
-        product_coupon: Product coupon
+        product_coupon: ProductCoupon
         progressive_bundle_usage_detail: Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
         receive_time: Receive time
         send_channel: Sending channel: one of API, BRAND_MANAGE, MERCHANT_CARD, MEMBER, SMALL_ACTIVITY, RECEIVE_COMPONENT
@@ -60,8 +60,8 @@ class UserCoupon:
     deactivate_reason: str | None = None  # Deactivation reason
     deactivate_request_no: str | None = None  # Request number of the deactivation
     deactivate_time: dt.datetime | None = None  # Deactivation time
-    product_coupon: GetUserCouponResponseProductCoupon | None = None  # Product coupon
-    progressive_bundle_usage_detail: GetUserCouponResponseProgressiveBundleUsageDetail | None = (
+    product_coupon: ProductCoupon | None = None
+    progressive_bundle_usage_detail: UserCouponProgressiveBundleUsageDetail | None = (
         None  # Usage detail of a multi-use coupon (usage_mode PROGRESSIVE_BUNDLE)
     )
     receive_time: dt.datetime | None = None  # Receive time
@@ -70,8 +70,8 @@ class UserCoupon:
     )
     send_request_no: str | None = None  # Request number of the send
     sequential_usage_detail: UserCouponSequentialUsageDetail | None = None  # Multi-use coupon details
-    single_usage_detail: GetUserCouponResponseSingleUsageDetail | None = None  # Single-use coupon details
-    stock: UserCouponStock | None = None  # Stock
+    single_usage_detail: UserCouponSingleUsageDetail | None = None  # Single-use coupon details
+    stock: Stock | None = None
     user_product_coupon_bundle_info: UserCouponUserProductCouponBundleInfo | None = (
         None  # The user's coupon bundle (usage_mode PROGRESSIVE_BUNDLE)
     )
@@ -80,6 +80,9 @@ class UserCoupon:
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)  # fields this SDK does not know
     raw: Any = attrs.field(default=None, repr=False, eq=False)  # the JSON as WeChat Pay sent it
     request_id: str | None = attrs.field(default=None, repr=False, eq=False)  # the Request-ID header of the answer
+
+
+GetUserCouponResponse = UserCoupon
 
 
 SendCouponResponse = UserCoupon
