@@ -289,6 +289,20 @@ async def _wait_for_request(hostile: Hostile, count: int = 1) -> None:
     raise AssertionError("the client never called the server")
 
 
+async def _start_until_called(
+    hostile_server: tuple[TestServer, Hostile], merchant_keys: KeyPair, apiv3_key: str
+) -> tuple[Client, Hostile, asyncio.Task[None]]:
+    """A client whose ``start()`` runs as a task, returned once the hostile server has seen its first call.
+
+    The close-during-start tests all begin this way and differ only in how they interrupt the start.
+    """
+    srv, hostile = hostile_server
+    wx = _client(srv, merchant_keys, apiv3_key)
+    start = asyncio.create_task(wx.start())
+    await _wait_for_request(hostile)
+    return wx, hostile, start
+
+
 async def _assert_quiet_after_close(wx: Client, hostile: Hostile, wait: float) -> None:
     closed_at = time.monotonic()
     assert not sdk_tasks(), sdk_tasks()
@@ -304,10 +318,7 @@ async def _assert_quiet_after_close(wx: Client, hostile: Hostile, wait: float) -
 async def test_aclose_cancels_a_download_in_flight(
     hostile_server: tuple[TestServer, Hostile], merchant_keys: KeyPair, apiv3_key: str
 ) -> None:
-    srv, hostile = hostile_server
-    wx = _client(srv, merchant_keys, apiv3_key)
-    start = asyncio.create_task(wx.start())
-    await _wait_for_request(hostile)
+    wx, hostile, start = await _start_until_called(hostile_server, merchant_keys, apiv3_key)
     await wx.aclose()
     with pytest.raises(WxPayError, match="closed"):
         await start
@@ -320,10 +331,7 @@ async def test_aclose_cancels_a_download_in_flight(
 async def test_aclose_cancels_a_refresh_sleeping_on_retry_after(
     hostile_server: tuple[TestServer, Hostile], merchant_keys: KeyPair, apiv3_key: str
 ) -> None:
-    srv, hostile = hostile_server
-    wx = _client(srv, merchant_keys, apiv3_key)
-    start = asyncio.create_task(wx.start())
-    await _wait_for_request(hostile)
+    wx, hostile, start = await _start_until_called(hostile_server, merchant_keys, apiv3_key)
     await asyncio.sleep(0.1)  # now sleeping on Retry-After: 1
     await wx.aclose()
     with pytest.raises(WxPayError):
@@ -335,10 +343,7 @@ async def test_aclose_cancels_a_refresh_sleeping_on_retry_after(
 async def test_cancelled_start_leaves_nothing_after_aclose(
     hostile_server: tuple[TestServer, Hostile], merchant_keys: KeyPair, apiv3_key: str
 ) -> None:
-    srv, hostile = hostile_server
-    wx = _client(srv, merchant_keys, apiv3_key)
-    start = asyncio.create_task(wx.start())
-    await _wait_for_request(hostile)
+    wx, hostile, start = await _start_until_called(hostile_server, merchant_keys, apiv3_key)
     start.cancel()
     with pytest.raises(asyncio.CancelledError):
         await start
