@@ -332,6 +332,29 @@ async def two_senders(emu: RunningEmulator, url: str, rows: list[dict[str, str]]
     return await asyncio.gather(host(), host())
 
 
+async def run_single_try_sender(
+    emu: RunningEmulator, url: str, batch_id: str, stock_id: str, rows: list[dict[str, str]], *, resume: bool
+) -> Any:
+    """One in-process fleet host, one try per call, one row at a time; returns its summary.
+
+    The resume tests run it twice (a first pass that leaves retryable failures, then ``resume``) and
+    compare the summaries, so the sender is built the same way for both passes.
+    """
+    from wxpay_async import Client, RetryPolicy
+    from wxpay_async.batch import FleetSender
+
+    from .test_batch_emulator import APPID
+
+    async with Client(**emu.client_kwargs(), retry=RetryPolicy(max_attempts=1)) as wx:
+        sender = FleetSender(
+            wx, batch_id=batch_id, redis_url=url, stock_id=stock_id, appid=APPID, concurrency=1, resume=resume
+        )
+        try:
+            return await sender.run(rows)
+        finally:
+            await sender.aclose()
+
+
 async def test_duplicate_rows_are_found_once_across_the_fleet(emu: RunningEmulator, tmp_path: Path) -> None:
     from wxpay_async import Client
     from wxpay_async.emulator import create_running_stock
@@ -370,11 +393,8 @@ async def test_an_exhausted_stock_stops_every_host(emu: RunningEmulator, tmp_pat
 
 
 async def test_resume_sends_the_retryable_failures_again(emu: RunningEmulator, tmp_path: Path) -> None:
-    from wxpay_async import Client, RetryPolicy
-    from wxpay_async.batch import FleetSender
+    from wxpay_async import Client
     from wxpay_async.emulator import create_running_stock
-
-    from .test_batch_emulator import APPID
 
     async with Client(**emu.client_kwargs()) as wx:
         stock_id = await create_running_stock(wx, max_coupons=100)
@@ -382,20 +402,7 @@ async def test_resume_sends_the_retryable_failures_again(emu: RunningEmulator, t
     rows = [{"openid": o} for o in openids]
 
     async def run(resume: bool) -> Any:
-        async with Client(**emu.client_kwargs(), retry=RetryPolicy(max_attempts=1)) as wx:
-            sender = FleetSender(
-                wx,
-                batch_id="again",
-                redis_url=server.url,
-                stock_id=stock_id,
-                appid=APPID,
-                concurrency=1,
-                resume=resume,
-            )
-            try:
-                return await sender.run(rows)
-            finally:
-                await sender.aclose()
+        return await run_single_try_sender(emu, server.url, "again", stock_id, rows, resume=resume)
 
     with redis_proc(tmp_path) as server:
         # One row meets 500 SYSTEM_ERROR on each of its 3 tries: failed, retryable.

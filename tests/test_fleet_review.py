@@ -22,7 +22,7 @@ from wxpay_async.emulator import EmulatorKeys, RunningEmulator, run_emulator, wr
 
 from .redis_procs import RedisProc, redis_proc
 from .test_batch_emulator import APPID, RETRY, assert_exactly_once, cli_batch
-from .test_fleet import field, redis_sync, wait_for
+from .test_fleet import field, redis_sync, run_single_try_sender, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="subprocess hosts, SIGKILL")
 
@@ -288,8 +288,6 @@ async def test_an_invalid_row_is_a_failed_outcome_on_a_fleet_as_on_one_host(
 
 async def test_resume_with_an_invalid_row_in_the_input(emu: RunningEmulator, tmp_path: Path) -> None:
     """``--resume`` re-reads the input to re-queue retryable failures; an invalid row in it is skipped."""
-    from wxpay_async import RetryPolicy
-    from wxpay_async.batch import FleetSender
     from wxpay_async.emulator import create_running_stock
 
     async with Client(**emu.client_kwargs()) as wx:
@@ -298,14 +296,7 @@ async def test_resume_with_an_invalid_row_in_the_input(emu: RunningEmulator, tmp
     rows = [{"openid": o} for o in openids[:5]] + [{"openid": ""}] + [{"openid": o} for o in openids[5:]]
 
     async def run(resume: bool) -> Any:
-        async with Client(**emu.client_kwargs(), retry=RetryPolicy(max_attempts=1)) as wx:
-            sender = FleetSender(
-                wx, batch_id="ri", redis_url=server.url, stock_id=stock_id, appid=APPID, concurrency=1, resume=resume
-            )
-            try:
-                return await sender.run(rows)
-            finally:
-                await sender.aclose()
+        return await run_single_try_sender(emu, server.url, "ri", stock_id, rows, resume=resume)
 
     with redis_proc(tmp_path) as server:
         emu.push_faults(*[{"kind": "system_error", "path_prefix": "/v3/marketing/favor/users/"}] * 3)
