@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -31,6 +32,20 @@ OPS = sorted(operations().values(), key=lambda o: (o["group"], o["name"]))
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
+def add_rule_fields(op: dict[str, Any], body: dict[str, Any], sample: Callable[[dict[str, Any], str], Any]) -> None:
+    """Add to ``body`` the fields the operation's cross-field rules make required, valued by ``sample``.
+
+    Both call_arguments builders (here against the wire, in test_resources_fake against a fake requester)
+    need a body the validator accepts; each has its own ``sample``, the rules are read once here.
+    """
+    for rule in op.get("rules") or ():
+        if isinstance(rule, dict) and rule["rule"] == "exactly_one_of":  # e.g. use_coupon's two order kinds
+            first = rule["fields"][0]
+            body[first] = sample(op["body"]["properties"][first], first)
+        if isinstance(rule, dict) and rule["rule"] == "required_with" and rule["with"] in body:
+            body[rule["field"]] = sample(op["body"]["properties"][rule["field"]], rule["field"])
+
+
 def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[str, str], dict[str, Any]]:
     """Positional path values, keyword arguments, expected query and expected body."""
     # Values that need percent-encoding; an openid keeps to WeChat's OpenID alphabet (validation.OPENID).
@@ -47,12 +62,7 @@ def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[
     if op["body"] is not None:
         for name in op["body"].get("required") or []:
             body[name] = sample(op["body"]["properties"][name], name)
-        for rule in op.get("rules") or ():
-            if isinstance(rule, dict) and rule["rule"] == "exactly_one_of":  # e.g. use_coupon's two order kinds
-                first = rule["fields"][0]
-                body[first] = sample(op["body"]["properties"][first], first)
-            if isinstance(rule, dict) and rule["rule"] == "required_with" and rule["with"] in body:
-                body[rule["field"]] = sample(op["body"]["properties"][rule["field"]], rule["field"])
+        add_rule_fields(op, body, sample)
         if op["name"] == "create_stock" and op["group"] == "favor":
             body = {**sample_stock("1900000001", max_coupons=10), "out_request_no": "REQ_20261125_0001"}
         kwargs.update(body)

@@ -33,6 +33,8 @@ from wxpay_async.resources import (
 from wxpay_async.resources._base import Requester
 from wxpay_async.validation import operations
 
+from .test_resources import add_rule_fields
+
 OPS = sorted(operations().values(), key=lambda o: (o["group"], o["name"]))
 GROUPS = {
     "favor": FavorResource,
@@ -164,12 +166,7 @@ def call_arguments(op: dict[str, Any]) -> tuple[list[str], dict[str, Any], dict[
     body: dict[str, Any] | None = None
     if op["body"] is not None:
         body = {name: sample(op["body"]["properties"][name], name) for name in op["body"].get("required") or []}
-        for rule in op.get("rules") or ():
-            if isinstance(rule, dict) and rule["rule"] == "exactly_one_of":  # e.g. use_coupon's two order kinds
-                first = rule["fields"][0]
-                body[first] = sample(op["body"]["properties"][first], first)
-            if isinstance(rule, dict) and rule["rule"] == "required_with" and rule["with"] in body:
-                body[rule["field"]] = sample(op["body"]["properties"][rule["field"]], rule["field"])
+        add_rule_fields(op, body, sample)
         if (op["group"], op["name"]) == ("favor", "create_stock"):
             body = valid_stock()
         if (op["group"], op["name"]) in (
