@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from wxpay_async import Client, RetryPolicy
@@ -79,6 +81,25 @@ async def server(fake: FakeWeChat) -> AsyncIterator[TestServer]:
     await srv.close()
 
 
+@asynccontextmanager
+async def catch_all_server(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[TestServer]:
+    """A real server on 127.0.0.1 that sends every method and path to ``handle``.
+
+    The hostile and instrumented servers of the tests differ only in their handler; this starts and
+    stops them the one way.
+    """
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    srv = TestServer(app, host="127.0.0.1")
+    await srv.start_server()
+    try:
+        yield srv
+    finally:
+        await srv.close()
+
+
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.05, deadline=10.0)
 
 
@@ -97,6 +118,31 @@ def client_kwargs(fake: FakeWeChat, server: TestServer, *, mode: str = "certific
         kwargs["platform_public_key_id"] = fake.public_key_id
     if mode == "combined":
         kwargs["download_certificates"] = True
+    kwargs.update(extra)
+    return kwargs
+
+
+def public_key_client_kwargs(
+    merchant_keys: KeyPair,
+    apiv3_key: str,
+    public_key_pair: KeyPair,
+    public_key_id: str,
+    base_url: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The merchant of the session fixtures, verifying with the platform public key, against ``base_url``.
+
+    For tests whose server is not the fake (so ``client_kwargs`` cannot read the identity from it).
+    """
+    kwargs: dict[str, Any] = {
+        "mchid": MCHID,
+        "merchant_serial": merchant_keys.serial,
+        "private_key": merchant_keys.private_pem(),
+        "apiv3_key": apiv3_key,
+        "platform_public_key": public_key_pair.public_pem(),
+        "platform_public_key_id": public_key_id,
+        "base_url": base_url,
+    }
     kwargs.update(extra)
     return kwargs
 

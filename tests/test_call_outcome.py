@@ -32,7 +32,7 @@ from wxpay_async.errors import (
     WxPayError,
 )
 
-from .conftest import MCHID
+from .conftest import MCHID, public_key_client_kwargs
 
 REACHED = ("drop", "hang", "503", "429")  # the request went on the wire
 NOT_SENT = ("refuse", "pool")  # it did not
@@ -130,17 +130,17 @@ async def scripted_client(
                     await blocker
 
     client = Client(
-        mchid=MCHID,
-        merchant_serial=merchant_keys.serial,
-        private_key=merchant_keys.private_pem(),
-        apiv3_key=apiv3_key,
-        platform_public_key=public_key_pair.public_pem(),
-        platform_public_key_id=public_key_id,
-        base_url=f"http://127.0.0.1:{server.port}",
-        retry=TWO_TRIES,
-        pool_size=1,
-        timeout=ATTEMPT_TIMEOUT,
-        middleware=[play],
+        **public_key_client_kwargs(
+            merchant_keys,
+            apiv3_key,
+            public_key_pair,
+            public_key_id,
+            f"http://127.0.0.1:{server.port}",
+            retry=TWO_TRIES,
+            pool_size=1,
+            timeout=ATTEMPT_TIMEOUT,
+            middleware=[play],
+        )
     )
     try:
         async with client:

@@ -24,7 +24,7 @@ from wxpay_async.devkeys import KeyPair, generate_key_pair
 from wxpay_async.errors import APIResponseValidationError, SignatureVerificationError, WxPayError
 from wxpay_async.transports import AiohttpTransport
 
-from .conftest import FAST_RETRY, MCHID, client_kwargs
+from .conftest import FAST_RETRY, MCHID, catch_all_server, client_kwargs
 from .fake_wechat import FakeWeChat, Reply
 
 TYPED = (SignatureVerificationError, APIResponseValidationError, CertificateError)
@@ -249,12 +249,8 @@ class Hostile:
 @pytest.fixture
 async def hostile_server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[TestServer, Hostile]]:
     hostile = Hostile(request.param)
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", hostile.handle)
-    srv = TestServer(app, host="127.0.0.1")
-    await srv.start_server()
-    yield srv, hostile
-    await srv.close()
+    async with catch_all_server(hostile.handle) as srv:
+        yield srv, hostile
 
 
 def sdk_tasks() -> list[asyncio.Task[Any]]:

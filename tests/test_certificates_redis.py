@@ -19,7 +19,7 @@ from wxpay_async import Client, RedisCertificateStore
 from wxpay_async.certificates import CertificateError, PlatformCertificate
 from wxpay_async.devkeys import KeyPair
 
-from .conftest import client_kwargs
+from .conftest import catch_all_server, client_kwargs
 from .fake_wechat import FakeWeChat
 from .redis_server import redis_server
 
@@ -41,12 +41,8 @@ async def slow_server(fake: FakeWeChat) -> AsyncIterator[TestServer]:
             await asyncio.sleep(0.3)
         return await fake.handle(request)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    srv = TestServer(app, host="127.0.0.1")
-    await srv.start_server()
-    yield srv
-    await srv.close()
+    async with catch_all_server(handle) as srv:
+        yield srv
 
 
 def _cert(keys: KeyPair) -> PlatformCertificate:

@@ -22,6 +22,7 @@ from wxpay_async.crypto import parse_authorization, request_message, rsa_verify
 from wxpay_async.devkeys import KeyPair, generate_key_pair
 from wxpay_async.transports import AiohttpTransport
 
+from .conftest import catch_all_server
 from .fake_wechat import FakeWeChat, Reply
 
 MERCHANTS = 100
@@ -59,12 +60,8 @@ async def many_server(
         seen[auth["mchid"]] += 1
         return fake._respond(Reply(body={"mchid": auth["mchid"]}), request)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    srv = TestServer(app, host="127.0.0.1")
-    await srv.start_server()
-    yield srv, seen
-    await srv.close()
+    async with catch_all_server(handle) as srv:
+        yield srv, seen
 
 
 def _client(fake: FakeWeChat, srv: TestServer, i: int, keys: list[KeyPair], **shared: object) -> Client:

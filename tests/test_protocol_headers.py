@@ -25,7 +25,7 @@ from wxpay_async.errors import SignatureVerificationError
 from wxpay_async.middleware import StaticKeySource, VerifyingMiddleware
 from wxpay_async.notifications import Notification, NotificationHandler, aiohttp_handler
 
-from .conftest import FAST_RETRY, MCHID
+from .conftest import FAST_RETRY, catch_all_server, public_key_client_kwargs
 
 MALFORMED = [
     ("Wechatpay-Timestamp", "١٧٠٠٠٠٠٠٠٠"),  # Arabic-Indic digits: int() accepts them
@@ -64,12 +64,8 @@ async def hostile(public_key_pair: KeyPair, public_key_id: str) -> AsyncIterator
         headers.update(override)
         return web.Response(body=body, headers={"Content-Type": "application/json", **headers})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    srv = TestServer(app, host="127.0.0.1")
-    await srv.start_server()
-    yield srv, override
-    await srv.close()
+    async with catch_all_server(handle) as srv:
+        yield srv, override
 
 
 @pytest.mark.parametrize(("name", "value"), MALFORMED)
@@ -84,14 +80,14 @@ async def test_hostile_response_headers_raise_signature_error(
 ) -> None:
     srv, override = hostile
     async with Client(
-        mchid=MCHID,
-        merchant_serial=merchant_keys.serial,
-        private_key=merchant_keys.private_pem(),
-        apiv3_key=apiv3_key,
-        platform_public_key=public_key_pair.public_pem(),
-        platform_public_key_id=public_key_id,
-        base_url=str(srv.make_url("")).rstrip("/"),
-        retry=FAST_RETRY,
+        **public_key_client_kwargs(
+            merchant_keys,
+            apiv3_key,
+            public_key_pair,
+            public_key_id,
+            str(srv.make_url("")).rstrip("/"),
+            retry=FAST_RETRY,
+        )
     ) as wx:
         assert (await wx.request("GET", "/v3/ok")).verified  # the genuine answer verifies
         override[name] = value
