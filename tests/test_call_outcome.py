@@ -40,15 +40,16 @@ ATTEMPT_TIMEOUT = 0.4
 TWO_TRIES = RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.002, deadline=30.0)
 
 
-class ScriptedServer:
-    """A raw HTTP/1.1 server: each connection reads one whole request, then does ``self.kind``."""
+class VanishingListener:
+    """A TCP listener on 127.0.0.1 that can disappear (connecting refused) and listen again on its port.
+
+    The scripted server and the forwarder both stand in for a server that goes away; they differ only
+    in what ``_handle`` does with a connection.
+    """
 
     def __init__(self) -> None:
-        self.kind = "drop"
         self.port = 0
-        self.requests: list[bytes] = []
         self._server: asyncio.Server | None = None
-        self._hanging: list[asyncio.StreamWriter] = []
 
     async def listen(self) -> None:
         if self._server is None:
@@ -61,6 +62,19 @@ class ScriptedServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class ScriptedServer(VanishingListener):
+    """A raw HTTP/1.1 server: each connection reads one whole request, then does ``self.kind``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kind = "drop"
+        self.requests: list[bytes] = []
+        self._hanging: list[asyncio.StreamWriter] = []
 
     async def aclose(self) -> None:
         await self.disappear()
@@ -241,25 +255,14 @@ async def test_single_attempt_errors_carry_their_attempt(
     assert caught.value.idempotency_key  # the generated request number
 
 
-class Forwarder:
+class Forwarder(VanishingListener):
     """A TCP forwarder on 127.0.0.1 in front of the emulator, which can disappear (port closed)."""
 
     def __init__(self, port: int) -> None:
+        super().__init__()
         self._target = port
-        self._server: asyncio.Server | None = None
-        self.port = 0
 
-    async def listen(self) -> None:
-        self._server = await asyncio.start_server(self._pipe, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def disappear(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
 
         async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
