@@ -42,34 +42,38 @@ async def test_proxy_argument_sends_through_the_proxy(fake: FakeWeChat, server: 
     assert fake.received[-1].target == "/v3/marketing/favor/stocks/1?a=b%20c"
 
 
-async def test_environment_is_ignored_without_trust_env(
-    fake: FakeWeChat, server: TestServer, monkeypatch: pytest.MonkeyPatch
+#: Stands for the running proxy's URL in the environment cases below.
+PROXY_URL = "<the proxy>"
+
+
+@pytest.mark.parametrize(
+    ("env", "options", "forwarded"),
+    [
+        pytest.param({"HTTP_PROXY": PROXY_URL, "HTTPS_PROXY": PROXY_URL}, {}, 0, id="ignored-without-trust_env"),
+        pytest.param(
+            {"HTTP_PROXY": PROXY_URL, "HTTPS_PROXY": PROXY_URL},
+            {"trust_env": True},
+            1,
+            id="trust_env-follows-HTTP_PROXY",
+        ),
+        pytest.param(
+            {"HTTP_PROXY": PROXY_URL, "NO_PROXY": "127.0.0.1"}, {"trust_env": True}, 0, id="trust_env-honours-NO_PROXY"
+        ),
+    ],
+)
+async def test_environment_proxy_is_used_only_with_trust_env_and_not_for_no_proxy(
+    fake: FakeWeChat,
+    server: TestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    options: dict[str, object],
+    forwarded: int,
 ) -> None:
     async with forward_proxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        assert await _call(fake, server) == 200
-    assert proxy.forwarded == []
-
-
-async def test_trust_env_follows_http_proxy(
-    fake: FakeWeChat, server: TestServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async with forward_proxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        assert await _call(fake, server, trust_env=True) == 200
-    assert len(proxy.forwarded) == 1
-
-
-async def test_trust_env_honours_no_proxy(
-    fake: FakeWeChat, server: TestServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async with forward_proxy() as proxy:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        assert await _call(fake, server, trust_env=True) == 200
-    assert proxy.forwarded == []
+        for name, value in env.items():
+            monkeypatch.setenv(name, proxy.url if value == PROXY_URL else value)
+        assert await _call(fake, server, **options) == 200
+    assert len(proxy.forwarded) == forwarded
 
 
 async def test_proxy_credentials_are_sent_but_never_shown(
