@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from wxpay_async import Client, RetryPolicy
-from wxpay_async.batch import BatchRow, StockStatusFn, cash_stock_status, send_batch
+from wxpay_async.batch import BatchRow, BatchSummary, StockStatusFn, cash_stock_status, send_batch
 from wxpay_async.emulator import RunningEmulator, create_running_stock, run_emulator, write_keys_dir
 
 APPID = "wx233544546545989"
@@ -316,6 +316,45 @@ async def test_two_worker_processes_share_one_redis_journal(emu: RunningEmulator
     assert_exactly_once(emu, stock_id, openids)
 
 
+async def send_product_batch_through_faults(
+    emu: RunningEmulator,
+    wx: Client,
+    journal: Path,
+    *,
+    path_prefix: str,
+    drop_probability: float,
+    seed: int,
+    openids: list[str],
+    batch_id: str,
+    stock_id: str,
+    defaults: dict[str, str],
+) -> BatchSummary:
+    """A product-coupon batch, one row per openid, sent while 5 % of calls under ``path_prefix`` fail
+    with 500 and ``drop_probability`` of them lose their answer; the faults are cleared afterwards.
+
+    The partner (merchant) and brand product-coupon batch tests differ only in paths, rates and ids.
+    """
+    emu.set_fault_rates(
+        {"kind": "system_error", "probability": 0.05, "path_prefix": path_prefix},
+        {"kind": "drop_after", "probability": drop_probability, "path_prefix": path_prefix},
+        seed=seed,
+    )
+    summary = await send_batch(
+        wx,
+        [{"openid": o} for o in openids],
+        batch_id=batch_id,
+        journal=journal,
+        kind="product",
+        stock_id=stock_id,
+        appid=APPID,
+        qps=2000,
+        concurrency=8,
+        defaults=defaults,
+    )
+    emu.clear_faults()
+    return summary
+
+
 async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator, tmp_path: Path) -> None:
     import time as _time
 
@@ -353,25 +392,19 @@ async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator
         )
         assert product.out_request_no  # the request number the SDK filled
         assert product.stock is not None
-        emu.set_fault_rates(
-            {"kind": "system_error", "probability": 0.05, "path_prefix": "/v3/marketing/partner"},
-            {"kind": "drop_after", "probability": 0.03, "path_prefix": "/v3/marketing/partner"},
-            seed=3,
-        )
         openids = [f"pc-{i:04d}" for i in range(150)]
-        summary = await send_batch(
+        summary = await send_product_batch_through_faults(
+            emu,
             wx,
-            [{"openid": o} for o in openids],
+            tmp_path / "j.db",
+            path_prefix="/v3/marketing/partner",
+            drop_probability=0.03,
+            seed=3,
+            openids=openids,
             batch_id="product",
-            journal=tmp_path / "j.db",
-            kind="product",
             stock_id=str(product.stock.stock_id),
-            appid=APPID,
-            qps=2000,
-            concurrency=8,
             defaults={"product_coupon_id": product.product_coupon_id, "brand_id": "120344"},
         )
-        emu.clear_faults()
     assert summary.sent == 150 and summary.failed == 0, summary.describe()
     issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "product"]
     assert sorted(c["openid"] for c in issued) == openids

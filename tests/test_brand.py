@@ -327,31 +327,26 @@ async def test_send_batch_product_with_a_brand_client(keys: EmulatorKeys, tmp_pa
     import sys
 
     from wxpay_async import RetryPolicy
-    from wxpay_async.batch import send_batch
     from wxpay_async.emulator import write_keys_dir
+
+    from .test_batch_emulator import send_product_batch_through_faults
 
     retry = RetryPolicy(max_attempts=6, backoff_base=0.01, backoff_max=0.1, deadline=20)
     async with run_emulator(keys=keys) as emu, Client(**emu.brand_client_kwargs(), retry=retry) as wx:
         product_id, stock_id = await _brand_product(wx, 500)
-        emu.set_fault_rates(
-            {"kind": "system_error", "probability": 0.05, "path_prefix": "/brand/marketing/product-coupon/users/"},
-            {"kind": "drop_after", "probability": 0.05, "path_prefix": "/brand/marketing/product-coupon/users/"},
-            seed=7,
-        )
         openids = [f"brand-{i:03d}" for i in range(60)]
-        summary = await send_batch(
+        summary = await send_product_batch_through_faults(
+            emu,
             wx,
-            [{"openid": o} for o in openids],
+            tmp_path / "j.db",
+            path_prefix="/brand/marketing/product-coupon/users/",
+            drop_probability=0.05,
+            seed=7,
+            openids=openids,
             batch_id="brand",
-            journal=tmp_path / "j.db",
-            kind="product",
             stock_id=stock_id,
-            appid=APPID,
-            qps=2000,
-            concurrency=8,
             defaults={"product_coupon_id": product_id},
         )
-        emu.clear_faults()
         assert summary.sent == 60 and summary.failed == 0, summary.describe()
         issued = [c for c in emu.ledger()["coupons"] if c["kind"] == "product" and c["stock_id"] == stock_id]
         assert sorted(c["openid"] for c in issued) == openids  # each once, despite dropped answers
