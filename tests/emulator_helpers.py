@@ -31,7 +31,7 @@ from wxpay_async.crypto import (
     response_message,
     rsa_sign,
 )
-from wxpay_async.emulator import EmulatorKeys, PlatformKey, RunningEmulator
+from wxpay_async.emulator import EmulatorKeys, PlatformKey, RunningEmulator, rfc3339
 
 APPID = "wx233544546545989"
 BRAND = "120344"
@@ -264,3 +264,36 @@ def send_body(client: SigningClient, stock_id: str, out_request_no: str, **extra
         "stock_creator_mchid": client.mchid,
         **extra,
     }
+
+
+def product_stock(
+    remark: str, send_rule: dict[str, Any], coupon: dict[str, Any], *, mode: str = "WECHATPAY", **extra: Any
+) -> dict[str, Any]:
+    """A product-coupon stock usable offline for 7 days from now, with ``coupon`` in its single-usage rule.
+
+    Every product-coupon test needs one; they differ in the send rule, the coupon kind and the
+    display fields they add (``extra``), so the validity window and usage display are written once here.
+    """
+    now = time.time()
+    return {
+        "remark": remark,
+        "coupon_code_mode": mode,
+        "stock_send_rule": send_rule,
+        "single_usage_rule": {
+            "coupon_available_period": {
+                "available_begin_time": rfc3339(now),
+                "available_end_time": rfc3339(now + 7 * 86400),
+            },
+            **coupon,
+        },
+        "usage_rule_display_info": {"coupon_usage_method_list": ["OFFLINE"], "usage_description": "any"},
+        **extra,
+    }
+
+
+#: The display fields a product-coupon stock created through the typed SDK carries in the tests.
+STOCK_DISPLAY: dict[str, Any] = {
+    "coupon_display_info": {"code_display_mode": "QRCODE"},
+    "store_scope": "NONE",
+    "notify_config": {"notify_appid": APPID},
+}

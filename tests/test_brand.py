@@ -25,7 +25,7 @@ from wxpay_async.middleware import NO_RETRY
 from wxpay_async.notifications import Notification
 
 from .conftest import brand_client_kwargs, client_kwargs
-from .emulator_helpers import APPID, SigningClient
+from .emulator_helpers import APPID, STOCK_DISPLAY, SigningClient, product_stock
 from .fake_wechat import FakeWeChat, Reply
 
 BRAND_ID = "120344"
@@ -128,22 +128,7 @@ def _display() -> dict[str, Any]:
 
 
 def _stock(max_count: int = 10) -> dict[str, Any]:
-    now = time.time()
-    return {
-        "remark": "brand",
-        "coupon_code_mode": "WECHATPAY",
-        "stock_send_rule": {"max_count": max_count, "max_count_per_user": 5},
-        "single_usage_rule": {
-            "coupon_available_period": {
-                "available_begin_time": rfc3339(now),
-                "available_end_time": rfc3339(now + 7 * 86400),
-            }
-        },
-        "usage_rule_display_info": {"coupon_usage_method_list": ["OFFLINE"], "usage_description": "any"},
-        "coupon_display_info": {"code_display_mode": "QRCODE"},
-        "store_scope": "NONE",
-        "notify_config": {"notify_appid": APPID},
-    }
+    return product_stock("brand", {"max_count": max_count, "max_count_per_user": 5}, {}, **STOCK_DISPLAY)
 
 
 class _Inbox:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,10 @@ from typing import Any
 import pytest
 
 from wxpay_async import Client, RetryPolicy
-from wxpay_async.emulator import RunningEmulator, rfc3339, run_emulator, sample_stock
+from wxpay_async.emulator import RunningEmulator, run_emulator, sample_stock
 from wxpay_async.errors import APIStatusError
+
+from .emulator_helpers import STOCK_DISPLAY, product_stock
 
 EXAMPLES = Path(__file__).parent / "official" / "examples"
 APPID = "wx233544546545989"
@@ -220,7 +221,6 @@ async def test_cash_coupon_error_codes(emu: RunningEmulator) -> None:
 
 
 async def _product(wx: Client, *, max_count_per_user: int = 1) -> tuple[str, str]:
-    now = time.time()
     product = await wx.product_coupon.create_product_coupon(
         brand_id=BRAND,
         scope="ALL",
@@ -232,22 +232,12 @@ async def _product(wx: Client, *, max_count_per_user: int = 1) -> tuple[str, str
             "image_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/y",
             "background_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/z",
         },
-        stock={
-            "remark": "shape",
-            "coupon_code_mode": "WECHATPAY",
-            "stock_send_rule": {"max_count": 50, "max_count_per_user": max_count_per_user},
-            "single_usage_rule": {
-                "coupon_available_period": {
-                    "available_begin_time": rfc3339(now),
-                    "available_end_time": rfc3339(now + 7 * 86400),
-                },
-                "discount_coupon": {"threshold": 10000, "percent_off": 20},
-            },
-            "usage_rule_display_info": {"coupon_usage_method_list": ["OFFLINE"], "usage_description": "any"},
-            "coupon_display_info": {"code_display_mode": "QRCODE"},
-            "store_scope": "NONE",
-            "notify_config": {"notify_appid": APPID},
-        },
+        stock=product_stock(
+            "shape",
+            {"max_count": 50, "max_count_per_user": max_count_per_user},
+            {"discount_coupon": {"threshold": 10000, "percent_off": 20}},
+            **STOCK_DISPLAY,
+        ),
     )
     assert product.stock is not None
     return str(product.product_coupon_id), str(product.stock.stock_id)

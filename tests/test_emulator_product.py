@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from wxpay_async.emulator import EmulatorKeys, rfc3339
+from wxpay_async.emulator import EmulatorKeys
 
-from .emulator_helpers import APPID, BRAND, Reply, SigningClient, decrypt_resource, receiver, started
+from .emulator_helpers import APPID, BRAND, Reply, SigningClient, decrypt_resource, product_stock, receiver, started
 
 PC = "/v3/marketing/partner/product-coupon"
 
@@ -30,20 +30,7 @@ def stock_spec(max_count: int = 10, per_user: int | None = None, mode: str = "WE
     rule: dict[str, Any] = {"max_count": max_count}
     if per_user is not None:
         rule["max_count_per_user"] = per_user
-    now = time.time()
-    return {
-        "remark": "emulator",
-        "coupon_code_mode": mode,
-        "stock_send_rule": rule,
-        "single_usage_rule": {
-            "coupon_available_period": {
-                "available_begin_time": rfc3339(now),
-                "available_end_time": rfc3339(now + 7 * 86400),
-            },
-            "normal_coupon": {"threshold": 10000, "discount_amount": 1000},
-        },
-        "usage_rule_display_info": {"coupon_usage_method_list": ["OFFLINE"], "usage_description": "any"},
-    }
+    return product_stock("emulator", rule, {"normal_coupon": {"threshold": 10000, "discount_amount": 1000}}, mode=mode)
 
 
 async def create_product(client: SigningClient, **stock: Any) -> tuple[str, str]:
