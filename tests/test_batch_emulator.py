@@ -21,6 +21,8 @@ from wxpay_async import Client, RetryPolicy
 from wxpay_async.batch import BatchRow, BatchSummary, StockStatusFn, cash_stock_status, send_batch
 from wxpay_async.emulator import RunningEmulator, create_running_stock, run_emulator, write_keys_dir
 
+from .emulator_helpers import STOCK_DISPLAY, product_stock
+
 APPID = "wx233544546545989"
 RETRY = RetryPolicy(max_attempts=5, backoff_base=0.01, backoff_max=0.1, deadline=20)
 
@@ -50,6 +52,28 @@ async def cli_batch(emu: RunningEmulator, tmp_path: Path, prefix: str, rows: int
 def send_batch_argv(source: Path, keys_dir: Path, stock_id: str, *extra: str) -> list[str]:
     """The ``wxpay-async send-batch`` command line every subprocess test runs (plus its own flags)."""
     return [sys.executable, "-m", "wxpay_async.cli", *send_batch_args(source, keys_dir, stock_id, *extra)]
+
+
+async def start_send_batch(
+    source: Path, keys_dir: Path, stock_id: str, result: Path, *extra: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """``wxpay-async send-batch`` in a subprocess, 8 rows at a time, quiet, writing ``result``, plus ``extra``.
+
+    The shared-journal tests (several workers, several hosts in test_fleet) all start their processes
+    this way; ``env`` is the child's whole environment (this one's when None).
+    """
+    return await asyncio.create_subprocess_exec(
+        *send_batch_argv(source, keys_dir, stock_id),
+        "--concurrency",
+        "8",
+        "-q",
+        "--result",
+        str(result),
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
 
 
 def send_batch_args(source: Path, keys_dir: Path, stock_id: str, *extra: str) -> list[str]:
@@ -289,21 +313,17 @@ async def test_two_worker_processes_share_one_redis_journal(emu: RunningEmulator
         procs = []
         for worker in range(2):
             procs.append(
-                await asyncio.create_subprocess_exec(
-                    *send_batch_argv(source, keys_dir, stock_id),
+                await start_send_batch(
+                    source,
+                    keys_dir,
+                    stock_id,
+                    tmp_path / f"r{worker}.csv",
                     "--redis",
                     url,
                     "--batch-id",
                     "two-workers",
                     "--qps",
                     "250",
-                    "--concurrency",
-                    "8",
-                    "-q",
-                    "--result",
-                    str(tmp_path / f"r{worker}.csv"),
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
                 )
             )
         outputs = [await asyncio.wait_for(p.communicate(), timeout=120) for p in procs]
@@ -356,11 +376,6 @@ async def send_product_batch_through_faults(
 
 
 async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator, tmp_path: Path) -> None:
-    import time as _time
-
-    from wxpay_async.emulator import rfc3339
-
-    now = _time.time()
     async with Client(**emu.client_kwargs(), retry=RETRY) as wx:
         product = await wx.product_coupon.create_product_coupon(
             brand_id="120344",
@@ -373,22 +388,12 @@ async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator
                 "image_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/y",
                 "background_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/z",
             },
-            stock={
-                "remark": "batch",
-                "coupon_code_mode": "WECHATPAY",
-                "stock_send_rule": {"max_count": 500},
-                "single_usage_rule": {
-                    "coupon_available_period": {
-                        "available_begin_time": rfc3339(now),
-                        "available_end_time": rfc3339(now + 7 * 86400),
-                    },
-                    "normal_coupon": {"threshold": 10000, "discount_amount": 1000},
-                },
-                "usage_rule_display_info": {"coupon_usage_method_list": ["OFFLINE"], "usage_description": "any"},
-                "coupon_display_info": {"code_display_mode": "QRCODE"},
-                "store_scope": "NONE",
-                "notify_config": {"notify_appid": APPID},
-            },
+            stock=product_stock(
+                "batch",
+                {"max_count": 500},
+                {"normal_coupon": {"threshold": 10000, "discount_amount": 1000}},
+                **STOCK_DISPLAY,
+            ),
         )
         assert product.out_request_no  # the request number the SDK filled
         assert product.stock is not None
@@ -454,21 +459,8 @@ async def test_send_batch_workers_n_processes_exactly_once(emu: RunningEmulator,
     keys_dir, stock_id, openids, source = await cli_batch(emu, tmp_path, "workers", 450)
     result = tmp_path / "result.csv"
     with redis_server(tmp_path) as url:
-        proc = await asyncio.create_subprocess_exec(
-            *send_batch_argv(source, keys_dir, stock_id),
-            "--redis",
-            url,
-            "--workers",
-            "3",
-            "--qps",
-            "600",
-            "--concurrency",
-            "8",
-            "-q",
-            "--result",
-            str(result),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        proc = await start_send_batch(
+            source, keys_dir, stock_id, result, "--redis", url, "--workers", "3", "--qps", "600"
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
     text = out.decode()

@@ -21,7 +21,13 @@ import pytest
 from wxpay_async.emulator import RunningEmulator, run_emulator
 
 from .redis_procs import RedisProc, redis_proc
-from .test_batch_emulator import assert_exactly_once, cli_batch, issued_for, send_batch_args, send_batch_argv
+from .test_batch_emulator import (
+    assert_exactly_once,
+    cli_batch,
+    issued_for,
+    send_batch_args,
+    start_send_batch,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL, /proc")
 
@@ -36,18 +42,7 @@ async def start_host(
     source: Path, keys_dir: Path, stock_id: str, result: Path, env: dict[str, str], *extra: str
 ) -> asyncio.subprocess.Process:
     """``wxpay-async send-batch`` as a host runs it; the Redis URL comes from the environment."""
-    return await asyncio.create_subprocess_exec(
-        *send_batch_argv(source, keys_dir, stock_id),
-        "--concurrency",
-        "8",
-        "-q",
-        "--result",
-        str(result),
-        *extra,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
+    return await start_send_batch(source, keys_dir, stock_id, result, *extra, env=env)
 
 
 async def finish(proc: asyncio.subprocess.Process, timeout: float) -> tuple[bytes, bytes]:
