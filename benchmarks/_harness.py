@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -86,6 +87,30 @@ def signing_server(keys: BenchKeys) -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, for a server the benchmark starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Wait (30 s at most) until ``proc``, a server the benchmark started, listens on ``port``.
+
+    The batch and fleet benchmarks start their emulator (and the fleet its Redis proxy) this way and
+    must not time a server that is still starting; exits if ``proc`` dies or never listens.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"nothing listens on port {port}") from None
+            time.sleep(0.05)
 
 
 def crypto_floor_us(keys: BenchKeys, body: bytes, rounds: int = 300) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import machine_line, markdown_table, rss_mb
+from _harness import free_port, machine_line, markdown_table, rss_mb, wait_port
 
 from wxpay_async import Client
 from wxpay_async.batch import BatchSender, SqliteJournal
@@ -36,14 +36,6 @@ from wxpay_async.emulator import serve
 asyncio.run(serve("127.0.0.1", int(sys.argv[1]), sys.argv[2], benchmark=True, verify_signatures=False,
                   send_rate=0, db_path=None))
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def rows(n: int) -> AsyncIterator[dict[str, str]]:
@@ -116,17 +108,7 @@ def main() -> None:
         write_keys_dir(keys_dir, base_url)
         server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(keys_dir)], stdout=subprocess.DEVNULL)
         try:
-            deadline = time.monotonic() + 30
-            import socket
-
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("emulator did not start") from None
-                    time.sleep(0.1)
+            wait_port(port, server)
             kwargs = load_keys_dir(keys_dir).client_kwargs(base_url)
             results = [
                 asyncio.run(

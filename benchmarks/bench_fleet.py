@@ -20,7 +20,6 @@ import argparse
 import json
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import machine_line, markdown_table
+from _harness import free_port, machine_line, markdown_table, wait_port
 
 from wxpay_async.emulator import write_keys_dir
 from wxpay_async.testing.redis_server import throwaway_redis
@@ -53,24 +52,6 @@ async def main():
         print(await create_running_stock(wx, max_coupons=int(sys.argv[2])))
 asyncio.run(main())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"nothing listens on port {port}") from None
-            time.sleep(0.05)
 
 
 def redis_calls(port: int) -> int:
@@ -125,6 +106,30 @@ class Fleet:
             *extra,
         ]
 
+    def start_hosts(
+        self,
+        hosts: int,
+        source: Path,
+        stock_id: str,
+        url: str,
+        result_prefix: str,
+        *flags: str,
+        output: int = subprocess.PIPE,
+    ) -> list[subprocess.Popen[bytes]]:
+        """``hosts`` send-batch processes on one batch, host i writing ``{result_prefix}{i}.csv``.
+
+        The throughput, start-up and kill measurements all start their fleet so; ``output`` is where
+        each host's stdout and stderr go (PIPE to read them, DEVNULL when only the exit matters).
+        """
+        return [
+            subprocess.Popen(
+                self.argv(source, stock_id, url, *flags, "--result", str(self.tmp / f"{result_prefix}{i}.csv")),
+                stdout=output,
+                stderr=output,
+            )
+            for i in range(hosts)
+        ]
+
     def run(self, hosts: int, latency_ms: float, rows: int, qps: float, concurrency: int) -> dict[str, Any]:
         port = free_port()
         proxy = subprocess.Popen(
@@ -137,24 +142,9 @@ class Fleet:
             stock_id = self.stock(rows + 10)
             calls0, cpu0 = redis_calls(self.redis_port), children_cpu()
             t0 = time.perf_counter()
-            procs = [
-                subprocess.Popen(
-                    self.argv(
-                        source,
-                        stock_id,
-                        url,
-                        "--qps",
-                        str(qps),
-                        "--concurrency",
-                        str(concurrency),
-                        "--result",
-                        str(self.tmp / f"r{i}.csv"),
-                    ),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
-                for i in range(hosts)
-            ]
+            procs = self.start_hosts(
+                hosts, source, stock_id, url, "r", "--qps", str(qps), "--concurrency", str(concurrency)
+            )
             outs = [p.communicate(timeout=600) for p in procs]
             wall = time.perf_counter() - t0
             cpu = children_cpu() - cpu0
@@ -162,14 +152,7 @@ class Fleet:
             # The fixed cost of a host (interpreter, imports, joining): the same hosts again on the
             # finished batch, where they join, find every row done and exit.
             cpu1, t1 = children_cpu(), time.perf_counter()
-            again = [
-                subprocess.Popen(
-                    self.argv(source, stock_id, url, "--qps", str(qps), "--result", str(self.tmp / f"s{i}.csv")),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                for i in range(hosts)
-            ]
+            again = self.start_hosts(hosts, source, stock_id, url, "s", "--qps", str(qps), output=subprocess.DEVNULL)
             for p in again:
                 p.wait(timeout=120)
             start_wall, start_cpu = time.perf_counter() - t1, children_cpu() - cpu1
@@ -211,14 +194,7 @@ class Fleet:
         source = self.input(rows)
         stock_id = self.stock(rows + 10)
         with throwaway_redis() as url:
-            procs = [
-                subprocess.Popen(
-                    self.argv(source, stock_id, url, "--qps", str(qps), "--result", str(self.tmp / f"k{i}.csv")),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                )
-                for i in range(hosts)
-            ]
+            procs = self.start_hosts(hosts, source, stock_id, url, "k", "--qps", str(qps))
             time.sleep(1.5)
             procs[0].send_signal(signal.SIGKILL)
             killed = time.perf_counter()
