@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -182,20 +182,28 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiver(fail_first: int = 0) -> AsyncIterator[Receiver]:
-    rec = Receiver(fail_first=fail_first)
+async def notify_endpoint(handle: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[str]:
+    """Serve ``handle`` at POST /notify on 127.0.0.1; yields the URL to give the emulator as notify_url.
+
+    The notification tests differ only in what their endpoint does with a delivery.
+    """
     app = web.Application()
-    app.router.add_post("/notify", rec.handle)
+    app.router.add_post("/notify", handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = runner.addresses[0][1]
-    rec.url = f"http://127.0.0.1:{port}/notify"
     try:
-        yield rec
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/notify"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def receiver(fail_first: int = 0) -> AsyncIterator[Receiver]:
+    rec = Receiver(fail_first=fail_first)
+    async with notify_endpoint(rec.handle) as rec.url:
+        yield rec
 
 
 def stock_body(now: float, **overrides: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from wxpay_async.middleware import NO_RETRY
 from wxpay_async.notifications import Notification
 
 from .conftest import brand_client_kwargs, client_kwargs
-from .emulator_helpers import APPID, STOCK_DISPLAY, SigningClient, product_stock
+from .emulator_helpers import APPID, STOCK_DISPLAY, SigningClient, notify_endpoint, product_stock
 from .fake_wechat import FakeWeChat, Reply
 
 BRAND_ID = "120344"
@@ -150,14 +150,7 @@ async def test_brand_lifecycle_against_the_emulator(keys: EmulatorKeys) -> None:
         Client(**emu.brand_client_kwargs(), retry=NO_RETRY) as wx,
     ):
         inbox = _Inbox(wx)
-        app = web.Application()
-        app.router.add_post("/notify", inbox.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/notify"
-        try:
+        async with notify_endpoint(inbox.handle) as url:
             bpc = wx.brand_product_coupon
             await bpc.set_notify_config(notify_url=url)
             assert (await bpc.get_notify_config()).notify_url == url
@@ -212,8 +205,6 @@ async def test_brand_lifecycle_against_the_emulator(keys: EmulatorKeys) -> None:
             async with Client(**emu.client_kwargs(), retry=NO_RETRY) as partner:
                 seen = await partner.product_coupon.get_user_coupon("o-brand-1", code, brand_id=keys.brand_id, **common)
                 assert seen.coupon_state == "EFFECTIVE" and seen.brand_id == keys.brand_id
-        finally:
-            await runner.cleanup()
 
 
 async def test_emulator_refuses_the_wrong_scheme_for_the_path(keys: EmulatorKeys) -> None:
