@@ -35,12 +35,12 @@ from wxpay_async.crypto import Verifier
 from wxpay_async.devkeys import KeyPair
 from wxpay_async.errors import ValidationError
 from wxpay_async.notifications import NotificationHandler
-from wxpay_async.pagination import AsyncPaginator, Page
 from wxpay_async.validation import operations, validate_request
 
 from .conftest import brand_client_kwargs, client_kwargs
 from .fake_wechat import FakeWeChat, Reply
 from .test_notifications import notification
+from .test_resources import answered_model
 
 CORPUS = Path(__file__).parent / "official" / "examples"
 EXAMPLES = sorted(CORPUS.glob("*.json"))
@@ -188,13 +188,7 @@ async def test_official_answer_reads_into_the_model(
     op, method = method_of(lax, example["operation"])
     args, kwargs = dummy_call(op)
     fake.queue(Reply(body=example["body"], certificates=op["path"] == "/v3/certificates"))
-    result = method(*args, **kwargs)
-    if isinstance(result, AsyncPaginator):
-        page = await result
-        assert isinstance(page, Page)
-        model = page.response
-    else:
-        model = await result
+    model = await answered_model(method(*args, **kwargs))
     untyped: list[str] = []
     landed(example["body"], model, example["operation"], untyped)
     assert model.raw == example["body"]
