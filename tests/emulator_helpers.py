@@ -305,3 +305,15 @@ STOCK_DISPLAY: dict[str, Any] = {
     "store_scope": "NONE",
     "notify_config": {"notify_appid": APPID},
 }
+
+
+def product_display(name: str = "满100减10") -> dict[str, Any]:
+    """A product coupon's display_info (name, logo and background on WeChat's image host).
+
+    The typed-SDK product-coupon tests need one each; only the name ever differs.
+    """
+    return {
+        "name": name,
+        "image_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/y",
+        "background_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/z",
+    }

@@ -21,7 +21,7 @@ from wxpay_async import Client, RetryPolicy
 from wxpay_async.batch import BatchRow, BatchSummary, StockStatusFn, cash_stock_status, send_batch
 from wxpay_async.emulator import RunningEmulator, create_running_stock, run_emulator, write_keys_dir
 
-from .emulator_helpers import STOCK_DISPLAY, product_stock
+from .emulator_helpers import STOCK_DISPLAY, product_display, product_stock
 
 APPID = "wx233544546545989"
 RETRY = RetryPolicy(max_attempts=5, backoff_base=0.01, backoff_max=0.1, deadline=20)
@@ -383,11 +383,7 @@ async def test_product_coupon_batch_through_typed_endpoints(emu: RunningEmulator
             type="NORMAL",
             usage_mode="SINGLE",
             single_usage_info={"normal_coupon": {"threshold": 10000, "discount_amount": 1000}},
-            display_info={
-                "name": "满100减10",
-                "image_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/y",
-                "background_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/z",
-            },
+            display_info=product_display(),
             stock=product_stock(
                 "batch",
                 {"max_count": 500},

@@ -25,7 +25,7 @@ from wxpay_async.middleware import NO_RETRY
 from wxpay_async.notifications import Notification
 
 from .conftest import brand_client_kwargs, client_kwargs
-from .emulator_helpers import APPID, STOCK_DISPLAY, SigningClient, notify_endpoint, product_stock
+from .emulator_helpers import APPID, STOCK_DISPLAY, SigningClient, notify_endpoint, product_display, product_stock
 from .fake_wechat import FakeWeChat, Reply
 
 BRAND_ID = "120344"
@@ -119,14 +119,6 @@ def test_from_env_builds_a_brand_client(tmp_path: Path, fake: FakeWeChat) -> Non
 
 
 # -- the emulator ---------------------------------------------------------------------------
-def _display() -> dict[str, Any]:
-    return {
-        "name": "满100减10",
-        "image_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/y",
-        "background_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/z",
-    }
-
-
 def _stock(max_count: int = 10) -> dict[str, Any]:
     return product_stock("brand", {"max_count": max_count, "max_count_per_user": 5}, {}, **STOCK_DISPLAY)
 
@@ -159,7 +151,7 @@ async def test_brand_lifecycle_against_the_emulator(keys: EmulatorKeys) -> None:
                 type="NORMAL",
                 usage_mode="SINGLE",
                 single_usage_info={"normal_coupon": {"threshold": 10000, "discount_amount": 1000}},
-                display_info=_display(),
+                display_info=product_display(),
                 stock=_stock(),
             )
             assert product.raw is not None and "brand_id" not in json.dumps(product.raw)
@@ -291,7 +283,7 @@ async def _brand_product(wx: Client, max_count: int) -> tuple[str, str]:
         type="NORMAL",
         usage_mode="SINGLE",
         single_usage_info={"normal_coupon": {"threshold": 10000, "discount_amount": 1000}},
-        display_info=_display(),
+        display_info=product_display(),
         stock=_stock(max_count=max_count),
     )
     assert product.stock is not None

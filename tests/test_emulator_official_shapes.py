@@ -23,7 +23,7 @@ from wxpay_async import Client, RetryPolicy
 from wxpay_async.emulator import RunningEmulator, run_emulator, sample_stock
 from wxpay_async.errors import APIStatusError
 
-from .emulator_helpers import STOCK_DISPLAY, product_stock
+from .emulator_helpers import STOCK_DISPLAY, product_display, product_stock
 
 EXAMPLES = Path(__file__).parent / "official" / "examples"
 APPID = "wx233544546545989"
@@ -227,11 +227,7 @@ async def _product(wx: Client, *, max_count_per_user: int = 1) -> tuple[str, str
         type="DISCOUNT",  # the kind the official answers show (single_usage_info.discount_coupon)
         usage_mode="SINGLE",
         single_usage_info={"discount_coupon": {"threshold": 10000, "percent_off": 20}},
-        display_info={
-            "name": "满100打8折",
-            "image_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/y",
-            "background_url": "https://wxpaylogo.qpic.cn/wxpaylogo/x/z",
-        },
+        display_info=product_display("满100打8折"),
         stock=product_stock(
             "shape",
             {"max_count": 50, "max_count_per_user": max_count_per_user},
