@@ -119,27 +119,42 @@ async def test_three_worker_processes_make_one_download_per_refresh_round(
         assert report[1]["serials"] == report[2]["serials"] == [old, new]  # every worker saw the rotation
 
 
+class CountingDownload:
+    """A certificate download that counts its calls, after ``delay`` seconds: answers ``certificates``,
+    or raises CertificateError("down") when given that class.
+
+    The single-flight tests assert how many workers really downloaded; each wrote this counter itself.
+    """
+
+    def __init__(self, certificates: list[PlatformCertificate] | type[CertificateError], *, delay: float = 0.0) -> None:
+        self.certificates = certificates
+        self.delay = delay
+        self.calls = 0
+
+    async def __call__(self) -> Sequence[PlatformCertificate]:
+        self.calls += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if not isinstance(self.certificates, list):
+            raise self.certificates("down")
+        return list(self.certificates)  # a fresh list per download, as a real one answers
+
+
 async def test_waiters_take_the_lock_holders_result(redis_url: str, platform_keys: KeyPair) -> None:
     stores = [RedisCertificateStore(redis_url, mchid="1900000001", poll_interval=0.01) for _ in range(5)]
-    calls = 0
-
-    async def download() -> Sequence[PlatformCertificate]:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.2)
-        return [_cert(platform_keys)]
+    download = CountingDownload([_cert(platform_keys)], delay=0.2)
 
     try:
         results = await asyncio.gather(*(s.single_flight(download, 0.0) for s in stores))
-        assert calls == 1
+        assert download.calls == 1
         assert all([c.serial_no for c in r] == [platform_keys.serial] for r in results)
         assert [c.serial_no for c in await stores[0].load()] == [platform_keys.serial]
         # A scheduled refresh within max_age reuses it; a later explicit one downloads again.
         await stores[1].single_flight(download, 3600.0)
-        assert calls == 1
+        assert download.calls == 1
         stores[2].reuse_within = 0.0
         await stores[2].single_flight(download, 0.0)
-        assert calls == 2
+        assert download.calls == 2
     finally:
         for s in stores:
             await s.aclose()
@@ -151,17 +166,12 @@ async def test_a_dead_lock_holder_bounds_the_wait_then_each_downloads(redis_url:
     r = redis_asyncio.from_url(redis_url)
     await r.set("wxpay:certificates:1900000001:lock", "someone-else", px=60_000)  # crashed holder
     store = RedisCertificateStore(client=r, mchid="1900000001", wait=0.3, poll_interval=0.02)
-    calls = 0
-
-    async def download() -> Sequence[PlatformCertificate]:
-        nonlocal calls
-        calls += 1
-        return [_cert(platform_keys)]
+    download = CountingDownload([_cert(platform_keys)])
 
     started = time.monotonic()
     result = await store.single_flight(download, 0.0)
     assert 0.3 <= time.monotonic() - started < 5
-    assert calls == 1 and [c.serial_no for c in result] == [platform_keys.serial]
+    assert download.calls == 1 and [c.serial_no for c in result] == [platform_keys.serial]
     assert await r.get("wxpay:certificates:1900000001:lock") == b"someone-else"  # not ours: never deleted
     await store.aclose()
     assert await r.ping()  # the caller's client is not closed
@@ -170,17 +180,11 @@ async def test_a_dead_lock_holder_bounds_the_wait_then_each_downloads(redis_url:
 
 async def test_a_failed_download_fails_the_waiters_instead_of_a_herd(redis_url: str) -> None:
     stores = [RedisCertificateStore(redis_url, mchid="1900000001", poll_interval=0.01) for _ in range(4)]
-    calls = 0
-
-    async def download() -> Sequence[PlatformCertificate]:
-        nonlocal calls
-        calls += 1
-        await asyncio.sleep(0.2)
-        raise CertificateError("down")
+    download = CountingDownload(CertificateError, delay=0.2)
 
     try:
         results = await asyncio.gather(*(s.single_flight(download, 0.0) for s in stores), return_exceptions=True)
-        assert calls == 1
+        assert download.calls == 1
         assert all(isinstance(r, CertificateError) for r in results)
         assert any("another worker" in str(r) for r in results)
     finally:
