@@ -396,17 +396,15 @@ async def test_resume_sends_the_retryable_failures_again(emu: RunningEmulator, t
     openids = [f"re-{i:02d}" for i in range(30)]
     rows = [{"openid": o} for o in openids]
 
-    async def run(resume: bool) -> Any:
-        return await run_single_try_sender(emu, server.url, "again", stock_id, rows, resume=resume)
-
     with redis_proc(tmp_path) as server:
         # One row meets 500 SYSTEM_ERROR on each of its 3 tries: failed, retryable.
         emu.push_faults(*[{"kind": "system_error", "path_prefix": "/v3/marketing/favor/users/"}] * 3)
-        first = await run(resume=False)
+        first = await run_single_try_sender(emu, server.url, "again", stock_id, rows, resume=False)
         assert first.sent == 29 and first.failed == 1 and first.batch_done == 30, first.describe()
-        rerun = await run(resume=False)  # without --resume: the batch is complete, nothing is sent
+        # Without --resume: the batch is complete, nothing is sent.
+        rerun = await run_single_try_sender(emu, server.url, "again", stock_id, rows, resume=False)
         assert rerun.sent == 0
-        resumed = await run(resume=True)
+        resumed = await run_single_try_sender(emu, server.url, "again", stock_id, rows, resume=True)
     assert resumed.sent == 1 and resumed.failed == 0 and resumed.batch_done == 30, resumed.describe()
     assert_exactly_once(emu, stock_id, openids)
 

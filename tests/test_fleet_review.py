@@ -13,7 +13,6 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -295,14 +294,11 @@ async def test_resume_with_an_invalid_row_in_the_input(emu: RunningEmulator, tmp
     openids = [f"ri-{i:02d}" for i in range(10)]
     rows = [{"openid": o} for o in openids[:5]] + [{"openid": ""}] + [{"openid": o} for o in openids[5:]]
 
-    async def run(resume: bool) -> Any:
-        return await run_single_try_sender(emu, server.url, "ri", stock_id, rows, resume=resume)
-
     with redis_proc(tmp_path) as server:
         emu.push_faults(*[{"kind": "system_error", "path_prefix": "/v3/marketing/favor/users/"}] * 3)
-        first = await run(resume=False)
+        first = await run_single_try_sender(emu, server.url, "ri", stock_id, rows, resume=False)
         assert first.sent == 9 and first.failed == 2 and first.batch_done == 11, first.describe()
-        resumed = await run(resume=True)
+        resumed = await run_single_try_sender(emu, server.url, "ri", stock_id, rows, resume=True)
     assert resumed.sent == 1 and resumed.batch_done == 11, resumed.describe()
     issued = Counter(c["openid"] for c in emu.ledger()["coupons"] if c["stock_id"] == stock_id)
     assert sorted(issued) == openids and set(issued.values()) == {1}
