@@ -349,8 +349,10 @@ def test_configuration_errors(fake: FakeWeChat) -> None:
     }
     with pytest.raises(ConfigurationError, match="32-character"):
         Client(**{**base, "apiv3_key": "short"})
-    with pytest.raises(ConfigurationError, match="numeric"):
-        Client(**{**base, "mchid": "abc"})
+    for mchid in ("abc", "", "１９００００００01", "\u0661\u0669\u0660\u0660", "19 00", True, 19.0):
+        with pytest.raises(ConfigurationError, match="numeric"):
+            Client(**{**base, "mchid": mchid})
+    assert Client(**{**base, "mchid": 1900000001}).mchid == "1900000001"  # an int is the same number
     with pytest.raises(ConfigurationError, match="hex serial"):
         Client(**{**base, "merchant_serial": "not-hex"})
     with pytest.raises(ConfigurationError, match="PUB_KEY_ID"):

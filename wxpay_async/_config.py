@@ -73,8 +73,11 @@ class Credentials:
         platform_public_key: PEMSource | rsa.RSAPublicKey | None = None,
         platform_public_key_id: str | None = None,
     ) -> Credentials:
-        if not mchid or not str(mchid).isdigit():
-            raise ConfigurationError(f"mchid must be the numeric merchant id, got {mchid!r}")
+        text = str(mchid) if isinstance(mchid, str | int) and not isinstance(mchid, bool) else ""
+        if not (text.isascii() and text.isdigit()):
+            # ASCII digits only: str.isdigit() also takes "１９００" and Arabic-Indic digits, which
+            # would go into the Authorization header and every generated request number.
+            raise ConfigurationError(f"mchid must be the numeric merchant id (ASCII digits), got {mchid!r}")
         if (
             not isinstance(merchant_serial, str)
             or not merchant_serial
@@ -101,7 +104,7 @@ class Credentials:
         elif platform_public_key_id:
             raise ConfigurationError("platform_public_key_id given without platform_public_key")
         return cls(
-            mchid=str(mchid),
+            mchid=text,
             merchant_serial=merchant_serial.upper(),
             private_key=key,
             apiv3_key=apiv3_key,
