@@ -293,6 +293,22 @@ async def test_redis_journal_unreachable_is_a_journal_error() -> None:
     assert SECRET not in str(info.value)
 
 
+@pytest.mark.parametrize("auth", [f":{SECRET}@", ""])
+async def test_a_standalone_rate_limiter_refused_by_redis_says_so_instead_of_pacing_alone(
+    password_redis: int, auth: str
+) -> None:
+    # Before: a wrong (or missing) password was taken for an outage, logged, and the process
+    # paced itself at its local share for good: N workers then sent N times the merchant's rate.
+    limiter = RedisRateLimiter(f"redis://{auth}127.0.0.1:{password_redis}/0", mchid="1900000001", rate=50)
+    try:
+        with pytest.raises(RedisConfigurationError, match="refused the shared rate limiter") as info:
+            await limiter.acquire()
+    finally:
+        await limiter.aclose()
+    assert not limiter.in_fallback and limiter.fallbacks == 0
+    assert SECRET not in str(info.value)
+
+
 async def test_redis_journal_refused_password_is_a_configuration_error(password_redis: int) -> None:
     journal = RedisJournal(f"redis://:{SECRET}@127.0.0.1:{password_redis}/0")
     try:

@@ -81,6 +81,22 @@ def require_redis() -> Any:
         raise ConfigurationError(f"{REDIS_EXTRA_HINT} (the redis package is not installed)") from None
 
 
+def refused_credentials() -> tuple[type[BaseException], ...]:
+    """redis-py's errors for a password Redis refuses or a user without the rights a command needs.
+
+    Configuration, not an outage: waiting or falling back cannot fix them. (redis-py makes
+    ``AuthenticationError`` a ``ConnectionError``, so callers catch these first.)
+    """
+    from redis.exceptions import (
+        AuthenticationError,
+        AuthenticationWrongNumberOfArgsError,
+        AuthorizationError,
+        NoPermissionError,
+    )
+
+    return (AuthenticationError, AuthenticationWrongNumberOfArgsError, AuthorizationError, NoPermissionError)
+
+
 def redis_client(url: str, client: Any = None) -> tuple[Any, bool]:
     """The caller's client as is, or a new one from ``url``; the flag says whether we own it.
 

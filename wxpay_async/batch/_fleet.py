@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from .._redis import hash_tag, mask_url, redis_client
+from .._redis import hash_tag, mask_url, redis_client, refused_credentials
 from ..errors import RedisConfigurationError, ValidationError
 from ..errors import RedisUnavailable as RedisUnavailable  # its home is errors.py; importable here
 from ._journal import JournalError, RowOutcome
@@ -159,16 +159,7 @@ class Fleet:
 
     async def call(self, what: str, make: Callable[[], Awaitable[_T]]) -> _T:
         """``make()`` with Redis outages waited out (bounded backoff) up to ``outage_limit``."""
-        from redis.exceptions import (
-            AuthenticationError,
-            AuthenticationWrongNumberOfArgsError,
-            AuthorizationError,
-            BusyLoadingError,
-            ConnectionError,
-            NoPermissionError,
-            ReadOnlyError,
-            TimeoutError,
-        )
+        from redis.exceptions import BusyLoadingError, ConnectionError, ReadOnlyError, TimeoutError
 
         transient: tuple[type[BaseException], ...] = (
             ConnectionError,
@@ -185,12 +176,7 @@ class Fleet:
         while True:
             try:
                 result = await make()
-            except (
-                AuthenticationError,
-                AuthenticationWrongNumberOfArgsError,
-                AuthorizationError,
-                NoPermissionError,
-            ) as exc:
+            except refused_credentials() as exc:
                 # Not an outage: waiting cannot fix a wrong password or a user without rights.
                 raise RedisConfigurationError(
                     f"Redis {self.url_shown} refused this client ({type(exc).__name__} during {what}): check the "

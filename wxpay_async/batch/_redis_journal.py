@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from .._redis import hash_tag, redis_client
+from .._redis import hash_tag, redis_client, refused_credentials
 from ..errors import RedisConfigurationError
 from ._journal import JournalError, RowOutcome
 
@@ -22,17 +22,11 @@ from ._journal import JournalError, RowOutcome
 @contextlib.contextmanager
 def _redis_errors(what: str) -> Iterator[None]:
     """redis-py's errors as the SDK's: a refused password says so, any other failure is a JournalError."""
-    from redis.exceptions import (
-        AuthenticationError,
-        AuthenticationWrongNumberOfArgsError,
-        AuthorizationError,
-        NoPermissionError,
-        RedisError,
-    )
+    from redis.exceptions import RedisError
 
     try:
         yield
-    except (AuthenticationError, AuthenticationWrongNumberOfArgsError, AuthorizationError, NoPermissionError) as exc:
+    except refused_credentials() as exc:
         raise RedisConfigurationError(
             f"Redis refused the journal's client ({type(exc).__name__} during {what}): check the password (and "
             "user) in the Redis URL"

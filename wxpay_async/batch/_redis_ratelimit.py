@@ -9,8 +9,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .._redis import redis_client
-from ..errors import ValidationError
+from .._redis import redis_client, refused_credentials
+from ..errors import RedisConfigurationError, ValidationError
 from ._ratelimit import AdaptiveTokenBucket, aimd_settings
 
 logger = logging.getLogger("wxpay_async.batch")
@@ -152,6 +152,8 @@ class RedisRateLimiter:
             self._fallback_since = time.monotonic()  # one probe per interval, whatever its outcome
             try:
                 await self._reserve()
+            except refused_credentials() as exc:
+                raise self._refused(exc) from None
             except (RedisError, OSError):
                 pass
             else:
@@ -163,6 +165,8 @@ class RedisRateLimiter:
                     async with self._reserve_lock:
                         if not self._slots:
                             await self._reserve()
+            except refused_credentials() as exc:
+                raise self._refused(exc) from None
             except (RedisError, OSError) as exc:
                 self._use_fallback(exc)
             else:
@@ -179,6 +183,13 @@ class RedisRateLimiter:
         before = self._fallback.waited
         await self._fallback.acquire()
         self.waited += self._fallback.waited - before
+
+    def _refused(self, exc: BaseException) -> RedisConfigurationError:
+        """A password Redis refuses is a configuration error, not an outage to pace through alone."""
+        return RedisConfigurationError(
+            f"Redis refused the shared rate limiter's client ({type(exc).__name__}): check the password "
+            f"(and user) in the Redis URL; nothing was acquired for {self.key}"
+        )
 
     async def _reserve_ahead(self) -> None:
         from redis.exceptions import RedisError
