@@ -468,3 +468,28 @@ async def test_a_host_stopped_with_sigterm_hands_its_chunks_over_at_once(emu: Ru
     assert field(out_b.decode(), "batch rows done").startswith("600/600")
     assert after < 20, f"{after:.1f}s: the chunks were not handed over at once"
     assert_exactly_once(emu, stock_id, openids)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 3])
+async def test_the_flusher_stops_when_cancelled_as_it_is_woken(steps: int) -> None:
+    """A cancel that arrives as the flusher's wake-up completes must end it (no Redis needed).
+
+    With ``asyncio.wait_for`` (Python 3.11, python/cpython#86296) the cancel was swallowed in that
+    race and ``FleetSender.run`` waited for the flusher forever (redis-py 8's timing hit it every
+    run of the exhausted-stock test). ``steps`` loop turns between the wake-up and the cancel.
+    """
+    from wxpay_async.batch import Fleet, FleetJournal
+
+    fleet = Fleet("redis://127.0.0.1:1/0", batch_id="cancel-race")  # never contacted: nothing to write
+    try:
+        journal = FleetJournal(fleet, commit_interval=30)
+        task = asyncio.create_task(journal.flusher())
+        await asyncio.sleep(0)  # the flusher waits for its wake-up
+        journal.wake.set()
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done == {task} and task.cancelled()
+    finally:
+        await fleet.aclose()

@@ -372,8 +372,12 @@ class FleetJournal:
     async def flusher(self) -> None:
         """Write outcomes and acknowledgements in the background, at most ``commit_interval`` apart."""
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self._commit_interval)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives as the wake-up completes (python/cpython#86296), and run() then waited for
+            # this task forever (seen with redis-py 8's timing: tests/test_fleet.py, exhausted stock).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._commit_interval):
+                    await self.wake.wait()
             self.wake.clear()
             await self.flush()
 
@@ -904,12 +908,13 @@ class FleetSender(BatchSender):
 
         f = self.fleet
         held = list(self.fleet_journal.held)
-        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
             pipe = f.redis.pipeline(transaction=False)
             if held:
                 pipe.xclaim(f.stream, GROUP, f.consumer, 0, held, idle=10**9, justid=True)
             pipe.zrem(f.hosts, f.consumer)
-            await asyncio.wait_for(pipe.execute(), timeout=5)
+            async with asyncio.timeout(5):  # not wait_for: see FleetJournal.flusher
+                await pipe.execute()
 
     def _note(self, text: str) -> None:
         """A line the operator must see even with ``-q`` (waiting for other hosts, for the loader)."""
