@@ -9,3 +9,6 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 "$venv/bin/python" -m pip install --quiet -e ".[test]" 2> >(grep -v "^WARNING: Location" >&2)
+# arq beside the current redis-py (see the note in pyproject.toml's test extra); click, its other
+# dependency, comes with Celery.
+"$venv/bin/python" -m pip install --quiet --no-deps "arq>=0.26" 2> >(grep -v "^WARNING: Location" >&2)

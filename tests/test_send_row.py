@@ -73,7 +73,7 @@ async def test_a_rule_failure_is_an_outcome_a_transient_one_is_raised(emu: Runni
 
 @pytest.mark.parametrize("name", ["arq_worker", "celery_worker"])
 async def test_task_queue_recipe_runs_a_real_worker(name: str) -> None:
-    pytest.importorskip(name.split("_")[0], reason=f"examples/{name}.py needs it (test extra)")
+    pytest.importorskip(name.split("_")[0], reason=f"examples/{name}.py needs it (scripts/bootstrap.sh installs it)")
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (CI installs Debian's redis-server)")
     module = _load(name)
