@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -217,16 +218,25 @@ async def test_status_while_running_hides_the_password_cleanup_leaves_no_key(
 
 async def test_a_late_host_on_a_finished_batch_leaves_every_key_expiring(emu: RunningEmulator, tmp_path: Path) -> None:
     keys_dir, stock_id, _openids, source = await cli_batch(emu, tmp_path, "late", 60)
+    expiry_after: dict[str, dict[str, float]] = {}
     with redis_proc(tmp_path) as server:
         env = {**os.environ, "WXPAY_REDIS_URL": server.url}
+        r = redis_sync(server.url)
         for name in ("a", "b"):
             proc = await host(*the_issue_command(source, None, "late", keys_dir, stock_id, tmp_path / name), env=env)
             text = await done(proc)
             assert proc.returncode == 0, text
-        r = redis_sync(server.url)
+            now = time.time()  # when each key expires, as a moment (PTTL counts down)
+            expiry_after[name] = {k: now + r.pttl(k) / 1000 for k in r.scan_iter(match="wxpay:batch:{late}*")}
+            if name == "a":
+                await asyncio.sleep(1.5)  # the late host finishes a second and more after the first
         ttls = {k: r.ttl(k) for k in r.scan_iter(match="wxpay:batch:{late}*")}
         r.close()
     assert ttls and all(ttl > 0 for ttl in ttls.values()), ttls  # -1: a key that never expires
+    # The expiry counts from when the batch finished: the late host did not push it back.
+    for key, moment in expiry_after["b"].items():
+        if key in expiry_after["a"]:
+            assert moment <= expiry_after["a"][key] + 0.5, (key, moment, expiry_after["a"][key])
 
 
 def test_send_batch_help_names_the_exit_codes() -> None:

@@ -61,6 +61,17 @@ DEFAULT_EXPIRE = 7 * 86400.0
 # Renew this consumer's hold on the chunks it still works: XCLAIM (idle reset to 0) only the
 # entries the group still lists under this consumer; answer the ones another host took over.
 # Also the heartbeat (hosts zset) and what a host must know: epoch, stop reason, live hosts.
+# Mark the batch finished (once) and give every key of it that has no expiry one (KEYS[1]: meta).
+_EXPIRE_ONCE = """
+redis.call('HSETNX', KEYS[1], 'finished', ARGV[2])
+for _, key in ipairs(KEYS) do
+  if redis.call('PTTL', key) == -1 then
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
+end
+return 1
+"""
+
 _HEARTBEAT = """
 local me = ARGV[1]
 local now = tonumber(ARGV[2])
@@ -278,13 +289,15 @@ class Fleet:
                 return counts
 
     async def expire_all(self) -> None:
-        """Finished: every key of the batch expires after ``expire`` seconds (status stays until then)."""
+        """Finished: every key of the batch expires ``expire`` seconds after the batch finished.
+
+        A key that already expires keeps its moment (a late host on a finished batch does not
+        push the expiry back); a key without one (recreated by a late host) gets it. One script:
+        ``PEXPIRE ... NX`` would need Redis 7.
+        """
         ms = max(1, int(self.expire * 1000))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hsetnx(self.meta, "finished", repr(time.time()))
-        for key in self.all_keys():
-            pipe.pexpire(key, ms)
-        await self.call("expire", pipe.execute)
+        keys = self.all_keys()
+        await self.call("expire", lambda: self.redis.eval(_EXPIRE_ONCE, len(keys), *keys, ms, repr(time.time())))
 
     async def cleanup(self) -> int:
         """Delete every key of the batch; the number of keys deleted."""
