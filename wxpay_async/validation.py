@@ -235,8 +235,8 @@ def _kind_checker(kind: Any, schema: Mapping[str, Any]) -> _ValueCheck | None:
             if value is not None and not isinstance(value, bool):
                 raise ValidationError(field, "must be true or false")
 
-    elif kind == "string":  # with an enum (the others are _string_checker's alone)
-        return _string_checker({k: v for k, v in schema.items() if k != "pattern"}, None)
+    elif kind == "string":  # with an enum (the others are _string_checker's alone); the caller checks the pattern
+        return _string_checker(schema, None)
     else:
         return None
     return kind_check

@@ -58,9 +58,6 @@ GROUP = "senders"
 EXIT_REDIS_UNAVAILABLE = 75
 DEFAULT_EXPIRE = 7 * 86400.0
 
-# Renew this consumer's hold on the chunks it still works: XCLAIM (idle reset to 0) only the
-# entries the group still lists under this consumer; answer the ones another host took over.
-# Also the heartbeat (hosts zset) and what a host must know: epoch, stop reason, live hosts.
 # Mark the batch finished (once) and give every key of it that has no expiry one (KEYS[1]: meta).
 _EXPIRE_ONCE = """
 redis.call('HSETNX', KEYS[1], 'finished', ARGV[2])
@@ -72,6 +69,9 @@ end
 return 1
 """
 
+# Renew this consumer's hold on the chunks it still works: XCLAIM (idle reset to 0) only the
+# entries the group still lists under this consumer; answer the ones another host took over.
+# Also the heartbeat (hosts zset) and what a host must know: epoch, stop reason, live hosts.
 _HEARTBEAT = """
 local me = ARGV[1]
 local now = tonumber(ARGV[2])
